@@ -1,0 +1,99 @@
+/**
+ * `powerplane serve [--config powerplane.yaml]`: serves the API and dashboard. Without a
+ * config file it runs the built-in simulated rig and says so.
+ */
+import { parseArgs } from 'node:util';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { RealClock } from './clock.js';
+import { createLogger } from './log.js';
+import { ConfigError, loadConfigFile } from './config/load.js';
+import { buildRig, simulatedConfig } from './rig.js';
+import { Store } from './store/store.js';
+import { startServer } from './server.js';
+
+const USAGE = `usage: powerplane serve [--config powerplane.yaml] [--port N] [--host H] [--db FILE] [--sim-speed X]
+
+  --config FILE    hardware config (YAML); without it the built-in simulated rig runs
+  --sim-speed X    run the simulated rig X times faster than real time (default 1)
+  --port, --host   override server.port / server.host (host defaults to 127.0.0.1)
+  --db FILE        override database.path`;
+
+export async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      db: { type: 'string' },
+      'sim-speed': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const command = positionals[0] ?? 'serve';
+  if (values.help || command !== 'serve') {
+    console.log(USAGE);
+    process.exitCode = values.help ? 0 : 2;
+    return;
+  }
+  const simulated = !values.config;
+  const speed = values['sim-speed'] ? Number(values['sim-speed']) : 1;
+  if (!(speed > 0 && speed <= 10_000)) throw new ConfigError(`--sim-speed must be a number between 0 and 10000, got "${values['sim-speed']}"`);
+  if (!simulated && values['sim-speed']) throw new ConfigError('--sim-speed only applies to the built-in simulated rig (no --config)');
+
+  const config = simulated ? simulatedConfig() : loadConfigFile(values.config!);
+  if (values.port !== undefined) {
+    const p = Number(values.port);
+    if (!Number.isInteger(p) || p < 0 || p > 65535) throw new ConfigError(`--port must be 0–65535, got "${values.port}"`);
+    config.server.port = p;
+  }
+  if (values.host) config.server.host = values.host;
+  if (values.db) config.database.path = values.db;
+
+  const log = createLogger(config.log.level);
+  if (simulated) {
+    log.warn({ speed }, `SIMULATED RIG: no config file given, so powerplane runs its built-in simulator (one USB-CAN-A adapter, two Flatpack2 PSUs, a 16-cell LiFePO4 pack${speed !== 1 ? `, ${speed}× real time` : ''}). Nothing here drives real hardware. Use --config FILE for a real rig.`);
+  }
+  const dbPath = resolve(config.database.path);
+  mkdirSync(dirname(dbPath), { recursive: true });
+  const store = Store.open({ path: dbPath });
+  const clock = new RealClock(simulated ? speed : 1);
+  const rig = buildRig({ config, clock, store, log, simulated });
+  rig.start();
+  const server = await startServer({ engine: rig.engine, log, host: config.server.host, port: config.server.port, apiToken: config.server.apiToken });
+
+  const day = 24 * 3600_000;
+  const prune = () => {
+    const now = Date.now();
+    const r = store.prune({ framesOlderThan: now - config.database.retainFramesDays * day, samplesOlderThan: now - config.database.retainSamplesDays * day });
+    if (r.frames || r.samples) log.info(r, `pruned ${r.frames} frames and ${r.samples} samples past retention`);
+  };
+  prune();
+  const pruneTimer = setInterval(prune, 3600_000);
+  pruneTimer.unref();
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, `${signal}: stopping`);
+    clearInterval(pruneTimer);
+    await server.close();
+    await rig.stop();
+    store.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof ConfigError) {
+    console.error(e.message);
+    process.exit(2);
+  }
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { ZodError } from 'zod';
+import { configSchema, type PowerplaneConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Formats zod issues as "path.to.key: what is allowed" lines. */
+export function formatIssues(source: string, err: ZodError): string {
+  const lines = err.issues.map((i) => {
+    const path = i.path.length ? i.path.join('.') : '(top level)';
+    return `  ${path}: ${i.message}`;
+  });
+  return `${source} is not a valid powerplane config:\n${lines.join('\n')}`;
+}
+
+export function parseConfig(raw: unknown, source = 'config'): PowerplaneConfig {
+  const r = configSchema.safeParse(raw ?? {});
+  if (!r.success) throw new ConfigError(formatIssues(source, r.error));
+  return r.data;
+}
+
+export function loadConfigFile(path: string): PowerplaneConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) {
+    throw new ConfigError(`${path} is not valid YAML:\n${doc.errors.map((e) => '  ' + e.message).join('\n')}`);
+  }
+  return parseConfig(doc.toJS(), path);
+}

@@ -1,0 +1,133 @@
+/**
+ * The powerplane.yaml format. zod gives us one declaration that both validates and types
+ * the config, and its issue paths let every error name the offending key.
+ */
+import { z } from 'zod';
+
+const WAVESHARE_BITRATES = [1_000_000, 800_000, 500_000, 400_000, 250_000, 200_000, 125_000, 100_000, 50_000, 20_000, 10_000, 5_000] as const;
+const SERIAL_BAUDS = [9600, 19200, 38400, 115200, 1_228_800, 2_000_000] as const;
+
+const vidPid = z
+  .string()
+  .regex(/^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$/, 'must look like "1a86:7523" (USB vendor:product id in hex)');
+
+export const adapterSchema = z
+  .object({
+    type: z.literal('waveshare-usb-can-a').default('waveshare-usb-can-a'),
+    /** Serial device path; when absent the adapter is found by USB id. */
+    path: z.string().min(1).optional(),
+    autodetect: z.boolean().default(true),
+    usbId: vidPid.default('1a86:7523'),
+    serialBaud: z
+      .number()
+      .int()
+      .refine((b) => (SERIAL_BAUDS as readonly number[]).includes(b), {
+        message: `must be one of ${SERIAL_BAUDS.join(', ')}`,
+      })
+      .default(2_000_000),
+    bitrate: z
+      .number()
+      .int()
+      .refine((b) => (WAVESHARE_BITRATES as readonly number[]).includes(b), {
+        message: `must be one of the adapter's CAN bit rates: ${WAVESHARE_BITRATES.join(', ')}`,
+      })
+      .default(125_000),
+    framing: z.enum(['variable', 'fixed']).default('variable'),
+    stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+  })
+  .strict()
+  .refine((a) => a.path !== undefined || a.autodetect, {
+    message: 'give either "path" or "autodetect: true" so the adapter can be found',
+  });
+
+const serialKey = z.string().regex(/^\d{12}$/, 'PSU serial numbers are 12 decimal digits, e.g. "192750001639"');
+
+export const psuConfigSchema = z
+  .object({
+    name: z.string().min(1).max(64).optional(),
+    /** Output applied when the PSU is first seen after start (if applyOnStart). */
+    startup: z
+      .object({ voltageV: z.number(), currentA: z.number() })
+      .strict()
+      .optional(),
+    applyOnStart: z.boolean().default(false),
+  })
+  .strict()
+  .refine((p) => !p.applyOnStart || p.startup !== undefined, {
+    message: 'applyOnStart needs a "startup: { voltageV, currentA }" block',
+  });
+
+export const flatpack2Schema = z
+  .object({
+    /** Over-voltage protection sent with every SET; the set voltage must stay below it. */
+    ovpV: z.number().min(43.5).max(65.0).default(59.5),
+    powerRatingW: z.number().int().min(500).max(3000).default(2000),
+    walkIn: z.enum(['short', 'long']).default('short'),
+    /** Login refresh period: the PSU logs out after ~12.8 s without one. */
+    keepAliveMs: z.number().int().min(200).max(5000).default(1000),
+    /** A PSU whose status frames stop for this long is shown offline. */
+    statusTimeoutMs: z.number().int().min(1000).max(60_000).default(5000),
+    /** Reopen the adapter when no frame at all arrives for this long while PSUs are known. */
+    linkWatchdogMs: z.number().int().min(5000).max(600_000).default(30_000),
+    psus: z.record(serialKey, psuConfigSchema).default({}),
+  })
+  .strict();
+
+export const busSchema = z
+  .object({
+    id: z.string().regex(/^[a-zA-Z][\w-]{0,31}$/, 'bus ids are letters, digits, "-" or "_" (e.g. "can0")'),
+    adapter: adapterSchema,
+    flatpack2: flatpack2Schema.optional(),
+  })
+  .strict();
+
+export const serverSchema = z
+  .object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(4000),
+    /**
+     * Bearer token required for mutations. Mandatory when the server listens beyond
+     * loopback: a server open to the network is a switch anyone can flip.
+     */
+    apiToken: z.string().min(16, 'apiToken must be at least 16 characters').optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    server: serverSchema.default({ host: '127.0.0.1', port: 4000 }),
+    database: z
+      .object({
+        path: z.string().default('powerplane.db'),
+        retainFramesDays: z.number().positive().default(7),
+        retainSamplesDays: z.number().positive().default(90),
+      })
+      .strict()
+      .default({ path: 'powerplane.db', retainFramesDays: 7, retainSamplesDays: 90 }),
+    buses: z.array(busSchema).min(1, 'name at least one bus'),
+    log: z
+      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.buses.forEach((b, i) => {
+      if (seen.has(b.id)) ctx.addIssue({ code: 'custom', path: ['buses', i, 'id'], message: `duplicate bus id "${b.id}"` });
+      seen.add(b.id);
+    });
+    const loopback = ['127.0.0.1', 'localhost', '::1'].includes(c.server.host) || c.server.host.startsWith('127.');
+    if (!loopback && !c.server.apiToken) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['server', 'apiToken'],
+        message: `listening on ${c.server.host} (beyond this machine) needs server.apiToken so that only you can change setpoints`,
+      });
+    }
+  });
+
+export type PowerplaneConfig = z.infer<typeof configSchema>;
+export type BusConfig = z.infer<typeof busSchema>;
+export type Flatpack2Config = z.infer<typeof flatpack2Schema>;
+export type PsuConfig = z.infer<typeof psuConfigSchema>;

@@ -1,0 +1,24 @@
+/** A classic CAN 2.0 frame as the link codecs yield it, whatever the adapter's framing. */
+export interface CanFrame {
+  /** 11-bit (standard) or 29-bit (extended) identifier. */
+  id: number;
+  extended: boolean;
+  remote: boolean;
+  /** 0..8 bytes. */
+  data: Uint8Array;
+}
+
+/** A frame with the bus it was on, its direction and the clock time it was seen or sent. */
+export interface TimedCanFrame extends CanFrame {
+  busId: string;
+  dir: 'rx' | 'tx';
+  ts: number;
+}
+
+export function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0').toUpperCase()).join(' ');
+}
+
+export function canIdHex(frame: Pick<CanFrame, 'id' | 'extended'>): string {
+  return '0x' + frame.id.toString(16).toUpperCase().padStart(frame.extended ? 8 : 3, '0');
+}

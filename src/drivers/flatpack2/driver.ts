@@ -1,0 +1,303 @@
+/**
+ * The Flatpack2 session on one CAN bus: discovery by serial, one login address per PSU,
+ * keep-alive well inside the PSU's ~12.8 s login budget, status attributed by the address in
+ * the CAN id, alert requests, a status watchdog (PSU offline) and a link watchdog (reopen the
+ * adapter when the bus goes silent). It owns no policy: it never decides what to set.
+ */
+import type { Clock, TimerHandle } from '../../clock.js';
+import type { CanFrame } from '../can/types.js';
+import type { LinkState } from '../can/adapter.js';
+import {
+  decodeFp2,
+  encodeAlertRequest,
+  encodeDefaultVoltage,
+  encodeLogin,
+  encodeSet,
+  type AlertType,
+  type Fp2Message,
+} from './codec.js';
+
+/** What the driver needs of a CAN link (CanAdapterLink satisfies it). */
+export interface CanLink {
+  readonly busId: string;
+  readonly state: LinkState;
+  send(frame: CanFrame): Promise<boolean>;
+  reconnect(reason: string): void;
+  onFrame(cb: (frame: CanFrame, ts: number) => void): () => void;
+  onTx(cb: (frame: CanFrame, ts: number) => void): () => void;
+  onState(cb: (state: LinkState, detail: string) => void): () => void;
+}
+
+export type StatusMessage = Extract<Fp2Message, { kind: 'status' }>;
+
+export type Fp2Observation =
+  | { kind: 'frame'; dir: 'rx' | 'tx'; frame: CanFrame; ts: number; msg: Fp2Message; serial: string | null }
+  | { kind: 'discovered'; serial: string; addr: number; ts: number }
+  | { kind: 'status'; serial: string; addr: number; status: StatusMessage; ts: number }
+  | { kind: 'alerts'; serial: string; type: AlertType; bits: number; names: string[]; ts: number }
+  | { kind: 'online'; serial: string; ts: number }
+  | { kind: 'offline'; serial: string; ts: number; reason: string }
+  | { kind: 'link'; state: LinkState; detail: string; ts: number };
+
+export interface Flatpack2DriverOptions {
+  link: CanLink;
+  clock: Clock;
+  keepAliveMs: number;
+  statusTimeoutMs: number;
+  linkWatchdogMs: number;
+  /** Addresses remembered from the store or config, so a quick restart keeps attribution. */
+  knownAddresses?: ReadonlyMap<string, number>;
+  /** How often warnings/alarms are re-requested while a PSU stays in that state. */
+  alertPollMs?: number;
+}
+
+interface PsuSession {
+  serial: string;
+  addr: number;
+  lastLoginAt: number | null;
+  lastStatusAt: number | null;
+  online: boolean;
+  lastState: number | null;
+  lastAlertRequest: { warnings: number; alarms: number };
+}
+
+const KEEPALIVE_TICK_MS = 200;
+const WATCHDOG_TICK_MS = 500;
+const MAX_ADDR = 63;
+
+export class Flatpack2Driver {
+  private readonly link: CanLink;
+  private readonly clock: Clock;
+  private readonly bySerial = new Map<string, PsuSession>();
+  private readonly byAddr = new Map<number, PsuSession>();
+  private readonly listeners = new Set<(o: Fp2Observation) => void>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private keepAliveTimer: TimerHandle | undefined;
+  private watchdogTimer: TimerHandle | undefined;
+  private lastRxAt: number | null = null;
+  private readonly reservedAddr = new Map<number, string>();
+
+  constructor(private readonly opts: Flatpack2DriverOptions) {
+    this.link = opts.link;
+    this.clock = opts.clock;
+    for (const [serial, addr] of opts.knownAddresses ?? []) {
+      if (addr >= 1 && addr <= MAX_ADDR && !this.reservedAddr.has(addr)) this.reservedAddr.set(addr, serial);
+    }
+  }
+
+  get busId(): string {
+    return this.link.busId;
+  }
+
+  onObservation(cb: (o: Fp2Observation) => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  start(): void {
+    this.unsubscribe.push(
+      this.link.onFrame((f, ts) => this.handleRx(f, ts)),
+      this.link.onTx((f, ts) => {
+        const msg = decodeFp2(f);
+        this.emit({ kind: 'frame', dir: 'tx', frame: f, ts, msg, serial: this.serialOfTx(msg) });
+      }),
+      this.link.onState((state, detail) => this.handleLinkState(state, detail)),
+    );
+    this.keepAliveTimer = this.clock.setInterval(() => this.keepAlive(), KEEPALIVE_TICK_MS);
+    this.watchdogTimer = this.clock.setInterval(() => this.watchdog(), WATCHDOG_TICK_MS);
+    // Pre-register remembered PSUs so their status frames are attributed before a hello.
+    for (const [addr, serial] of this.reservedAddr) this.register(serial, addr, false);
+  }
+
+  stop(): void {
+    this.clock.clearInterval(this.keepAliveTimer);
+    this.clock.clearInterval(this.watchdogTimer);
+    for (const u of this.unsubscribe.splice(0)) u();
+  }
+
+  psus(): Array<{ serial: string; addr: number; online: boolean; lastStatusAt: number | null }> {
+    return [...this.bySerial.values()].map((p) => ({ serial: p.serial, addr: p.addr, online: p.online, lastStatusAt: p.lastStatusAt }));
+  }
+
+  /** Broadcast SET (the only form the PSUs obey): every logged-in PSU on the bus applies it. */
+  sendSet(p: { voltageV: number; currentA: number; ovpV: number; walkIn: 'short' | 'long' }): Promise<boolean> {
+    return this.link.send(encodeSet(p));
+  }
+
+  sendDefaultVoltage(serial: string, voltageV: number): Promise<boolean> {
+    const psu = this.bySerial.get(serial);
+    if (!psu) return Promise.resolve(false);
+    return this.link.send(encodeDefaultVoltage(psu.addr, voltageV));
+  }
+
+  requestAlerts(serial: string, type: AlertType): Promise<boolean> {
+    const psu = this.bySerial.get(serial);
+    if (!psu) return Promise.resolve(false);
+    psu.lastAlertRequest[type] = this.clock.now();
+    return this.link.send(encodeAlertRequest(psu.addr, type));
+  }
+
+  private emit(o: Fp2Observation): void {
+    for (const l of this.listeners) l(o);
+  }
+
+  private serialOfTx(msg: Fp2Message): string | null {
+    if (msg.kind === 'login') return msg.serial;
+    if (msg.kind === 'alert-request' || msg.kind === 'default-voltage') return this.byAddr.get(msg.addr)?.serial ?? null;
+    return null;
+  }
+
+  private handleRx(frame: CanFrame, ts: number): void {
+    this.lastRxAt = ts;
+    const msg = decodeFp2(frame);
+    let serial: string | null = null;
+    switch (msg.kind) {
+      case 'hello':
+        serial = msg.serial;
+        this.login(this.ensurePsu(msg.serial, null, ts));
+        break;
+      case 'login-request':
+        serial = msg.serial;
+        this.login(this.ensurePsu(msg.serial, msg.addr, ts));
+        break;
+      case 'status': {
+        const psu = this.byAddr.get(msg.addr);
+        if (psu) {
+          serial = psu.serial;
+          this.handleStatus(psu, msg, ts);
+        }
+        break;
+      }
+      case 'alerts': {
+        const psu = this.byAddr.get(msg.addr);
+        if (psu) {
+          serial = psu.serial;
+          this.emit({ kind: 'alerts', serial: psu.serial, type: msg.type, bits: msg.bits, names: msg.names, ts });
+        }
+        break;
+      }
+      case 'default-voltage':
+      case 'alert-request':
+        serial = this.byAddr.get(msg.addr)?.serial ?? null;
+        break;
+      default:
+        break;
+    }
+    this.emit({ kind: 'frame', dir: 'rx', frame, ts, msg, serial });
+  }
+
+  private handleStatus(psu: PsuSession, msg: StatusMessage, ts: number): void {
+    psu.lastStatusAt = ts;
+    if (!psu.online) {
+      psu.online = true;
+      this.emit({ kind: 'online', serial: psu.serial, ts });
+    }
+    // Ask for the alert bits when the state says there are some: on entering the state and
+    // then every alertPollMs (MTI asked on every frame, ~5 requests/s, which floods the bus).
+    const pollMs = this.opts.alertPollMs ?? 5000;
+    const type: AlertType | null = msg.stateCode === 0x08 ? 'warnings' : msg.stateCode === 0x0c ? 'alarms' : null;
+    const changed = psu.lastState !== msg.stateCode;
+    psu.lastState = msg.stateCode;
+    if (type && (changed || ts - psu.lastAlertRequest[type] >= pollMs)) void this.requestAlerts(psu.serial, type);
+    if (changed && !type) {
+      // Leaving a warning/alarm state clears both lists; report that as empty alerts.
+      this.emit({ kind: 'alerts', serial: psu.serial, type: 'warnings', bits: 0, names: [], ts });
+      this.emit({ kind: 'alerts', serial: psu.serial, type: 'alarms', bits: 0, names: [], ts });
+    }
+    this.emit({ kind: 'status', serial: psu.serial, addr: psu.addr, status: msg, ts });
+  }
+
+  private ensurePsu(serial: string, presetAddr: number | null, ts: number): PsuSession {
+    const known = this.bySerial.get(serial);
+    if (known) return known;
+    const addr = this.pickAddress(serial, presetAddr);
+    const psu = this.register(serial, addr, true);
+    this.emit({ kind: 'discovered', serial, addr, ts });
+    return psu;
+  }
+
+  private register(serial: string, addr: number, _fresh: boolean): PsuSession {
+    const psu: PsuSession = {
+      serial,
+      addr,
+      lastLoginAt: null,
+      lastStatusAt: null,
+      online: false,
+      lastState: null,
+      lastAlertRequest: { warnings: -Infinity, alarms: -Infinity },
+    };
+    this.bySerial.set(serial, psu);
+    this.byAddr.set(addr, psu);
+    this.reservedAddr.set(addr, serial);
+    return psu;
+  }
+
+  /** Remembered address first, then the PSU's own preset, then the lowest free one. */
+  private pickAddress(serial: string, presetAddr: number | null): number {
+    for (const [addr, s] of this.reservedAddr) if (s === serial) return addr;
+    const free = (a: number) => a >= 1 && a <= MAX_ADDR && !this.reservedAddr.has(a) && !this.byAddr.has(a);
+    if (presetAddr !== null && free(presetAddr)) return presetAddr;
+    for (let a = 1; a <= MAX_ADDR; a++) if (free(a)) return a;
+    // 63 PSUs on one bus is beyond any real shelf; reuse the highest rather than crash.
+    return MAX_ADDR;
+  }
+
+  private login(psu: PsuSession): void {
+    if (this.link.state !== 'up') return;
+    psu.lastLoginAt = this.clock.now();
+    void this.link.send(encodeLogin(psu.serial, psu.addr));
+  }
+
+  private keepAlive(): void {
+    if (this.link.state !== 'up') return;
+    const now = this.clock.now();
+    for (const psu of this.bySerial.values()) {
+      // Only PSUs we have heard from in this run (a remembered address may belong to a unit
+      // that is gone): a hello or status frame proves it is on the bus.
+      if (psu.lastLoginAt === null && psu.lastStatusAt === null) continue;
+      if (psu.lastLoginAt === null || now - psu.lastLoginAt >= this.opts.keepAliveMs) this.login(psu);
+    }
+  }
+
+  private watchdog(): void {
+    const now = this.clock.now();
+    for (const psu of this.bySerial.values()) {
+      if (psu.online && psu.lastStatusAt !== null && now - psu.lastStatusAt > this.opts.statusTimeoutMs) {
+        psu.online = false;
+        psu.lastState = null;
+        this.emit({
+          kind: 'offline',
+          serial: psu.serial,
+          ts: now,
+          reason: `no status frame for ${Math.round((now - psu.lastStatusAt) / 1000)} s`,
+        });
+      }
+    }
+    const anyKnown = [...this.bySerial.values()].some((p) => p.lastStatusAt !== null);
+    if (this.link.state === 'up' && anyKnown && this.lastRxAt !== null && now - this.lastRxAt > this.opts.linkWatchdogMs) {
+      this.lastRxAt = now; // one reconnect per silent period
+      this.link.reconnect(`no CAN frame for ${Math.round(this.opts.linkWatchdogMs / 1000)} s`);
+    }
+  }
+
+  private handleLinkState(state: LinkState, detail: string): void {
+    const ts = this.clock.now();
+    if (state === 'up') {
+      this.lastRxAt = ts;
+      // Log every PSU we know back in at once; a lapsed login means default voltage.
+      for (const psu of this.bySerial.values()) {
+        if (psu.lastStatusAt !== null || psu.lastLoginAt !== null) this.login(psu);
+      }
+    } else {
+      for (const psu of this.bySerial.values()) {
+        psu.lastLoginAt = null;
+        if (psu.online) {
+          psu.online = false;
+          psu.lastState = null;
+          this.emit({ kind: 'offline', serial: psu.serial, ts, reason: `CAN link ${state}: ${detail}` });
+        }
+      }
+    }
+    this.emit({ kind: 'link', state, detail, ts });
+  }
+}

@@ -1,0 +1,68 @@
+/** The device projections the API shows, rebuilt from the store at start. */
+import type { BusSetpoint } from './restore.js';
+
+export interface SetpointView {
+  voltageV: number;
+  currentA: number;
+  origin: string;
+  at: number;
+  standby: boolean;
+}
+
+export interface Flatpack2PsuView {
+  kind: 'flatpack2';
+  id: string;
+  busId: string;
+  serial: string;
+  addr: number | null;
+  name: string;
+  online: boolean;
+  lastSeen: number | null;
+  outputVoltageV: number | null;
+  outputCurrentA: number | null;
+  outputPowerW: number | null;
+  inputVoltageV: number | null;
+  intakeTempC: number | null;
+  outputTempC: number | null;
+  state: string | null;
+  stateCode: number | null;
+  warnings: string[];
+  alarms: string[];
+  warningBits: number;
+  alarmBits: number;
+  ownedBy: string | null;
+}
+
+export type DeviceView = Flatpack2PsuView;
+
+export const psuDeviceId = (serial: string) => `fp2-${serial}`;
+
+export function emptyPsu(busId: string, serial: string, name?: string | null): Flatpack2PsuView {
+  return {
+    kind: 'flatpack2',
+    id: psuDeviceId(serial),
+    busId,
+    serial,
+    addr: null,
+    name: name ?? `Flatpack2 ${serial}`,
+    online: false,
+    lastSeen: null,
+    outputVoltageV: null,
+    outputCurrentA: null,
+    outputPowerW: null,
+    inputVoltageV: null,
+    intakeTempC: null,
+    outputTempC: null,
+    state: null,
+    stateCode: null,
+    warnings: [],
+    alarms: [],
+    warningBits: 0,
+    alarmBits: 0,
+    ownedBy: null,
+  };
+}
+
+export function setpointView(s: BusSetpoint | null): SetpointView | null {
+  return s ? { ...s } : null;
+}

@@ -1,0 +1,444 @@
+/**
+ * The engine: the only place with policy. It turns driver observations into events in the
+ * store and projections for the API, runs controllers (restore-on-reconnect, startup apply)
+ * and sends every command through the command gate.
+ */
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { Store, StoredEvent } from '../store/store.js';
+import type { Flatpack2Config } from '../config/schema.js';
+import type { Flatpack2Driver, Fp2Observation } from '../drivers/flatpack2/driver.js';
+import type { LinkState } from '../drivers/can/adapter.js';
+import { Topic } from './pubsub.js';
+import { checkDeviceAvailable, checkPsuSetpoint, flatpack2Limits, FLATPACK2_STANDBY, type Flatpack2Limits, type GateCode } from './gate.js';
+import { decideRestore, type BusSetpoint } from './restore.js';
+import { emptyPsu, psuDeviceId, type DeviceView, type Flatpack2PsuView } from './devices.js';
+
+export type SetpointOrigin = 'api' | 'startup' | 'restore' | 'charger' | 'safety';
+
+export interface SampleEvent {
+  deviceId: string;
+  ts: number;
+  values: Record<string, number | string | null>;
+}
+
+export type SetpointOutcome =
+  | {
+      ok: true;
+      voltageV: number;
+      currentA: number;
+      clamped: boolean;
+      deviceIds: string[];
+      message: string;
+      sent: boolean;
+    }
+  | { ok: false; code: GateCode; message: string };
+
+export interface BusView {
+  id: string;
+  kind: 'flatpack2';
+  linkState: LinkState;
+  linkDetail: string;
+  setpoint: BusSetpoint | null;
+  limits: Flatpack2Limits;
+  stats: () => Record<string, number | string | null>;
+}
+
+interface Fp2Bus {
+  id: string;
+  driver: Flatpack2Driver;
+  cfg: Flatpack2Config;
+  limits: Flatpack2Limits;
+  linkState: LinkState;
+  linkDetail: string;
+  setpoint: BusSetpoint | null;
+  lastRestoreAt: number | null;
+  startupApplied: Set<string>;
+  stats: () => Record<string, number | string | null>;
+  lastCorruptTotal: number;
+}
+
+export interface EngineOptions {
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  simulated: boolean;
+}
+
+export class Engine {
+  readonly events = new Topic<StoredEvent>();
+  readonly samples = new Topic<SampleEvent>();
+  readonly deviceChanged = new Topic<DeviceView>();
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly simulated: boolean;
+  readonly runStartedAt: number;
+  private readonly log: Logger;
+  private readonly devices = new Map<string, DeviceView>();
+  private readonly buses = new Map<string, Fp2Bus>();
+  private corruptTimer: ReturnType<Clock['setInterval']> | undefined;
+
+  constructor(opts: EngineOptions) {
+    this.store = opts.store;
+    this.clock = opts.clock;
+    this.log = opts.log;
+    this.simulated = opts.simulated;
+    this.runStartedAt = opts.clock.now();
+    this.rebuildDevices();
+  }
+
+  /** Projections from the store: every PSU ever seen, its last values, offline until heard. */
+  private rebuildDevices(): void {
+    for (const d of this.store.listDevices()) {
+      if (d.kind !== 'flatpack2') continue;
+      const psu = emptyPsu(d.busId, d.serial ?? d.id, d.name);
+      const meta = (d.meta ?? {}) as { addr?: number };
+      psu.addr = typeof meta.addr === 'number' ? meta.addr : null;
+      psu.lastSeen = d.lastSeen ?? null;
+      this.devices.set(psu.id, psu);
+    }
+    for (const s of this.store.latestSamplePerDevice()) {
+      const d = this.devices.get(s.deviceId);
+      if (d?.kind === 'flatpack2') applyPsuSample(d, s.values);
+    }
+  }
+
+  /** Remembered serial → address of a bus, so a quick restart keeps status attribution. */
+  knownAddresses(busId: string): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const d of this.devices.values()) if (d.busId === busId && d.kind === 'flatpack2' && d.addr) m.set(d.serial, d.addr);
+    return m;
+  }
+
+  addFlatpack2Bus(busId: string, driver: Flatpack2Driver, cfg: Flatpack2Config, stats: () => Record<string, number | string | null>): void {
+    const bus: Fp2Bus = {
+      id: busId,
+      driver,
+      cfg,
+      limits: flatpack2Limits(cfg),
+      linkState: 'connecting',
+      linkDetail: 'starting',
+      setpoint: this.lastBusSetpoint(busId),
+      lastRestoreAt: null,
+      startupApplied: new Set(),
+      stats,
+      lastCorruptTotal: 0,
+    };
+    this.buses.set(busId, bus);
+    for (const [serial, p] of Object.entries(cfg.psus)) {
+      const id = psuDeviceId(serial);
+      const existing = this.devices.get(id);
+      if (existing?.kind === 'flatpack2' && p.name) existing.name = p.name;
+    }
+    driver.onObservation((o) => this.onFp2(bus, o));
+  }
+
+  private lastBusSetpoint(busId: string): BusSetpoint | null {
+    const page = this.store.listEvents({ types: ['setpoint.accepted'] }, 200);
+    const e = page.items.find((ev) => ev.busId === busId);
+    if (!e) return null;
+    const d = e.data as { voltageV: number; currentA: number; origin: string; standby?: boolean };
+    return { voltageV: d.voltageV, currentA: d.currentA, origin: d.origin, at: e.ts, standby: !!d.standby };
+  }
+
+  start(): void {
+    // Corrupt bytes are counted by the link codec; surface increases as events (at most
+    // one per bus every 10 s) so a noisy cable shows up in the log without flooding it.
+    this.corruptTimer = this.clock.setInterval(() => this.reportCorruption(), 10_000);
+    for (const b of this.buses.values()) b.driver.start();
+  }
+
+  stop(): void {
+    this.clock.clearInterval(this.corruptTimer);
+    for (const b of this.buses.values()) b.driver.stop();
+    this.store.flush();
+  }
+
+  private reportCorruption(): void {
+    for (const b of this.buses.values()) {
+      const s = b.stats();
+      const total = Number(s.droppedBytes ?? 0) + Number(s.badChecksum ?? 0) + Number(s.badTerminator ?? 0);
+      if (total > b.lastCorruptTotal) {
+        this.record({ type: 'link.corrupt', busId: b.id, data: { ...s, newSinceLast: total - b.lastCorruptTotal } });
+        b.lastCorruptTotal = total;
+      }
+    }
+  }
+
+  /** Appends an event to the log and publishes it; durable events are on disk on return. */
+  record(e: { type: string; deviceId?: string | null; busId?: string | null; data?: Record<string, unknown> }, durable = false): StoredEvent {
+    const stored = this.store.appendEvent({ ts: this.clock.now(), ...e }, { durable });
+    this.events.publish(stored);
+    return stored;
+  }
+
+  listDevices(): DeviceView[] {
+    return [...this.devices.values()];
+  }
+
+  device(id: string): DeviceView | undefined {
+    return this.devices.get(id);
+  }
+
+  listBuses(): BusView[] {
+    return [...this.buses.values()].map((b) => ({
+      id: b.id,
+      kind: 'flatpack2',
+      linkState: b.linkState,
+      linkDetail: b.linkDetail,
+      setpoint: b.setpoint,
+      limits: b.limits,
+      stats: b.stats,
+    }));
+  }
+
+  busSetpoint(busId: string): BusSetpoint | null {
+    return this.buses.get(busId)?.setpoint ?? null;
+  }
+
+  private psuFor(bus: Fp2Bus, serial: string): Flatpack2PsuView {
+    const id = psuDeviceId(serial);
+    let d = this.devices.get(id);
+    if (!d) {
+      d = emptyPsu(bus.id, serial, bus.cfg.psus[serial]?.name);
+      this.devices.set(id, d);
+    }
+    return d;
+  }
+
+  private changed(d: DeviceView): void {
+    this.deviceChanged.publish(d);
+  }
+
+  private onFp2(bus: Fp2Bus, o: Fp2Observation): void {
+    switch (o.kind) {
+      case 'frame': {
+        const f = o.frame;
+        this.store.appendFrame({
+          ts: o.ts,
+          busId: bus.id,
+          dir: o.dir,
+          canId: f.id,
+          extended: f.extended,
+          remote: f.remote,
+          data: f.data,
+          kind: o.msg.kind,
+          deviceId: o.serial ? psuDeviceId(o.serial) : null,
+        });
+        if (o.msg.kind === 'invalid') {
+          this.record({ type: 'frame.invalid', busId: bus.id, data: { canId: f.id, reason: o.msg.reason } });
+        }
+        return;
+      }
+      case 'discovered': {
+        const d = this.psuFor(bus, o.serial);
+        d.addr = o.addr;
+        this.store.upsertDevice({ id: d.id, kind: 'flatpack2', busId: bus.id, name: d.name, serial: o.serial, seenAt: o.ts, meta: { addr: o.addr } });
+        this.record({ type: 'device.discovered', deviceId: d.id, busId: bus.id, data: { serial: o.serial, addr: o.addr } }, true);
+        this.log.info({ bus: bus.id, device: d.id, addr: o.addr }, `PSU ${o.serial} found on ${bus.id}, logged in at address ${o.addr}`);
+        this.changed(d);
+        return;
+      }
+      case 'status': {
+        const d = this.psuFor(bus, o.serial);
+        const s = o.status;
+        d.addr = o.addr;
+        d.lastSeen = o.ts;
+        d.outputVoltageV = s.voltageV;
+        d.outputCurrentA = s.currentA;
+        d.outputPowerW = Math.round(s.voltageV * s.currentA * 10) / 10;
+        d.inputVoltageV = s.inputVoltageV;
+        d.intakeTempC = s.intakeTempC;
+        d.outputTempC = s.outputTempC;
+        d.state = s.state;
+        d.stateCode = s.stateCode;
+        const values = {
+          outputVoltageV: s.voltageV,
+          outputCurrentA: s.currentA,
+          outputPowerW: d.outputPowerW,
+          inputVoltageV: s.inputVoltageV,
+          intakeTempC: s.intakeTempC,
+          outputTempC: s.outputTempC,
+          state: s.state,
+        };
+        this.store.appendSample({ ts: o.ts, deviceId: d.id, values });
+        this.samples.publish({ deviceId: d.id, ts: o.ts, values });
+        this.changed(d);
+        return;
+      }
+      case 'alerts': {
+        const d = this.psuFor(bus, o.serial);
+        const key = o.type === 'warnings' ? 'warnings' : 'alarms';
+        const bitsKey = o.type === 'warnings' ? 'warningBits' : 'alarmBits';
+        if (d[bitsKey] === o.bits) return;
+        d[bitsKey] = o.bits;
+        d[key] = o.names;
+        this.record({ type: `psu.${o.type}`, deviceId: d.id, busId: bus.id, data: { bits: o.bits, names: o.names } }, true);
+        if (o.names.length) this.log.warn({ device: d.id, [key]: o.names }, `PSU ${d.serial} ${o.type}: ${o.names.join(', ')}`);
+        this.changed(d);
+        return;
+      }
+      case 'online': {
+        const d = this.psuFor(bus, o.serial);
+        d.online = true;
+        d.lastSeen = o.ts;
+        this.store.upsertDevice({ id: d.id, kind: 'flatpack2', busId: bus.id, name: d.name, serial: o.serial, seenAt: o.ts, meta: { addr: d.addr } });
+        this.record({ type: 'device.online', deviceId: d.id, busId: bus.id, data: {} }, true);
+        this.changed(d);
+        this.restore(bus, o.serial);
+        return;
+      }
+      case 'offline': {
+        const d = this.psuFor(bus, o.serial);
+        d.online = false;
+        this.record({ type: 'device.offline', deviceId: d.id, busId: bus.id, data: { reason: o.reason } }, true);
+        this.log.warn({ device: d.id, bus: bus.id }, `PSU ${o.serial} offline: ${o.reason}`);
+        this.changed(d);
+        return;
+      }
+      case 'link': {
+        if (bus.linkState === o.state && bus.linkDetail === o.detail) return;
+        bus.linkState = o.state;
+        bus.linkDetail = o.detail;
+        this.record({ type: 'link.changed', busId: bus.id, data: { state: o.state, detail: o.detail } }, true);
+        const msg = `CAN bus ${bus.id}: link ${o.state}${o.detail ? ` (${o.detail})` : ''}`;
+        if (o.state === 'down') this.log.warn({ bus: bus.id }, `${msg}; retrying with backoff`);
+        else this.log.info({ bus: bus.id }, msg);
+        return;
+      }
+    }
+  }
+
+  private restore(bus: Fp2Bus, serial: string): void {
+    const psuCfg = bus.cfg.psus[serial];
+    const decision = decideRestore({
+      now: this.clock.now(),
+      runStartedAt: this.runStartedAt,
+      setpoint: bus.setpoint,
+      startup: psuCfg?.applyOnStart && psuCfg.startup ? psuCfg.startup : null,
+      startupAlreadyApplied: bus.startupApplied.has(serial),
+      lastRestoreAt: bus.lastRestoreAt,
+      ownedByCharger: this.psusOf(bus.id).some((p) => p.ownedBy !== null),
+    });
+    if (decision.action === 'none') return;
+    if (decision.markStartupApplied) bus.startupApplied.add(serial);
+    bus.lastRestoreAt = this.clock.now();
+    void this.applySetpoint(decision.origin, [bus], { voltageV: decision.voltageV, currentA: decision.currentA }, decision.standby, psuDeviceId(serial));
+  }
+
+  private psusOf(busId: string): Flatpack2PsuView[] {
+    return [...this.devices.values()].filter((d): d is Flatpack2PsuView => d.kind === 'flatpack2' && d.busId === busId);
+  }
+
+  /**
+   * A manual or programmatic output request. `target` is a PSU id or "all". A Flatpack2 SET
+   * is broadcast, so a request for one PSU applies to every PSU on its bus; the outcome lists
+   * them all so nobody is surprised.
+   */
+  async setPsuOutput(origin: SetpointOrigin, target: string, req: { voltageV: number; currentA: number }, standby = false): Promise<SetpointOutcome> {
+    const requested = this.record({
+      type: 'setpoint.requested',
+      deviceId: target === 'all' ? null : target,
+      data: { origin, target, voltageV: req.voltageV, currentA: req.currentA, standby },
+    });
+    const reject = (code: GateCode, message: string, busId?: string): SetpointOutcome => {
+      this.record(
+        {
+          type: 'setpoint.rejected',
+          deviceId: target === 'all' ? null : target,
+          busId: busId ?? null,
+          data: { origin, target, voltageV: req.voltageV, currentA: req.currentA, standby, code, reason: message, requestId: requested.id },
+        },
+        true,
+      );
+      this.log.warn({ target, origin, code }, `setpoint rejected: ${message}`);
+      return { ok: false, code, message };
+    };
+
+    let buses: Fp2Bus[];
+    if (target === 'all') {
+      buses = [...this.buses.values()].filter((b) => this.psusOf(b.id).some((p) => p.online));
+      if (!buses.length) return reject('DEVICE_OFFLINE', 'no PSU is online; wait for the PSUs to be discovered (devices { online })');
+      for (const b of buses) {
+        const owner = this.psusOf(b.id).find((p) => p.ownedBy);
+        if (owner && origin !== 'charger' && origin !== 'safety') {
+          return reject('CHARGER_OWNS_PSU', `${owner.id} is driven by charger "${owner.ownedBy}"; stop the charge first (stopCharge)`, b.id);
+        }
+      }
+    } else {
+      const d = this.devices.get(target);
+      const avail = checkDeviceAvailable(target, d, { origin });
+      if (!avail.ok) return reject(avail.code, avail.message, d?.busId);
+      const b = this.buses.get(d!.busId);
+      if (!b) return reject('NOT_FOUND', `${target} is on bus "${d!.busId}", which is not in the current config`);
+      buses = [b];
+    }
+    for (const b of buses) {
+      if (b.linkState !== 'up') return reject('LINK_DOWN', `CAN bus ${b.id} is ${b.linkState} (${b.linkDetail}); the adapter is being reconnected`, b.id);
+      const g = checkPsuSetpoint(b.limits, req);
+      if (!g.ok) return reject(g.code, g.message, b.id);
+    }
+    return this.applySetpoint(origin, buses, req, standby, target === 'all' ? null : target);
+  }
+
+  standby(origin: SetpointOrigin, target: string): Promise<SetpointOutcome> {
+    return this.setPsuOutput(origin, target, FLATPACK2_STANDBY, true);
+  }
+
+  /** Gate-checked values go out here: the accepted event is on disk before the frame leaves. */
+  private async applySetpoint(
+    origin: SetpointOrigin,
+    buses: Fp2Bus[],
+    req: { voltageV: number; currentA: number },
+    standby: boolean,
+    deviceId: string | null,
+  ): Promise<SetpointOutcome> {
+    let last: SetpointOutcome | null = null;
+    const allIds: string[] = [];
+    for (const b of buses) {
+      const g = checkPsuSetpoint(b.limits, req);
+      if (!g.ok) {
+        this.record({ type: 'setpoint.rejected', busId: b.id, deviceId, data: { origin, ...req, standby, code: g.code, reason: g.message } }, true);
+        return { ok: false, code: g.code, message: g.message };
+      }
+      const v = g.value;
+      const ids = this.psusOf(b.id).map((p) => p.id);
+      allIds.push(...ids);
+      const at = this.clock.now();
+      this.record(
+        {
+          type: 'setpoint.accepted',
+          busId: b.id,
+          deviceId,
+          data: { origin, voltageV: v.voltageV, currentA: v.currentA, ovpV: v.ovpV, clamped: v.clamped, notes: g.notes, standby, deviceIds: ids },
+        },
+        true,
+      );
+      b.setpoint = { voltageV: v.voltageV, currentA: v.currentA, origin, at, standby };
+      const sent = await b.driver.sendSet({ voltageV: v.voltageV, currentA: v.currentA, ovpV: v.ovpV, walkIn: b.cfg.walkIn });
+      this.record(
+        { type: sent ? 'setpoint.sent' : 'setpoint.send-failed', busId: b.id, deviceId, data: { origin, voltageV: v.voltageV, currentA: v.currentA } },
+        !sent,
+      );
+      for (const id of ids) this.changed(this.devices.get(id)!);
+      const what = standby ? 'standby' : `${v.voltageV.toFixed(2)} V / ${v.currentA.toFixed(1)} A`;
+      const message =
+        `${sent ? 'set' : 'accepted but not sent (link down; restored on reconnect)'} ${what} on ${b.id} ` +
+        `(broadcast: applies to ${ids.length} PSU${ids.length === 1 ? '' : 's'})${g.notes.length ? '; ' + g.notes.join('; ') : ''}`;
+      this.log.info({ bus: b.id, origin }, message);
+      last = { ok: true, voltageV: v.voltageV, currentA: v.currentA, clamped: v.clamped, deviceIds: allIds.slice(), message, sent };
+    }
+    return last!;
+  }
+}
+
+function applyPsuSample(d: Flatpack2PsuView, v: Record<string, number | string | null>): void {
+  const num = (k: string) => (typeof v[k] === 'number' ? (v[k] as number) : null);
+  d.outputVoltageV = num('outputVoltageV');
+  d.outputCurrentA = num('outputCurrentA');
+  d.outputPowerW = num('outputPowerW');
+  d.inputVoltageV = num('inputVoltageV');
+  d.intakeTempC = num('intakeTempC');
+  d.outputTempC = num('outputTempC');
+  d.state = typeof v.state === 'string' ? v.state : null;
+}

@@ -1,0 +1,49 @@
+/**
+ * Restore-on-reconnect and startup apply, as a pure decision. A Flatpack2 SET is broadcast,
+ * so a setpoint belongs to a bus: when any PSU on it comes (back) online, the bus's last
+ * accepted setpoint goes out again — once per burst, not once per PSU (the original sent
+ * the same SET twice after a reconnect).
+ */
+export interface BusSetpoint {
+  voltageV: number;
+  currentA: number;
+  origin: string;
+  at: number;
+  standby: boolean;
+}
+
+export interface RestoreInput {
+  now: number;
+  /** When this server run started: a setpoint from before it is the previous run's. */
+  runStartedAt: number;
+  setpoint: BusSetpoint | null;
+  /** Startup values of the PSU that just came online, if its config says applyOnStart. */
+  startup: { voltageV: number; currentA: number } | null;
+  startupAlreadyApplied: boolean;
+  lastRestoreAt: number | null;
+  /** A charger owns the bus: it decides what to set, restore stays out of its way. */
+  ownedByCharger: boolean;
+  coalesceMs?: number;
+}
+
+export type RestoreDecision =
+  | { action: 'none'; why: string }
+  | { action: 'set'; origin: 'restore' | 'startup'; voltageV: number; currentA: number; standby: boolean; markStartupApplied: boolean };
+
+export function decideRestore(i: RestoreInput): RestoreDecision {
+  if (i.ownedByCharger) return { action: 'none', why: 'a charger owns the PSUs on this bus' };
+  if (i.lastRestoreAt !== null && i.now - i.lastRestoreAt < (i.coalesceMs ?? 2000)) {
+    return { action: 'none', why: 'the same broadcast SET went out moments ago' };
+  }
+  const fromThisRun = i.setpoint !== null && i.setpoint.at >= i.runStartedAt;
+  if (fromThisRun && i.setpoint) {
+    return { action: 'set', origin: 'restore', voltageV: i.setpoint.voltageV, currentA: i.setpoint.currentA, standby: i.setpoint.standby, markStartupApplied: true };
+  }
+  if (i.startup && !i.startupAlreadyApplied) {
+    return { action: 'set', origin: 'startup', voltageV: i.startup.voltageV, currentA: i.startup.currentA, standby: false, markStartupApplied: true };
+  }
+  if (i.setpoint) {
+    return { action: 'set', origin: 'restore', voltageV: i.setpoint.voltageV, currentA: i.setpoint.currentA, standby: i.setpoint.standby, markStartupApplied: true };
+  }
+  return { action: 'none', why: 'no setpoint to restore and no startup values configured' };
+}

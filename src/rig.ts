@@ -1,0 +1,165 @@
+/**
+ * Builds the running system from a config: per bus an adapter link (real serial port or the
+ * built-in simulator), the device driver on it, all registered with the engine.
+ */
+import type { Clock } from './clock.js';
+import type { Logger } from './log.js';
+import type { PowerplaneConfig, BusConfig } from './config/schema.js';
+import { parseConfig } from './config/load.js';
+import { Engine } from './engine/engine.js';
+import type { Store } from './store/store.js';
+import { CanAdapterLink } from './drivers/can/adapter.js';
+import { serialTransportFactory } from './drivers/transport/serial.js';
+import { createMemoryLink } from './drivers/transport/memory.js';
+import { WaveshareAdapterSim } from './drivers/can/adapter-sim.js';
+import { CanBusSim } from './sim/can-bus.js';
+import { Flatpack2Driver } from './drivers/flatpack2/driver.js';
+import { Flatpack2Sim } from './drivers/flatpack2/sim.js';
+import { LiFePO4Pack } from './sim/lifepo4-pack.js';
+import type { TransportFactory } from './drivers/transport/types.js';
+
+/** The demo rig: one USB-CAN-A adapter, two Flatpack2 PSUs, a 16-cell LiFePO4 pack. */
+export const SIM_PSU_SERIALS = ['192750001639', '163850019608'] as const;
+
+export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string } = {}): PowerplaneConfig {
+  return parseConfig(
+    {
+      server: { host: overrides.host ?? '127.0.0.1', port: overrides.port ?? 4000 },
+      database: { path: overrides.dbPath ?? 'data/simulated-rig.db' },
+      buses: [
+        {
+          id: 'can0',
+          adapter: { path: 'simulated', autodetect: false, bitrate: 125000, framing: 'variable' },
+          flatpack2: {
+            psus: {
+              [SIM_PSU_SERIALS[0]]: { name: 'Rectifier A' },
+              [SIM_PSU_SERIALS[1]]: { name: 'Rectifier B' },
+            },
+          },
+        },
+      ],
+    },
+    'built-in simulated rig',
+  );
+}
+
+export interface SimulatedParts {
+  pack: LiFePO4Pack;
+  flatpack2: Map<string, Flatpack2Sim>;
+  unplug(busId: string): void;
+  replug(busId: string): void;
+}
+
+export interface Rig {
+  engine: Engine;
+  links: Map<string, CanAdapterLink>;
+  sim: SimulatedParts | null;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface RigOptions {
+  config: PowerplaneConfig;
+  clock: Clock;
+  store: Store;
+  log: Logger;
+  simulated: boolean;
+  /** Simulated pack parameters (demo rig and tests). */
+  pack?: { cells?: number; capacityAh?: number; socPct?: number; internalResistanceOhm?: number };
+}
+
+export function buildRig(opts: RigOptions): Rig {
+  const { config, clock, store, log } = opts;
+  const engine = new Engine({ store, clock, log, simulated: opts.simulated });
+  const links = new Map<string, CanAdapterLink>();
+  let sim: SimulatedParts | null = null;
+  const simStarts: Array<() => void> = [];
+  const simStops: Array<() => void> = [];
+
+  if (opts.simulated) {
+    const pack = new LiFePO4Pack({
+      cells: opts.pack?.cells ?? 16,
+      capacityAh: opts.pack?.capacityAh ?? 100,
+      socPct: opts.pack?.socPct ?? 40,
+      internalResistanceOhm: opts.pack?.internalResistanceOhm ?? 0.02,
+    });
+    sim = { pack, flatpack2: new Map(), unplug: () => {}, replug: () => {} };
+    const memLinks = new Map<string, ReturnType<typeof createMemoryLink>>();
+    sim.unplug = (id) => memLinks.get(id)?.unplug();
+    sim.replug = (id) => memLinks.get(id)?.replug();
+    for (const bus of config.buses) {
+      const mem = createMemoryLink(bus.id);
+      memLinks.set(bus.id, mem);
+      const canBus = new CanBusSim({ bitrate: bus.adapter.bitrate });
+      const adapterSim = new WaveshareAdapterSim({ transport: mem.device, bus: canBus });
+      simStarts.push(() => adapterSim.start());
+      simStops.push(() => adapterSim.stop());
+      if (bus.flatpack2) {
+        const serials = Object.keys(bus.flatpack2.psus);
+        let fp2: Flatpack2Sim | null = null;
+        const node = canBus.attach('flatpack2-sim', (f) => fp2?.receive(f));
+        fp2 = new Flatpack2Sim({ clock, send: (f) => node.send(f), pack, psus: serials.map((serial) => ({ serial })) });
+        sim.flatpack2.set(bus.id, fp2);
+        simStarts.push(() => fp2!.start());
+        simStops.push(() => fp2!.stop());
+      }
+      addBus(bus, async () => mem.host);
+    }
+  } else {
+    for (const bus of config.buses) {
+      const [vid, pid] = bus.adapter.usbId.split(':');
+      addBus(
+        bus,
+        serialTransportFactory({
+          path: bus.adapter.path,
+          autodetect: bus.adapter.autodetect ? { vid, pid } : undefined,
+          baudRate: bus.adapter.serialBaud,
+          stopBits: bus.adapter.stopBits,
+        }),
+      );
+    }
+  }
+
+  function addBus(bus: BusConfig, factory: TransportFactory): void {
+    const link = new CanAdapterLink({
+      busId: bus.id,
+      factory,
+      framing: bus.adapter.framing,
+      bitrate: bus.adapter.bitrate,
+      clock,
+      log: {
+        info: (o, m) => log.info({ bus: bus.id, ...o }, m),
+        warn: (o, m) => log.warn({ bus: bus.id, ...o }, m),
+      },
+    });
+    links.set(bus.id, link);
+    if (bus.flatpack2) {
+      const cfg = bus.flatpack2;
+      const driver = new Flatpack2Driver({
+        link,
+        clock,
+        keepAliveMs: cfg.keepAliveMs,
+        statusTimeoutMs: cfg.statusTimeoutMs,
+        linkWatchdogMs: cfg.linkWatchdogMs,
+        knownAddresses: engine.knownAddresses(bus.id),
+      });
+      engine.addFlatpack2Bus(bus.id, driver, cfg, () => ({ state: link.state, ...link.stats }));
+    }
+  }
+
+  return {
+    engine,
+    links,
+    sim,
+    start() {
+      for (const s of simStarts) s();
+      engine.start();
+      for (const l of links.values()) l.start();
+    },
+    async stop() {
+      for (const l of links.values()) await l.stop();
+      engine.stop();
+      for (const s of simStops) s();
+    },
+  };
+}

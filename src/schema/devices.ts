@@ -1,0 +1,142 @@
+import { builder, apiError, requireAuth } from './builder.js';
+import type { DeviceView, Flatpack2PsuView } from '../engine/devices.js';
+import type { SetpointOutcome } from '../engine/engine.js';
+import type { BusSetpoint } from '../engine/restore.js';
+
+export const Setpoint = builder.objectRef<BusSetpoint>('Setpoint').implement({
+  description: 'The last accepted output setpoint. Flatpack2 SETs are broadcast, so it is shared by every PSU on the bus.',
+  fields: (t) => ({
+    voltageV: t.exposeFloat('voltageV'),
+    currentA: t.exposeFloat('currentA'),
+    origin: t.exposeString('origin', { description: 'api, startup, restore, charger or safety' }),
+    standby: t.exposeBoolean('standby'),
+    at: t.field({ type: 'DateTime', resolve: (s) => s.at }),
+  }),
+});
+
+export const Device = builder.interfaceRef<DeviceView>('Device').implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    kind: t.exposeString('kind'),
+    name: t.exposeString('name'),
+    busId: t.exposeString('busId'),
+    online: t.exposeBoolean('online'),
+    lastSeen: t.field({ type: 'DateTime', nullable: true, resolve: (d) => d.lastSeen }),
+  }),
+  resolveType: (d) => (d.kind === 'flatpack2' ? 'Flatpack2Psu' : null),
+});
+
+export const Flatpack2Psu = builder.objectRef<Flatpack2PsuView>('Flatpack2Psu').implement({
+  interfaces: [Device],
+  isTypeOf: (d) => (d as DeviceView).kind === 'flatpack2',
+  fields: (t) => ({
+    serial: t.exposeString('serial'),
+    address: t.exposeInt('addr', { nullable: true, description: 'CAN login address (1–63)' }),
+    outputVoltageV: t.exposeFloat('outputVoltageV', { nullable: true }),
+    outputCurrentA: t.exposeFloat('outputCurrentA', { nullable: true }),
+    outputPowerW: t.exposeFloat('outputPowerW', { nullable: true }),
+    inputVoltageV: t.exposeFloat('inputVoltageV', { nullable: true }),
+    intakeTempC: t.exposeFloat('intakeTempC', { nullable: true }),
+    outputTempC: t.exposeFloat('outputTempC', { nullable: true }),
+    state: t.exposeString('state', { nullable: true, description: 'normal, warning (mostly current limit), alarm, walk-in' }),
+    warnings: t.exposeStringList('warnings'),
+    alarms: t.exposeStringList('alarms'),
+    warningBits: t.exposeInt('warningBits'),
+    alarmBits: t.exposeInt('alarmBits'),
+    ownedBy: t.exposeString('ownedBy', { nullable: true, description: 'charger id driving this PSU, if any' }),
+    setpoint: t.field({ type: Setpoint, nullable: true, resolve: (d, _a, ctx) => ctx.engine.busSetpoint(d.busId) }),
+  }),
+});
+
+const Limits = builder.objectRef<{ minVoltageV: number; maxVoltageV: number; minCurrentA: number; maxCurrentA: number; powerRatingW: number; ovpV: number }>('PsuLimits').implement({
+  fields: (t) => ({
+    minVoltageV: t.exposeFloat('minVoltageV'),
+    maxVoltageV: t.exposeFloat('maxVoltageV'),
+    minCurrentA: t.exposeFloat('minCurrentA'),
+    maxCurrentA: t.exposeFloat('maxCurrentA'),
+    powerRatingW: t.exposeFloat('powerRatingW'),
+    ovpV: t.exposeFloat('ovpV'),
+  }),
+});
+
+type BusRow = ReturnType<import('../engine/engine.js').Engine['listBuses']>[number];
+const Bus = builder.objectRef<BusRow>('Bus').implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    kind: t.exposeString('kind'),
+    linkState: t.exposeString('linkState', { description: 'connecting, up or down' }),
+    linkDetail: t.exposeString('linkDetail'),
+    limits: t.field({ type: Limits, resolve: (b) => b.limits }),
+    setpoint: t.field({ type: Setpoint, nullable: true, resolve: (b) => b.setpoint }),
+    stats: t.field({ type: 'JSON', description: 'link counters: frames, corrupt bytes, bad checksums, reconnects…', resolve: (b) => b.stats() }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  devices: t.field({ type: [Device], resolve: (_r, _a, ctx) => ctx.engine.listDevices() }),
+  device: t.field({ type: Device, nullable: true, args: { id: t.arg.id({ required: true }) }, resolve: (_r, a, ctx) => ctx.engine.device(String(a.id)) ?? null }),
+  buses: t.field({ type: [Bus], resolve: (_r, _a, ctx) => ctx.engine.listBuses() }),
+  system: t.field({
+    type: builder.objectRef<{ simulated: boolean; startedAt: number; version: string }>('SystemInfo').implement({
+      fields: (f) => ({
+        simulated: f.exposeBoolean('simulated', { description: 'true when the rig is the built-in simulator, not hardware' }),
+        startedAt: f.field({ type: 'DateTime', resolve: (s) => s.startedAt }),
+        version: f.exposeString('version'),
+      }),
+    }),
+    resolve: (_r, _a, ctx) => ({ simulated: ctx.engine.simulated, startedAt: ctx.engine.runStartedAt, version: '0.1.0' }),
+  }),
+}));
+
+const SetpointResult = builder.objectRef<Extract<SetpointOutcome, { ok: true }>>('SetpointResult').implement({
+  fields: (t) => ({
+    voltageV: t.exposeFloat('voltageV'),
+    currentA: t.exposeFloat('currentA', { description: 'per rectifier, after any power clamp' }),
+    clamped: t.exposeBoolean('clamped', { description: 'the current was lowered to keep V × I within the power rating' }),
+    deviceIds: t.exposeIDList('deviceIds', { description: 'every PSU the broadcast SET applies to' }),
+    sent: t.exposeBoolean('sent'),
+    message: t.exposeString('message'),
+  }),
+});
+
+const SetPsuOutputInput = builder.inputType('SetPsuOutputInput', {
+  fields: (t) => ({
+    deviceId: t.id({ required: true, description: 'a PSU id, or "all"' }),
+    voltageV: t.float({ required: true }),
+    currentA: t.float({ required: true, description: 'per rectifier' }),
+  }),
+});
+
+function unwrap(o: SetpointOutcome): Extract<SetpointOutcome, { ok: true }> {
+  if (!o.ok) throw apiError(o.code, o.message);
+  return o;
+}
+
+builder.mutationFields((t) => ({
+  setPsuOutput: t.field({
+    type: SetpointResult,
+    args: { input: t.arg({ type: SetPsuOutputInput, required: true }) },
+    resolve: async (_r, { input }, ctx) => {
+      requireAuth(ctx);
+      return unwrap(await ctx.engine.setPsuOutput('api', String(input.deviceId), { voltageV: input.voltageV, currentA: input.currentA }));
+    },
+  }),
+  standby: t.field({
+    type: SetpointResult,
+    description: 'Safe idle output (48.0 V / 0.1 A). It also becomes the value restored after a reconnect.',
+    args: { deviceId: t.arg.id({ required: true, description: 'a PSU id, or "all"' }) },
+    resolve: async (_r, { deviceId }, ctx) => {
+      requireAuth(ctx);
+      return unwrap(await ctx.engine.standby('api', String(deviceId)));
+    },
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  deviceChanged: t.field({
+    type: Device,
+    args: { deviceId: t.arg.id({ required: false }) },
+    subscribe: (_r, a, ctx) => ctx.engine.deviceChanged.iterate((d) => !a.deviceId || d.id === String(a.deviceId), 200),
+    resolve: (d) => d,
+  }),
+}));

@@ -1,0 +1,157 @@
+/** The recorded history: frames, events and telemetry as cursor connections, plus live feeds. */
+import { builder, apiError } from './builder.js';
+import { clampFirst, connectionOf, type ConnectionShape } from './connection.js';
+import type { StoredEvent, StoredFrame, SampleRow } from '../store/store.js';
+import { hex } from '../drivers/can/types.js';
+
+const Frame = builder.objectRef<StoredFrame>('CanFrameRecord').implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    at: t.field({ type: 'DateTime', resolve: (f) => f.ts }),
+    busId: t.exposeString('busId'),
+    dir: t.exposeString('dir', { description: 'rx (heard) or tx (sent)' }),
+    canId: t.exposeInt('canId'),
+    canIdHex: t.string({ resolve: (f) => '0x' + f.canId.toString(16).toUpperCase().padStart(f.extended ? 8 : 3, '0') }),
+    extended: t.exposeBoolean('extended'),
+    remote: t.exposeBoolean('remote'),
+    dataHex: t.string({ resolve: (f) => hex(f.data) }),
+    kind: t.exposeString('kind', { description: 'decoded kind: status, hello, login, set, alerts, unknown, invalid…' }),
+    deviceId: t.exposeString('deviceId', { nullable: true }),
+  }),
+});
+
+const Event = builder.objectRef<StoredEvent>('Event').implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    at: t.field({ type: 'DateTime', resolve: (e) => e.ts }),
+    type: t.exposeString('type'),
+    deviceId: t.exposeString('deviceId', { nullable: true }),
+    busId: t.exposeString('busId', { nullable: true }),
+    data: t.field({ type: 'JSON', resolve: (e) => e.data }),
+  }),
+});
+
+const TelemetryPoint = builder.objectRef<SampleRow>('TelemetryPoint').implement({
+  fields: (t) => ({
+    deviceId: t.exposeString('deviceId'),
+    at: t.field({ type: 'DateTime', resolve: (s) => s.ts }),
+    values: t.field({ type: 'JSON', resolve: (s) => s.values }),
+    outputVoltageV: t.float({ nullable: true, resolve: (s) => num(s.values.outputVoltageV) }),
+    outputCurrentA: t.float({ nullable: true, resolve: (s) => num(s.values.outputCurrentA) }),
+    outputPowerW: t.float({ nullable: true, resolve: (s) => num(s.values.outputPowerW) }),
+  }),
+});
+
+const num = (v: unknown) => (typeof v === 'number' ? v : null);
+
+const FrameConnection = connectionOf<StoredFrame>('Frame', Frame);
+const EventConnection = connectionOf<StoredEvent>('Event', Event);
+const TelemetryConnection = connectionOf<SampleRow>('Telemetry', TelemetryPoint);
+
+const FrameFilter = builder.inputType('FrameFilter', {
+  fields: (t) => ({
+    busId: t.string(),
+    canId: t.int(),
+    dir: t.string({ description: 'rx or tx' }),
+    kind: t.string(),
+    deviceId: t.id(),
+    from: t.field({ type: 'DateTime' }),
+    to: t.field({ type: 'DateTime' }),
+  }),
+});
+
+const EventFilter = builder.inputType('EventFilter', {
+  fields: (t) => ({
+    types: t.stringList({ description: 'exact event types, e.g. ["setpoint.accepted", "setpoint.rejected"]' }),
+    typePrefix: t.string({ description: 'e.g. "setpoint." or "device."' }),
+    deviceId: t.id(),
+    from: t.field({ type: 'DateTime' }),
+    to: t.field({ type: 'DateTime' }),
+  }),
+});
+
+function toConnection<T>(page: { items: T[]; endCursor: string | null; hasNextPage: boolean }, cursorOf: (x: T) => string): ConnectionShape<T> {
+  return { edges: page.items.map((node) => ({ cursor: cursorOf(node), node })), pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage } };
+}
+
+const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
+const idCursor = (x: { id: number }) => Buffer.from(String(x.id)).toString('base64');
+
+builder.queryFields((t) => ({
+  frames: t.field({
+    type: FrameConnection,
+    description: 'Every CAN frame heard and sent, newest first.',
+    args: { filter: t.arg({ type: FrameFilter }), first: t.arg.int(), after: t.arg.string() },
+    resolve: (_r, a, ctx) => {
+      const f = a.filter ?? {};
+      if (f.dir && f.dir !== 'rx' && f.dir !== 'tx') throw apiError('BAD_INPUT', 'filter.dir must be "rx" or "tx"');
+      const page = ctx.engine.store.listFrames(
+        { busId: opt(f.busId), canId: opt(f.canId), dir: opt(f.dir) as 'rx' | 'tx' | undefined, kind: opt(f.kind), deviceId: f.deviceId ? String(f.deviceId) : undefined, from: opt(f.from), to: opt(f.to) },
+        clampFirst(a.first),
+        a.after,
+      );
+      return toConnection(page, idCursor);
+    },
+  }),
+  events: t.field({
+    type: EventConnection,
+    description: 'The event log (setpoints with origin and outcome, connection changes, alarms…), newest first.',
+    args: { filter: t.arg({ type: EventFilter }), first: t.arg.int(), after: t.arg.string() },
+    resolve: (_r, a, ctx) => {
+      const f = a.filter ?? {};
+      const page = ctx.engine.store.listEvents(
+        { types: opt(f.types), typePrefix: opt(f.typePrefix), deviceId: f.deviceId ? String(f.deviceId) : undefined, from: opt(f.from), to: opt(f.to) },
+        clampFirst(a.first),
+        a.after,
+      );
+      return toConnection(page, idCursor);
+    },
+  }),
+  telemetry: t.field({
+    type: TelemetryConnection,
+    description: 'Telemetry of one device, oldest first, averaged into at most maxPoints buckets.',
+    args: {
+      deviceId: t.arg.id({ required: true }),
+      from: t.arg({ type: 'DateTime' }),
+      to: t.arg({ type: 'DateTime' }),
+      maxPoints: t.arg.int({ defaultValue: 500 }),
+      first: t.arg.int(),
+      after: t.arg.string({ description: 'cursor of the last point of the previous page' }),
+    },
+    resolve: (_r, a, ctx) => {
+      const to = a.to ?? ctx.engine.clock.now();
+      let from = a.from ?? to - 3600_000;
+      if (a.after) from = Number(Buffer.from(a.after, 'base64').toString()) + 1;
+      if (!(to > from)) throw apiError('BAD_INPUT', '"to" must be after "from"');
+      const maxPoints = Math.max(2, Math.min(10_000, a.maxPoints ?? 500));
+      const rows = ctx.engine.store.telemetry(String(a.deviceId), from, to, maxPoints);
+      const first = clampFirst(a.first, 10_000, maxPoints);
+      const items = rows.slice(0, first);
+      const last = items[items.length - 1];
+      const endCursor = last ? Buffer.from(String(last.ts)).toString('base64') : null;
+      return toConnection({ items, endCursor, hasNextPage: rows.length > first }, (s) => Buffer.from(String(s.ts)).toString('base64'));
+    },
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  telemetry: t.field({
+    type: TelemetryPoint,
+    args: { deviceId: t.arg.id({ required: false, description: 'omit for every device' }) },
+    subscribe: (_r, a, ctx) => ctx.engine.samples.iterate((s) => !a.deviceId || s.deviceId === String(a.deviceId), 500),
+    resolve: (s) => s,
+  }),
+  events: t.field({
+    type: Event,
+    args: { types: t.arg.stringList({ required: false }), typePrefix: t.arg.string({ required: false }), deviceId: t.arg.id({ required: false }) },
+    subscribe: (_r, a, ctx) =>
+      ctx.engine.events.iterate(
+        (e) =>
+          (!a.types || a.types.includes(e.type)) &&
+          (!a.typePrefix || e.type.startsWith(a.typePrefix)) &&
+          (!a.deviceId || e.deviceId === String(a.deviceId)),
+        1000,
+      ),
+    resolve: (e) => e,
+  }),
+}));

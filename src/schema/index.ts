@@ -1,0 +1,6 @@
+import { builder } from './builder.js';
+import './devices.js';
+import './history.js';
+
+export const schema = builder.toSchema();
+export type { Context } from './builder.js';
