@@ -3,6 +3,7 @@
  * the config, and its issue paths let every error name the offending key.
  */
 import { z } from 'zod';
+import { checkPsuSetpoint, flatpack2Limits } from '../engine/gate.js';
 
 const WAVESHARE_BITRATES = [1_000_000, 800_000, 500_000, 400_000, 250_000, 200_000, 125_000, 100_000, 50_000, 20_000, 10_000, 5_000] as const;
 const SERIAL_BAUDS = [9600, 19200, 38400, 115200, 1_228_800, 2_000_000] as const;
@@ -69,9 +70,34 @@ export const flatpack2Schema = z
     statusTimeoutMs: z.number().int().min(1000).max(60_000).default(5000),
     /** Reopen the adapter when no frame at all arrives for this long while PSUs are known. */
     linkWatchdogMs: z.number().int().min(5000).max(600_000).default(30_000),
-    psus: z.record(serialKey, psuConfigSchema).default({}),
+    psus: z.record(z.string(), psuConfigSchema).default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((f, ctx) => {
+    for (const key of Object.keys(f.psus)) {
+      const r = serialKey.safeParse(key);
+      if (!r.success) ctx.addIssue({ code: 'custom', path: ['psus', key], message: r.error.issues[0].message });
+    }
+    // Startup values go through the same command gate at load, so a bad one is refused now
+    // with the key named, not at every start.
+    const limits = flatpack2Limits(f);
+    for (const [key, p] of Object.entries(f.psus)) {
+      if (!p.startup) continue;
+      const g = checkPsuSetpoint(limits, p.startup);
+      if (!g.ok) ctx.addIssue({ code: 'custom', path: ['psus', key, 'startup'], message: g.message });
+    }
+    // A SET is broadcast: every PSU on one bus gets the same output, so differing startup
+    // values could never both hold — refuse them here rather than let the last one win.
+    const starts = Object.entries(f.psus).filter(([, p]) => p.applyOnStart && p.startup);
+    const distinct = new Set(starts.map(([, p]) => `${p.startup!.voltageV}/${p.startup!.currentA}`));
+    if (distinct.size > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['psus'],
+        message: `PSUs ${starts.map(([k]) => k).join(', ')} have different startup values, but a Flatpack2 SET is broadcast to the whole bus: give them the same voltageV/currentA`,
+      });
+    }
+  });
 
 export const busSchema = z
   .object({

@@ -91,7 +91,7 @@ export class Engine {
   private rebuildDevices(): void {
     for (const d of this.store.listDevices()) {
       if (d.kind !== 'flatpack2') continue;
-      const psu = emptyPsu(d.busId, d.serial ?? d.id, d.name);
+      const psu = emptyPsu(d.busId ?? 'unknown', d.serial ?? d.id, d.name);
       const meta = (d.meta ?? {}) as { addr?: number };
       psu.addr = typeof meta.addr === 'number' ? meta.addr : null;
       psu.lastSeen = d.lastSeen ?? null;

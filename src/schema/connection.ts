@@ -1,3 +1,4 @@
+import type { ObjectRef } from '@pothos/core';
 import { builder } from './builder.js';
 
 export const PageInfo = builder.objectRef<{ endCursor: string | null; hasNextPage: boolean }>('PageInfo').implement({
@@ -13,13 +14,14 @@ export interface ConnectionShape<T> {
 }
 
 /** Relay-style connection type for `node` type `nodeRef` (kept by hand: no plugin needed). */
-type NodeRef<T> = ReturnType<typeof builder.objectRef<T>>;
+type NodeRef<T> = ObjectRef<(typeof builder)["$inferSchemaTypes"], T>;
 
 export function connectionOf<T>(name: string, nodeRef: NodeRef<T>) {
   const Edge = builder.objectRef<{ cursor: string; node: T }>(`${name}Edge`).implement({
     fields: (t) => ({
       cursor: t.exposeString('cursor'),
-      node: t.field({ type: nodeRef, resolve: (e) => e.node }),
+      // Pothos cannot relate a generic T to its resolver shape; the ref guarantees it.
+      node: t.field({ type: nodeRef, resolve: (e) => e.node as never }),
     }),
   });
   return builder.objectRef<ConnectionShape<T>>(`${name}Connection`).implement({

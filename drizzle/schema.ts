@@ -1,0 +1,76 @@
+// The SQLite schema. drizzle-kit generates migrations/ from this file
+// (`npx drizzle-kit generate --name <what>`); never hand-edit the SQL.
+// Timestamps are integer milliseconds (Clock.now()), not Date: the engine runs on
+// simulated time and the hot insert path binds plain numbers.
+import { blob, index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+/** Every CAN frame received or sent, decoded kind attached. Pruned by age. */
+export const frames = sqliteTable(
+  'frames',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    ts: integer('ts').notNull(),
+    busId: text('bus_id').notNull(),
+    dir: text('dir', { enum: ['rx', 'tx'] }).notNull(),
+    canId: integer('can_id').notNull(),
+    extended: integer('extended', { mode: 'boolean' }).notNull(),
+    remote: integer('remote', { mode: 'boolean' }).notNull(),
+    data: blob('data', { mode: 'buffer' }).notNull(),
+    /** Decoded kind: 'status', 'hello', 'set', 'unknown', 'invalid', 'corrupt', … */
+    kind: text('kind').notNull(),
+    deviceId: text('device_id'),
+  },
+  (t) => [index('frames_bus_id_id_idx').on(t.busId, t.id), index('frames_ts_idx').on(t.ts)],
+);
+
+/** Telemetry samples: one row per device observation, values as a JSON object. Pruned by age. */
+export const samples = sqliteTable(
+  'samples',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    ts: integer('ts').notNull(),
+    deviceId: text('device_id').notNull(),
+    values: text('values', { mode: 'json' }).$type<Record<string, number | string | null>>().notNull(),
+  },
+  (t) => [index('samples_device_id_ts_idx').on(t.deviceId, t.ts)],
+);
+
+/**
+ * The event log the engine's projections are rebuilt from. `id` is assigned by the
+ * Store in memory when the event is appended (so subscribers see it before the batch
+ * is flushed), hence no AUTOINCREMENT.
+ */
+export const events = sqliteTable(
+  'events',
+  {
+    id: integer('id').primaryKey(),
+    ts: integer('ts').notNull(),
+    /** 'setpoint.requested', 'setpoint.accepted', 'setpoint.rejected', 'connection.changed', … */
+    type: text('type').notNull(),
+    deviceId: text('device_id'),
+    busId: text('bus_id'),
+    data: text('data', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  },
+  (t) => [
+    // "latest event of type X per device" (projection rebuild at start).
+    index('events_type_device_id_id_idx').on(t.type, t.deviceId, t.id),
+    // "latest event of type X" regardless of device, without scanning every row of that type.
+    index('events_type_id_idx').on(t.type, t.id),
+    index('events_device_id_id_idx').on(t.deviceId, t.id),
+    index('events_ts_idx').on(t.ts),
+  ],
+);
+
+/** Registry of devices seen on any bus; upserted on discovery and on every sighting. */
+export const devices = sqliteTable('devices', {
+  id: text('id').primaryKey(),
+  kind: text('kind').notNull(),
+  busId: text('bus_id'),
+  name: text('name'),
+  serial: text('serial'),
+  firstSeen: integer('first_seen').notNull(),
+  lastSeen: integer('last_seen').notNull(),
+  meta: text('meta', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+});
+
+// Later issues add their tables here (charge sessions, rollups, scheduled jobs).

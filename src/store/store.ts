@@ -1,0 +1,503 @@
+// The event log and recordings on SQLite (better-sqlite3, WAL).
+//
+// Writes are queued in memory and written in one transaction per flush: on a timer
+// (wall clock — durability is about real seconds, not simulated time), when maxBatch
+// rows are queued, before every read, and synchronously for a durable event. One
+// process owns the file: event ids are assigned in memory from max(id) + 1 at open.
+import Database from 'better-sqlite3';
+import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { fileURLToPath } from 'node:url';
+import * as schema from '../../drizzle/schema.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { BucketAverager } from './downsample.js';
+import type {
+  DeviceInput,
+  DeviceRow,
+  EventFilter,
+  EventInput,
+  FrameFilter,
+  FrameRow,
+  Page,
+  SampleRow,
+  SampleValue,
+  StoredEvent,
+  StoredFrame,
+  StoreOptions,
+  StoreStats,
+} from './types.js';
+
+export type * from './types.js';
+
+/** Resolved from this file so the server finds its migrations whatever its cwd. */
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+interface QueuedSample {
+  ts: number;
+  deviceId: string;
+  json: string;
+}
+
+interface QueuedEvent {
+  id: number;
+  ts: number;
+  type: string;
+  deviceId: string | null;
+  busId: string | null;
+  json: string;
+}
+
+type EventRecord = typeof schema.events.$inferSelect;
+
+/** Raw row of the hand-written event queries (snake_case columns). */
+interface RawEvent {
+  id: number;
+  ts: number;
+  type: string;
+  device_id: string | null;
+  bus_id: string | null;
+  data: string;
+}
+
+export class Store {
+  /** The raw connection, for later modules' own prepared statements. Flush before reading. */
+  readonly db: Database.Database;
+  /** Drizzle over the same connection, for later modules' queries. */
+  readonly orm: BetterSQLite3Database<typeof schema>;
+
+  private readonly maxBatch: number;
+  private readonly maxQueued: number;
+  private readonly onFlushError: ((err: Error) => void) | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+  /** Set after a failed flush: appends stop forcing flushes and the timer retries. */
+  private failing = false;
+
+  private frameQ: FrameRow[] = [];
+  private sampleQ: QueuedSample[] = [];
+  private eventQ: QueuedEvent[] = [];
+  private queued = 0;
+  private nextEventId: number;
+
+  private flushedRows = 0;
+  private flushes = 0;
+  private lastFlushMs = 0;
+  private flushErrors = 0;
+  private dropped = 0;
+
+  // The hot insert path uses raw prepared better-sqlite3 statements bound positionally:
+  // at 100k+ frames/s the query builder's per-call object building and value mapping
+  // would cost more than SQLite itself. Drizzle owns the schema, migrations and reads.
+  private readonly insFrame: Database.Statement;
+  private readonly insSample: Database.Statement;
+  private readonly insEvent: Database.Statement;
+  private readonly writeQueued: () => void;
+  private readonly latestPerDeviceStmt: Database.Statement<{ type: string }, RawEvent>;
+  private readonly latestOfTypeStmt: Database.Statement<[string], RawEvent>;
+  private readonly latestOfTypeForDeviceStmt: Database.Statement<[string, string], RawEvent>;
+  private readonly latestSamplesStmt: Database.Statement<[], { ts: number; device_id: string; values: string }>;
+  private readonly rangeStatsStmt: Database.Statement<
+    [string, number, number],
+    { n: number; minTs: number | null; maxTs: number | null }
+  >;
+  private readonly rangeRowsStmt: Database.Statement<[string, number, number]>;
+
+  static open(opts: StoreOptions): Store {
+    const db = new Database(opts.path);
+    try {
+      db.pragma('journal_mode = WAL');
+      // NORMAL in WAL mode: a commit survives a process crash (SIGKILL) without an fsync
+      // per transaction; only an OS crash/power cut can lose the last commits.
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      const orm = drizzle({ client: db, schema });
+      migrate(orm, { migrationsFolder: MIGRATIONS_DIR });
+      return new Store(db, orm, opts);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  private constructor(db: Database.Database, orm: BetterSQLite3Database<typeof schema>, opts: StoreOptions) {
+    this.db = db;
+    this.orm = orm;
+    this.maxBatch = Math.max(1, opts.maxBatch ?? 5000);
+    this.maxQueued = Math.max(this.maxBatch, opts.maxQueued ?? 200_000);
+    this.onFlushError = opts.onFlushError;
+
+    this.insFrame = db.prepare(
+      'INSERT INTO frames (ts, bus_id, dir, can_id, extended, remote, data, kind, device_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.insSample = db.prepare('INSERT INTO samples (ts, device_id, "values") VALUES (?, ?, ?)');
+    this.insEvent = db.prepare('INSERT INTO events (id, ts, type, device_id, bus_id, data) VALUES (?, ?, ?, ?, ?, ?)');
+    this.writeQueued = db.transaction(() => this.writeAll());
+
+    // Skip-scan over the (type, device_id, id) index: one index seek per device instead of
+    // reading every event of the type.
+    this.latestPerDeviceStmt = db.prepare(`
+      WITH RECURSIVE dev(d) AS (
+        SELECT (SELECT min(device_id) FROM events WHERE type = @type AND device_id IS NOT NULL)
+        UNION ALL
+        SELECT (SELECT min(device_id) FROM events WHERE type = @type AND device_id > dev.d)
+        FROM dev WHERE dev.d IS NOT NULL
+      )
+      SELECT e.id, e.ts, e.type, e.device_id, e.bus_id, e.data
+      FROM dev JOIN events e ON e.id = (SELECT max(id) FROM events WHERE type = @type AND device_id = dev.d)
+      WHERE dev.d IS NOT NULL
+      ORDER BY e.device_id`);
+    this.latestOfTypeStmt = db.prepare(
+      'SELECT id, ts, type, device_id, bus_id, data FROM events WHERE type = ? ORDER BY id DESC LIMIT 1',
+    );
+    this.latestOfTypeForDeviceStmt = db.prepare(
+      'SELECT id, ts, type, device_id, bus_id, data FROM events WHERE type = ? AND device_id = ? ORDER BY id DESC LIMIT 1',
+    );
+    this.latestSamplesStmt = db.prepare(`
+      WITH RECURSIVE dev(d) AS (
+        SELECT (SELECT min(device_id) FROM samples)
+        UNION ALL
+        SELECT (SELECT min(device_id) FROM samples WHERE device_id > dev.d) FROM dev WHERE dev.d IS NOT NULL
+      )
+      SELECT s.ts, s.device_id, s."values"
+      FROM dev JOIN samples s
+        ON s.id = (SELECT id FROM samples WHERE device_id = dev.d ORDER BY ts DESC, id DESC LIMIT 1)
+      WHERE dev.d IS NOT NULL
+      ORDER BY s.device_id`);
+    this.rangeStatsStmt = db.prepare(
+      'SELECT count(*) AS n, min(ts) AS minTs, max(ts) AS maxTs FROM samples WHERE device_id = ? AND ts BETWEEN ? AND ?',
+    );
+    this.rangeRowsStmt = db
+      .prepare('SELECT ts, "values" FROM samples WHERE device_id = ? AND ts BETWEEN ? AND ? ORDER BY ts, id')
+      .raw(true);
+
+    const maxId = db.prepare('SELECT max(id) AS m FROM events').get() as { m: number | null };
+    this.nextEventId = (maxId.m ?? 0) + 1;
+
+    this.timer = setInterval(() => {
+      if (this.queued > 0) this.backgroundFlush();
+    }, Math.max(1, opts.flushIntervalMs ?? 250));
+    this.timer.unref();
+  }
+
+  get stats(): StoreStats {
+    return {
+      queued: this.queued,
+      flushedRows: this.flushedRows,
+      flushes: this.flushes,
+      lastFlushMs: this.lastFlushMs,
+      flushErrors: this.flushErrors,
+      dropped: this.dropped,
+    };
+  }
+
+  // ---- writes -------------------------------------------------------------------------
+
+  /** Queues a frame; `f` (and its data) is kept by reference until the next flush. */
+  appendFrame(f: FrameRow): void {
+    if ((this.queued >= this.maxBatch || this.closed) && this.refuse()) return;
+    this.frameQ.push(f);
+    if (++this.queued >= this.maxBatch && !this.failing) this.backgroundFlush();
+  }
+
+  appendSample(s: SampleRow): void {
+    if ((this.queued >= this.maxBatch || this.closed) && this.refuse()) return;
+    // Serialised now: the caller may reuse its values object, and a value JSON cannot hold
+    // fails here, at its source, not later in a flush.
+    this.sampleQ.push({ ts: s.ts, deviceId: s.deviceId, json: JSON.stringify(s.values) });
+    if (++this.queued >= this.maxBatch && !this.failing) this.backgroundFlush();
+  }
+
+  /**
+   * Assigns the event its id at once. With durable, everything queued (this event
+   * included) is committed before returning; a failed durable write throws and the
+   * rows stay queued for the next flush.
+   */
+  appendEvent(e: EventInput, opts?: { durable?: boolean }): StoredEvent {
+    this.assertOpen();
+    const data = e.data ?? {};
+    const json = JSON.stringify(data);
+    const ev: StoredEvent = {
+      id: this.nextEventId++,
+      ts: e.ts,
+      type: e.type,
+      deviceId: e.deviceId ?? null,
+      busId: e.busId ?? null,
+      data,
+    };
+    this.eventQ.push({ id: ev.id, ts: ev.ts, type: ev.type, deviceId: ev.deviceId, busId: ev.busId, json });
+    this.queued++;
+    if (opts?.durable) this.flush();
+    else if (this.queued >= this.maxBatch && !this.failing) this.backgroundFlush();
+    return ev;
+  }
+
+  /** Writes every queued row in one transaction. Throws if it fails; the rows stay queued. */
+  flush(): void {
+    this.assertOpen();
+    if (this.queued === 0) return;
+    const t0 = performance.now();
+    this.writeQueued();
+    this.lastFlushMs = performance.now() - t0;
+    this.flushedRows += this.queued;
+    this.flushes++;
+    this.frameQ = [];
+    this.sampleQ = [];
+    this.eventQ = [];
+    this.queued = 0;
+    this.failing = false;
+  }
+
+  private writeAll(): void {
+    const frames = this.frameQ;
+    const insFrame = this.insFrame;
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i];
+      insFrame.run(f.ts, f.busId, f.dir, f.canId, f.extended ? 1 : 0, f.remote ? 1 : 0, f.data, f.kind, f.deviceId ?? null);
+    }
+    for (const s of this.sampleQ) this.insSample.run(s.ts, s.deviceId, s.json);
+    for (const e of this.eventQ) this.insEvent.run(e.id, e.ts, e.type, e.deviceId, e.busId, e.json);
+  }
+
+  /**
+   * Flush from the timer, an append or a read: never throws into the data path. While
+   * flushes fail, appends leave the retrying to the timer.
+   */
+  private backgroundFlush(): void {
+    if (this.closed) return;
+    try {
+      this.flush();
+    } catch (err) {
+      this.failing = true;
+      this.flushErrors++;
+      this.onFlushError?.(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** Throws when closed; true when a row must be dropped: flushes keep failing and the queue is full. */
+  private refuse(): boolean {
+    this.assertOpen();
+    if (this.failing && this.queued >= this.maxQueued) {
+      this.dropped++;
+      return true;
+    }
+    return false;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('store is closed: open a new Store before recording');
+  }
+
+  /** Registers a device or records another sighting (keeps firstSeen, known name/serial). */
+  upsertDevice(d: DeviceInput): void {
+    this.assertOpen();
+    const t = schema.devices;
+    this.orm
+      .insert(t)
+      .values({
+        id: d.id,
+        kind: d.kind,
+        busId: d.busId,
+        name: d.name,
+        serial: d.serial,
+        firstSeen: d.seenAt,
+        lastSeen: d.seenAt,
+        meta: d.meta ?? {},
+      })
+      .onConflictDoUpdate({
+        target: t.id,
+        set: {
+          kind: sql`excluded.kind`,
+          busId: sql`coalesce(excluded.bus_id, ${t.busId})`,
+          name: sql`coalesce(excluded.name, ${t.name})`,
+          serial: sql`coalesce(excluded.serial, ${t.serial})`,
+          firstSeen: sql`min(${t.firstSeen}, excluded.first_seen)`,
+          lastSeen: sql`max(${t.lastSeen}, excluded.last_seen)`,
+          ...(d.meta !== undefined ? { meta: sql`excluded.meta` } : {}),
+        },
+      })
+      .run();
+  }
+
+  /** Deletes frames/samples with ts < the given times; returns how many rows went. */
+  prune(opts: { framesOlderThan?: number; samplesOlderThan?: number }): { frames: number; samples: number } {
+    this.flushForRead();
+    let frames = 0;
+    let samples = 0;
+    if (opts.framesOlderThan !== undefined) {
+      frames = this.orm.delete(schema.frames).where(lt(schema.frames.ts, opts.framesOlderThan)).run().changes;
+    }
+    if (opts.samplesOlderThan !== undefined) {
+      samples = this.orm.delete(schema.samples).where(lt(schema.samples.ts, opts.samplesOlderThan)).run().changes;
+    }
+    return { frames, samples };
+  }
+
+  /** Flushes what is queued, stops the timer and closes the file. */
+  close(): void {
+    if (this.closed) return;
+    clearInterval(this.timer);
+    try {
+      this.flush();
+    } finally {
+      this.closed = true;
+      this.db.close();
+    }
+  }
+
+  // ---- reads (each flushes first so queued rows are visible) ---------------------------
+
+  private flushForRead(): void {
+    this.assertOpen();
+    if (this.queued > 0) this.backgroundFlush();
+  }
+
+  listDevices(): DeviceRow[] {
+    this.flushForRead();
+    return this.orm.select().from(schema.devices).orderBy(asc(schema.devices.id)).all();
+  }
+
+  /** Newest first. */
+  listFrames(f: FrameFilter, first: number, after?: string | null): Page<StoredFrame> {
+    this.flushForRead();
+    const t = schema.frames;
+    const afterId = decodeCursor(after);
+    const conds: (SQL | undefined)[] = [
+      f.busId !== undefined ? eq(t.busId, f.busId) : undefined,
+      f.canId !== undefined ? eq(t.canId, f.canId) : undefined,
+      f.dir !== undefined ? eq(t.dir, f.dir) : undefined,
+      f.kind !== undefined ? eq(t.kind, f.kind) : undefined,
+      f.deviceId !== undefined ? eq(t.deviceId, f.deviceId) : undefined,
+      f.from !== undefined ? gte(t.ts, f.from) : undefined,
+      f.to !== undefined ? lte(t.ts, f.to) : undefined,
+      afterId !== null ? lt(t.id, afterId) : undefined,
+    ];
+    const limit = pageSize(first);
+    const rows = this.orm
+      .select()
+      .from(t)
+      .where(and(...conds))
+      .orderBy(desc(t.id))
+      .limit(limit + 1)
+      .all();
+    return toPage(rows, limit);
+  }
+
+  /** Newest first. */
+  listEvents(f: EventFilter, first: number, after?: string | null): Page<StoredEvent> {
+    this.flushForRead();
+    const t = schema.events;
+    const afterId = decodeCursor(after);
+    const limit = pageSize(first);
+    if (f.types !== undefined && f.types.length === 0) return { items: [], endCursor: null, hasNextPage: false };
+    const conds: (SQL | undefined)[] = [
+      f.types !== undefined ? inArray(t.type, f.types) : undefined,
+      // A range rather than LIKE: LIKE is case-insensitive and cannot use the type index.
+      f.typePrefix !== undefined ? gte(t.type, f.typePrefix) : undefined,
+      f.typePrefix !== undefined ? lt(t.type, f.typePrefix + '\u{10FFFF}') : undefined,
+      f.deviceId !== undefined ? eq(t.deviceId, f.deviceId) : undefined,
+      f.from !== undefined ? gte(t.ts, f.from) : undefined,
+      f.to !== undefined ? lte(t.ts, f.to) : undefined,
+      afterId !== null ? lt(t.id, afterId) : undefined,
+    ];
+    const rows = this.orm
+      .select()
+      .from(t)
+      .where(and(...conds))
+      .orderBy(desc(t.id))
+      .limit(limit + 1)
+      .all();
+    return toPage(rows.map(fromEventRecord), limit);
+  }
+
+  /** The latest event of `type` for every device that has one, by device id. */
+  latestEventPerDevice(type: string): StoredEvent[] {
+    this.flushForRead();
+    return this.latestPerDeviceStmt.all({ type }).map(fromRawEvent);
+  }
+
+  /** The latest event of any of `types` (for one device when given). */
+  latestEvent(f: { types: string[]; deviceId?: string }): StoredEvent | null {
+    this.flushForRead();
+    let best: RawEvent | undefined;
+    for (const type of f.types) {
+      const row =
+        f.deviceId !== undefined
+          ? this.latestOfTypeForDeviceStmt.get(type, f.deviceId)
+          : this.latestOfTypeStmt.get(type);
+      if (row !== undefined && (best === undefined || row.id > best.id)) best = row;
+    }
+    return best === undefined ? null : fromRawEvent(best);
+  }
+
+  /** Events with id > `id`, ascending: replay for a subscriber or a projection. */
+  eventsAfter(id: number, f?: { types?: string[] }): StoredEvent[] {
+    this.flushForRead();
+    const t = schema.events;
+    if (f?.types !== undefined && f.types.length === 0) return [];
+    const rows = this.orm
+      .select()
+      .from(t)
+      .where(and(gt(t.id, id), f?.types !== undefined ? inArray(t.type, f.types) : undefined))
+      .orderBy(asc(t.id))
+      .all();
+    return rows.map(fromEventRecord);
+  }
+
+  /** The newest sample of every device, by device id. */
+  latestSamplePerDevice(): SampleRow[] {
+    this.flushForRead();
+    return this.latestSamplesStmt.all().map((r) => ({
+      ts: r.ts,
+      deviceId: r.device_id,
+      values: JSON.parse(r.values) as Record<string, SampleValue>,
+    }));
+  }
+
+  /**
+   * Samples of one device with from ≤ ts ≤ to, ascending. With more rows than maxPoints
+   * they are averaged into at most maxPoints time buckets, streamed from SQLite.
+   */
+  telemetry(deviceId: string, from: number, to: number, maxPoints: number): SampleRow[] {
+    this.flushForRead();
+    if (!(maxPoints >= 1) || from > to) return [];
+    const range = this.rangeStatsStmt.get(deviceId, from, to);
+    if (range === undefined || range.n === 0 || range.minTs === null || range.maxTs === null) return [];
+    const rows = this.rangeRowsStmt.iterate(deviceId, from, to) as IterableIterator<[number, string]>;
+    if (range.n <= maxPoints) {
+      const out: SampleRow[] = [];
+      for (const [ts, json] of rows) out.push({ ts, deviceId, values: JSON.parse(json) as Record<string, SampleValue> });
+      return out;
+    }
+    const acc = new BucketAverager(deviceId, range.minTs, range.maxTs, Math.floor(maxPoints));
+    for (const [ts, json] of rows) acc.add(ts, JSON.parse(json) as Record<string, unknown>);
+    return acc.finish();
+  }
+}
+
+function pageSize(first: number): number {
+  if (!Number.isFinite(first) || first < 0) throw new Error(`page size must be ≥ 0, got ${first}`);
+  return Math.floor(first);
+}
+
+function toPage<T extends { id: number }>(rows: T[], limit: number): Page<T> {
+  const hasNextPage = rows.length > limit;
+  const items = hasNextPage ? rows.slice(0, limit) : rows;
+  const last = items[items.length - 1];
+  return { items, endCursor: last === undefined ? null : encodeCursor(last.id), hasNextPage };
+}
+
+function fromEventRecord(r: EventRecord): StoredEvent {
+  return { id: r.id, ts: r.ts, type: r.type, deviceId: r.deviceId, busId: r.busId, data: r.data };
+}
+
+function fromRawEvent(r: RawEvent): StoredEvent {
+  return {
+    id: r.id,
+    ts: r.ts,
+    type: r.type,
+    deviceId: r.device_id,
+    busId: r.bus_id,
+    data: JSON.parse(r.data) as Record<string, unknown>,
+  };
+}
