@@ -46,6 +46,7 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
 export interface SimulatedParts {
   pack: LiFePO4Pack;
   flatpack2: Map<string, Flatpack2Sim>;
+  canBuses: Map<string, CanBusSim>;
   unplug(busId: string): void;
   replug(busId: string): void;
 }
@@ -83,7 +84,7 @@ export function buildRig(opts: RigOptions): Rig {
       socPct: opts.pack?.socPct ?? 40,
       internalResistanceOhm: opts.pack?.internalResistanceOhm ?? 0.02,
     });
-    sim = { pack, flatpack2: new Map(), unplug: () => {}, replug: () => {} };
+    sim = { pack, flatpack2: new Map(), canBuses: new Map(), unplug: () => {}, replug: () => {} };
     const memLinks = new Map<string, ReturnType<typeof createMemoryLink>>();
     sim.unplug = (id) => memLinks.get(id)?.unplug();
     sim.replug = (id) => memLinks.get(id)?.replug();
@@ -91,6 +92,7 @@ export function buildRig(opts: RigOptions): Rig {
       const mem = createMemoryLink(bus.id);
       memLinks.set(bus.id, mem);
       const canBus = new CanBusSim({ bitrate: bus.adapter.bitrate });
+      sim.canBuses.set(bus.id, canBus);
       const adapterSim = new WaveshareAdapterSim({ transport: mem.device, bus: canBus });
       simStarts.push(() => adapterSim.start());
       simStops.push(() => adapterSim.stop());
