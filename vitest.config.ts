@@ -1,6 +1,15 @@
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
+const require = createRequire(import.meta.url);
+
 export default defineConfig({
+  resolve: {
+    // graphql 16 ships CJS (main) and ESM (module) builds. Node loads the CJS one for
+    // graphql-yoga; Vite would hand our sources the ESM one, and a GraphQLError from one
+    // copy is not an instance of the other (so typed errors got masked). One copy for all.
+    alias: { graphql: require.resolve('graphql/index.js') },
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,

@@ -1,0 +1,89 @@
+/** A real HTTP + WebSocket server on the simulated rig, and small GraphQL client helpers. */
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { RealClock } from '../../src/clock.js';
+import { silentLogger } from '../../src/log.js';
+import { buildRig, simulatedConfig, type Rig } from '../../src/rig.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { Store } from '../../src/store/store.js';
+import { tempDbPath } from './rig.js';
+
+export interface LiveServer {
+  rig: Rig;
+  server: RunningServer;
+  store: Store;
+  url: string;
+  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> }>;
+  ws(connectionParams?: Record<string, unknown>): Client;
+  stop(): Promise<void>;
+}
+
+export async function startLiveServer(opts: { speed?: number; apiToken?: string; dbPath?: string; pack?: { socPct?: number; capacityAh?: number } } = {}): Promise<LiveServer> {
+  const dbPath = opts.dbPath ?? tempDbPath('pp-api-');
+  const store = Store.open({ path: dbPath });
+  const config = simulatedConfig({ port: 0, dbPath });
+  const clock = new RealClock(opts.speed ?? 10);
+  const rig = buildRig({ config, clock, store, log: silentLogger(), simulated: true, pack: opts.pack });
+  rig.start();
+  const server = await startServer({ engine: rig.engine, log: silentLogger(), host: '127.0.0.1', port: 0, apiToken: opts.apiToken });
+  const clients: Client[] = [];
+  return {
+    rig,
+    server,
+    store,
+    url: server.url,
+    async gql(query, variables, headers) {
+      const r = await fetch(`${server.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ query, variables }),
+      });
+      return r.json() as never;
+    },
+    ws(connectionParams) {
+      const c = createClient({ url: `${server.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0 });
+      clients.push(c);
+      return c;
+    },
+    async stop() {
+      for (const c of clients) await c.dispose();
+      await server.close();
+      await rig.stop();
+      store.close();
+    },
+  };
+}
+
+/** Polls `fn` until it returns a truthy value or the time runs out. */
+export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Collects the results of a graphql-ws subscription into an array. */
+export function collect<T>(client: Client, query: string, variables?: Record<string, unknown>): { items: T[]; errors: unknown[]; stop(): void } {
+  const items: T[] = [];
+  const errors: unknown[] = [];
+  const stop = client.subscribe<T>(
+    { query, variables },
+    {
+      next: (v) => {
+        if (v.errors) errors.push(v.errors);
+        if (v.data) items.push(v.data as T);
+      },
+      error: (e) => errors.push(e),
+      complete: () => {},
+    },
+  );
+  return { items, errors, stop };
+}
