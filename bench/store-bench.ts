@@ -22,7 +22,7 @@ export interface StoreBenchResult {
 }
 
 /** Flatpack2-like traffic: status frames from a few rectifiers plus some tx login frames. */
-function makeRows(n: number): FrameRow[] {
+export function makeRows(n: number): FrameRow[] {
   const rows: FrameRow[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const unit = i % 4;
@@ -58,7 +58,7 @@ function runStore(dir: string, rows: FrameRow[], run: number): number {
   }
 }
 
-function runBare(dir: string, rows: FrameRow[], run: number): number {
+export function runBare(dir: string, rows: FrameRow[], run: number): number {
   const db = new Database(tempDbPath(dir, `bare-${run}.db`));
   try {
     db.pragma('journal_mode = WAL');

@@ -1,0 +1,159 @@
+/**
+ * `npm run bench`: throughput figures as JSON, each ratio measured side by side in one run.
+ *
+ * 1. pipeline: Waveshare bytes → link codec → Flatpack2 decode → frame rows in the SQLite
+ *    event log, against a bare better-sqlite3 batched insert of the same rows.
+ * 2. engine: the same bytes through the real driver and engine (frames + telemetry samples
+ *    + projections), for the cost of everything a live bus does.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { encodeFrame, WaveshareDecoder } from '../src/drivers/can/waveshare.js';
+import { decodeFp2, encodeStatus, encodeHello, encodeLogin } from '../src/drivers/flatpack2/codec.js';
+import type { CanFrame } from '../src/drivers/can/types.js';
+import { Store, type FrameRow } from '../src/store/store.js';
+import { runBare, benchStoreVsBare } from './store-bench.js';
+import { FakeClock } from '../src/clock.js';
+import { Engine } from '../src/engine/engine.js';
+import { Flatpack2Driver, type CanLink } from '../src/drivers/flatpack2/driver.js';
+import { silentLogger } from '../src/log.js';
+import { parseConfig } from '../src/config/load.js';
+
+const N = Number(process.argv[2] ?? 200_000);
+const REPS = 3;
+const SERIALS = ['192750001639', '163850019608', '132071181554', '111122223333'];
+
+/** A realistic bus capture: status frames from 4 PSUs at 5 Hz, a login per PSU per second. */
+function makeCapture(n: number): { bytes: Uint8Array; frames: number } {
+  const frames: CanFrame[] = [];
+  for (let i = 0; frames.length < n; i++) {
+    const unit = i % 4;
+    if (i % 20 === 0) frames.push(encodeLogin(SERIALS[unit], unit + 1));
+    if (i % 400 === 0) frames.push(encodeHello(SERIALS[unit]));
+    frames.push(
+      encodeStatus({ addr: unit + 1, stateCode: 0x04, intakeTempC: 25 + (i % 7), currentA: (i % 400) / 10, voltageV: 50 + (i % 700) / 100, inputVoltageV: 230, outputTempC: 35 }),
+    );
+  }
+  frames.length = n;
+  const parts = frames.map((f) => encodeFrame(f, 'variable'));
+  const bytes = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    bytes.set(p, o);
+    o += p.length;
+  }
+  return { bytes, frames: n };
+}
+
+/** Serial reads arrive in chunks; 4 KiB is what a CH340 at 2 Mbaud hands over under load. */
+function* chunks(bytes: Uint8Array, size = 4096): Generator<Uint8Array> {
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+function pipelineOnce(dir: string, capture: Uint8Array, run: number): { ms: number; rows: FrameRow[] } {
+  const store = Store.open({ path: path.join(dir, `pipeline-${run}.db`), maxBatch: 5000 });
+  const rows: FrameRow[] = [];
+  const dec = new WaveshareDecoder();
+  const out: CanFrame[] = [];
+  const t0 = performance.now();
+  let ts = 1_795_000_000_000;
+  for (const chunk of chunks(capture)) {
+    out.length = 0;
+    dec.push(chunk, out);
+    for (const f of out) {
+      const msg = decodeFp2(f);
+      const addr = msg.kind === 'status' || msg.kind === 'login' ? msg.addr : 0;
+      const row: FrameRow = { ts: ts++, busId: 'can0', dir: 'rx', canId: f.id, extended: f.extended, remote: f.remote, data: f.data, kind: msg.kind, deviceId: addr ? `fp2-${SERIALS[addr - 1]}` : null };
+      store.appendFrame(row);
+      if (run === 0) rows.push(row);
+    }
+  }
+  store.flush();
+  const ms = performance.now() - t0;
+  store.close();
+  return { ms, rows };
+}
+
+function engineOnce(dir: string, capture: Uint8Array, run: number): { ms: number; samples: number } {
+  const store = Store.open({ path: path.join(dir, `engine-${run}.db`), maxBatch: 5000 });
+  const clock = new FakeClock();
+  const frameListeners: Array<(f: CanFrame, ts: number) => void> = [];
+  const link: CanLink = {
+    busId: 'can0',
+    state: 'up',
+    send: async () => true,
+    reconnect: () => {},
+    onFrame: (cb) => (frameListeners.push(cb), () => {}),
+    onTx: () => () => {},
+    onState: () => () => {},
+  };
+  const cfg = parseConfig({ buses: [{ id: 'can0', adapter: { path: '/dev/null' }, flatpack2: {} }] }).buses[0].flatpack2!;
+  const engine = new Engine({ store, clock, log: silentLogger(), simulated: true });
+  const driver = new Flatpack2Driver({ link, clock, keepAliveMs: 1000, statusTimeoutMs: 5000, linkWatchdogMs: 30000, alertPollMs: 5000 });
+  engine.addFlatpack2Bus('can0', driver, cfg, () => ({}));
+  driver.start();
+  let samples = 0;
+  engine.samples.subscribe(() => samples++);
+  const dec = new WaveshareDecoder();
+  const out: CanFrame[] = [];
+  const t0 = performance.now();
+  for (const chunk of chunks(capture)) {
+    out.length = 0;
+    dec.push(chunk, out);
+    for (const f of out) for (const l of frameListeners) l(f, clock.now());
+  }
+  store.flush();
+  const ms = performance.now() - t0;
+  driver.stop();
+  store.close();
+  return { ms, samples };
+}
+
+function main(): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'powerplane-bench-'));
+  try {
+    const { bytes, frames } = makeCapture(N);
+    // Warm-up (JIT, page cache), not measured.
+    pipelineOnce(dir, makeCapture(20_000).bytes, 99);
+    let best = { pipeline: Infinity, bare: Infinity, engine: Infinity };
+    let rows: FrameRow[] = [];
+    let samples = 0;
+    for (let r = 0; r < REPS; r++) {
+      const p = pipelineOnce(dir, bytes, r);
+      if (r === 0) rows = p.rows;
+      best.pipeline = Math.min(best.pipeline, p.ms);
+      best.bare = Math.min(best.bare, runBare(dir, rows, r));
+      const e = engineOnce(dir, bytes, r);
+      samples = e.samples;
+      best.engine = Math.min(best.engine, e.ms);
+    }
+    const perS = (ms: number) => Math.round(frames / (ms / 1000));
+    const store = benchStoreVsBare(N, REPS);
+    const result = {
+      frames,
+      captureBytes: bytes.length,
+      pipeline: {
+        what: 'Waveshare bytes → link codec → Flatpack2 decode → frames table (SQLite, WAL, batched)',
+        framesPerS: perS(best.pipeline),
+        bareInsertRowsPerS: perS(best.bare),
+        ratio: +(best.bare / best.pipeline).toFixed(3),
+        targets: { framesPerS: 100_000, ratio: 0.4 },
+      },
+      engine: {
+        what: 'same bytes through Flatpack2Driver + Engine: frame rows, telemetry samples, projections, pub/sub',
+        framesPerS: perS(best.engine),
+        telemetrySamples: samples,
+        ratioToBareInsert: +(best.bare / best.engine).toFixed(3),
+      },
+      storeOnly: store,
+      memory: { rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20), heapUsedMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20) },
+      node: process.version,
+    };
+    console.log(JSON.stringify(result, null, 2));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main();

@@ -1,0 +1,410 @@
+/**
+ * Eltek Flatpack2 device codec: CAN frames ⇄ typed messages in engineering units.
+ * Byte layouts, ids and vectors: /work/shared/protocols/flatpack2.md §1–§4.
+ *
+ * Pure: no I/O, no timers. `decodeFp2` never throws; a frame it does not know is `unknown`
+ * (callers record it), a Flatpack2 id with an impossible shape is `invalid` with a reason.
+ * Encoders throw RangeError only for values the wire cannot carry (negative, NaN, too big);
+ * policy (voltage/current limits, OVP margin) belongs to the command gate.
+ */
+import type { CanFrame } from '../can/types.js';
+
+export const FP2 = {
+  /** Device class in id bits 28..24: rectifier. */
+  CLASS: 0x05,
+  BROADCAST_ADDR: 0xff,
+  MIN_ADDR: 1,
+  MAX_ADDR: 0x3f,
+  /** Broadcast SET; the low nibble picks the walk-in (§2.4). */
+  SET_SHORT: 0x05ff4004,
+  SET_LONG: 0x05ff4005,
+  /** Login / keep-alive: LOGIN_BASE | addr << 2 (§2.2). */
+  LOGIN_BASE: 0x05004800,
+  /** Status: `0x05UU40SS`, matched with STATUS_MASK (§2.3, §3). */
+  STATUS_BASE: 0x05004000,
+  STATUS_MASK: 0xff00ff00,
+  HELLO_BASE: 0x05000000,
+  /** Low 16 id bits of a hello = last two serial bytes & HELLO_TAIL_MASK (§2.2). */
+  HELLO_TAIL_MASK: 0x3fff,
+  HELLO_PREFIXES: [0x1b, 0x1c, 0x1d] as readonly number[],
+  /** Function codes (id bits 15..0) of addressed messages. */
+  FUNC_LOGIN_REQUEST: 0x4400,
+  FUNC_DEFAULT_VOLTAGE: 0x9c00,
+  FUNC_ALERT: 0xbffc,
+  /** UQF's alternative alert id; replies come back on the id that was asked. */
+  FUNC_ALERT_ALT: 0xbc00,
+  OP_ALERT_REQUEST: 0x08,
+  OP_ALERT_REPLY: 0x0e,
+  ALERT_TYPE_WARNINGS: 0x04,
+  ALERT_TYPE_ALARMS: 0x08,
+  OP_DEFAULT_VOLTAGE_WRITE: 0x29,
+  OP_DEFAULT_VOLTAGE_ACK: 0x2b,
+  SEL_DEFAULT_VOLTAGE: 0x15,
+  STATE_NORMAL: 0x04,
+  STATE_WARNING: 0x08,
+  STATE_ALARM: 0x0c,
+  STATE_WALK_IN: 0x10,
+  /** SET current field meaning "no limit". */
+  NO_CURRENT_LIMIT: 0xffff,
+  /** Near zero output, Vout bytes can decode to nonsense (~652 V seen, §2.3): reject above this. */
+  MAX_PLAUSIBLE_VOUT_V: 100,
+  /** Timing (§2.8). */
+  STATUS_PERIOD_MS: 200,
+  STATUS_BUDGET_FRAMES: 64,
+  HELLO_PERIOD_MS: 2000,
+  LOGIN_REQUEST_PERIOD_MS: 10_000,
+  WALK_IN_SHORT_MS: 5000,
+  WALK_IN_LONG_MS: 60_000,
+} as const;
+
+export type Fp2State = 'normal' | 'warning' | 'alarm' | 'walk-in' | 'unknown';
+export type AlertType = 'warnings' | 'alarms';
+
+export type Fp2Message =
+  | { kind: 'hello'; serial: string; prefix: number }
+  | { kind: 'login-request'; addr: number; serial: string }
+  | { kind: 'login'; addr: number; serial: string }
+  | {
+      kind: 'status';
+      addr: number;
+      stateCode: number;
+      state: Fp2State;
+      intakeTempC: number;
+      currentA: number;
+      voltageV: number;
+      inputVoltageV: number;
+      outputTempC: number;
+    }
+  | { kind: 'set'; currentA: number | null; measuredV: number; voltageV: number; ovpV: number; walkIn: 'short' | 'long' }
+  | { kind: 'default-voltage'; addr: number; voltageV: number; ack: boolean }
+  | { kind: 'alert-request'; addr: number; type: AlertType }
+  | { kind: 'alerts'; addr: number; type: AlertType; bits: number; names: string[] }
+  | { kind: 'unknown' }
+  | { kind: 'invalid'; reason: string };
+
+export type Fp2Status = Extract<Fp2Message, { kind: 'status' }>;
+export type Fp2StatusFields = Omit<Fp2Status, 'kind' | 'state'> & { state?: Fp2State };
+
+/**
+ * Warning/alarm bit names, bit 0..15: B1 and the 6P4C/NEG/MTI reading of B2 (§2.6).
+ * The B2 layout is disputed (NGU differs for bits 10–12), so callers keep the raw bits too.
+ * Bit 10 really has the same name as bit 2 in that table.
+ */
+export const ALERT_BIT_NAMES: readonly string[] = Object.freeze([
+  'OVS lock-out',
+  'Module fail primary',
+  'Module fail secondary',
+  'High mains',
+  'Low mains',
+  'High temperature',
+  'Low temperature',
+  'Current limit',
+  'Internal voltage',
+  'Module fail',
+  'Module fail secondary',
+  'Fan 1 speed low',
+  'Fan 2 speed low',
+  'Sub-module 1 fail',
+  'Fan 3 speed low',
+  'Inner voltage',
+]);
+
+/** Bit numbers used by the simulator and by policy (e.g. stop charging on High temperature). */
+export const ALERT_BIT = {
+  OVS_LOCKOUT: 0,
+  HIGH_MAINS: 3,
+  LOW_MAINS: 4,
+  HIGH_TEMPERATURE: 5,
+  CURRENT_LIMIT: 7,
+} as const;
+
+/** Active names, in bit order 0..15. */
+export function alertNames(bits: number): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < 16; i++) if (bits & (1 << i)) names.push(ALERT_BIT_NAMES[i]);
+  return names;
+}
+
+export function stateFromCode(code: number): Fp2State {
+  switch (code) {
+    case FP2.STATE_NORMAL:
+      return 'normal';
+    case FP2.STATE_WARNING:
+      return 'warning';
+    case FP2.STATE_ALARM:
+      return 'alarm';
+    case FP2.STATE_WALK_IN:
+      return 'walk-in';
+    default:
+      return 'unknown';
+  }
+}
+
+// ---- ids -------------------------------------------------------------------------------
+
+export const statusId = (addr: number, stateCode: number): number =>
+  (FP2.STATUS_BASE | ((addr & 0xff) << 16) | (stateCode & 0xff)) >>> 0;
+export const loginId = (addr: number): number => (FP2.LOGIN_BASE | ((addr & 0x3f) << 2)) >>> 0;
+export const loginRequestId = (addr: number): number => (0x05000000 | ((addr & 0xff) << 16) | FP2.FUNC_LOGIN_REQUEST) >>> 0;
+export const alertId = (addr: number, func: number = FP2.FUNC_ALERT): number =>
+  (0x05000000 | ((addr & 0xff) << 16) | (func & 0xffff)) >>> 0;
+export const defaultVoltageId = (addr: number): number =>
+  (0x05000000 | ((addr & 0xff) << 16) | FP2.FUNC_DEFAULT_VOLTAGE) >>> 0;
+/** Hello id from the serial's BCD bytes: tail = (b4 << 8 | b5) & 0x3FFF (§2.2). */
+export const helloId = (serialBcd: Uint8Array): number =>
+  (FP2.HELLO_BASE | (((serialBcd[4] << 8) | serialBcd[5]) & FP2.HELLO_TAIL_MASK)) >>> 0;
+
+// ---- serials -----------------------------------------------------------------------------
+
+const HEX2: string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).toUpperCase().padStart(2, '0'));
+
+/**
+ * 6 packed-BCD bytes → 12-digit serial, most significant byte first ("192750001639").
+ * Non-BCD nibbles come out as hex digits (A–F), which is what MTI prints for every serial,
+ * so a malformed serial is still a stable key rather than a lost frame.
+ */
+export function serialFromBcd(bytes: Uint8Array, offset: number): string {
+  let s = '';
+  for (let i = 0; i < 6; i++) s += HEX2[bytes[offset + i] ?? 0];
+  return s;
+}
+
+/** 12 digits → 6 packed-BCD bytes. Hex digits are accepted so serialFromBcd round-trips. */
+export function serialToBcd(serial: string): Uint8Array {
+  if (!/^[0-9A-Fa-f]{12}$/.test(serial)) {
+    throw new RangeError(`serial "${serial}" is not 12 digits; a Flatpack2 serial is 6 BCD bytes like "192750001639"`);
+  }
+  const out = new Uint8Array(6);
+  for (let i = 0; i < 6; i++) out[i] = parseInt(serial.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+// ---- decode -----------------------------------------------------------------------------
+
+const UNKNOWN: Fp2Message = Object.freeze({ kind: 'unknown' }) as Fp2Message;
+
+function invalid(reason: string): Fp2Message {
+  return { kind: 'invalid', reason };
+}
+
+function dlcInvalid(what: string, got: number, expected: number): Fp2Message {
+  return invalid(`${what} frame with DLC ${got}, expected ${expected}`);
+}
+
+function alertTypeOf(code: number): AlertType | null {
+  return code === FP2.ALERT_TYPE_WARNINGS ? 'warnings' : code === FP2.ALERT_TYPE_ALARMS ? 'alarms' : null;
+}
+
+/** Frame → message. Hot path (status at 5 Hz per PSU, benchmarked): no regex, no strings for status. */
+export function decodeFp2(frame: CanFrame): Fp2Message {
+  // Every Flatpack2 frame is a 29-bit data frame (§1).
+  if (!frame.extended || frame.remote) return UNKNOWN;
+  const id = frame.id;
+  if (id >>> 24 !== FP2.CLASS) return UNKNOWN;
+  const d = frame.data;
+  const n = d.length;
+  const addr = (id >>> 16) & 0xff;
+  const func = id & 0xffff;
+
+  // 0x05UU40SS: status, except the broadcast SET ids that share the pattern.
+  if ((id & FP2.STATUS_MASK) === FP2.STATUS_BASE) {
+    if (id === FP2.SET_SHORT || id === FP2.SET_LONG) {
+      if (n !== 8) return dlcInvalid('SET', n, 8);
+      const rawI = d[0] | (d[1] << 8);
+      return {
+        kind: 'set',
+        currentA: rawI === FP2.NO_CURRENT_LIMIT ? null : rawI / 10,
+        measuredV: (d[2] | (d[3] << 8)) / 100,
+        voltageV: (d[4] | (d[5] << 8)) / 100,
+        ovpV: (d[6] | (d[7] << 8)) / 100,
+        walkIn: id === FP2.SET_LONG ? 'long' : 'short',
+      };
+    }
+    if (n !== 8) return dlcInvalid('status', n, 8);
+    const voltageV = (d[3] | (d[4] << 8)) / 100;
+    if (voltageV > FP2.MAX_PLAUSIBLE_VOUT_V) {
+      return invalid(`status from PSU ${addr} with Vout ${voltageV.toFixed(2)} V (> ${FP2.MAX_PLAUSIBLE_VOUT_V} V): nonsense reading`);
+    }
+    const stateCode = id & 0xff;
+    return {
+      kind: 'status',
+      addr,
+      stateCode,
+      state: stateFromCode(stateCode),
+      intakeTempC: d[0],
+      currentA: (d[1] | (d[2] << 8)) / 10,
+      voltageV,
+      inputVoltageV: d[5] | (d[6] << 8),
+      outputTempC: d[7],
+    };
+  }
+
+  // 0x050048xx: login, low byte = addr << 2.
+  if (addr === 0 && (func & 0xff00) === 0x4800 && (func & 0x03) === 0) {
+    if (n !== 8) return dlcInvalid('login', n, 8);
+    return { kind: 'login', addr: (func & 0xff) >>> 2, serial: serialFromBcd(d, 0) };
+  }
+
+  if (func === FP2.FUNC_LOGIN_REQUEST) {
+    if (n !== 8) return dlcInvalid('login request', n, 8);
+    return { kind: 'login-request', addr, serial: serialFromBcd(d, 0) };
+  }
+
+  if (func === FP2.FUNC_DEFAULT_VOLTAGE) {
+    const op = n > 0 ? d[0] : -1;
+    if (op !== FP2.OP_DEFAULT_VOLTAGE_WRITE && op !== FP2.OP_DEFAULT_VOLTAGE_ACK) return UNKNOWN; // other reads (§2.7)
+    if (n !== 5) return dlcInvalid('default voltage', n, 5);
+    if (d[1] !== FP2.SEL_DEFAULT_VOLTAGE) return UNKNOWN;
+    return { kind: 'default-voltage', addr, voltageV: (d[3] | (d[4] << 8)) / 100, ack: op === FP2.OP_DEFAULT_VOLTAGE_ACK };
+  }
+
+  if (func === FP2.FUNC_ALERT || func === FP2.FUNC_ALERT_ALT) {
+    const op = n > 0 ? d[0] : -1;
+    if (op === FP2.OP_ALERT_REQUEST) {
+      if (n !== 3) return dlcInvalid('alert request', n, 3);
+      const type = alertTypeOf(d[1]);
+      if (!type) return invalid(`alert request to PSU ${addr} with type 0x${HEX2[d[1]]}, expected 04 or 08`);
+      return { kind: 'alert-request', addr, type };
+    }
+    if (op === FP2.OP_ALERT_REPLY) {
+      if (n !== 7) return dlcInvalid('alert reply', n, 7);
+      const type = alertTypeOf(d[1]);
+      if (!type) return invalid(`alert reply from PSU ${addr} with type 0x${HEX2[d[1]]}, expected 04 or 08`);
+      const bits = d[3] | (d[4] << 8);
+      return { kind: 'alerts', addr, type, bits, names: alertNames(bits) };
+    }
+    return UNKNOWN; // identity reads etc. share these ids (§2.7)
+  }
+
+  // 0x0500xxxx with xxxx ≤ 0x3FFF: hello (§2.2's robust filter, plus the known prefixes).
+  if (addr === 0 && func <= FP2.HELLO_TAIL_MASK) {
+    if (n !== 8) return dlcInvalid('hello', n, 8);
+    const prefix = d[0];
+    const tailMatches = (((d[5] << 8) | d[6]) & FP2.HELLO_TAIL_MASK) === func;
+    if (!tailMatches && prefix !== 0x1b && prefix !== 0x1c && prefix !== 0x1d) return UNKNOWN;
+    return { kind: 'hello', serial: serialFromBcd(d, 1), prefix };
+  }
+
+  return UNKNOWN;
+}
+
+// ---- encode -----------------------------------------------------------------------------
+
+/** value × scale rounded to an unsigned wire integer, or RangeError if it cannot be carried. */
+function units(value: number, scale: number, max: number, what: string): number {
+  if (!(value >= 0) || !Number.isFinite(value)) throw new RangeError(`${what} ${value} cannot be encoded (must be a number ≥ 0)`);
+  const u = Math.round(value * scale);
+  if (u > max) throw new RangeError(`${what} ${value} cannot be encoded (max ${max / scale})`);
+  return u;
+}
+
+function addrCheck(addr: number, max: number, what: string): number {
+  if (!Number.isInteger(addr) || addr < 0 || addr > max) {
+    throw new RangeError(`${what} address ${addr} cannot be encoded (0..${max})`);
+  }
+  return addr;
+}
+
+function frame(id: number, data: Uint8Array): CanFrame {
+  return { id, extended: true, remote: false, data };
+}
+
+function putU16(d: Uint8Array, at: number, v: number): void {
+  d[at] = v & 0xff;
+  d[at + 1] = (v >>> 8) & 0xff;
+}
+
+function serialFrameData(serial: string): Uint8Array {
+  const data = new Uint8Array(8);
+  data.set(serialToBcd(serial), 0);
+  return data;
+}
+
+/** Login / keep-alive for one PSU: `0x05004800 | addr << 2`, serial + `00 00` (§2.2). */
+export function encodeLogin(serial: string, addr: number): CanFrame {
+  addrCheck(addr, FP2.MAX_ADDR, 'login');
+  return frame(loginId(addr), serialFrameData(serial));
+}
+
+/** Login request a logged-out PSU sends on `0x05UU4400` (simulator side). */
+export function encodeLoginRequest(serial: string, addr: number): CanFrame {
+  addrCheck(addr, 0xff, 'login request');
+  return frame(loginRequestId(addr), serialFrameData(serial));
+}
+
+/** Hello on `0x0500xxxx` (simulator side): prefix, serial, 00. */
+export function encodeHello(serial: string, prefix = 0x1b): CanFrame {
+  const bcd = serialToBcd(serial);
+  const data = new Uint8Array(8);
+  data[0] = units(prefix, 1, 0xff, 'hello prefix');
+  data.set(bcd, 1);
+  return frame(helloId(bcd), data);
+}
+
+/**
+ * Broadcast SET (§2.4): Ilim 0.1 A, Vmeas 0.01 V, Vset 0.01 V, OVP 0.01 V, all LE16.
+ * `currentA: null` sends FFFF ("no limit"); a number that rounds to FFFF is refused since the
+ * PSU would read it as no limit. measuredV defaults to the target, as MTI/TVK/UQF send it.
+ */
+export function encodeSet(p: {
+  voltageV: number;
+  currentA: number | null;
+  ovpV: number;
+  walkIn?: 'short' | 'long';
+  measuredV?: number;
+}): CanFrame {
+  const data = new Uint8Array(8);
+  const i = p.currentA === null ? FP2.NO_CURRENT_LIMIT : units(p.currentA, 10, 0xfffe, 'SET current (A)');
+  putU16(data, 0, i);
+  putU16(data, 2, units(p.measuredV ?? p.voltageV, 100, 0xffff, 'SET measured voltage (V)'));
+  putU16(data, 4, units(p.voltageV, 100, 0xffff, 'SET voltage (V)'));
+  putU16(data, 6, units(p.ovpV, 100, 0xffff, 'SET OVP (V)'));
+  return frame(p.walkIn === 'long' ? FP2.SET_LONG : FP2.SET_SHORT, data);
+}
+
+function defaultVoltageFrame(addr: number, voltageV: number, op: number): CanFrame {
+  addrCheck(addr, 0xff, 'default voltage');
+  const data = new Uint8Array(5);
+  data[0] = op;
+  data[1] = FP2.SEL_DEFAULT_VOLTAGE;
+  data[2] = 0;
+  putU16(data, 3, units(voltageV, 100, 0xffff, 'default voltage (V)'));
+  return frame(defaultVoltageId(addr), data);
+}
+
+/** Store the power-on voltage in EEPROM: `0x05UU9C00 29 15 00 Vlo Vhi` (§2.5). */
+export function encodeDefaultVoltage(addr: number, voltageV: number): CanFrame {
+  return defaultVoltageFrame(addr, voltageV, FP2.OP_DEFAULT_VOLTAGE_WRITE);
+}
+
+/** The PSU's acknowledgement `2B 15 00 Vlo Vhi` on the same id (simulator side). */
+export function encodeDefaultVoltageAck(addr: number, voltageV: number): CanFrame {
+  return defaultVoltageFrame(addr, voltageV, FP2.OP_DEFAULT_VOLTAGE_ACK);
+}
+
+const alertTypeCode = (type: AlertType): number => (type === 'warnings' ? FP2.ALERT_TYPE_WARNINGS : FP2.ALERT_TYPE_ALARMS);
+
+/** `0x05UUBFFC 08 TT 00` (§2.6). */
+export function encodeAlertRequest(addr: number, type: AlertType): CanFrame {
+  addrCheck(addr, 0xff, 'alert request');
+  return frame(alertId(addr), Uint8Array.of(FP2.OP_ALERT_REQUEST, alertTypeCode(type), 0));
+}
+
+/** Reply `0E TT 00 B1 B2 00 00` (simulator side); `func` lets it answer on the id it was asked on. */
+export function encodeAlerts(addr: number, type: AlertType, bits: number, func: number = FP2.FUNC_ALERT): CanFrame {
+  addrCheck(addr, 0xff, 'alerts');
+  const b = units(bits, 1, 0xffff, 'alert bits');
+  return frame(alertId(addr, func), Uint8Array.of(FP2.OP_ALERT_REPLY, alertTypeCode(type), 0, b & 0xff, b >>> 8, 0, 0));
+}
+
+/** Status `0x05UU40SS` (simulator side): Tin, Iout 0.1 A, Vout 0.01 V, Vin 1 V, Tout (§2.3). */
+export function encodeStatus(p: Fp2StatusFields): CanFrame {
+  addrCheck(p.addr, 0xff, 'status');
+  const data = new Uint8Array(8);
+  data[0] = units(p.intakeTempC, 1, 0xff, 'intake temperature (°C)');
+  putU16(data, 1, units(p.currentA, 10, 0xffff, 'status current (A)'));
+  putU16(data, 3, units(p.voltageV, 100, 0xffff, 'status voltage (V)'));
+  putU16(data, 5, units(p.inputVoltageV, 1, 0xffff, 'input voltage (V)'));
+  data[7] = units(p.outputTempC, 1, 0xff, 'output temperature (°C)');
+  return frame(statusId(p.addr, units(p.stateCode, 1, 0xff, 'state code')), data);
+}
