@@ -10,7 +10,7 @@ import type { Flatpack2Config } from '../config/schema.js';
 import type { Flatpack2Driver, Fp2Observation } from '../drivers/flatpack2/driver.js';
 import type { LinkState } from '../drivers/can/adapter.js';
 import { Topic } from './pubsub.js';
-import { checkDeviceAvailable, checkPsuSetpoint, flatpack2Limits, FLATPACK2_STANDBY, type Flatpack2Limits, type GateCode } from './gate.js';
+import { checkDefaultVoltage, checkDeviceAvailable, checkPsuSetpoint, flatpack2Limits, FLATPACK2_STANDBY, type Flatpack2Limits, type GateCode } from './gate.js';
 import { decideRestore, type BusSetpoint } from './restore.js';
 import { emptyPsu, psuDeviceId, type DeviceView, type Flatpack2PsuView } from './devices.js';
 
@@ -250,8 +250,10 @@ export class Engine {
         d.inputVoltageV = s.inputVoltageV;
         d.intakeTempC = s.intakeTempC;
         d.outputTempC = s.outputTempC;
+        const alarmEdge = s.stateCode === 0x0c && d.stateCode !== 0x0c;
         d.state = s.state;
         d.stateCode = s.stateCode;
+        if (alarmEdge) this.onAlarmEdge(bus, d);
         const values = {
           outputVoltageV: s.voltageV,
           outputCurrentA: s.currentA,
@@ -276,6 +278,12 @@ export class Engine {
         this.record({ type: `psu.${o.type}`, deviceId: d.id, busId: bus.id, data: { bits: o.bits, names: o.names } }, true);
         if (o.names.length) this.log.warn({ device: d.id, [key]: o.names }, `PSU ${d.serial} ${o.type}: ${o.names.join(', ')}`);
         this.changed(d);
+        return;
+      }
+      case 'default-voltage-ack': {
+        const d = this.psuFor(bus, o.serial);
+        this.record({ type: 'psu.default-voltage.ack', deviceId: d.id, busId: bus.id, data: { voltageV: o.voltageV } }, true);
+        this.log.info({ device: d.id }, `PSU ${o.serial} confirmed power-on voltage ${o.voltageV.toFixed(2)} V`);
         return;
       }
       case 'online': {
@@ -307,6 +315,38 @@ export class Engine {
         return;
       }
     }
+  }
+
+  /**
+   * A PSU entered alarm (its output is off). Put the bus in standby so that when it recovers
+   * it comes back at a safe idle output rather than the last setpoint (as the original did).
+   * A charger that owns the bus handles the alarm itself.
+   */
+  private onAlarmEdge(bus: Fp2Bus, d: Flatpack2PsuView): void {
+    this.record({ type: 'psu.alarm', deviceId: d.id, busId: bus.id, data: { stateCode: 0x0c } }, true);
+    this.log.error({ device: d.id, bus: bus.id }, `PSU ${d.serial} ALARM: output off; putting ${bus.id} in standby`);
+    if (this.psusOf(bus.id).some((p) => p.ownedBy !== null)) return;
+    if (bus.setpoint?.standby) return;
+    void this.applySetpoint('safety', [bus], FLATPACK2_STANDBY, true, d.id);
+  }
+
+  /** Writes a PSU's power-on voltage (EEPROM); it applies when the login lapses. */
+  async setDefaultVoltage(origin: SetpointOrigin, deviceId: string, voltageV: number): Promise<{ ok: true; voltageV: number; sent: boolean } | { ok: false; code: GateCode; message: string }> {
+    const d = this.devices.get(deviceId);
+    const reject = (code: GateCode, message: string) => {
+      this.record({ type: 'default-voltage.rejected', deviceId, data: { origin, voltageV, code, reason: message } }, true);
+      return { ok: false as const, code, message };
+    };
+    const avail = checkDeviceAvailable(deviceId, d, { origin });
+    if (!avail.ok) return reject(avail.code, avail.message);
+    const bus = this.buses.get(d!.busId);
+    if (!bus) return reject('NOT_FOUND', `${deviceId} is on bus "${d!.busId}", which is not in the current config`);
+    const g = checkDefaultVoltage(bus.limits, voltageV);
+    if (!g.ok) return reject(g.code, g.message);
+    this.record({ type: 'default-voltage.accepted', deviceId, busId: bus.id, data: { origin, voltageV: g.value } }, true);
+    const sent = await bus.driver.sendDefaultVoltage(d!.serial, g.value);
+    this.record({ type: sent ? 'default-voltage.sent' : 'default-voltage.send-failed', deviceId, busId: bus.id, data: { voltageV: g.value } }, !sent);
+    return { ok: true, voltageV: g.value, sent };
   }
 
   private restore(bus: Fp2Bus, serial: string): void {

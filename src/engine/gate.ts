@@ -121,3 +121,12 @@ export function checkDeviceAvailable(
   }
   return { ok: true, value: device, notes: [] };
 }
+
+/**
+ * The power-on (EEPROM) voltage a PSU falls back to when its login lapses: the value that
+ * matters most when the controller dies, so it gets the same voltage range and OVP check.
+ */
+export function checkDefaultVoltage(limits: Flatpack2Limits, voltageV: number): GateResult<number> {
+  const r = checkPsuSetpoint(limits, { voltageV, currentA: limits.minCurrentA });
+  return r.ok ? { ok: true, value: r.value.voltageV, notes: [] } : r;
+}

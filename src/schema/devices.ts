@@ -121,6 +121,19 @@ builder.mutationFields((t) => ({
       return unwrap(await ctx.engine.setPsuOutput('api', String(input.deviceId), { voltageV: input.voltageV, currentA: input.currentA }));
     },
   }),
+  setPsuDefaultVoltage: t.field({
+    type: builder.objectRef<{ voltageV: number; sent: boolean }>('DefaultVoltageResult').implement({
+      fields: (f) => ({ voltageV: f.exposeFloat('voltageV'), sent: f.exposeBoolean('sent') }),
+    }),
+    description: 'Writes the PSU power-on voltage (EEPROM). It applies after the login lapses or a power cycle; the PSU acknowledges with an event psu.default-voltage.ack.',
+    args: { deviceId: t.arg.id({ required: true }), voltageV: t.arg.float({ required: true }) },
+    resolve: async (_r, a, ctx) => {
+      requireAuth(ctx);
+      const r = await ctx.engine.setDefaultVoltage('api', String(a.deviceId), a.voltageV);
+      if (!r.ok) throw apiError(r.code, r.message);
+      return r;
+    },
+  }),
   standby: t.field({
     type: SetpointResult,
     description: 'Safe idle output (48.0 V / 0.1 A). It also becomes the value restored after a reconnect.',

@@ -208,3 +208,54 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     expect(t.store.latestEvent({ types: ['setpoint.accepted'] })!.data).toMatchObject({ origin: 'restore', voltageV: 51 });
   });
 });
+
+describe('Flatpack2 alerts, default voltage and link watchdog', () => {
+  it('decodes an over-temperature warning to words, and an alarm puts the bus in standby', async () => {
+    t = makeSimRig();
+    await discovered(t);
+    await t.rig.engine.setPsuOutput('api', 'all', { voltageV: 54, currentA: 20 });
+    const sim = t.rig.sim!.flatpack2.get('can0')!;
+    sim.injectOverTemp(B, 'warning');
+    await t.clock.advance(2000);
+    expect(t.rig.engine.device(idB)!.warnings).toContain('High temperature');
+    expect(t.store.latestEvent({ types: ['psu.warnings'], deviceId: idB })!.data.names).toContain('High temperature');
+    sim.injectOverTemp(B, 'alarm');
+    await t.clock.advance(2000);
+    expect(t.rig.engine.device(idB)!.state).toBe('alarm');
+    expect(t.store.latestEvent({ types: ['psu.alarm'], deviceId: idB })).not.toBeNull();
+    expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ standby: true, origin: 'safety' });
+    expect(sim.psu(A).setVoltageV).toBeCloseTo(48.0, 2);
+    // Clearing the fault clears the decoded lists.
+    sim.injectOverTemp(B, null);
+    await t.clock.advance(3000);
+    expect(t.rig.engine.device(idB)!.alarms).toEqual([]);
+  });
+
+  it('writes the power-on voltage through the gate and records the PSU acknowledgement', async () => {
+    t = makeSimRig();
+    await discovered(t);
+    const bad = await t.rig.engine.setDefaultVoltage('api', idA, 58.5);
+    expect(bad).toMatchObject({ ok: false, code: 'OUT_OF_RANGE' });
+    const ok = await t.rig.engine.setDefaultVoltage('api', idA, 52.25);
+    expect(ok).toMatchObject({ ok: true, voltageV: 52.25, sent: true });
+    await t.clock.advance(500);
+    expect(t.rig.sim!.flatpack2.get('can0')!.psu(A).defaultVoltageV).toBeCloseTo(52.25, 2);
+    expect(t.store.latestEvent({ types: ['psu.default-voltage.ack'], deviceId: idA })!.data.voltageV).toBeCloseTo(52.25, 2);
+  });
+
+  it('reopens the adapter when the bus goes silent for linkWatchdogMs', async () => {
+    t = makeSimRig();
+    await discovered(t);
+    const sim = t.rig.sim!.flatpack2.get('can0')!;
+    sim.setPresent(A, false);
+    sim.setPresent(B, false);
+    await t.clock.advance(31_000);
+    const changes = t.store.listEvents({ types: ['link.changed'] }, 20).items.map((e) => String(e.data.detail));
+    expect(changes.some((d) => /no CAN frame for 30 s/.test(d))).toBe(true);
+    expect(t.rig.links.get('can0')!.stats.reconnects).toBeGreaterThanOrEqual(1);
+    sim.setPresent(A, true);
+    sim.setPresent(B, true);
+    await t.clock.advance(5000);
+    expect(t.rig.engine.listDevices().every((d) => d.online)).toBe(true);
+  });
+});

@@ -35,6 +35,7 @@ export type Fp2Observation =
   | { kind: 'discovered'; serial: string; addr: number; ts: number }
   | { kind: 'status'; serial: string; addr: number; status: StatusMessage; ts: number }
   | { kind: 'alerts'; serial: string; type: AlertType; bits: number; names: string[]; ts: number }
+  | { kind: 'default-voltage-ack'; serial: string; voltageV: number; ts: number }
   | { kind: 'online'; serial: string; ts: number }
   | { kind: 'offline'; serial: string; ts: number; reason: string }
   | { kind: 'link'; state: LinkState; detail: string; ts: number };
@@ -177,6 +178,9 @@ export class Flatpack2Driver {
         break;
       }
       case 'default-voltage':
+        serial = this.byAddr.get(msg.addr)?.serial ?? null;
+        if (serial && msg.ack) this.emit({ kind: 'default-voltage-ack', serial, voltageV: msg.voltageV, ts });
+        break;
       case 'alert-request':
         serial = this.byAddr.get(msg.addr)?.serial ?? null;
         break;
