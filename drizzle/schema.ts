@@ -2,7 +2,7 @@
 // (`npx drizzle-kit generate --name <what>`); never hand-edit the SQL.
 // Timestamps are integer milliseconds (Clock.now()), not Date: the engine runs on
 // simulated time and the hot insert path binds plain numbers.
-import { blob, index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { blob, index, integer, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 /** Every CAN frame received or sent, decoded kind attached. Pruned by age. */
 export const frames = sqliteTable(
@@ -73,4 +73,49 @@ export const devices = sqliteTable('devices', {
   meta: text('meta', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
 });
 
-// Later issues add their tables here (charge sessions, rollups, scheduled jobs).
+/**
+ * Charge sessions: a projection of the charger.* events, kept as rows so the API can list and
+ * page them without replaying the log. Ah/Wh are updated on every progress event.
+ */
+export const chargeSessions = sqliteTable(
+  'charge_sessions',
+  {
+    id: text('id').primaryKey(),
+    chargerId: text('charger_id').notNull(),
+    startedAt: integer('started_at').notNull(),
+    endedAt: integer('ended_at'),
+    /** done | error | stopped; null while running. */
+    outcome: text('outcome'),
+    reason: text('reason'),
+    targetVoltageV: real('target_voltage_v').notNull(),
+    chargeCurrentA: real('charge_current_a').notNull(),
+    deliveredAh: real('delivered_ah').notNull(),
+    deliveredWh: real('delivered_wh').notNull(),
+    peakCurrentA: real('peak_current_a').notNull(),
+    ccToCvAt: integer('cc_to_cv_at'),
+    /** Safety-timer time spent in RAMP/CC/CV, for a resume after a crash. */
+    chargingMs: integer('charging_ms').notNull(),
+    rampStartedAt: integer('ramp_started_at'),
+    socStartPct: real('soc_start_pct'),
+    resumes: integer('resumes').notNull(),
+    settings: text('settings', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    psuIds: text('psu_ids', { mode: 'json' }).$type<string[]>().notNull(),
+  },
+  (t) => [index('charge_sessions_charger_started_idx').on(t.chargerId, t.startedAt)],
+);
+
+/** The phase timeline of each session (DETECT → RAMP → CC → CV → DONE, pauses, resumes). */
+export const chargePhases = sqliteTable(
+  'charge_phases',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    sessionId: text('session_id').notNull(),
+    phase: text('phase').notNull(),
+    startedAt: integer('started_at').notNull(),
+    endedAt: integer('ended_at'),
+    reason: text('reason'),
+  },
+  (t) => [index('charge_phases_session_idx').on(t.sessionId, t.id)],
+);
+
+// Later issues add their tables here (rollups, scheduled jobs).

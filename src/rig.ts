@@ -38,6 +38,15 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
           },
         },
       ],
+      chargers: [
+        {
+          id: 'charger1',
+          name: 'House bank charger',
+          bus: 'can0',
+          psus: 'all',
+          settings: { cellCount: 16, cellVoltageMaxV: 3.6, capacityAh: 100, chargeCurrentA: 30, tailCurrentA: 2, autoStart: true },
+        },
+      ],
     },
     'built-in simulated rig',
   );
@@ -148,6 +157,8 @@ export function buildRig(opts: RigOptions): Rig {
       engine.addFlatpack2Bus(bus.id, driver, cfg, () => ({ state: link.state, ...link.stats }));
     }
   }
+
+  for (const ch of config.chargers) engine.addCharger(ch);
 
   return {
     engine,

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { checkPsuSetpoint, flatpack2Limits } from '../engine/gate.js';
+import { DEFAULT_CHARGER_SETTINGS, validateChargerSettings, type ChargerSettings } from '../engine/charger/settings.js';
 
 const WAVESHARE_BITRATES = [1_000_000, 800_000, 500_000, 400_000, 250_000, 200_000, 125_000, 100_000, 50_000, 20_000, 10_000, 5_000] as const;
 const SERIAL_BAUDS = [9600, 19200, 38400, 115200, 1_228_800, 2_000_000] as const;
@@ -119,6 +120,43 @@ export const serverSchema = z
   })
   .strict();
 
+const num = z.number().refine(Number.isFinite, 'must be a finite number');
+
+/** Every `[charger]` key of the original, camelCased, each optional over its default. */
+export const chargerSettingsSchema = z
+  .object({
+    cellCount: z.number().int().min(1).max(32),
+    cellVoltageMaxV: num,
+    capacityAh: num.positive(),
+    chargeCurrentA: num,
+    tailCurrentA: num,
+    safetyTimeLimitMin: num.positive(),
+    detectVoltageV: num,
+    detectCurrentA: num,
+    detectThresholdV: num.positive(),
+    minCurrentDetectA: num.positive(),
+    disconnectDetectTimeS: num.positive(),
+    rampStepVoltageV: num,
+    rampStepIntervalS: num.positive(),
+    voltageToleranceV: num.positive(),
+    autoStart: z.boolean(),
+    detectTimeoutMin: num.positive(),
+  })
+  .partial()
+  .strict();
+
+export const chargerSchema = z
+  .object({
+    id: z.string().regex(/^[a-zA-Z][\w-]{0,31}$/, 'charger ids are letters, digits, "-" or "_" (e.g. "charger1")'),
+    name: z.string().min(1).max(64).optional(),
+    /** The bus whose Flatpack2 PSUs this charger drives. */
+    bus: z.string(),
+    /** "all" PSUs on the bus, or a list of serials. A SET is broadcast, so a group is per bus. */
+    psus: z.union([z.literal('all'), z.array(serialKey).min(1)]).default('all'),
+    settings: chargerSettingsSchema.default({}),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     server: serverSchema.default({ host: '127.0.0.1', port: 4000 }),
@@ -131,6 +169,7 @@ export const configSchema = z
       .strict()
       .default({ path: 'powerplane.db', retainFramesDays: 7, retainSamplesDays: 90 }),
     buses: z.array(busSchema).min(1, 'name at least one bus'),
+    chargers: z.array(chargerSchema).default([]),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
       .strict()
@@ -142,6 +181,20 @@ export const configSchema = z
     c.buses.forEach((b, i) => {
       if (seen.has(b.id)) ctx.addIssue({ code: 'custom', path: ['buses', i, 'id'], message: `duplicate bus id "${b.id}"` });
       seen.add(b.id);
+    });
+    c.chargers.forEach((ch, i) => {
+      const bus = c.buses.find((b) => b.id === ch.bus);
+      if (!bus || !bus.flatpack2) {
+        ctx.addIssue({ code: 'custom', path: ['chargers', i, 'bus'], message: `charger "${ch.id}" names bus "${ch.bus}", which is not a bus with a flatpack2 section` });
+        return;
+      }
+      if (c.chargers.some((o, j) => j < i && o.bus === ch.bus)) {
+        ctx.addIssue({ code: 'custom', path: ['chargers', i, 'bus'], message: `bus "${ch.bus}" already has a charger: a SET is broadcast, so one charger drives a bus` });
+      }
+      const settings: ChargerSettings = { ...DEFAULT_CHARGER_SETTINGS, ...ch.settings };
+      const count = ch.psus === 'all' ? Math.max(1, Object.keys(bus.flatpack2.psus).length) : ch.psus.length;
+      const check = validateChargerSettings(settings, flatpack2Limits(bus.flatpack2), count);
+      if (!check.ok) ctx.addIssue({ code: 'custom', path: ['chargers', i, 'settings', check.key], message: check.message });
     });
     const loopback = ['127.0.0.1', 'localhost', '::1'].includes(c.server.host) || c.server.host.startsWith('127.');
     if (!loopback && !c.server.apiToken) {
@@ -157,3 +210,4 @@ export type PowerplaneConfig = z.infer<typeof configSchema>;
 export type BusConfig = z.infer<typeof busSchema>;
 export type Flatpack2Config = z.infer<typeof flatpack2Schema>;
 export type PsuConfig = z.infer<typeof psuConfigSchema>;
+export type ChargerConfig = z.infer<typeof chargerSchema>;

@@ -13,6 +13,10 @@ import { Topic } from './pubsub.js';
 import { checkDefaultVoltage, checkDeviceAvailable, checkPsuSetpoint, flatpack2Limits, FLATPACK2_STANDBY, type Flatpack2Limits, type GateCode } from './gate.js';
 import { decideRestore, type BusSetpoint } from './restore.js';
 import { emptyPsu, psuDeviceId, type DeviceView, type Flatpack2PsuView } from './devices.js';
+import { ChargeSessionStore } from '../store/sessions.js';
+import { ChargerRuntime, type ChargerView } from './charger/runtime.js';
+import { DEFAULT_CHARGER_SETTINGS, type ChargerCommand, type ChargerSettings } from './charger/machine.js';
+import type { ChargerConfig } from '../config/schema.js';
 
 export type SetpointOrigin = 'api' | 'startup' | 'restore' | 'charger' | 'safety';
 
@@ -69,6 +73,8 @@ export class Engine {
   readonly events = new Topic<StoredEvent>();
   readonly samples = new Topic<SampleEvent>();
   readonly deviceChanged = new Topic<DeviceView>();
+  readonly chargerChanged = new Topic<ChargerView>();
+  readonly sessions: ChargeSessionStore;
   readonly store: Store;
   readonly clock: Clock;
   readonly simulated: boolean;
@@ -76,6 +82,7 @@ export class Engine {
   private readonly log: Logger;
   private readonly devices = new Map<string, DeviceView>();
   private readonly buses = new Map<string, Fp2Bus>();
+  private readonly chargers = new Map<string, ChargerRuntime>();
   private corruptTimer: ReturnType<Clock['setInterval']> | undefined;
 
   constructor(opts: EngineOptions) {
@@ -84,6 +91,7 @@ export class Engine {
     this.log = opts.log;
     this.simulated = opts.simulated;
     this.runStartedAt = opts.clock.now();
+    this.sessions = new ChargeSessionStore(opts.store.db);
     this.rebuildDevices();
   }
 
@@ -133,6 +141,65 @@ export class Engine {
     driver.onObservation((o) => this.onFp2(bus, o));
   }
 
+  /** A charger on a bus's PSUs; its settings changed through the API in earlier runs win. */
+  addCharger(cfg: ChargerConfig): ChargerRuntime {
+    const bus = this.buses.get(cfg.bus);
+    if (!bus) throw new Error(`charger ${cfg.id}: bus ${cfg.bus} is not configured`);
+    const settings: ChargerSettings = { ...DEFAULT_CHARGER_SETTINGS, ...cfg.settings };
+    const runtime = new ChargerRuntime(cfg.id, cfg.name ?? cfg.id, cfg.bus, cfg.psus, settings, {
+      clock: this.clock,
+      log: this.log,
+      sessions: this.sessions,
+      record: (e, durable) => void this.record(e, durable),
+      sample: (deviceId, ts, values) => {
+        this.store.appendSample({ ts, deviceId, values });
+        this.samples.publish({ deviceId, ts, values });
+      },
+      busPsus: (busId) => this.psusOf(busId),
+      limits: (busId) => this.buses.get(busId)!.limits,
+      send: (busId, cmd) => this.chargerCommand(busId, cmd),
+      setOwner: (ids, owner) => {
+        for (const id of ids) {
+          const d = this.devices.get(id);
+          if (d?.kind === 'flatpack2' && d.ownedBy !== owner) {
+            d.ownedBy = owner;
+            this.changed(d);
+          }
+        }
+      },
+      changed: () => this.chargerChanged.publish(runtime.view()),
+    });
+    const saved = this.store.latestEvent({ types: ['charger.settings'], deviceId: cfg.id });
+    if (saved?.data.settings) {
+      runtime.restoreSettings({ ...settings, ...(saved.data.settings as Partial<ChargerSettings>) });
+      this.log.info({ charger: cfg.id }, `charger ${cfg.id}: using the settings last changed through the API (${new Date(saved.ts).toISOString()})`);
+    }
+    this.chargers.set(cfg.id, runtime);
+    return runtime;
+  }
+
+  listChargers(): ChargerView[] {
+    return [...this.chargers.values()].map((c) => c.view());
+  }
+
+  charger(id: string): ChargerRuntime | undefined {
+    return this.chargers.get(id);
+  }
+
+  private chargersOn(busId: string): ChargerRuntime[] {
+    return [...this.chargers.values()].filter((c) => c.busId === busId);
+  }
+
+  /** A charger command goes through the same gate and event trail as any other setpoint. */
+  private async chargerCommand(busId: string, cmd: ChargerCommand): Promise<{ ok: true } | { ok: false; code: GateCode; message: string }> {
+    const bus = this.buses.get(busId);
+    if (!bus) return { ok: false, code: 'NOT_FOUND', message: `bus ${busId} is not configured` };
+    if (bus.linkState !== 'up') return { ok: false, code: 'LINK_DOWN', message: `CAN bus ${busId} is ${bus.linkState}` };
+    const req = cmd.kind === 'standby' ? FLATPACK2_STANDBY : { voltageV: cmd.voltageV, currentA: cmd.currentA };
+    const r = await this.applySetpoint('charger', [bus], req, cmd.kind === 'standby', null, cmd.reason);
+    return r.ok ? { ok: true } : { ok: false, code: r.code, message: r.message };
+  }
+
   private lastBusSetpoint(busId: string): BusSetpoint | null {
     const page = this.store.listEvents({ types: ['setpoint.accepted'] }, 200);
     const e = page.items.find((ev) => ev.busId === busId);
@@ -146,10 +213,12 @@ export class Engine {
     // one per bus every 10 s) so a noisy cable shows up in the log without flooding it.
     this.corruptTimer = this.clock.setInterval(() => this.reportCorruption(), 10_000);
     for (const b of this.buses.values()) b.driver.start();
+    for (const c of this.chargers.values()) c.start();
   }
 
   stop(): void {
     this.clock.clearInterval(this.corruptTimer);
+    for (const c of this.chargers.values()) c.stop();
     for (const b of this.buses.values()) b.driver.stop();
     this.store.flush();
   }
@@ -266,6 +335,7 @@ export class Engine {
         this.store.appendSample({ ts: o.ts, deviceId: d.id, values });
         this.samples.publish({ deviceId: d.id, ts: o.ts, values });
         this.changed(d);
+        for (const c of this.chargersOn(bus.id)) c.onStatus(d.id);
         return;
       }
       case 'alerts': {
@@ -294,6 +364,7 @@ export class Engine {
         this.record({ type: 'device.online', deviceId: d.id, busId: bus.id, data: {} }, true);
         this.changed(d);
         this.restore(bus, o.serial);
+        for (const c of this.chargersOn(bus.id)) c.onPresence();
         return;
       }
       case 'offline': {
@@ -302,6 +373,7 @@ export class Engine {
         this.record({ type: 'device.offline', deviceId: d.id, busId: bus.id, data: { reason: o.reason } }, true);
         this.log.warn({ device: d.id, bus: bus.id }, `PSU ${o.serial} offline: ${o.reason}`);
         this.changed(d);
+        for (const c of this.chargersOn(bus.id)) c.onPresence();
         return;
       }
       case 'link': {
@@ -421,7 +493,15 @@ export class Engine {
     return this.applySetpoint(origin, buses, req, standby, target === 'all' ? null : target);
   }
 
-  standby(origin: SetpointOrigin, target: string): Promise<SetpointOutcome> {
+  /**
+   * Standby is the panic button: if a charger drives the PSU(s), it is stopped first (with
+   * the reason recorded) — a user reaching for standby must never be told "not now".
+   */
+  async standby(origin: SetpointOrigin, target: string): Promise<SetpointOutcome> {
+    const busIds = target === 'all' ? [...this.buses.keys()] : [this.devices.get(target)?.busId].filter((b): b is string => !!b);
+    for (const c of this.chargers.values()) {
+      if (busIds.includes(c.busId) && c.activeSessionId) await c.stopCharge(origin, `standby requested (${origin})`);
+    }
     return this.setPsuOutput(origin, target, FLATPACK2_STANDBY, true);
   }
 
@@ -432,6 +512,7 @@ export class Engine {
     req: { voltageV: number; currentA: number },
     standby: boolean,
     deviceId: string | null,
+    reason?: string,
   ): Promise<SetpointOutcome> {
     let last: SetpointOutcome | null = null;
     const allIds: string[] = [];
@@ -450,7 +531,7 @@ export class Engine {
           type: 'setpoint.accepted',
           busId: b.id,
           deviceId,
-          data: { origin, voltageV: v.voltageV, currentA: v.currentA, ovpV: v.ovpV, clamped: v.clamped, notes: g.notes, standby, deviceIds: ids },
+          data: { origin, voltageV: v.voltageV, currentA: v.currentA, ovpV: v.ovpV, clamped: v.clamped, notes: g.notes, standby, deviceIds: ids, ...(reason ? { reason } : {}) },
         },
         true,
       );

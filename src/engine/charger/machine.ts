@@ -89,7 +89,9 @@ export type ChargerInput =
   | { type: 'status'; now: number; psus: PsuReading[] }
   | { type: 'tick'; now: number }
   | { type: 'setCurrent'; now: number; currentA: number }
-  | { type: 'link'; now: number; allPsusLost: boolean };
+  | { type: 'link'; now: number; allPsusLost: boolean }
+  /** Something outside the machine went wrong (e.g. the gate refused a command): ERROR + standby. */
+  | { type: 'fault'; now: number; reason: string };
 
 export type ChargerCommand =
   /** Broadcast SET; currentA is PER RECTIFIER (the total is shared over the online units). */
@@ -268,6 +270,9 @@ export function step(state: ChargerState, input: ChargerInput, settings: Charger
     case 'link':
       run.link(input.allPsusLost);
       break;
+    case 'fault':
+      run.fault(input.reason);
+      break;
   }
   return { state: run.s, commands: run.commands, notes: run.notes };
 }
@@ -335,6 +340,11 @@ class Transition {
     if (!isActive(this.s.phase)) return this.reject('stop', 'Not charging');
     // Δ7: manual stop ends as 'done' with the reason; the outcome says it was stopped.
     this.finish('stopped', reason);
+  }
+
+  fault(reason: string): void {
+    if (!isActive(this.s.phase)) return this.reject('fault', 'Not charging');
+    this.fail(reason);
   }
 
   setCurrent(currentA: number): void {

@@ -1,0 +1,400 @@
+/**
+ * Runs one charger: feeds the pure machine its inputs (status rounds, a 1 s tick, presence
+ * changes), sends its commands through the command gate, and turns its notes into events,
+ * session rows and PSU ownership. Crash safety lives here: the session row is updated as the
+ * charge goes, and a session without an end is resumed (softly, through DETECT) at start.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock, TimerHandle } from '../../clock.js';
+import type { Logger } from '../../log.js';
+import type { Flatpack2Limits, GateCode } from '../gate.js';
+import type { ChargeSessionStore, ChargeSessionRow } from '../../store/sessions.js';
+import type { Flatpack2PsuView } from '../devices.js';
+import {
+  chargingElapsedMs,
+  initialChargerState,
+  isActive,
+  socEstimate,
+  step,
+  validateChargerSettings,
+  type ChargerCommand,
+  type ChargerInput,
+  type ChargerPhase,
+  type ChargerSettings,
+  type ChargerState,
+  type PhaseSpan,
+  type ResumeInfo,
+} from './machine.js';
+
+export interface ChargerHost {
+  clock: Clock;
+  log: Logger;
+  sessions: ChargeSessionStore;
+  record(e: { type: string; deviceId?: string | null; busId?: string | null; data?: Record<string, unknown> }, durable?: boolean): void;
+  sample(deviceId: string, ts: number, values: Record<string, number | string | null>): void;
+  busPsus(busId: string): Flatpack2PsuView[];
+  limits(busId: string): Flatpack2Limits;
+  /** Sends a charger command through the gate (origin "charger"); resolves to the gate's verdict. */
+  send(busId: string, cmd: ChargerCommand): Promise<{ ok: true } | { ok: false; code: GateCode; message: string }>;
+  setOwner(psuIds: string[], owner: string | null): void;
+  changed(): void;
+}
+
+export interface ChargerView {
+  id: string;
+  name: string;
+  busId: string;
+  phase: ChargerPhase;
+  targetVoltageV: number;
+  chargeCurrentA: number;
+  rampVoltageV: number | null;
+  deliveredAh: number;
+  deliveredWh: number;
+  socPct: number | null;
+  progress: number | null;
+  stopReason: string | null;
+  sessionId: string | null;
+  sessionStartedAt: number | null;
+  psuIds: string[];
+  settings: ChargerSettings;
+  ccToCvAt: number | null;
+  peakCurrentA: number;
+  elapsedMs: number | null;
+}
+
+export type ChargerResult = { ok: true; view: ChargerView } | { ok: false; code: GateCode | 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING'; message: string };
+
+const PROGRESS_EVERY_MS = 5_000;
+
+export class ChargerRuntime {
+  private state: ChargerState;
+  private sessionId: string | null = null;
+  private tickTimer: TimerHandle | undefined;
+  private lastProgressAt = 0;
+  private lastRoundAt = 0;
+  /** A session left open by a crash, waiting for the PSUs to come back. */
+  private pendingResume: ChargeSessionRow | null = null;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly id: string,
+    readonly name: string,
+    readonly busId: string,
+    private readonly psuFilter: 'all' | string[],
+    private settings: ChargerSettings,
+    private readonly host: ChargerHost,
+  ) {
+    this.state = initialChargerState(settings, host.limits(busId));
+    const open = host.sessions.open(id);
+    const latest = open ?? host.sessions.latest(id);
+    if (open) {
+      // Crash safety: the session goes on once the PSUs are back (unless auto-start is off).
+      if (settings.autoStart) this.pendingResume = open;
+      else host.sessions.end(open.id, { endedAt: host.clock.now(), outcome: 'stopped', reason: 'server restarted with autoStart off' });
+    } else if (latest) {
+      this.state = { ...this.state, phase: latest.outcome === 'error' ? 'error' : 'done', stopReason: latest.reason, outcome: (latest.outcome ?? null) as ChargerState['outcome'] };
+    }
+  }
+
+  start(): void {
+    this.tickTimer = this.host.clock.setInterval(() => this.input({ type: 'tick', now: this.host.clock.now() }), 1000);
+  }
+
+  stop(): void {
+    this.host.clock.clearInterval(this.tickTimer);
+    this.persistProgress(true);
+  }
+
+  /** The PSU ids of the group: the configured serials, or every PSU seen on the bus. */
+  groupIds(): string[] {
+    const all = this.host.busPsus(this.busId).map((p) => p.id);
+    if (this.psuFilter === 'all') return all;
+    const wanted = new Set(this.psuFilter.map((s) => `fp2-${s}`));
+    return all.filter((id) => wanted.has(id));
+  }
+
+  get phase(): ChargerPhase {
+    return this.state.phase;
+  }
+
+  get activeSessionId(): string | null {
+    return isActive(this.state.phase) ? this.sessionId : null;
+  }
+
+  view(): ChargerView {
+    const s = this.state;
+    const latestI = s.latest?.totalCurrentA ?? 0;
+    const soc = socEstimate(s, this.settings, latestI);
+    const session = this.sessionId ? this.host.sessions.get(this.sessionId) : null;
+    return {
+      id: this.id,
+      name: this.name,
+      busId: this.busId,
+      phase: s.phase,
+      targetVoltageV: s.targetVoltageV,
+      chargeCurrentA: s.chargeCurrentA,
+      rampVoltageV: s.rampVoltageV,
+      deliveredAh: s.ah,
+      deliveredWh: s.wh,
+      socPct: soc,
+      progress: soc,
+      stopReason: s.stopReason,
+      sessionId: this.sessionId ?? this.pendingResume?.id ?? null,
+      sessionStartedAt: session?.startedAt ?? s.startedAt,
+      psuIds: s.psuIds.length ? s.psuIds : this.groupIds(),
+      settings: this.settings,
+      ccToCvAt: s.ccToCvAt,
+      peakCurrentA: s.peakCurrentA,
+      elapsedMs: s.startedAt !== null ? this.host.clock.now() - s.startedAt : null,
+    };
+  }
+
+  getSettings(): ChargerSettings {
+    return this.settings;
+  }
+
+  /** A manual or API start; `currentA` overrides the configured charge current. */
+  async startCharge(origin: string, currentA?: number): Promise<ChargerResult> {
+    if (isActive(this.state.phase)) return { ok: false, code: 'ALREADY_CHARGING', message: `charger ${this.id} is already charging (${this.state.phase}); stop it first` };
+    const online = this.groupIds().filter((id) => this.host.busPsus(this.busId).find((p) => p.id === id)?.online);
+    if (!online.length) return { ok: false, code: 'NO_PSUS', message: `no PSU of charger ${this.id} is online on ${this.busId}; wait for discovery (devices { online })` };
+    if (currentA !== undefined) {
+      const check = validateChargerSettings({ ...this.settings, chargeCurrentA: currentA }, this.host.limits(this.busId), online.length);
+      if (!check.ok) {
+        this.host.record({ type: 'charger.start-rejected', deviceId: this.id, busId: this.busId, data: { origin, currentA, reason: check.message } }, true);
+        return { ok: false, code: 'OUT_OF_RANGE', message: check.message };
+      }
+    }
+    this.pendingResume = null;
+    const notes = await this.input({ type: 'start', now: this.host.clock.now(), currentA, psuIds: online }, origin);
+    const rejected = notes.find((n) => n.type === 'rejected');
+    if (rejected && rejected.type === 'rejected') return { ok: false, code: 'OUT_OF_RANGE', message: rejected.reason };
+    return { ok: true, view: this.view() };
+  }
+
+  async stopCharge(origin: string, reason: string): Promise<ChargerResult> {
+    if (!isActive(this.state.phase)) {
+      if (this.pendingResume) {
+        // A crashed session that had not resumed yet: the user's stop ends it for good.
+        this.host.sessions.end(this.pendingResume.id, { endedAt: this.host.clock.now(), outcome: 'stopped', reason });
+        this.host.record({ type: 'charger.session.ended', deviceId: this.id, busId: this.busId, data: { sessionId: this.pendingResume.id, outcome: 'stopped', reason, origin } }, true);
+        this.pendingResume = null;
+        this.state = { ...this.state, phase: 'done', stopReason: reason, outcome: 'stopped' };
+        this.host.changed();
+        return { ok: true, view: this.view() };
+      }
+      return { ok: false, code: 'NOT_CHARGING', message: `charger ${this.id} is not charging (${this.state.phase})` };
+    }
+    await this.input({ type: 'stop', now: this.host.clock.now(), reason }, origin);
+    return { ok: true, view: this.view() };
+  }
+
+  async updateSettings(origin: string, patch: Partial<ChargerSettings>): Promise<ChargerResult> {
+    const next: ChargerSettings = { ...this.settings, ...patch };
+    const count = Math.max(1, isActive(this.state.phase) ? this.state.psuIds.length : this.groupIds().length);
+    const check = validateChargerSettings(next, this.host.limits(this.busId), count);
+    if (!check.ok) {
+      this.host.record({ type: 'charger.settings-rejected', deviceId: this.id, busId: this.busId, data: { origin, patch, key: check.key, reason: check.message } }, true);
+      return { ok: false, code: 'OUT_OF_RANGE', message: `${check.key}: ${check.message}` };
+    }
+    if (isActive(this.state.phase) && (patch.cellCount !== undefined || patch.cellVoltageMaxV !== undefined)) {
+      return { ok: false, code: 'OUT_OF_RANGE', message: 'the target voltage (cellCount, cellVoltageMaxV) is fixed for a running charge; stop it first' };
+    }
+    const before = this.settings;
+    this.settings = next;
+    this.host.record({ type: 'charger.settings', deviceId: this.id, busId: this.busId, data: { origin, patch, settings: next } }, true);
+    if (patch.chargeCurrentA !== undefined && isActive(this.state.phase) && patch.chargeCurrentA !== before.chargeCurrentA) {
+      await this.input({ type: 'setCurrent', now: this.host.clock.now(), currentA: patch.chargeCurrentA }, origin);
+    }
+    if (!isActive(this.state.phase)) this.state = { ...this.state, targetVoltageV: initialChargerState(next, this.host.limits(this.busId)).targetVoltageV, chargeCurrentA: next.chargeCurrentA };
+    this.host.changed();
+    return { ok: true, view: this.view() };
+  }
+
+  /** Settings changed through the API in an earlier run (the event log is the source). */
+  restoreSettings(s: ChargerSettings): void {
+    this.settings = s;
+    if (!isActive(this.state.phase)) this.state = { ...this.state, targetVoltageV: initialChargerState(s, this.host.limits(this.busId)).targetVoltageV, chargeCurrentA: s.chargeCurrentA };
+  }
+
+  /** A status frame from a PSU of the group: one round per frame of the first online PSU (≈ 5 Hz). */
+  onStatus(psuId: string): void {
+    const group = this.groupIds();
+    const psus = this.host.busPsus(this.busId);
+    const firstOnline = group.find((id) => psus.find((p) => p.id === id)?.online);
+    if (firstOnline !== psuId) return;
+    if (this.pendingResume) {
+      void this.resume(this.pendingResume);
+      return;
+    }
+    if (!isActive(this.state.phase)) return;
+    const now = this.host.clock.now();
+    this.lastRoundAt = now;
+    void this.input({ type: 'status', now, psus: this.readings() });
+  }
+
+  /** A PSU of the bus went on- or offline (or the link dropped). */
+  onPresence(): void {
+    if (!isActive(this.state.phase)) return;
+    const online = this.readings().filter((r) => r.online && this.state.psuIds.includes(r.id));
+    if (online.length === 0) void this.input({ type: 'link', now: this.host.clock.now(), allPsusLost: true });
+    else void this.input({ type: 'status', now: this.host.clock.now(), psus: this.readings() });
+  }
+
+  private readings() {
+    return this.host.busPsus(this.busId).map((p) => ({
+      id: p.id,
+      online: p.online,
+      voltageV: p.outputVoltageV,
+      currentA: p.outputCurrentA,
+      alarm: p.stateCode === 0x0c,
+      overTemp: [...p.warnings, ...p.alarms].some((n) => /high temp/i.test(n)),
+    }));
+  }
+
+  private async resume(row: ChargeSessionRow): Promise<void> {
+    this.pendingResume = null;
+    const phases = this.host.sessions.phases(row.id);
+    const info: ResumeInfo = {
+      startedAt: row.startedAt,
+      ah: row.deliveredAh,
+      wh: row.deliveredWh,
+      peakCurrentA: row.peakCurrentA,
+      chargingMs: row.chargingMs,
+      rampStartedAt: row.rampStartedAt,
+      ccToCvAt: row.ccToCvAt,
+      socStartPct: row.socStartPct,
+      phaseHistory: phases.map((p): PhaseSpan => ({ phase: p.phase as ChargerPhase, startedAt: p.startedAt, endedAt: p.endedAt })),
+    };
+    this.sessionId = row.id;
+    this.host.sessions.resumed(row.id);
+    const online = this.groupIds().filter((id) => this.host.busPsus(this.busId).find((p) => p.id === id)?.online);
+    this.host.log.warn({ charger: this.id, session: row.id }, `charger ${this.id}: resuming session ${row.id} after a restart (${row.deliveredAh.toFixed(2)} Ah so far), soft start through DETECT`);
+    await this.input({ type: 'start', now: this.host.clock.now(), currentA: row.chargeCurrentA, psuIds: online, resume: info }, 'resume');
+  }
+
+  /** Serialises machine steps: a command's gate round-trip finishes before the next step. */
+  private input(i: ChargerInput, origin = 'charger'): Promise<ReturnType<typeof step>['notes']> {
+    const run = this.queue.then(() => this.apply(i, origin));
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async apply(i: ChargerInput, origin: string): Promise<ReturnType<typeof step>['notes']> {
+    const limits = this.host.limits(this.busId);
+    const r = step(this.state, i, this.settings, limits);
+    const before = this.state;
+    this.state = r.state;
+    const now = this.host.clock.now();
+    for (const n of r.notes) this.onNote(n, before, origin, now);
+    const owned = isActive(this.state.phase) ? this.state.psuIds : [];
+    this.host.setOwner(this.groupIds(), null);
+    if (owned.length) this.host.setOwner(owned, this.id);
+    for (const cmd of r.commands) {
+      const verdict = await this.host.send(this.busId, cmd);
+      if (!verdict.ok && isActive(this.state.phase)) {
+        // The machine only emits gate-valid values; a refusal means the world changed under
+        // it (limits, a lost link). Fail safe: ERROR and standby.
+        if (verdict.code === 'LINK_DOWN') continue; // the pause/resume path handles a lost link
+        await this.apply({ type: 'fault', now: this.host.clock.now(), reason: `command refused by the gate (${verdict.code}): ${verdict.message}` }, 'safety');
+      }
+    }
+    if (i.type === 'tick' || i.type === 'status') this.persistProgress(false);
+    if (r.notes.length || r.commands.length || i.type === 'status') this.host.changed();
+    return r.notes;
+  }
+
+  private onNote(n: ReturnType<typeof step>['notes'][number], before: ChargerState, origin: string, now: number): void {
+    const ev = (type: string, data: Record<string, unknown>, durable = true) =>
+      this.host.record({ type, deviceId: this.id, busId: this.busId, data: { sessionId: this.sessionId, ...data } }, durable);
+    switch (n.type) {
+      case 'session-started': {
+        if (!n.resumed) {
+          this.sessionId = randomUUID();
+          this.host.sessions.create({
+            id: this.sessionId,
+            chargerId: this.id,
+            startedAt: now,
+            targetVoltageV: n.targetVoltageV,
+            chargeCurrentA: n.chargeCurrentA,
+            deliveredAh: 0,
+            deliveredWh: 0,
+            peakCurrentA: 0,
+            ccToCvAt: null,
+            chargingMs: 0,
+            rampStartedAt: null,
+            socStartPct: null,
+            settings: { ...this.settings },
+            psuIds: n.psuIds,
+          });
+        }
+        ev('charger.session.started', { origin, resumed: n.resumed, psuIds: n.psuIds, chargeCurrentA: n.chargeCurrentA, targetVoltageV: n.targetVoltageV, ah: this.state.ah, wh: this.state.wh });
+        this.host.log.info({ charger: this.id, session: this.sessionId }, `charger ${this.id}: session ${n.resumed ? 'resumed' : 'started'} (${n.chargeCurrentA} A to ${n.targetVoltageV} V)`);
+        return;
+      }
+      case 'phase':
+        if (this.sessionId) this.host.sessions.phase(this.sessionId, n.to, now, n.reason);
+        ev('charger.phase', { from: n.from, to: n.to, reason: n.reason, ah: this.state.ah, wh: this.state.wh });
+        this.host.log.info({ charger: this.id }, `charger ${this.id}: ${n.from} → ${n.to} (${n.reason})`);
+        return;
+      case 'session-ended':
+        this.persistProgress(true);
+        if (this.sessionId) this.host.sessions.end(this.sessionId, { endedAt: now, outcome: n.outcome, reason: n.reason });
+        ev('charger.session.ended', { outcome: n.outcome, reason: n.reason, ah: n.ah, wh: n.wh, durationMs: n.durationMs, origin });
+        (n.outcome === 'error' ? this.host.log.error : this.host.log.info).call(this.host.log, { charger: this.id }, `charger ${this.id}: ${n.outcome}: ${n.reason} (${n.ah.toFixed(2)} Ah, ${n.wh.toFixed(1)} Wh)`);
+        return;
+      case 'cc-to-cv':
+        ev('charger.cc-to-cv', { voltageV: n.voltageV, currentA: n.currentA });
+        return;
+      case 'battery-detected':
+        ev('charger.battery-detected', { by: n.by, voltageV: n.voltageV, currentA: n.currentA, socPct: n.socPct, rampStartV: n.rampStartV });
+        return;
+      case 'psu-group':
+        ev('charger.psu-group', { lost: n.lost, returned: n.returned, online: n.online, perUnitCurrentA: n.perUnitCurrentA, message: n.message });
+        this.host.log.warn({ charger: this.id }, `charger ${this.id}: ${n.message}`);
+        return;
+      case 'current-changed':
+        ev('charger.current', { fromA: n.fromA, toA: n.toA, origin });
+        return;
+      case 'warning':
+        ev('charger.warning', { message: n.message });
+        return;
+      case 'rejected':
+        ev('charger.rejected', { input: n.input, reason: n.reason, origin }, false);
+        return;
+    }
+    void before;
+  }
+
+  /** Session row and a telemetry sample; forced on phase/session ends, else every 5 s. */
+  private persistProgress(force: boolean): void {
+    const now = this.host.clock.now();
+    const s = this.state;
+    if (!this.sessionId || (!force && now - this.lastProgressAt < PROGRESS_EVERY_MS)) return;
+    if (!force && !isActive(s.phase)) return;
+    this.lastProgressAt = now;
+    this.host.sessions.progress(this.sessionId, {
+      deliveredAh: s.ah,
+      deliveredWh: s.wh,
+      peakCurrentA: s.peakCurrentA,
+      chargingMs: chargingElapsedMs(s, now),
+      ccToCvAt: s.ccToCvAt,
+      rampStartedAt: s.rampStartedAt,
+      socStartPct: s.socStartPct,
+      chargeCurrentA: s.chargeCurrentA,
+    });
+    const soc = socEstimate(s, this.settings, s.latest?.totalCurrentA ?? 0);
+    this.host.sample(this.id, now, {
+      voltageV: s.latest?.voltageV ?? null,
+      currentA: s.latest?.totalCurrentA ?? null,
+      ah: Math.round(s.ah * 1000) / 1000,
+      wh: Math.round(s.wh * 10) / 10,
+      socPct: soc === null ? null : Math.round(soc * 10) / 10,
+      phase: s.phase,
+      sessionId: this.sessionId,
+    });
+  }
+}
