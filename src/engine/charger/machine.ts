@@ -90,8 +90,20 @@ export type ChargerInput =
   | { type: 'tick'; now: number }
   | { type: 'setCurrent'; now: number; currentA: number }
   | { type: 'link'; now: number; allPsusLost: boolean }
+  /** The linked BMS's limits and requests (null = BMS lost beyond its timeout): caps, holds, stops. */
+  | { type: 'bms'; now: number; bms: BmsLimits | null }
   /** Something outside the machine went wrong (e.g. the gate refused a command): ERROR + standby. */
   | { type: 'fault'; now: number; reason: string };
+
+/** What a linked BMS allows (issue: BMS-guided charging). Nulls mean "not reported". */
+export interface BmsLimits {
+  chargeVoltageLimitV: number | null;
+  chargeCurrentLimitA: number | null;
+  /** False on a charge-disable request or a charge-blocking protection. */
+  chargeAllowed: boolean;
+  /** Why charging is not allowed (the BMS flag or protection that says so). */
+  blockReason: string | null;
+}
 
 export type ChargerCommand =
   /** Broadcast SET; currentA is PER RECTIFIER (the total is shared over the online units). */
@@ -109,7 +121,18 @@ export type ChargerNote =
   | { type: 'psu-group'; lost: string[]; returned: string[]; online: string[]; perUnitCurrentA: number | null; message: string }
   | { type: 'current-changed'; fromA: number; toA: number }
   | { type: 'warning'; message: string }
-  | { type: 'rejected'; input: ChargerInput['type']; reason: string };
+  | { type: 'rejected'; input: ChargerInput['type']; reason: string }
+  | {
+      type: 'bms-cap';
+      targetVoltageV: number;
+      chargeCurrentA: number;
+      configuredTargetV: number;
+      configuredCurrentA: number;
+      bmsVoltageLimitV: number | null;
+      bmsCurrentLimitA: number | null;
+    }
+  | { type: 'bms-hold'; reason: string }
+  | { type: 'bms-release'; reason: string };
 
 /** The group's view of the battery from one status round. */
 export interface BatteryReading {
@@ -156,6 +179,13 @@ export interface ChargerState {
   onlinePsuIds: string[];
   pausedFrom: ChargerPhase | null;
   resumed: boolean;
+  /** Target and current before BMS caps (what the user or config asked for). */
+  baseTargetVoltageV: number;
+  baseChargeCurrentA: number;
+  /** Last limits from the linked BMS; kept across sessions. */
+  bms: BmsLimits | null;
+  /** Set while the BMS holds the charge (paused with standby); the reason. */
+  bmsHold: string | null;
 }
 
 export interface StepResult {
@@ -224,6 +254,10 @@ export function initialChargerState(settings: ChargerSettings, _limits: Flatpack
     onlinePsuIds: [],
     pausedFrom: null,
     resumed: false,
+    baseTargetVoltageV: chargeTargetV(settings),
+    baseChargeCurrentA: settings.chargeCurrentA,
+    bms: null,
+    bmsHold: null,
   };
 }
 
@@ -272,6 +306,9 @@ export function step(state: ChargerState, input: ChargerInput, settings: Charger
       break;
     case 'fault':
       run.fault(input.reason);
+      break;
+    case 'bms':
+      run.bms(input.bms);
       break;
   }
   return { state: run.s, commands: run.commands, notes: run.notes };
@@ -330,16 +367,106 @@ class Transition {
       psuIds: ids,
       onlinePsuIds: ids,
       resumed: resume !== undefined,
+      baseChargeCurrentA: chargeCurrentA,
+      bms: this.s.bms,
     };
+    this.applyBmsCaps(false);
     this.notes.push({ type: 'session-started', resumed: resume !== undefined, psuIds: ids, chargeCurrentA, targetVoltageV: this.s.targetVoltageV });
     // Δ6: a resumed session re-enters through DETECT like a fresh one, with its Ah/Wh.
     this.enterDetect(resume ? 'Resuming the session after a restart - re-detecting the battery' : 'Charge started');
+    if (this.s.bms && !this.s.bms.chargeAllowed) this.bmsHold(`BMS: ${this.s.bms.blockReason ?? 'charging not allowed'}`);
   }
 
   stop(reason: string): void {
     if (!isActive(this.s.phase)) return this.reject('stop', 'Not charging');
     // Δ7: manual stop ends as 'done' with the reason; the outcome says it was stopped.
     this.finish('stopped', reason);
+  }
+
+  bms(lim: BmsLimits | null): void {
+    const s = this.s;
+    s.bms = lim;
+    if (!isActive(s.phase)) {
+      this.applyBmsCaps(false);
+      return;
+    }
+    if (lim === null) return this.fail('BMS frames lost - charging stopped safely (check the BMS and its CAN link)');
+    if (!lim.chargeAllowed) {
+      if (s.bmsHold === null) this.bmsHold(`BMS: ${lim.blockReason ?? 'charging not allowed'}`);
+      return;
+    }
+    const capped = this.applyBmsCaps(true);
+    if (s.bmsHold !== null) {
+      const why = s.bmsHold;
+      s.bmsHold = null;
+      this.notes.push({ type: 'bms-release', reason: `BMS allows charging again (was: ${why})` });
+      // Soft re-entry, as after any pause.
+      if (s.onlinePsuIds.length) this.enterDetect('BMS allows charging again - re-detecting the battery');
+      return;
+    }
+    if (capped && s.chargeCurrentA < this.limits.minCurrentA * Math.max(1, s.onlinePsuIds.length)) {
+      this.bmsHold(`BMS charge current limit ${fmtA(lim.chargeCurrentLimitA ?? 0)} is below what the PSUs can regulate`);
+    }
+  }
+
+  private cappedCurrentA(): number {
+    const s = this.s;
+    const cap = s.bms?.chargeCurrentLimitA;
+    return cap !== null && cap !== undefined && Number.isFinite(cap) ? Math.min(s.baseChargeCurrentA, Math.max(0, Math.floor(cap * 10 + 1e-6) / 10)) : s.baseChargeCurrentA;
+  }
+
+  private cappedTargetV(): number {
+    const s = this.s;
+    const cap = s.bms?.chargeVoltageLimitV;
+    return cap !== null && cap !== undefined && Number.isFinite(cap) ? Math.min(s.baseTargetVoltageV, Math.floor(cap * 100 + 1e-6) / 100) : s.baseTargetVoltageV;
+  }
+
+  /** Recomputes target and current under the BMS limits; re-sends the setpoint when charging. */
+  private applyBmsCaps(emit: boolean): boolean {
+    const s = this.s;
+    const targetVoltageV = this.cappedTargetV();
+    const chargeCurrentA = this.cappedCurrentA();
+    if (targetVoltageV === s.targetVoltageV && chargeCurrentA === s.chargeCurrentA) return false;
+    const raisedTarget = targetVoltageV > s.targetVoltageV;
+    const oldTarget = s.targetVoltageV;
+    s.targetVoltageV = targetVoltageV;
+    s.chargeCurrentA = chargeCurrentA;
+    this.notes.push({
+      type: 'bms-cap',
+      targetVoltageV,
+      chargeCurrentA,
+      configuredTargetV: s.baseTargetVoltageV,
+      configuredCurrentA: s.baseChargeCurrentA,
+      bmsVoltageLimitV: s.bms?.chargeVoltageLimitV ?? null,
+      bmsCurrentLimitA: s.bms?.chargeCurrentLimitA ?? null,
+    });
+    if (!emit || s.bmsHold !== null) return true;
+    const why = `BMS limits: ${fmtV(targetVoltageV)} / ${fmtA(chargeCurrentA)}`;
+    if (s.rampVoltageV !== null && s.rampVoltageV > targetVoltageV) s.rampVoltageV = targetVoltageV;
+    if (s.phase === 'CV' && raisedTarget) {
+      // A higher limit is approached by the CC setpoint ramp, one step at a time.
+      s.rampVoltageV = oldTarget;
+      this.setPhase('CC', `BMS raised the charge voltage limit to ${fmtV(targetVoltageV)}`);
+      this.emitSet(oldTarget, why);
+    } else if (s.phase === 'CV') this.emitSet(targetVoltageV, why);
+    else if (s.phase === 'CC') this.emitSet(s.rampVoltageV ?? targetVoltageV, why);
+    else if (s.phase === 'ramp' && s.rampVoltageV !== null) this.emitSet(s.rampVoltageV, why);
+    return true;
+  }
+
+  /** The BMS said stop pushing current: standby while it holds, soft re-entry after. */
+  private bmsHold(reason: string): void {
+    const s = this.s;
+    const from = s.phase;
+    this.endChargingStretch();
+    this.clearPhaseData();
+    s.detectSince = null;
+    s.pausedFrom = from;
+    s.bmsHold = reason;
+    this.notes.push({ type: 'bms-hold', reason });
+    if (from !== 'paused') this.setPhase('paused', reason);
+    this.commands.push({ kind: 'standby', reason });
+    s.lastSetpoint = { voltageV: FLATPACK2_STANDBY.voltageV, currentA: FLATPACK2_STANDBY.currentA };
   }
 
   fault(reason: string): void {
@@ -357,10 +484,12 @@ class Transition {
       return this.reject('setCurrent', `Charge current ${currentA} A is out of range: ${fmtA(minA)}–${fmtA(maxA)} for ${units} PSU(s)`);
     }
     const fromA = s.chargeCurrentA;
-    s.chargeCurrentA = currentA;
-    this.notes.push({ type: 'current-changed', fromA, toA: currentA });
+    s.baseChargeCurrentA = currentA;
+    s.chargeCurrentA = this.cappedCurrentA();
+    this.notes.push({ type: 'current-changed', fromA, toA: s.chargeCurrentA });
     // §4.8: CV → SET(target, A); CC → SET(ramp ?? target, A); RAMP → SET(ramp, A); DETECT: later.
-    const why = `charge current changed from ${fmtA(fromA)} to ${fmtA(currentA)}`;
+    if (s.phase === 'paused') return;
+    const why = `charge current changed from ${fmtA(fromA)} to ${fmtA(s.chargeCurrentA)}`;
     if (s.phase === 'CV') this.emitSet(s.targetVoltageV, why);
     else if (s.phase === 'CC') this.emitSet(s.rampVoltageV ?? s.targetVoltageV, why);
     else if (s.phase === 'ramp' && s.rampVoltageV !== null) this.emitSet(s.rampVoltageV, why);
@@ -371,7 +500,7 @@ class Transition {
       if (CHARGING.has(this.s.phase) || this.s.phase === 'detect') this.pause('Link to all PSUs lost');
       return;
     }
-    if (this.s.phase === 'paused') {
+    if (this.s.phase === 'paused' && this.s.bmsHold === null) {
       // Assume the whole group is back; the next status round re-shares if not.
       this.s.onlinePsuIds = this.s.psuIds;
       this.enterDetect('Link to the PSUs restored - re-detecting the battery');
@@ -406,6 +535,10 @@ class Transition {
       return;
     }
     const onlineIds = s.psuIds.filter((id) => online.some((p) => p.id === id));
+    if (s.phase === 'paused' && s.bmsHold !== null) {
+      s.onlinePsuIds = onlineIds;
+      return;
+    }
     if (s.phase === 'paused') {
       s.onlinePsuIds = onlineIds;
       this.enterDetect(`PSU(s) ${onlineIds.join(', ')} back online - re-detecting the battery`);
