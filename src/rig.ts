@@ -17,11 +17,14 @@ import { Flatpack2Driver } from './drivers/flatpack2/driver.js';
 import { Flatpack2Sim } from './drivers/flatpack2/sim.js';
 import { LiFePO4Pack } from './sim/lifepo4-pack.js';
 import type { TransportFactory } from './drivers/transport/types.js';
+import { BmsDriver } from './drivers/bms/driver.js';
+import { BmsSim } from './drivers/bms/sim.js';
 
 /** The demo rig: one USB-CAN-A adapter, two Flatpack2 PSUs, a 16-cell LiFePO4 pack. */
 export const SIM_PSU_SERIALS = ['192750001639', '163850019608'] as const;
 
-export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string } = {}): PowerplaneConfig {
+export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string; bms?: boolean } = {}): PowerplaneConfig {
+  const withBms = overrides.bms ?? true;
   return parseConfig(
     {
       server: { host: overrides.host ?? '127.0.0.1', port: overrides.port ?? 4000 },
@@ -37,6 +40,15 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
             },
           },
         },
+        ...(withBms
+          ? [
+              {
+                id: 'can1',
+                adapter: { path: 'simulated', autodetect: false, bitrate: 500000, framing: 'fixed', frameType: 'standard' },
+                bms: { id: 'bms0', name: 'House bank BMS', dialect: 'deye' },
+              },
+            ]
+          : []),
       ],
       chargers: [
         {
@@ -44,6 +56,7 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
           name: 'House bank charger',
           bus: 'can0',
           psus: 'all',
+          ...(withBms ? { battery: 'bms0' } : {}),
           settings: { cellCount: 16, cellVoltageMaxV: 3.6, capacityAh: 100, chargeCurrentA: 30, tailCurrentA: 2, autoStart: true },
         },
       ],
@@ -55,6 +68,7 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
 export interface SimulatedParts {
   pack: LiFePO4Pack;
   flatpack2: Map<string, Flatpack2Sim>;
+  bms: Map<string, BmsSim>;
   canBuses: Map<string, CanBusSim>;
   unplug(busId: string): void;
   replug(busId: string): void;
@@ -93,7 +107,7 @@ export function buildRig(opts: RigOptions): Rig {
       socPct: opts.pack?.socPct ?? 40,
       internalResistanceOhm: opts.pack?.internalResistanceOhm ?? 0.02,
     });
-    sim = { pack, flatpack2: new Map(), canBuses: new Map(), unplug: () => {}, replug: () => {} };
+    sim = { pack, flatpack2: new Map(), bms: new Map(), canBuses: new Map(), unplug: () => {}, replug: () => {} };
     const memLinks = new Map<string, ReturnType<typeof createMemoryLink>>();
     sim.unplug = (id) => memLinks.get(id)?.unplug();
     sim.replug = (id) => memLinks.get(id)?.replug();
@@ -102,7 +116,7 @@ export function buildRig(opts: RigOptions): Rig {
       memLinks.set(bus.id, mem);
       const canBus = new CanBusSim({ bitrate: bus.adapter.bitrate });
       sim.canBuses.set(bus.id, canBus);
-      const adapterSim = new WaveshareAdapterSim({ transport: mem.device, bus: canBus });
+      const adapterSim = new WaveshareAdapterSim({ transport: mem.device, bus: canBus, initialFraming: bus.adapter.framing });
       simStarts.push(() => adapterSim.start());
       simStops.push(() => adapterSim.stop());
       if (bus.flatpack2) {
@@ -113,6 +127,14 @@ export function buildRig(opts: RigOptions): Rig {
         sim.flatpack2.set(bus.id, fp2);
         simStarts.push(() => fp2!.start());
         simStops.push(() => fp2!.stop());
+      }
+      if (bus.bms) {
+        let bms: BmsSim | null = null;
+        const node = canBus.attach('bms-sim', (f) => bms?.receive(f));
+        bms = new BmsSim({ clock, send: (f) => node.send(f), pack, dialect: bus.bms.dialect });
+        sim.bms.set(bus.id, bms);
+        simStarts.push(() => bms!.start());
+        simStops.push(() => bms!.stop());
       }
       addBus(bus, async () => mem.host);
     }
@@ -137,6 +159,7 @@ export function buildRig(opts: RigOptions): Rig {
       factory,
       framing: bus.adapter.framing,
       bitrate: bus.adapter.bitrate,
+      frameType: bus.adapter.frameType ?? (bus.bms ? 'standard' : 'extended'),
       clock,
       log: {
         info: (o, m) => log.info({ bus: bus.id, ...o }, m),
@@ -155,6 +178,10 @@ export function buildRig(opts: RigOptions): Rig {
         knownAddresses: engine.knownAddresses(bus.id),
       });
       engine.addFlatpack2Bus(bus.id, driver, cfg, () => ({ state: link.state, ...link.stats }));
+    }
+    if (bus.bms) {
+      const driver = new BmsDriver({ link, clock, dialect: bus.bms.dialect, offlineAfterMs: bus.bms.offlineAfterMs, heartbeatMs: bus.bms.heartbeatMs ?? null });
+      engine.addBmsBus(bus.id, driver, bus.bms, () => ({ state: link.state, ...link.stats }));
     }
   }
 

@@ -35,6 +35,8 @@ export const adapterSchema = z
       })
       .default(125_000),
     framing: z.enum(['variable', 'fixed']).default('variable'),
+    /** ID kind in the adapter's setting frame: Flatpack2 uses extended, BMS frames standard ids. */
+    frameType: z.enum(['standard', 'extended']).optional(),
     stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
   })
   .strict()
@@ -100,13 +102,30 @@ export const flatpack2Schema = z
     }
   });
 
+export const bmsSchema = z
+  .object({
+    /** Device id of the battery in the API (e.g. "bms0"). */
+    id: z.string().regex(/^[a-zA-Z][\w-]{0,31}$/, 'battery ids are letters, digits, "-" or "_" (e.g. "bms0")'),
+    name: z.string().min(1).max(64).optional(),
+    dialect: z.enum(['deye', 'pylontech']),
+    /** No valid stack frame for this long: battery offline, and a guided charge stops. */
+    offlineAfterMs: z.number().int().min(2000).max(300_000).default(10_000),
+    /** Send the inverter-side 0x305 heartbeat at this period (ms); leave out to only listen. */
+    heartbeatMs: z.number().int().min(200).max(60_000).optional(),
+  })
+  .strict();
+
 export const busSchema = z
   .object({
     id: z.string().regex(/^[a-zA-Z][\w-]{0,31}$/, 'bus ids are letters, digits, "-" or "_" (e.g. "can0")'),
     adapter: adapterSchema,
     flatpack2: flatpack2Schema.optional(),
+    bms: bmsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => !(b.flatpack2 && b.bms), {
+    message: 'a bus carries either flatpack2 or bms (they run at different bit rates: 125 kbit/s and 500 kbit/s)',
+  });
 
 export const serverSchema = z
   .object({
@@ -153,6 +172,8 @@ export const chargerSchema = z
     bus: z.string(),
     /** "all" PSUs on the bus, or a list of serials. A SET is broadcast, so a group is per bus. */
     psus: z.union([z.literal('all'), z.array(serialKey).min(1)]).default('all'),
+    /** A battery (bms id) that guides this charger: its limits cap target and current. */
+    battery: z.string().optional(),
     settings: chargerSettingsSchema.default({}),
   })
   .strict();
@@ -191,6 +212,9 @@ export const configSchema = z
       if (c.chargers.some((o, j) => j < i && o.bus === ch.bus)) {
         ctx.addIssue({ code: 'custom', path: ['chargers', i, 'bus'], message: `bus "${ch.bus}" already has a charger: a SET is broadcast, so one charger drives a bus` });
       }
+      if (ch.battery && !c.buses.some((b) => b.bms?.id === ch.battery)) {
+        ctx.addIssue({ code: 'custom', path: ['chargers', i, 'battery'], message: `charger "${ch.id}" names battery "${ch.battery}", but no bus has a bms section with that id` });
+      }
       const settings: ChargerSettings = { ...DEFAULT_CHARGER_SETTINGS, ...ch.settings };
       const count = ch.psus === 'all' ? Math.max(1, Object.keys(bus.flatpack2.psus).length) : ch.psus.length;
       const check = validateChargerSettings(settings, flatpack2Limits(bus.flatpack2), count);
@@ -211,3 +235,4 @@ export type BusConfig = z.infer<typeof busSchema>;
 export type Flatpack2Config = z.infer<typeof flatpack2Schema>;
 export type PsuConfig = z.infer<typeof psuConfigSchema>;
 export type ChargerConfig = z.infer<typeof chargerSchema>;
+export type BmsConfig = z.infer<typeof bmsSchema>;

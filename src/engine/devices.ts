@@ -1,5 +1,6 @@
 /** The device projections the API shows, rebuilt from the store at start. */
 import type { BusSetpoint } from './restore.js';
+import type { BatterySnapshot } from '../drivers/bms/driver.js';
 
 export interface SetpointView {
   voltageV: number;
@@ -33,7 +34,18 @@ export interface Flatpack2PsuView {
   ownedBy: string | null;
 }
 
-export type DeviceView = Flatpack2PsuView;
+/** A battery stack seen through its BMS; values are the BMS's own (null until heard). */
+export interface BatteryView {
+  kind: 'bms';
+  id: string;
+  busId: string;
+  name: string;
+  online: boolean;
+  lastSeen: number | null;
+  snapshot: BatterySnapshot | null;
+}
+
+export type DeviceView = Flatpack2PsuView | BatteryView;
 
 export const psuDeviceId = (serial: string) => `fp2-${serial}`;
 

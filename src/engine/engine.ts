@@ -16,7 +16,10 @@ import { emptyPsu, psuDeviceId, type DeviceView, type Flatpack2PsuView } from '.
 import { ChargeSessionStore } from '../store/sessions.js';
 import { ChargerRuntime, type ChargerView } from './charger/runtime.js';
 import { DEFAULT_CHARGER_SETTINGS, type ChargerCommand, type ChargerSettings } from './charger/machine.js';
-import type { ChargerConfig } from '../config/schema.js';
+import type { BmsConfig, ChargerConfig } from '../config/schema.js';
+import type { BmsDriver, BmsObservation } from '../drivers/bms/driver.js';
+import type { BatteryView } from './devices.js';
+import { bmsLimitsFromSnapshot } from './bms-policy.js';
 
 export type SetpointOrigin = 'api' | 'startup' | 'restore' | 'charger' | 'safety';
 
@@ -40,13 +43,26 @@ export type SetpointOutcome =
 
 export interface BusView {
   id: string;
-  kind: 'flatpack2';
+  kind: 'flatpack2' | 'bms';
   linkState: LinkState;
   linkDetail: string;
   setpoint: BusSetpoint | null;
-  limits: Flatpack2Limits;
+  limits: Flatpack2Limits | null;
   stats: () => Record<string, number | string | null>;
 }
+
+interface BmsBus {
+  id: string;
+  driver: BmsDriver;
+  cfg: BmsConfig;
+  battery: BatteryView;
+  linkState: LinkState;
+  linkDetail: string;
+  lastSampleAt: number;
+  stats: () => Record<string, number | string | null>;
+}
+
+const BATTERY_SAMPLE_MS = 1000;
 
 interface Fp2Bus {
   id: string;
@@ -83,6 +99,7 @@ export class Engine {
   private readonly devices = new Map<string, DeviceView>();
   private readonly buses = new Map<string, Fp2Bus>();
   private readonly chargers = new Map<string, ChargerRuntime>();
+  private readonly bmsBuses = new Map<string, BmsBus>();
   private corruptTimer: ReturnType<Clock['setInterval']> | undefined;
 
   constructor(opts: EngineOptions) {
@@ -146,7 +163,8 @@ export class Engine {
     const bus = this.buses.get(cfg.bus);
     if (!bus) throw new Error(`charger ${cfg.id}: bus ${cfg.bus} is not configured`);
     const settings: ChargerSettings = { ...DEFAULT_CHARGER_SETTINGS, ...cfg.settings };
-    const runtime = new ChargerRuntime(cfg.id, cfg.name ?? cfg.id, cfg.bus, cfg.psus, settings, {
+    const runtime = new ChargerRuntime(cfg.id, cfg.name ?? cfg.id, cfg.bus, cfg.psus, settings, cfg.battery ?? null, {
+      battery: (id) => this.battery(id),
       clock: this.clock,
       log: this.log,
       sessions: this.sessions,
@@ -213,6 +231,7 @@ export class Engine {
     // one per bus every 10 s) so a noisy cable shows up in the log without flooding it.
     this.corruptTimer = this.clock.setInterval(() => this.reportCorruption(), 10_000);
     for (const b of this.buses.values()) b.driver.start();
+    for (const b of this.bmsBuses.values()) b.driver.start();
     for (const c of this.chargers.values()) c.start();
   }
 
@@ -220,6 +239,7 @@ export class Engine {
     this.clock.clearInterval(this.corruptTimer);
     for (const c of this.chargers.values()) c.stop();
     for (const b of this.buses.values()) b.driver.stop();
+    for (const b of this.bmsBuses.values()) b.driver.stop();
     this.store.flush();
   }
 
@@ -250,7 +270,7 @@ export class Engine {
   }
 
   listBuses(): BusView[] {
-    return [...this.buses.values()].map((b) => ({
+    const fp2: BusView[] = [...this.buses.values()].map((b) => ({
       id: b.id,
       kind: 'flatpack2',
       linkState: b.linkState,
@@ -259,6 +279,110 @@ export class Engine {
       limits: b.limits,
       stats: b.stats,
     }));
+    const bms: BusView[] = [...this.bmsBuses.values()].map((b) => ({ id: b.id, kind: 'bms', linkState: b.linkState, linkDetail: b.linkDetail, setpoint: null, limits: null, stats: b.stats }));
+    return [...fp2, ...bms];
+  }
+
+  listBatteries(): BatteryView[] {
+    return [...this.bmsBuses.values()].map((b) => b.battery);
+  }
+
+  battery(id: string): BatteryView | undefined {
+    const d = this.devices.get(id);
+    return d?.kind === 'bms' ? d : undefined;
+  }
+
+  /** Latest frame per CAN id on a BMS bus, decoded: the raw frame inspector. */
+  canFrames(busId: string): ReturnType<BmsDriver['latestFrames']> | null {
+    return this.bmsBuses.get(busId)?.driver.latestFrames() ?? null;
+  }
+
+  addBmsBus(busId: string, driver: BmsDriver, cfg: BmsConfig, stats: () => Record<string, number | string | null>): void {
+    const existing = this.devices.get(cfg.id);
+    const battery: BatteryView = {
+      kind: 'bms',
+      id: cfg.id,
+      busId,
+      name: cfg.name ?? existing?.name ?? `Battery ${cfg.id}`,
+      online: false,
+      lastSeen: existing?.lastSeen ?? null,
+      snapshot: null,
+    };
+    this.devices.set(cfg.id, battery);
+    const bus: BmsBus = { id: busId, driver, cfg, battery, linkState: 'connecting', linkDetail: 'starting', lastSampleAt: 0, stats };
+    this.bmsBuses.set(busId, bus);
+    driver.onObservation((o) => this.onBms(bus, o));
+  }
+
+  private chargersOfBattery(batteryId: string): ChargerRuntime[] {
+    return [...this.chargers.values()].filter((c) => c.batteryId === batteryId);
+  }
+
+  private onBms(bus: BmsBus, o: BmsObservation): void {
+    const b = bus.battery;
+    switch (o.kind) {
+      case 'frame':
+        this.store.appendFrame({ ts: o.ts, busId: bus.id, dir: o.dir, canId: o.frame.id, extended: o.frame.extended, remote: o.frame.remote, data: o.frame.data, kind: o.msg.kind, deviceId: b.id });
+        return;
+      case 'invalid':
+        // Recorded and flagged, never turned into telemetry (the driver keeps it out of the snapshot).
+        this.record({ type: 'frame.invalid', busId: bus.id, deviceId: b.id, data: { canId: o.frame.id, reason: o.reason } });
+        return;
+      case 'state': {
+        const s = o.battery;
+        b.snapshot = s;
+        b.lastSeen = s.lastSeenAt ?? o.ts;
+        if (o.ts - bus.lastSampleAt >= BATTERY_SAMPLE_MS) {
+          bus.lastSampleAt = o.ts;
+          const values = {
+            socPct: s.socPct,
+            sohPct: s.sohPct,
+            voltageV: s.voltageV,
+            currentA: s.currentA,
+            tempC: s.tempC,
+            cellHighV: s.cellHighV,
+            cellLowV: s.cellLowV,
+            cellDeltaV: s.cellDeltaV,
+            chargeVoltageLimitV: s.chargeVoltageLimitV,
+            chargeCurrentLimitA: s.chargeCurrentLimitA,
+          };
+          this.store.appendSample({ ts: o.ts, deviceId: b.id, values });
+          this.samples.publish({ deviceId: b.id, ts: o.ts, values });
+        }
+        this.changed(b);
+        if (b.online) for (const c of this.chargersOfBattery(b.id)) c.onBms(bmsLimitsFromSnapshot(s));
+        return;
+      }
+      case 'flags':
+        for (const ch of o.changes) {
+          this.record({ type: ch.active ? 'battery.flag.raised' : 'battery.flag.cleared', deviceId: b.id, busId: bus.id, data: { set: ch.set, name: ch.name } }, true);
+          if (ch.active && ch.set !== 'request') this.log.warn({ battery: b.id }, `battery ${b.id}: ${ch.set} ${ch.name} raised`);
+        }
+        return;
+      case 'online':
+        b.online = true;
+        this.store.upsertDevice({ id: b.id, kind: 'bms', busId: bus.id, name: b.name, serial: null, seenAt: o.ts, meta: { dialect: bus.cfg.dialect } });
+        this.record({ type: 'device.online', deviceId: b.id, busId: bus.id, data: { reason: o.reason } }, true);
+        this.changed(b);
+        return;
+      case 'offline':
+        b.online = false;
+        this.record({ type: 'device.offline', deviceId: b.id, busId: bus.id, data: { reason: o.reason } }, true);
+        this.log.warn({ battery: b.id }, `battery ${b.id} offline: ${o.reason}`);
+        this.changed(b);
+        for (const c of this.chargersOfBattery(b.id)) c.onBms(null);
+        return;
+      case 'module-online':
+      case 'module-offline':
+        this.record({ type: `battery.${o.kind}`, deviceId: b.id, busId: bus.id, data: { index: o.index, ...(o.kind === 'module-offline' ? { reason: o.reason } : {}) } }, true);
+        return;
+      case 'link':
+        if (bus.linkState === o.state && bus.linkDetail === o.detail) return;
+        bus.linkState = o.state;
+        bus.linkDetail = o.detail;
+        this.record({ type: 'link.changed', busId: bus.id, data: { state: o.state, detail: o.detail } }, true);
+        return;
+    }
   }
 
   busSetpoint(busId: string): BusSetpoint | null {
@@ -267,12 +391,18 @@ export class Engine {
 
   private psuFor(bus: Fp2Bus, serial: string): Flatpack2PsuView {
     const id = psuDeviceId(serial);
-    let d = this.devices.get(id);
+    let d = this.psu(id);
     if (!d) {
       d = emptyPsu(bus.id, serial, bus.cfg.psus[serial]?.name);
       this.devices.set(id, d);
     }
     return d;
+  }
+
+  /** The PSU with this id (undefined for other kinds of device). */
+  psu(id: string): Flatpack2PsuView | undefined {
+    const d = this.devices.get(id);
+    return d?.kind === 'flatpack2' ? d : undefined;
   }
 
   private changed(d: DeviceView): void {
@@ -404,7 +534,7 @@ export class Engine {
 
   /** Writes a PSU's power-on voltage (EEPROM); it applies when the login lapses. */
   async setDefaultVoltage(origin: SetpointOrigin, deviceId: string, voltageV: number): Promise<{ ok: true; voltageV: number; sent: boolean } | { ok: false; code: GateCode; message: string }> {
-    const d = this.devices.get(deviceId);
+    const d = this.psu(deviceId);
     const reject = (code: GateCode, message: string) => {
       this.record({ type: 'default-voltage.rejected', deviceId, data: { origin, voltageV, code, reason: message } }, true);
       return { ok: false as const, code, message };
@@ -478,7 +608,7 @@ export class Engine {
         }
       }
     } else {
-      const d = this.devices.get(target);
+      const d = this.psu(target);
       const avail = checkDeviceAvailable(target, d, { origin });
       if (!avail.ok) return reject(avail.code, avail.message, d?.busId);
       const b = this.buses.get(d!.busId);

@@ -66,6 +66,20 @@ export const Charger = builder.objectRef<ChargerView>('Charger').implement({
     elapsedS: t.float({ nullable: true, resolve: (c) => (c.elapsedMs === null ? null : c.elapsedMs / 1000) }),
     settings: t.field({ type: ChargerSettingsRef, resolve: (c) => c.settings }),
     session: t.field({ type: SessionRef, nullable: true, resolve: (c) => (c.sessionId ? { id: c.sessionId, startedAt: c.sessionStartedAt } : null) }),
+    batteryId: t.exposeID('batteryId', { nullable: true, description: 'the BMS that guides this charger' }),
+    bmsCaps: t.field({
+      type: builder.objectRef<NonNullable<ChargerView['bmsCaps']>>('BmsCaps').implement({
+        fields: (f) => ({
+          voltageLimitV: f.exposeFloat('voltageLimitV', { nullable: true }),
+          currentLimitA: f.exposeFloat('currentLimitA', { nullable: true }),
+          reason: f.exposeString('reason'),
+        }),
+      }),
+      nullable: true,
+      description: 'set while the BMS lowers the target or current below the configured values',
+      resolve: (c) => c.bmsCaps,
+    }),
+    bmsHold: t.exposeString('bmsHold', { nullable: true, description: 'why the BMS holds the charge (paused), if it does' }),
     psus: t.field({ type: [Device], resolve: (c, _a, ctx) => c.psuIds.map((id) => ctx.engine.device(id)).filter((d) => d !== undefined) }),
   }),
 });

@@ -23,7 +23,7 @@ export const Device = builder.interfaceRef<DeviceView>('Device').implement({
     online: t.exposeBoolean('online'),
     lastSeen: t.field({ type: 'DateTime', nullable: true, resolve: (d) => d.lastSeen }),
   }),
-  resolveType: (d) => (d.kind === 'flatpack2' ? 'Flatpack2Psu' : null),
+  resolveType: (d) => (d.kind === 'flatpack2' ? 'Flatpack2Psu' : 'Battery'),
 });
 
 export const Flatpack2Psu = builder.objectRef<Flatpack2PsuView>('Flatpack2Psu').implement({
@@ -66,7 +66,7 @@ const Bus = builder.objectRef<BusRow>('Bus').implement({
     kind: t.exposeString('kind'),
     linkState: t.exposeString('linkState', { description: 'connecting, up or down' }),
     linkDetail: t.exposeString('linkDetail'),
-    limits: t.field({ type: Limits, resolve: (b) => b.limits }),
+    limits: t.field({ type: Limits, nullable: true, resolve: (b) => b.limits }),
     setpoint: t.field({ type: Setpoint, nullable: true, resolve: (b) => b.setpoint }),
     stats: t.field({ type: 'JSON', description: 'link counters: frames, corrupt bytes, bad checksums, reconnects…', resolve: (b) => b.stats() }),
   }),

@@ -48,7 +48,7 @@ describe('crash safety', () => {
   it('SIGKILL in the middle of CC, restart: the same session continues from the log', async () => {
     const dbPath = tempDbPath('pp-crash-');
     const first = await serve(dbPath);
-    await waitFor(async () => (await gql<{ devices: Array<{ online: boolean }> }>(first.url, '{ devices { online } }')).devices.filter((d) => d.online).length === 2, 'PSUs online', 15_000);
+    await waitFor(async () => (await gql<{ devices: Array<{ kind: string; online: boolean }> }>(first.url, '{ devices { kind online } }')).devices.filter((d) => d.kind === 'flatpack2' && d.online).length === 2, 'PSUs online', 15_000);
     await gql(first.url, 'mutation { startCharge(chargerId: "charger1") { phase } }');
     const inCc = await waitFor(async () => {
       const c = (await gql<C>(first.url, CHARGER)).chargers[0];

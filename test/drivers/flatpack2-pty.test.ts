@@ -71,7 +71,7 @@ describe('Flatpack2 over a real pseudo-terminal with serialport', () => {
       expect(r).toMatchObject({ ok: true, sent: true });
       await waitFor(() => Math.abs(sim!.psu(SERIALS[1]).setVoltageV - 53.2) < 0.005, 'the simulated PSU to take the SET', 5000);
       expect(sim.psu(SERIALS[0]).currentLimitA).toBeCloseTo(6, 1);
-      await waitFor(() => (rig.engine.device(`fp2-${SERIALS[0]}`)!.outputCurrentA ?? 0) > 5, 'current to follow', 15_000);
+      await waitFor(() => (rig.engine.psu(`fp2-${SERIALS[0]}`)!.outputCurrentA ?? 0) > 5, 'current to follow', 15_000);
       store.flush();
       expect(store.listFrames({ dir: 'tx', kind: 'login' }, 1).items.length).toBe(1);
       expect(store.listFrames({ dir: 'rx', kind: 'status' }, 1).items.length).toBe(1);

@@ -36,8 +36,8 @@ describe('Flatpack2 driver and engine against the simulator', () => {
   it('discovers both PSUs, gives each its own address, and attributes status by CAN id', async () => {
     t = makeSimRig();
     await discovered(t);
-    const a = t.rig.engine.device(idA)!;
-    const b = t.rig.engine.device(idB)!;
+    const a = t.rig.engine.psu(idA)!;
+    const b = t.rig.engine.psu(idB)!;
     expect(a.addr).not.toBe(b.addr);
     expect(t.rig.sim!.flatpack2.get('can0')!.psu(A).addr).toBe(a.addr);
     expect(t.rig.sim!.flatpack2.get('can0')!.psu(B).addr).toBe(b.addr);
@@ -80,7 +80,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     expect(sets[0].frame.id).toBe(0x05ff4004);
     expect(Array.from(sets[0].frame.data)).toEqual([0xc8, 0x00, 0x18, 0x15, 0x18, 0x15, 0x3e, 0x17]);
     await t.clock.advance(8000); // past the short walk-in
-    const a = t.rig.engine.device(idA)!;
+    const a = t.rig.engine.psu(idA)!;
     expect(a.outputCurrentA).toBeGreaterThan(15);
     expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ voltageV: 54, currentA: 20, origin: 'api' });
     const ev = t.store.listEvents({ typePrefix: 'setpoint.' }, 10).items.map((e) => e.type);
@@ -121,8 +121,8 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     await discovered(t);
     t.rig.sim!.flatpack2.get('can0')!.setPresent(B, false);
     await t.clock.advance(6000);
-    expect(t.rig.engine.device(idB)!.online).toBe(false);
-    expect(t.rig.engine.device(idA)!.online).toBe(true);
+    expect(t.rig.engine.psu(idB)!.online).toBe(false);
+    expect(t.rig.engine.psu(idA)!.online).toBe(true);
     expect(t.store.latestEvent({ types: ['device.offline'], deviceId: idB })?.data.reason).toMatch(/no status frame/);
     const r = await t.rig.engine.setPsuOutput('api', idB, { voltageV: 50, currentA: 5 });
     expect(r).toMatchObject({ ok: false, code: 'DEVICE_OFFLINE' });
@@ -185,18 +185,18 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     const { simulatedConfig } = await import('../../src/rig.js');
     const { tempDbPath } = await import('../helpers/rig.js');
     const dbPath = tempDbPath();
-    const config = simulatedConfig({ port: 0, dbPath });
+    const config = simulatedConfig({ port: 0, dbPath, bms: false });
     config.buses[0].flatpack2!.psus[A] = { name: 'Left', startup: { voltageV: 51.0, currentA: 5 }, applyOnStart: true };
     t = makeSimRig({ dbPath, config });
     await discovered(t);
     await t.clock.advance(5000);
     expect(t.store.latestEvent({ types: ['setpoint.accepted'] })!.data).toMatchObject({ origin: 'startup', voltageV: 51 });
-    expect(t.rig.engine.device(idA)!.name).toBe('Left');
+    expect(t.rig.engine.psu(idA)!.name).toBe('Left');
     const sim = t.rig.sim!.flatpack2.get('can0')!;
     expect(sim.psu(B).setVoltageV).toBeCloseTo(51, 2);
     await t.stop();
     // Restart on the same file: devices are known (offline) before any frame arrives.
-    const cfg2 = simulatedConfig({ port: 0, dbPath });
+    const cfg2 = simulatedConfig({ port: 0, dbPath, bms: false });
     t = makeSimRig({ dbPath, config: cfg2 });
     const devs = t.rig.engine.listDevices();
     expect(devs.map((d) => d.id).sort()).toEqual([idA, idB].sort());
@@ -217,18 +217,18 @@ describe('Flatpack2 alerts, default voltage and link watchdog', () => {
     const sim = t.rig.sim!.flatpack2.get('can0')!;
     sim.injectOverTemp(B, 'warning');
     await t.clock.advance(2000);
-    expect(t.rig.engine.device(idB)!.warnings).toContain('High temperature');
+    expect(t.rig.engine.psu(idB)!.warnings).toContain('High temperature');
     expect(t.store.latestEvent({ types: ['psu.warnings'], deviceId: idB })!.data.names).toContain('High temperature');
     sim.injectOverTemp(B, 'alarm');
     await t.clock.advance(2000);
-    expect(t.rig.engine.device(idB)!.state).toBe('alarm');
+    expect(t.rig.engine.psu(idB)!.state).toBe('alarm');
     expect(t.store.latestEvent({ types: ['psu.alarm'], deviceId: idB })).not.toBeNull();
     expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ standby: true, origin: 'safety' });
     expect(sim.psu(A).setVoltageV).toBeCloseTo(48.0, 2);
     // Clearing the fault clears the decoded lists.
     sim.injectOverTemp(B, null);
     await t.clock.advance(3000);
-    expect(t.rig.engine.device(idB)!.alarms).toEqual([]);
+    expect(t.rig.engine.psu(idB)!.alarms).toEqual([]);
   });
 
   it('writes the power-on voltage through the gate and records the PSU acknowledgement', async () => {

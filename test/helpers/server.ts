@@ -15,21 +15,25 @@ export interface LiveServer {
   url: string;
   gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> }>;
   ws(connectionParams?: Record<string, unknown>): Client;
+  /** Closes the HTTP/WebSocket server, runs `whileDown`, then serves again on the same port (a server restart, as clients see it). */
+  restartHttp(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startLiveServer(opts: { speed?: number; apiToken?: string; dbPath?: string; pack?: { socPct?: number; capacityAh?: number } } = {}): Promise<LiveServer> {
+export async function startLiveServer(opts: { speed?: number; apiToken?: string; dbPath?: string; bms?: boolean; pack?: { socPct?: number; capacityAh?: number } } = {}): Promise<LiveServer> {
   const dbPath = opts.dbPath ?? tempDbPath('pp-api-');
   const store = Store.open({ path: dbPath });
-  const config = simulatedConfig({ port: 0, dbPath });
+  const config = simulatedConfig({ port: 0, dbPath, bms: opts.bms ?? false });
   const clock = new RealClock(opts.speed ?? 10);
   const rig = buildRig({ config, clock, store, log: silentLogger(), simulated: true, pack: opts.pack });
   rig.start();
-  const server = await startServer({ engine: rig.engine, log: silentLogger(), host: '127.0.0.1', port: 0, apiToken: opts.apiToken });
+  let server = await startServer({ engine: rig.engine, log: silentLogger(), host: '127.0.0.1', port: 0, apiToken: opts.apiToken });
   const clients: Client[] = [];
   return {
     rig,
-    server,
+    get server() {
+      return server;
+    },
     store,
     url: server.url,
     async gql(query, variables, headers) {
@@ -44,6 +48,11 @@ export async function startLiveServer(opts: { speed?: number; apiToken?: string;
       const c = createClient({ url: `${server.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0 });
       clients.push(c);
       return c;
+    },
+    async restartHttp(whileDown) {
+      await server.close();
+      await whileDown?.();
+      server = await startServer({ engine: rig.engine, log: silentLogger(), host: '127.0.0.1', port: server.port, apiToken: opts.apiToken });
     },
     async stop() {
       for (const c of clients) await c.dispose();

@@ -31,7 +31,7 @@
  *   delta 10 / 15 / < 8 °C; MOS 80 / 90 / < 75 °C; over-current > 1.05 × rated is an alarm at
  *   once and a protection after 2 s, held ≥ 60 s. Alarms clear 3 s after the condition is gone.
  *   Conditions are evaluated once per cycle, so an injection shows in the next burst.
- * - A silenced module (index ≥ 2) is "lost" to the master after 3 s: 0x364 byte 3, byte 0
+ * - A silenced module (index ≥ 2) is "lost" to the master after 3 s (3 missed bursts): 0x364 byte 3, byte 0
  *   drops, 'internal-comm-fail' in 0x359, and its values leave the stack aggregates (voltage,
  *   current, SOC, limits, extremes). Module 1 is the master: silencing it stops only its own
  *   per-module frames.
@@ -278,7 +278,8 @@ interface ModuleModel {
   tempOffsetC: number;
   serial: string;
   silent: boolean;
-  silentSince: number | null;
+  /** Bursts this module has missed while silent (the master counts these). */
+  missedCycles: number;
   conds: CondState[];
   full: boolean;
   empty: boolean;
@@ -360,7 +361,7 @@ export class BmsSim {
     this.lostAfterMs = opts.lostAfterMs ?? 3000;
     this.fullChargeIntervalMs = opts.fullChargeIntervalMs ?? 30 * 24 * 3600_000;
     const mid = (n + 1) / 2;
-    const halfSpan = Math.max(1, (n - 1) / 2);
+    const halfSpan = n > 1 ? (n - 1) / 2 : 1;
     for (let m = 1; m <= n; m++) {
       this.models.push({
         index: m,
@@ -371,7 +372,7 @@ export class BmsSim {
         tempOffsetC: n === 1 ? 0 : (0.6 * (m - mid)) / halfSpan / 2,
         serial: `DYSIM${String(m).padStart(11, '0')}`,
         silent: false,
-        silentSince: null,
+        missedCycles: 0,
         conds: CONDITIONS.map(() => ({ alarm: false, alarmLastTrueAt: 0, trip: false, trippedAt: 0, since: null })),
         full: false,
         empty: false,
@@ -449,7 +450,7 @@ export class BmsSim {
     const m = this.model(index);
     if (m.silent === silent) return;
     m.silent = silent;
-    m.silentSince = silent ? this.clock.now() : null;
+    m.missedCycles = 0;
   }
 
   /** Stops (or resumes) every frame: the cable is pulled or the stack is switched off. */
@@ -503,8 +504,10 @@ export class BmsSim {
       m.view = this.evaluate(m, packA, termV, now);
     }
 
-    // The master hears the modules that talk (and always itself).
-    const heard = this.models.filter((m) => m.index === 1 || !(m.silent && m.silentSince !== null && now - m.silentSince >= this.lostAfterMs));
+    // The master hears the modules that talk (and always itself); lost = lostAfterMs of missed bursts.
+    const lostAfterCycles = Math.max(1, Math.round(this.lostAfterMs / this.periodMs));
+    for (const m of this.models) m.missedCycles = m.silent ? m.missedCycles + 1 : 0;
+    const heard = this.models.filter((m) => m.index === 1 || m.missedCycles < lostAfterCycles);
     const lost = this.models.length - heard.length;
     for (const m of this.models) m.view!.lost = !heard.includes(m);
     const views = heard.map((m) => m.view!);

@@ -28,6 +28,8 @@ export interface CanAdapterOptions {
   factory: TransportFactory;
   framing: WaveshareFraming;
   bitrate: number;
+  /** ID kind in the setting frame (§6.3); a BMS bus uses standard 11-bit ids. Default extended. */
+  frameType?: 'standard' | 'extended';
   clock: Clock;
   backoff?: { initialMs?: number; maxMs?: number };
   /** Wait after the setting frame before sending (MTI waits 200 ms; §6.3). */
@@ -96,7 +98,7 @@ export class CanAdapterLink {
     this.settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
     this.nextBackoffMs = this.initialBackoffMs;
     // Validated here so a bad bit rate fails at construction, not inside the supervisor.
-    this.setting = settingFrame({ framing: opts.framing, bitrate: opts.bitrate });
+    this.setting = settingFrame({ framing: opts.framing, bitrate: opts.bitrate, frameType: opts.frameType ?? 'extended' });
   }
 
   get state(): LinkState {

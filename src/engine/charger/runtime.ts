@@ -9,7 +9,8 @@ import type { Clock, TimerHandle } from '../../clock.js';
 import type { Logger } from '../../log.js';
 import type { Flatpack2Limits, GateCode } from '../gate.js';
 import type { ChargeSessionStore, ChargeSessionRow } from '../../store/sessions.js';
-import type { Flatpack2PsuView } from '../devices.js';
+import type { BatteryView, Flatpack2PsuView } from '../devices.js';
+import { sameLimits } from '../bms-policy.js';
 import {
   chargingElapsedMs,
   initialChargerState,
@@ -24,9 +25,11 @@ import {
   type ChargerState,
   type PhaseSpan,
   type ResumeInfo,
+  type BmsLimits,
 } from './machine.js';
 
 export interface ChargerHost {
+  battery(id: string): BatteryView | undefined;
   clock: Clock;
   log: Logger;
   sessions: ChargeSessionStore;
@@ -60,9 +63,16 @@ export interface ChargerView {
   ccToCvAt: number | null;
   peakCurrentA: number;
   elapsedMs: number | null;
+  batteryId: string | null;
+  /** Set when the linked BMS lowers the target or current below the configured values. */
+  bmsCaps: { voltageLimitV: number | null; currentLimitA: number | null; reason: string } | null;
+  /** Why the BMS holds the charge (charge disable, a protection), if it does. */
+  bmsHold: string | null;
 }
 
-export type ChargerResult = { ok: true; view: ChargerView } | { ok: false; code: GateCode | 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING'; message: string };
+export type ChargerResult =
+  | { ok: true; view: ChargerView }
+  | { ok: false; code: GateCode | 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING' | 'BMS_OFFLINE'; message: string };
 
 const PROGRESS_EVERY_MS = 5_000;
 
@@ -82,6 +92,7 @@ export class ChargerRuntime {
     readonly busId: string,
     private readonly psuFilter: 'all' | string[],
     private settings: ChargerSettings,
+    readonly batteryId: string | null,
     private readonly host: ChargerHost,
   ) {
     this.state = initialChargerState(settings, host.limits(busId));
@@ -124,7 +135,12 @@ export class ChargerRuntime {
   view(): ChargerView {
     const s = this.state;
     const latestI = s.latest?.totalCurrentA ?? 0;
-    const soc = socEstimate(s, this.settings, latestI);
+    const estimate = socEstimate(s, this.settings, latestI);
+    const battery = this.batteryId ? this.host.battery(this.batteryId) : undefined;
+    // With a linked BMS its state of charge is the truth; the estimate is the fallback.
+    const bmsSoc = battery?.online ? (battery.snapshot?.socPct ?? null) : null;
+    const soc = bmsSoc ?? estimate;
+    const capped = s.targetVoltageV < s.baseTargetVoltageV || s.chargeCurrentA < s.baseChargeCurrentA;
     const session = this.sessionId ? this.host.sessions.get(this.sessionId) : null;
     return {
       id: this.id,
@@ -146,7 +162,23 @@ export class ChargerRuntime {
       ccToCvAt: s.ccToCvAt,
       peakCurrentA: s.peakCurrentA,
       elapsedMs: s.startedAt !== null ? this.host.clock.now() - s.startedAt : null,
+      batteryId: this.batteryId,
+      bmsCaps:
+        capped && s.bms
+          ? {
+              voltageLimitV: s.bms.chargeVoltageLimitV,
+              currentLimitA: s.bms.chargeCurrentLimitA,
+              reason: `BMS limits ${s.targetVoltageV < s.baseTargetVoltageV ? `target ${s.targetVoltageV.toFixed(2)} V (configured ${s.baseTargetVoltageV.toFixed(2)} V)` : ''}${s.targetVoltageV < s.baseTargetVoltageV && s.chargeCurrentA < s.baseChargeCurrentA ? ', ' : ''}${s.chargeCurrentA < s.baseChargeCurrentA ? `current ${s.chargeCurrentA.toFixed(1)} A (configured ${s.baseChargeCurrentA.toFixed(1)} A)` : ''}`,
+            }
+          : null,
+      bmsHold: s.bmsHold,
     };
+  }
+
+  /** New limits from the linked BMS (null: it went silent beyond its timeout). */
+  onBms(limits: BmsLimits | null): void {
+    if (sameLimits(this.state.bms, limits) && (limits !== null || this.state.bms === null)) return;
+    void this.input({ type: 'bms', now: this.host.clock.now(), bms: limits }, 'bms');
   }
 
   getSettings(): ChargerSettings {
@@ -156,6 +188,9 @@ export class ChargerRuntime {
   /** A manual or API start; `currentA` overrides the configured charge current. */
   async startCharge(origin: string, currentA?: number): Promise<ChargerResult> {
     if (isActive(this.state.phase)) return { ok: false, code: 'ALREADY_CHARGING', message: `charger ${this.id} is already charging (${this.state.phase}); stop it first` };
+    if (this.batteryId && !this.host.battery(this.batteryId)?.online) {
+      return { ok: false, code: 'BMS_OFFLINE', message: `battery ${this.batteryId} (its BMS) is offline; a guided charge needs its limits - check the BMS CAN link` };
+    }
     const online = this.groupIds().filter((id) => this.host.busPsus(this.busId).find((p) => p.id === id)?.online);
     if (!online.length) return { ok: false, code: 'NO_PSUS', message: `no PSU of charger ${this.id} is online on ${this.busId}; wait for discovery (devices { online })` };
     if (currentA !== undefined) {
@@ -364,6 +399,24 @@ export class ChargerRuntime {
         return;
       case 'rejected':
         ev('charger.rejected', { input: n.input, reason: n.reason, origin }, false);
+        return;
+      case 'bms-cap':
+        ev('charger.bms-cap', {
+          targetVoltageV: n.targetVoltageV,
+          chargeCurrentA: n.chargeCurrentA,
+          configuredTargetV: n.configuredTargetV,
+          configuredCurrentA: n.configuredCurrentA,
+          bmsVoltageLimitV: n.bmsVoltageLimitV,
+          bmsCurrentLimitA: n.bmsCurrentLimitA,
+        });
+        this.host.log.info({ charger: this.id }, `charger ${this.id}: BMS limits now ${n.targetVoltageV.toFixed(2)} V / ${n.chargeCurrentA.toFixed(1)} A (BMS says ${n.bmsVoltageLimitV ?? '-'} V / ${n.bmsCurrentLimitA ?? '-'} A)`);
+        return;
+      case 'bms-hold':
+        ev('charger.bms-hold', { reason: n.reason, bms: this.state.bms });
+        this.host.log.warn({ charger: this.id }, `charger ${this.id}: paused by the BMS: ${n.reason}`);
+        return;
+      case 'bms-release':
+        ev('charger.bms-release', { reason: n.reason, bms: this.state.bms });
         return;
     }
     void before;

@@ -1,0 +1,524 @@
+/**
+ * The session with one battery BMS on its own CAN bus (bms-can.md): decode every frame in the
+ * configured dialect, merge the stack and per-module frames into one battery snapshot, report
+ * flag changes, an offline watchdog for the stack and for each module, and (optionally) the
+ * inverter's 0x305 heartbeat. It owns no policy: it never decides what to charge.
+ *
+ * Choices (documented so the engine and the tests can rely on them):
+ * - Every frame, valid or not, is a `frame` observation; a frame the codec calls `invalid`
+ *   additionally yields `invalid` and never reaches the snapshot.
+ * - `state` is coalesced: at most one per `stateCoalesceMs` (100 ms), emitted that long after
+ *   the first change, so one 1-s burst gives one snapshot instead of ~30.
+ * - Currents are + = charging in both dialects (the codec normalises the wire sign).
+ * - Per-module frames are accepted from the first one on, before any 0x364 (the seed drops
+ *   them; bms-can-simulation.md §2 says not to copy that). 0x364 byte 4 only adds modules that
+ *   have not been heard yet to the snapshot (all null, offline).
+ * - `online` needs a valid stack frame (0x351–0x371); per-module frames alone keep only their
+ *   module online. A link that goes down takes the stack and every module offline at once.
+ * - The heartbeat is sent only while the link is up and only while no other node's 0x305 has
+ *   been heard in the last 3 periods: a passive reader must not talk over a real inverter
+ *   (§3.10). Payload: the Deye time format (UTC fields) or eight zero bytes.
+ */
+import type { Clock, TimerHandle } from '../../clock.js';
+import type { CanFrame } from '../can/types.js';
+import type { LinkState } from '../can/adapter.js';
+import type { CanLink } from '../flatpack2/driver.js';
+import {
+  decodeBms,
+  encodeHeartbeat,
+  isModuleMessage,
+  STACK_KINDS,
+  type BmsDialect,
+  type BmsMessage,
+  type BmsMessageOf,
+  type ModuleFaultLevel,
+  type ModuleMode,
+  type MosState,
+} from './codec.js';
+
+export interface BmsModuleSnapshot {
+  /** 1-based module number (BmsAddr; 1 = master). */
+  index: number;
+  online: boolean;
+  lastSeenAt: number | null;
+  voltageV: number | null;
+  /** + = charging. */
+  currentA: number | null;
+  socPct: number | null;
+  sohPct: number | null;
+  cellHighV: number | null;
+  cellLowV: number | null;
+  cellDeltaV: number | null;
+  tempsC: { cellHigh: number | null; cellLow: number | null; mos: number | null; heater: number | null };
+  chargeCurrentLimitA: number | null;
+  dischargeCurrentLimitA: number | null;
+  mode: ModuleMode | null;
+  faultLevel: ModuleFaultLevel | null;
+  cycles: number | null;
+  balancingCells: number[] | null;
+  chargedKWh: number | null;
+  dischargedKWh: number | null;
+  protections: string[] | null;
+  alarms: string[] | null;
+  mos: MosState | null;
+  softwareVersion: string | null;
+  bootVersion: string | null;
+  /** Both 8-character halves once heard (either alone is shown with '?' for the other). */
+  serial: string | null;
+  tripCounts: {
+    overCharge: number;
+    overDischarge: number;
+    shortCircuit: number;
+    mosOverTemp: number;
+    chargeOverCurrent: number | null;
+    dischargeOverCurrent: number | null;
+    chargeOverTemp: number | null;
+    dischargeOverTemp: number | null;
+  } | null;
+}
+
+/** The merged stack state; null = not heard yet. */
+export interface BatterySnapshot {
+  dialect: BmsDialect;
+  online: boolean;
+  /** Clock time of the last valid stack frame. */
+  lastSeenAt: number | null;
+  socPct: number | null;
+  sohPct: number | null;
+  voltageV: number | null;
+  /** + = charging. */
+  currentA: number | null;
+  powerW: number | null;
+  tempC: number | null;
+  cellHighV: number | null;
+  cellLowV: number | null;
+  cellDeltaV: number | null;
+  cellTempHighC: number | null;
+  cellTempLowC: number | null;
+  chargeVoltageLimitV: number | null;
+  chargeCurrentLimitA: number | null;
+  dischargeCurrentLimitA: number | null;
+  dischargeVoltageV: number | null;
+  /** 0x371 (Deye). */
+  onGridChargeCurrentLimitA: number | null;
+  onGridDischargeCurrentLimitA: number | null;
+  requestFlags: string[] | null;
+  alarms: string[] | null;
+  protections: string[] | null;
+  /** 0x364 (Deye). */
+  moduleCounts: { normal: number; chargeBlocked: number; dischargeBlocked: number; lost: number; total: number } | null;
+  /** 0x35E; `dialect` is what the identity implies (compare with the configured one). */
+  identity: { text: string; manufacturer: string; dialect: BmsDialect | null; cellType: string | null; capacityAh: number | null } | null;
+  /** 0x363 (doc V3.3 reading). */
+  versions: { software: string; hardware: string } | null;
+  modules: BmsModuleSnapshot[];
+}
+
+export interface FlagChange {
+  set: 'alarm' | 'protection' | 'request';
+  name: string;
+  active: boolean;
+}
+
+export type BmsObservation =
+  | { kind: 'frame'; dir: 'rx' | 'tx'; frame: CanFrame; ts: number; msg: BmsMessage }
+  | { kind: 'state'; ts: number; battery: BatterySnapshot }
+  /** Active flags now ([] for a frame not heard yet) and what changed since the last one. */
+  | { kind: 'flags'; ts: number; alarms: string[]; protections: string[]; requestFlags: string[]; changes: FlagChange[] }
+  | { kind: 'invalid'; ts: number; frame: CanFrame; reason: string }
+  | { kind: 'online'; ts: number; reason: string }
+  | { kind: 'offline'; ts: number; reason: string }
+  | { kind: 'module-online'; ts: number; index: number }
+  | { kind: 'module-offline'; ts: number; index: number; reason: string }
+  | { kind: 'link'; ts: number; state: LinkState; detail: string };
+
+export interface BmsDriverOptions {
+  link: CanLink;
+  clock: Clock;
+  dialect: BmsDialect;
+  /** No valid stack frame for this long = offline. Default 10 s. */
+  offlineAfterMs?: number;
+  /** No frame of a module for this long = that module offline. Default 5 s (5 missed bursts). */
+  moduleOfflineAfterMs?: number;
+  /** Send the inverter heartbeat 0x305 at this period while the link is up; null/absent = never. */
+  heartbeatMs?: number | null;
+  heartbeatPayload?: 'time' | 'zeros';
+  /** Default 100 ms. */
+  stateCoalesceMs?: number;
+  /** Reopen the adapter when no frame at all arrives for this long after traffic was seen; default off. */
+  linkWatchdogMs?: number | null;
+}
+
+export interface LatestFrame {
+  canId: number;
+  extended: boolean;
+  dir: 'rx' | 'tx';
+  data: Uint8Array;
+  decoded: BmsMessage;
+  seenAt: number;
+  /** Frames seen with this id and direction since start. */
+  count: number;
+}
+
+type StackKind = Exclude<BmsMessage['kind'], 'unknown' | 'invalid'>;
+
+interface ModuleState {
+  index: number;
+  online: boolean;
+  lastSeenAt: number | null;
+  msgs: Map<string, BmsMessage>;
+}
+
+const DEFAULT_OFFLINE_MS = 10_000;
+const DEFAULT_MODULE_OFFLINE_MS = 5000;
+const DEFAULT_COALESCE_MS = 100;
+const WATCHDOG_TICK_MS = 250;
+const FOREIGN_HEARTBEAT_PERIODS = 3;
+
+export class BmsDriver {
+  private readonly link: CanLink;
+  private readonly clock: Clock;
+  private dialectNow: BmsDialect;
+  private readonly offlineAfterMs: number;
+  private readonly moduleOfflineAfterMs: number;
+  private readonly coalesceMs: number;
+  private readonly listeners = new Set<(o: BmsObservation) => void>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private readonly stack = new Map<StackKind, BmsMessage>();
+  private readonly modules = new Map<number, ModuleState>();
+  private readonly latest = new Map<string, LatestFrame>();
+  private expectedModules = 0;
+  private online = false;
+  private lastStackAt: number | null = null;
+  private lastRxAt: number | null = null;
+  private lastForeignHeartbeatAt: number | null = null;
+  private flags = { alarms: [] as string[], protections: [] as string[], requestFlags: [] as string[] };
+  private stateTimer: TimerHandle | undefined;
+  private watchdogTimer: TimerHandle | undefined;
+  private heartbeatTimer: TimerHandle | undefined;
+  private started = false;
+
+  constructor(private readonly opts: BmsDriverOptions) {
+    this.link = opts.link;
+    this.clock = opts.clock;
+    this.dialectNow = opts.dialect;
+    this.offlineAfterMs = opts.offlineAfterMs ?? DEFAULT_OFFLINE_MS;
+    this.moduleOfflineAfterMs = opts.moduleOfflineAfterMs ?? DEFAULT_MODULE_OFFLINE_MS;
+    this.coalesceMs = opts.stateCoalesceMs ?? DEFAULT_COALESCE_MS;
+    const hb = opts.heartbeatMs;
+    if (hb !== undefined && hb !== null && !(hb > 0)) throw new RangeError(`BmsDriver: heartbeatMs must be > 0 or null, got ${hb}`);
+  }
+
+  get busId(): string {
+    return this.link.busId;
+  }
+
+  get dialect(): BmsDialect {
+    return this.dialectNow;
+  }
+
+  get isOnline(): boolean {
+    return this.online;
+  }
+
+  /** Decode from now on in another dialect (e.g. after the identity frame said so). */
+  setDialect(dialect: BmsDialect): void {
+    this.dialectNow = dialect;
+  }
+
+  onObservation(cb: (o: BmsObservation) => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.unsubscribe.push(
+      this.link.onFrame((f, ts) => this.handleRx(f, ts)),
+      this.link.onTx((f, ts) => {
+        const msg = decodeBms(f, this.dialectNow);
+        this.remember(f, 'tx', msg, ts);
+        this.emit({ kind: 'frame', dir: 'tx', frame: f, ts, msg });
+      }),
+      this.link.onState((state, detail) => this.handleLinkState(state, detail)),
+    );
+    this.watchdogTimer = this.clock.setInterval(() => this.watchdog(), WATCHDOG_TICK_MS);
+    const hb = this.opts.heartbeatMs;
+    if (hb) this.heartbeatTimer = this.clock.setInterval(() => this.heartbeat(), hb);
+  }
+
+  stop(): void {
+    this.started = false;
+    this.clock.clearInterval(this.watchdogTimer);
+    this.clock.clearInterval(this.heartbeatTimer);
+    this.clock.clearTimeout(this.stateTimer);
+    this.watchdogTimer = this.heartbeatTimer = this.stateTimer = undefined;
+    for (const u of this.unsubscribe.splice(0)) u();
+  }
+
+  /** The latest frame per CAN id and direction, by id (for a raw frame inspector). */
+  latestFrames(): LatestFrame[] {
+    return [...this.latest.values()]
+      .sort((a, b) => a.canId - b.canId || Number(a.extended) - Number(b.extended) || a.dir.localeCompare(b.dir))
+      .map((f) => ({ ...f, data: new Uint8Array(f.data) }));
+  }
+
+  snapshot(): BatterySnapshot {
+    const get = <K extends StackKind>(k: K) => this.stack.get(k) as BmsMessageOf<K> | undefined;
+    const limits = get('charge-limits');
+    const soc = get('soc');
+    const meas = get('measurements');
+    const alarms = get('alarms');
+    const req = get('requests');
+    const id = get('identity');
+    const cells = get('cell-extremes');
+    const versions = get('versions');
+    const counts = get('module-counts');
+    const onGrid = get('on-grid-limits');
+    const indexes = new Set(this.modules.keys());
+    for (let i = 1; i <= this.expectedModules; i++) indexes.add(i);
+    return {
+      dialect: this.dialectNow,
+      online: this.online,
+      lastSeenAt: this.lastStackAt,
+      socPct: soc?.socPct ?? null,
+      sohPct: soc?.sohPct ?? null,
+      voltageV: meas?.voltageV ?? null,
+      currentA: meas?.currentA ?? null,
+      powerW: meas ? Number((meas.voltageV * meas.currentA).toFixed(1)) : null,
+      tempC: meas?.tempC ?? null,
+      cellHighV: cells?.cellHighV ?? null,
+      cellLowV: cells?.cellLowV ?? null,
+      cellDeltaV: cells?.cellDeltaV ?? null,
+      cellTempHighC: cells?.tempHighC ?? null,
+      cellTempLowC: cells?.tempLowC ?? null,
+      chargeVoltageLimitV: limits?.chargeVoltageLimitV ?? null,
+      chargeCurrentLimitA: limits?.chargeCurrentLimitA ?? null,
+      dischargeCurrentLimitA: limits?.dischargeCurrentLimitA ?? null,
+      dischargeVoltageV: limits?.dischargeVoltageV ?? null,
+      onGridChargeCurrentLimitA: onGrid?.chargeCurrentLimitA ?? null,
+      onGridDischargeCurrentLimitA: onGrid?.dischargeCurrentLimitA ?? null,
+      requestFlags: req ? [...req.flags] : null,
+      alarms: alarms ? [...alarms.alarms] : null,
+      protections: alarms ? [...alarms.protections] : null,
+      moduleCounts: counts ? { normal: counts.normal, chargeBlocked: counts.chargeBlocked, dischargeBlocked: counts.dischargeBlocked, lost: counts.lost, total: counts.total } : null,
+      identity: id ? { text: id.text, manufacturer: id.manufacturer, dialect: id.dialect, cellType: id.cellType, capacityAh: id.capacityAh } : null,
+      versions: versions ? { software: versions.software, hardware: versions.hardware } : null,
+      modules: [...indexes].sort((a, b) => a - b).map((i) => this.moduleSnapshot(i)),
+    };
+  }
+
+  // ---- receive ---------------------------------------------------------------------------
+
+  private handleRx(frame: CanFrame, ts: number): void {
+    this.lastRxAt = ts;
+    const msg = decodeBms(frame, this.dialectNow);
+    this.remember(frame, 'rx', msg, ts);
+    this.emit({ kind: 'frame', dir: 'rx', frame, ts, msg });
+    switch (msg.kind) {
+      case 'invalid':
+        this.emit({ kind: 'invalid', ts, frame, reason: msg.reason });
+        return;
+      case 'unknown':
+      case 'usb-control':
+        return;
+      case 'heartbeat':
+        // Another node (a real inverter) keeps the BMS alive: ours must stay quiet.
+        this.lastForeignHeartbeatAt = ts;
+        return;
+      default:
+        break;
+    }
+    if (isModuleMessage(msg)) {
+      this.handleModule(msg, ts);
+    } else if (STACK_KINDS.has(msg.kind)) {
+      this.handleStack(msg as Exclude<BmsMessage, { kind: 'unknown' | 'invalid' }>, frame, ts);
+    }
+    this.scheduleState();
+  }
+
+  private handleStack(msg: Exclude<BmsMessage, { kind: 'unknown' | 'invalid' }>, frame: CanFrame, ts: number): void {
+    this.lastStackAt = ts;
+    this.stack.set(msg.kind, msg);
+    if (!this.online) {
+      this.online = true;
+      this.emit({ kind: 'online', ts, reason: `BMS frame 0x${frame.id.toString(16).toUpperCase()} heard` });
+    }
+    if (msg.kind === 'module-counts') this.expectedModules = msg.total;
+    if (msg.kind === 'alarms') this.updateFlags({ alarms: msg.alarms, protections: msg.protections }, ts);
+    if (msg.kind === 'requests') this.updateFlags({ requestFlags: msg.flags }, ts);
+  }
+
+  private handleModule(msg: Extract<BmsMessage, { module: number }>, ts: number): void {
+    let m = this.modules.get(msg.module);
+    if (!m) {
+      m = { index: msg.module, online: false, lastSeenAt: null, msgs: new Map() };
+      this.modules.set(msg.module, m);
+    }
+    m.lastSeenAt = ts;
+    // The two serial halves share a kind; keep both.
+    m.msgs.set(msg.kind === 'module-serial' ? `module-serial:${msg.part}` : msg.kind, msg);
+    if (!m.online) {
+      m.online = true;
+      this.emit({ kind: 'module-online', ts, index: m.index });
+    }
+  }
+
+  private updateFlags(next: Partial<BmsDriver['flags']>, ts: number): void {
+    const prev = this.flags;
+    const now = { ...prev, ...next };
+    const changes: FlagChange[] = [
+      ...diff('alarm', prev.alarms, now.alarms),
+      ...diff('protection', prev.protections, now.protections),
+      ...diff('request', prev.requestFlags, now.requestFlags),
+    ];
+    if (changes.length === 0) return;
+    this.flags = { alarms: [...now.alarms], protections: [...now.protections], requestFlags: [...now.requestFlags] };
+    this.emit({ kind: 'flags', ts, ...this.flags, changes });
+  }
+
+  private remember(frame: CanFrame, dir: 'rx' | 'tx', msg: BmsMessage, ts: number): void {
+    const key = `${dir}:${frame.extended ? 'x' : 's'}:${frame.id}`;
+    const prev = this.latest.get(key);
+    this.latest.set(key, {
+      canId: frame.id,
+      extended: frame.extended,
+      dir,
+      data: new Uint8Array(frame.data),
+      decoded: msg,
+      seenAt: ts,
+      count: (prev?.count ?? 0) + 1,
+    });
+  }
+
+  // ---- timers ----------------------------------------------------------------------------
+
+  private scheduleState(): void {
+    if (this.stateTimer !== undefined || !this.started) return;
+    this.stateTimer = this.clock.setTimeout(() => {
+      this.stateTimer = undefined;
+      this.emit({ kind: 'state', ts: this.clock.now(), battery: this.snapshot() });
+    }, this.coalesceMs);
+  }
+
+  private watchdog(): void {
+    const now = this.clock.now();
+    if (this.online && this.lastStackAt !== null && now - this.lastStackAt > this.offlineAfterMs) {
+      this.goOffline(now, `no valid BMS frame for ${secs(now - this.lastStackAt)} s`);
+    }
+    for (const m of this.modules.values()) {
+      if (m.online && m.lastSeenAt !== null && now - m.lastSeenAt > this.moduleOfflineAfterMs) {
+        m.online = false;
+        this.emit({ kind: 'module-offline', ts: now, index: m.index, reason: `no frame from module ${m.index} for ${secs(now - m.lastSeenAt)} s` });
+        this.scheduleState();
+      }
+    }
+    const wd = this.opts.linkWatchdogMs;
+    if (wd && this.link.state === 'up' && this.lastRxAt !== null && now - this.lastRxAt > wd) {
+      this.lastRxAt = now; // one reconnect per silent period
+      this.link.reconnect(`no CAN frame from the BMS for ${secs(wd)} s`);
+    }
+  }
+
+  private goOffline(ts: number, reason: string): void {
+    if (this.online) {
+      this.online = false;
+      this.emit({ kind: 'offline', ts, reason });
+    }
+    for (const m of this.modules.values()) {
+      if (!m.online) continue;
+      m.online = false;
+      this.emit({ kind: 'module-offline', ts, index: m.index, reason });
+    }
+    this.scheduleState();
+  }
+
+  private heartbeat(): void {
+    if (this.link.state !== 'up') return;
+    const now = this.clock.now();
+    const period = this.opts.heartbeatMs ?? 0;
+    if (this.lastForeignHeartbeatAt !== null && now - this.lastForeignHeartbeatAt < FOREIGN_HEARTBEAT_PERIODS * period) return;
+    void this.link.send(encodeHeartbeat(this.opts.heartbeatPayload === 'zeros' ? null : now));
+  }
+
+  private handleLinkState(state: LinkState, detail: string): void {
+    const ts = this.clock.now();
+    if (state === 'up') this.lastRxAt = ts;
+    else this.goOffline(ts, `CAN link ${state}: ${detail}`);
+    this.emit({ kind: 'link', ts, state, detail });
+  }
+
+  private emit(o: BmsObservation): void {
+    for (const l of this.listeners) l(o);
+  }
+
+  // ---- module view -----------------------------------------------------------------------
+
+  private moduleSnapshot(index: number): BmsModuleSnapshot {
+    const m = this.modules.get(index);
+    const get = <K extends BmsMessage['kind']>(k: K) => m?.msgs.get(k) as BmsMessageOf<K> | undefined;
+    const status = get('module-status');
+    const cells = get('module-cells');
+    const tl = get('module-temps-limits');
+    const st = get('module-state');
+    const faults = get('module-faults');
+    const ver = get('module-version');
+    const energy = get('module-energy');
+    const s1 = m?.msgs.get('module-serial:1') as BmsMessageOf<'module-serial'> | undefined;
+    const s2 = m?.msgs.get('module-serial:2') as BmsMessageOf<'module-serial'> | undefined;
+    const t1 = get('module-trip-counts-1');
+    const t2 = get('module-trip-counts-2');
+    return {
+      index,
+      online: m?.online ?? false,
+      lastSeenAt: m?.lastSeenAt ?? null,
+      voltageV: status?.voltageV ?? null,
+      currentA: status?.currentA ?? null,
+      socPct: status?.socPct ?? null,
+      sohPct: status?.sohPct ?? null,
+      cellHighV: cells?.cellHighV ?? null,
+      cellLowV: cells?.cellLowV ?? null,
+      cellDeltaV: cells?.cellDeltaV ?? null,
+      tempsC: { cellHigh: cells?.tempHighC ?? null, cellLow: cells?.tempLowC ?? null, mos: tl?.mosTempC ?? null, heater: tl?.heaterTempC ?? null },
+      chargeCurrentLimitA: tl?.chargeCurrentLimitA ?? null,
+      dischargeCurrentLimitA: tl?.dischargeCurrentLimitA ?? null,
+      mode: st?.mode ?? null,
+      faultLevel: st?.faultLevel ?? null,
+      cycles: st?.cycles ?? null,
+      balancingCells: st ? [...st.balancingCells] : null,
+      chargedKWh: energy?.chargedKWh ?? null,
+      dischargedKWh: energy?.dischargedKWh ?? null,
+      protections: faults ? [...faults.protections] : null,
+      alarms: faults ? [...faults.alarms] : null,
+      mos: faults ? { ...faults.mos } : null,
+      softwareVersion: ver?.software ?? null,
+      bootVersion: ver?.boot ?? null,
+      serial: s1 || s2 ? `${s1?.text ?? '????????'}${s2?.text ?? '????????'}` : null,
+      tripCounts: t1
+        ? {
+            overCharge: t1.overCharge,
+            overDischarge: t1.overDischarge,
+            shortCircuit: t1.shortCircuit,
+            mosOverTemp: t1.mosOverTemp,
+            chargeOverCurrent: t2?.chargeOverCurrent ?? null,
+            dischargeOverCurrent: t2?.dischargeOverCurrent ?? null,
+            chargeOverTemp: t2?.chargeOverTemp ?? null,
+            dischargeOverTemp: t2?.dischargeOverTemp ?? null,
+          }
+        : null,
+    };
+  }
+}
+
+function diff(set: FlagChange['set'], before: readonly string[], after: readonly string[]): FlagChange[] {
+  const out: FlagChange[] = [];
+  for (const name of after) if (!before.includes(name)) out.push({ set, name, active: true });
+  for (const name of before) if (!after.includes(name)) out.push({ set, name, active: false });
+  return out;
+}
+
+function secs(ms: number): string {
+  return (ms / 1000).toFixed(ms < 10_000 ? 1 : 0);
+}
+

@@ -1,0 +1,84 @@
+/** Batteries seen through their BMS, and the raw frame inspector of a BMS bus. */
+import { apiError, builder } from './builder.js';
+import { Device } from './devices.js';
+import type { BatteryView } from '../engine/devices.js';
+import type { BmsModuleSnapshot, LatestFrame } from '../drivers/bms/driver.js';
+import { hex } from '../drivers/can/types.js';
+
+const Module = builder.objectRef<BmsModuleSnapshot>('BatteryModule').implement({
+  fields: (t) => ({
+    index: t.exposeInt('index', { description: '1 = master' }),
+    online: t.exposeBoolean('online'),
+    voltageV: t.exposeFloat('voltageV', { nullable: true }),
+    currentA: t.exposeFloat('currentA', { nullable: true, description: '+ = charging' }),
+    socPct: t.exposeFloat('socPct', { nullable: true }),
+    sohPct: t.exposeFloat('sohPct', { nullable: true }),
+    cellHighV: t.exposeFloat('cellHighV', { nullable: true }),
+    cellLowV: t.exposeFloat('cellLowV', { nullable: true }),
+    cellDeltaV: t.exposeFloat('cellDeltaV', { nullable: true }),
+    tempsC: t.floatList({
+      nullable: true,
+      description: 'cell high, cell low, MOS, heater (°C), the ones reported',
+      resolve: (m) => (m.tempsC ? [m.tempsC.cellHigh, m.tempsC.cellLow, m.tempsC.mos, m.tempsC.heater].filter((x): x is number => typeof x === 'number') : null),
+    }),
+    cycles: t.exposeInt('cycles', { nullable: true }),
+    chargedKWh: t.exposeFloat('chargedKWh', { nullable: true }),
+    dischargedKWh: t.exposeFloat('dischargedKWh', { nullable: true }),
+    protections: t.exposeStringList('protections', { nullable: true }),
+    alarms: t.exposeStringList('alarms', { nullable: true }),
+  }),
+});
+
+const snap = <K extends keyof NonNullable<BatteryView['snapshot']>>(b: BatteryView, k: K) => (b.snapshot ? b.snapshot[k] : null);
+
+export const Battery = builder.objectRef<BatteryView>('Battery').implement({
+  interfaces: [Device],
+  isTypeOf: (d) => (d as BatteryView).kind === 'bms',
+  fields: (t) => ({
+    dialect: t.string({ nullable: true, resolve: (b) => snap(b, 'dialect') }),
+    socPct: t.float({ nullable: true, resolve: (b) => snap(b, 'socPct') }),
+    sohPct: t.float({ nullable: true, resolve: (b) => snap(b, 'sohPct') }),
+    voltageV: t.float({ nullable: true, resolve: (b) => snap(b, 'voltageV') }),
+    currentA: t.float({ nullable: true, description: '+ = charging, in both dialects', resolve: (b) => snap(b, 'currentA') }),
+    powerW: t.float({ nullable: true, resolve: (b) => snap(b, 'powerW') }),
+    tempC: t.float({ nullable: true, resolve: (b) => snap(b, 'tempC') }),
+    cellHighV: t.float({ nullable: true, resolve: (b) => snap(b, 'cellHighV') }),
+    cellLowV: t.float({ nullable: true, resolve: (b) => snap(b, 'cellLowV') }),
+    cellDeltaV: t.float({ nullable: true, resolve: (b) => snap(b, 'cellDeltaV') }),
+    chargeVoltageLimitV: t.float({ nullable: true, resolve: (b) => snap(b, 'chargeVoltageLimitV') }),
+    chargeCurrentLimitA: t.float({ nullable: true, resolve: (b) => snap(b, 'chargeCurrentLimitA') }),
+    dischargeCurrentLimitA: t.float({ nullable: true, resolve: (b) => snap(b, 'dischargeCurrentLimitA') }),
+    dischargeVoltageV: t.float({ nullable: true, resolve: (b) => snap(b, 'dischargeVoltageV') }),
+    requestFlags: t.stringList({ resolve: (b) => snap(b, 'requestFlags') ?? [] }),
+    alarms: t.stringList({ resolve: (b) => snap(b, 'alarms') ?? [] }),
+    protections: t.stringList({ resolve: (b) => snap(b, 'protections') ?? [] }),
+    modules: t.field({ type: [Module], resolve: (b) => snap(b, 'modules') ?? [] }),
+  }),
+});
+
+const InspectedFrame = builder.objectRef<LatestFrame>('InspectedFrame').implement({
+  fields: (t) => ({
+    canId: t.exposeInt('canId'),
+    canIdHex: t.string({ resolve: (f) => '0x' + f.canId.toString(16).toUpperCase().padStart(f.extended ? 8 : 3, '0') }),
+    dir: t.exposeString('dir'),
+    dataHex: t.string({ resolve: (f) => hex(f.data) }),
+    kind: t.string({ resolve: (f) => f.decoded.kind }),
+    decoded: t.field({ type: 'JSON', resolve: (f) => f.decoded }),
+    seenAt: t.field({ type: 'DateTime', resolve: (f) => f.seenAt }),
+    count: t.exposeInt('count'),
+  }),
+});
+
+builder.queryFields((t) => ({
+  batteries: t.field({ type: [Battery], resolve: (_r, _a, ctx) => ctx.engine.listBatteries() }),
+  canFrames: t.field({
+    type: [InspectedFrame],
+    description: 'Latest frame per CAN id on a BMS bus, with its decoded fields and when it was seen.',
+    args: { busId: t.arg.id({ required: true }) },
+    resolve: (_r, a, ctx) => {
+      const frames = ctx.engine.canFrames(String(a.busId));
+      if (frames === null) throw apiError('NOT_FOUND', `no BMS bus "${a.busId}"; query buses { id kind } for the ids`);
+      return frames;
+    },
+  }),
+}));
