@@ -19,13 +19,19 @@ export function chargeBlockers(s: BatterySnapshot): string[] {
   return out;
 }
 
+/** Full: the BMS stopped charging near the top (≥ 97 %) without any protection raised. */
+const FULL_SOC_PCT = 97;
+
 export function bmsLimitsFromSnapshot(s: BatterySnapshot): BmsLimits {
   const blockers = chargeBlockers(s);
+  const noProtection = blockers.every((b) => !b.startsWith('protection'));
+  const stoppedCharging = blockers.length > 0 || s.chargeCurrentLimitA === 0;
   return {
     chargeVoltageLimitV: s.chargeVoltageLimitV,
     chargeCurrentLimitA: s.chargeCurrentLimitA,
     chargeAllowed: blockers.length === 0,
-    blockReason: blockers.length ? blockers.join(', ') : null,
+    blockReason: blockers.length ? blockers.join(', ') : s.chargeCurrentLimitA === 0 ? 'charge current limit 0 A' : null,
+    full: stoppedCharging && noProtection && s.socPct !== null && s.socPct >= FULL_SOC_PCT,
   };
 }
 
@@ -35,6 +41,7 @@ export function sameLimits(a: BmsLimits | null, b: BmsLimits | null): boolean {
     a.chargeVoltageLimitV === b.chargeVoltageLimitV &&
     a.chargeCurrentLimitA === b.chargeCurrentLimitA &&
     a.chargeAllowed === b.chargeAllowed &&
-    a.blockReason === b.blockReason
+    a.blockReason === b.blockReason &&
+    !!a.full === !!b.full
   );
 }

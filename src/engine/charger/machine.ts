@@ -103,6 +103,8 @@ export interface BmsLimits {
   chargeAllowed: boolean;
   /** Why charging is not allowed (the BMS flag or protection that says so). */
   blockReason: string | null;
+  /** The BMS stopped charging because the battery is full (not because of a fault). */
+  full?: boolean;
 }
 
 export type ChargerCommand =
@@ -392,6 +394,8 @@ class Transition {
     }
     if (lim === null) return this.fail('BMS frames lost - charging stopped safely (check the BMS and its CAN link)');
     if (!lim.chargeAllowed) {
+      // A BMS that stops charging a full battery ends the charge; anything else holds it.
+      if (lim.full && (s.phase === 'CC' || s.phase === 'CV')) return this.finish('done', `Charge complete (BMS reports the battery full: ${lim.blockReason ?? 'charging disabled'})`);
       if (s.bmsHold === null) this.bmsHold(`BMS: ${lim.blockReason ?? 'charging not allowed'}`);
       return;
     }
