@@ -169,10 +169,7 @@ export class Engine {
       log: this.log,
       sessions: this.sessions,
       record: (e, durable) => void this.record(e, durable),
-      sample: (deviceId, ts, values) => {
-        this.store.appendSample({ ts, deviceId, values });
-        this.samples.publish({ deviceId, ts, values });
-      },
+      sample: (deviceId, ts, values) => this.recordSample(deviceId, ts, values),
       busPsus: (busId) => this.psusOf(busId),
       limits: (busId) => this.buses.get(busId)!.limits,
       send: (busId, cmd) => this.chargerCommand(busId, cmd),
@@ -261,6 +258,12 @@ export class Engine {
     return stored;
   }
 
+  /** A telemetry sample: into the store (batched) and out to live subscribers. */
+  private recordSample(deviceId: string, ts: number, values: Record<string, number | string | null>): void {
+    this.store.appendSample({ ts, deviceId, values });
+    this.samples.publish({ deviceId, ts, values });
+  }
+
   listDevices(): DeviceView[] {
     return [...this.devices.values()];
   }
@@ -346,8 +349,7 @@ export class Engine {
             chargeVoltageLimitV: s.chargeVoltageLimitV,
             chargeCurrentLimitA: s.chargeCurrentLimitA,
           };
-          this.store.appendSample({ ts: o.ts, deviceId: b.id, values });
-          this.samples.publish({ deviceId: b.id, ts: o.ts, values });
+          this.recordSample(b.id, o.ts, values);
         }
         this.changed(b);
         if (b.online) for (const c of this.chargersOfBattery(b.id)) c.onBms(bmsLimitsFromSnapshot(s));
@@ -462,8 +464,7 @@ export class Engine {
           outputTempC: s.outputTempC,
           state: s.state,
         };
-        this.store.appendSample({ ts: o.ts, deviceId: d.id, values });
-        this.samples.publish({ deviceId: d.id, ts: o.ts, values });
+        this.recordSample(d.id, o.ts, values);
         this.changed(d);
         for (const c of this.chargersOn(bus.id)) c.onStatus(d.id);
         return;

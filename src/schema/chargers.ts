@@ -5,25 +5,10 @@ import { Device } from './devices.js';
 import type { ChargerView, ChargerResult } from '../engine/charger/runtime.js';
 import type { ChargeSessionRow, ChargePhaseRow } from '../store/sessions.js';
 import type { ChargerSettings } from '../engine/charger/machine.js';
+import { CHARGER_NUMERIC_KEYS } from '../engine/charger/settings.js';
 import type { SampleRow } from '../store/store.js';
 
-const SETTING_KEYS = [
-  'cellCount',
-  'cellVoltageMaxV',
-  'capacityAh',
-  'chargeCurrentA',
-  'tailCurrentA',
-  'safetyTimeLimitMin',
-  'detectVoltageV',
-  'detectCurrentA',
-  'detectThresholdV',
-  'minCurrentDetectA',
-  'disconnectDetectTimeS',
-  'rampStepVoltageV',
-  'rampStepIntervalS',
-  'voltageToleranceV',
-  'detectTimeoutMin',
-] as const;
+const SETTING_KEYS = CHARGER_NUMERIC_KEYS;
 
 const ChargerSettingsRef = builder.objectRef<ChargerSettings>('ChargerSettings').implement({
   fields: (t) => ({

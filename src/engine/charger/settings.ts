@@ -79,7 +79,8 @@ function onGrid(x: number, perUnit: number): boolean {
 
 export type ChargerSettingsCheck = { ok: true } | { ok: false; code: 'OUT_OF_RANGE'; message: string; key: keyof ChargerSettings };
 
-const NUMERIC_KEYS = [
+/** The numeric settings (everything but autoStart); the API exposes exactly these. */
+export const CHARGER_NUMERIC_KEYS = [
   'cellCount',
   'cellVoltageMaxV',
   'capacityAh',
@@ -105,7 +106,7 @@ export function validateChargerSettings(s: ChargerSettings, limits: Flatpack2Lim
   const bad = (key: keyof ChargerSettings, message: string): ChargerSettingsCheck => ({ ok: false, code: 'OUT_OF_RANGE', key, message });
   const v2 = (x: number) => `${x.toFixed(2)} V`;
   const a1 = (x: number) => `${x.toFixed(1)} A`;
-  for (const key of NUMERIC_KEYS) {
+  for (const key of CHARGER_NUMERIC_KEYS) {
     const x = s[key];
     if (typeof x !== 'number' || !Number.isFinite(x)) return bad(key, `${key} must be a finite number, got ${String(x)}`);
   }
