@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { createYoga } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { ExecutionArgs } from 'graphql';
@@ -42,6 +43,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const yoga = createYoga<{ req: IncomingMessage }, Context>({
     schema,
     graphiql: { title: 'powerplane', subscriptionsProtocol: 'WS' },
+    // GraphiQL with its assets inlined: the default loads them from a CDN, which a cabin
+    // without internet (or a locked-down site network) cannot reach.
+    renderGraphiQL,
     logging: false,
     maskedErrors: true,
     context: ({ request }) => ({ engine, authorized: tokenMatches(opts.apiToken, request.headers.get('authorization')) }),

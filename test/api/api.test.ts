@@ -125,6 +125,13 @@ describe('GraphQL API over HTTP and WebSocket', () => {
     expect(Date.parse(pts[1].at)).toBeGreaterThan(Date.parse(pts[0].at));
   });
 
+  it('serves GraphiQL with its assets inlined (no CDN)', async () => {
+    const html = await (await fetch(`${s.url}/graphql`, { headers: { accept: 'text/html' } })).text();
+    expect(html).toMatch(/<title>powerplane<\/title>/);
+    expect(html).toMatch(/renderYogaGraphiQL/);
+    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href="https?:/);
+  });
+
   it('answers subscriptions over SSE on the same URL', async () => {
     const ctrl = new AbortController();
     const res = await fetch(`${s.url}/graphql?query=${encodeURIComponent(`subscription { telemetry { deviceId outputVoltageV } }`)}`, {

@@ -1,46 +1,45 @@
 /**
- * Charger and battery pages in a real browser against a real server on the simulated rig
- * (charger + BMS): start a charge through the confirmation dialog and watch the phases advance
- * on the charger card, delivered Ah/Wh and SOC charts with the CC→CV transition marked, the
- * session list with a per-session chart, stop with its reason, the battery card. Written
- * against the charger/battery GraphQL contract (chargers, startCharge, stopCharge,
- * chargeSessions, chargeSession, chargeProgress, batteries).
+ * Battery and BMS-guided charging in a real browser against a real server on the simulated
+ * rig with its BMS: battery tile and page (SOC, SOH, cells, limits, modules, alarms and
+ * protections), the charger's progress bar showing the BMS state of charge, BMS caps shown
+ * while they apply, and the SOC / cell-delta history chart.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { startLiveServer, waitFor, type LiveServer } from '../helpers/server.js';
-import { BATTERIES, CHARGERS, SESSIONS } from '../../web-client/src/queries.js';
+import { BATTERIES, CHARGERS } from '../../web-client/src/queries.js';
 import { ensureDashboardBuilt, goTo, launchBrowser, openDashboard, screenshot, type DashboardPage } from './browser.js';
 
 const poll = <T>(fn: () => T | Promise<T>, timeout = 10_000) => expect.poll(fn, { timeout, interval: 100 });
-const num = (text: string | null) => Number((text ?? '').replace(/[^0-9.\-]/g, ''));
 const ACTIVE = ['detect', 'ramp', 'CC', 'CV', 'paused'];
 
-type ChargerRow = { id: string; name: string; phase: string; batteryId: string | null };
+type BatteryRow = { id: string; name: string; online: boolean; socPct: number | null; modules: unknown[] };
+type ChargerRow = { id: string; name: string; phase: string; batteryId: string | null; bmsCaps: { reason: string | null } | null };
 
-describe('charger and battery pages in chromium on the simulated rig', () => {
+describe('battery and BMS-guided charging in chromium on the simulated rig', () => {
   let s: LiveServer;
   let browser: Browser;
   let d: DashboardPage;
   let page: Page;
+  let battery: BatteryRow;
   let charger: ChargerRow;
 
   beforeAll(async () => {
     ensureDashboardBuilt();
-    // A nearly full, small pack at 40× real time so a whole charge (detect → ramp → CC → CV) fits in seconds.
-    [s, browser] = await Promise.all([startLiveServer({ speed: 40, pack: { socPct: 97, capacityAh: 10 } }), launchBrowser()]);
-    // The dashboard's own documents must be valid against this server (a clear failure if the contract moved).
-    for (const [name, q] of [['chargers', CHARGERS], ['batteries', BATTERIES], ['chargeSessions', SESSIONS]] as const) {
-      const r = await s.gql(q, { first: 5 });
+    // A 10 Ah pack at 90 %: the simulated BMS allows about 1 C (10 A), less than the 20 A we start with, so its caps apply.
+    [s, browser] = await Promise.all([startLiveServer({ speed: 20, bms: true, pack: { socPct: 90, capacityAh: 10 } }), launchBrowser()]);
+    for (const [name, q] of [['chargers', CHARGERS], ['batteries', BATTERIES]] as const) {
+      const r = await s.gql(q);
       expect(r.errors, `the dashboard's ${name} query against this server`).toBeUndefined();
     }
-    charger = await waitFor(async () => {
-      const r = await s.gql<{ chargers: ChargerRow[]; devices: Array<{ online: boolean }> }>('{ chargers { id name phase batteryId } devices { online } }');
-      const c = r.data?.chargers[0];
-      return c && r.data!.devices.some((x) => x.online) ? c : null;
-    }, 'a charger and an online PSU on the simulated rig');
-    // The simulated charger may auto-start: begin from a stopped charger.
-    if (ACTIVE.includes(charger.phase)) await s.gql('mutation($id: ID!) { stopCharge(chargerId: $id) { phase } }', { id: charger.id });
+    battery = await waitFor(async () => {
+      const r = await s.gql<{ batteries: BatteryRow[] }>('{ batteries { id name online socPct modules { index } } }');
+      const b = r.data?.batteries[0];
+      return b?.online && b.socPct !== null && b.modules.length ? b : null;
+    }, 'the simulated BMS online with its modules');
+    charger = await waitFor(async () => (await s.gql<{ chargers: ChargerRow[] }>('{ chargers { id name phase batteryId bmsCaps { reason } } }')).data?.chargers[0], 'a charger');
+    expect(charger.batteryId).toBe(battery.id);
     d = await openDashboard(browser, s.url);
     page = d.page;
   }, 60_000);
@@ -52,116 +51,71 @@ describe('charger and battery pages in chromium on the simulated rig', () => {
 
   const card = () => page.locator(`[data-testid="charger-card"][data-device-id="${charger.id}"]`);
 
-  it('overview shows the charger and the battery with live values', async () => {
-    const chargerTile = page.getByTestId('charger-tile');
-    const batteryTile = page.getByTestId('battery-tile');
-    await poll(() => chargerTile.count()).toBeGreaterThan(0);
-    await poll(() => batteryTile.count()).toBeGreaterThan(0);
-    await poll(async () => (await batteryTile.first().innerText()).match(/SOC\s+\d+ %/) !== null).toBe(true);
-    expect(await page.getByText(/No charger or battery configured/).count()).toBe(0);
-  });
-
-  it('refuses a charge current the rectifiers cannot deliver with the server\'s message', async () => {
-    await goTo(page, 'Charger');
-    await card().getByRole('button', { name: 'Start charge…' }).click();
-    const dialog = page.getByTestId('start-charge-dialog');
-    await dialog.getByLabel(/Charge current/).fill('1000');
-    await dialog.getByRole('button', { name: 'Review' }).click();
-    await dialog.getByRole('button', { name: 'Start charge' }).click();
-    await poll(() => dialog.getByTestId('dialog-error').innerText()).toMatch(/Refused \(OUT_OF_RANGE\)/);
-    await page.keyboard.press('Escape');
-    await dialog.waitFor({ state: 'detached' });
-    const r = await s.gql<{ chargers: ChargerRow[] }>('{ chargers { id phase } }');
-    expect(ACTIVE).not.toContain(r.data!.chargers.find((c) => c.id === charger.id)!.phase);
-  });
-
-  it('starts a charge through the confirmation dialog and the phases advance on the charger card', async () => {
-    // Record every phase the card shows, as it changes.
-    await page.evaluate(() => {
-      const w = window as unknown as { __phases: string[] };
-      w.__phases = [];
-      const el = document.querySelector('[data-testid="charger-phase"]')!;
-      new MutationObserver(() => {
-        const p = el.getAttribute('data-phase')!;
-        if (w.__phases[w.__phases.length - 1] !== p) w.__phases.push(p);
-      }).observe(el, { attributes: true, attributeFilter: ['data-phase'] });
-    });
-    await card().getByRole('button', { name: 'Start charge…' }).click();
-    const dialog = page.getByTestId('start-charge-dialog');
-    await dialog.getByLabel(/Charge current/).fill('20');
-    await dialog.getByRole('button', { name: 'Review' }).click();
-    expect(await dialog.getByTestId('start-summary').innerText()).toMatch(/20\.0 A total/);
-    await dialog.getByRole('button', { name: 'Start charge' }).click();
-    await dialog.waitFor({ state: 'detached' });
-
-    const phases = () => page.evaluate(() => (window as unknown as { __phases: string[] }).__phases);
-    await poll(async () => (await phases()).includes('CV'), 60_000).toBe(true);
-    const seen = await phases();
-    const order = ['detect', 'ramp', 'CC', 'CV'].map((p) => seen.indexOf(p));
-    expect(order.every((i) => i >= 0), `phases seen: ${seen.join(' → ')}`).toBe(true);
-    expect([...order].sort((a, b) => a - b)).toEqual(order);
-
-    expect(num(await card().getByTestId('delivered-ah').textContent())).toBeGreaterThan(0);
-    expect(num(await card().getByTestId('delivered-wh').textContent())).toBeGreaterThan(0);
-    expect(await card().locator('.steps [aria-current="step"]').textContent()).toBe('CV');
-    const bar = card().getByTestId('charge-progress');
-    expect(Number(await bar.getAttribute('aria-valuenow'))).toBeGreaterThan(0);
-    if (charger.batteryId) expect(await bar.innerText()).toMatch(/SOC \d+ % \(BMS\)/);
-    // Manual setpoints are refused while the charger owns the PSUs.
-    expect(await card().getByRole('button', { name: 'Start charge…' }).isDisabled()).toBe(true);
-    await screenshot(page, 'charger-charging');
-  }, 90_000);
-
-  it('history: delivered Ah/Wh and SOC charts have points and the CC→CV transition is marked; sessions have their own chart', async () => {
-    await goTo(page, 'History');
-    await page.getByRole('button', { name: '15 min' }).click();
-    for (const key of ['ah', 'wh', 'battery', 'output']) {
-      await poll(async () => Number(await page.getByTestId(`chart-${key}`).getAttribute('data-points'))).toBeGreaterThan(1);
-    }
-    // The output chart follows the charger by default.
-    expect(await page.getByTestId('chart-output').innerText()).toContain(charger.name);
-    await poll(async () => (await page.getByTestId('chart-ah').getAttribute('data-markers')) ?? '').toContain('CC→CV');
-
-    const sessions = page.getByTestId('session-table').locator('tbody tr');
-    await poll(() => sessions.count()).toBeGreaterThan(0);
-    await sessions.first().getByRole('button', { name: /Show the charge session/ }).click();
-    const sessionChart = page.getByTestId('chart-session');
-    await poll(async () => Number(await sessionChart.getAttribute('data-points'))).toBeGreaterThan(1);
-    await poll(async () => (await sessionChart.getAttribute('data-markers')) ?? '').toContain('CC→CV');
-    await screenshot(page, 'history-charge');
-  });
-
-  it('stops the charge after a confirmation and shows the reason', async () => {
-    await goTo(page, 'Charger');
-    await card().getByRole('button', { name: 'Stop charge…' }).click();
-    const dialog = page.getByTestId('stop-charge-dialog');
-    await dialog.getByRole('button', { name: 'Stop charge' }).click();
-    await dialog.waitFor({ state: 'detached' });
-    await poll(() => card().getByTestId('charger-phase').getAttribute('data-phase')).toMatch(/^(done|idle)$/);
-    await poll(() => card().getByTestId('stop-reason').isVisible()).toBe(true);
-    expect((await card().getByTestId('stop-reason').innerText()).length).toBeGreaterThan('Last stop: '.length);
-    await screenshot(page, 'charger');
-
-    // The phase changes are in the event log, filterable by type.
-    await goTo(page, 'Events');
-    await page.getByLabel('Filter by type').selectOption('charger');
-    await poll(() => page.getByTestId('event').count()).toBeGreaterThan(0);
+  it('overview: the battery tile with live SOC, and the charger progress is the BMS state of charge', async () => {
+    const tile = page.locator(`[data-testid="battery-tile"][data-device-id="${battery.id}"]`);
+    await poll(async () => /SOC\s+\d+ %/.test(await tile.innerText())).toBe(true);
+    expect(await tile.locator('.badge').textContent()).toBe('online');
+    // The battery is also a Device: it is shown once, as a battery.
+    expect(await page.locator(`[data-testid="device-tile"][data-device-id="${battery.id}"]`).count()).toBe(0);
+    const bar = page.locator(`[data-testid="charger-tile"][data-device-id="${charger.id}"]`).getByTestId('charge-progress');
+    await poll(() => bar.innerText()).toMatch(/^SOC \d+ % \(BMS\)$/);
+    await screenshot(page, 'overview-bms');
   });
 
   it('battery page: SOC, SOH, voltage, current, cells, limits, modules, alarms and protections', async () => {
     await goTo(page, 'Battery');
-    const b = page.getByTestId('battery-card').first();
+    const b = page.locator(`[data-testid="battery-card"][data-device-id="${battery.id}"]`);
     await b.waitFor();
     await poll(() => b.getByTestId('battery-soc').innerText()).toMatch(/^\d+ %$/);
+    const api = await s.gql<{ batteries: Array<{ socPct: number; voltageV: number }> }>('{ batteries { socPct voltageV } }');
+    expect(Math.abs(parseFloat(await b.getByTestId('battery-soc').innerText()) - api.data!.batteries[0].socPct)).toBeLessThanOrEqual(1);
     expect(await b.getByTestId('battery-voltage').innerText()).toMatch(/^\d+\.\d\d V$/);
     expect(await b.getByTestId('cell-delta').innerText()).toMatch(/^\d+ mV$/);
     for (const label of ['SOH', 'Cell high', 'Cell low', 'Charge V limit', 'Charge I limit', 'Discharge I limit']) {
       expect(await b.getByText(label, { exact: true }).count()).toBe(1);
     }
-    expect(await b.getByTestId('module-table').locator('tbody tr').count()).toBeGreaterThan(0);
-    expect(await b.getByTestId('battery-alarms').count()).toBe(1);
-    expect(await b.getByTestId('battery-protections').count()).toBe(1);
+    expect(await b.getByTestId('module-table').locator('tbody tr').count()).toBe(battery.modules.length);
+    expect(await b.getByTestId('battery-alarms').locator('li').count()).toBeGreaterThan(0);
+    expect(await b.getByTestId('battery-protections').locator('li').count()).toBeGreaterThan(0);
     await screenshot(page, 'battery');
+  });
+
+  it('charger card shows the BMS caps while they apply', async () => {
+    await goTo(page, 'Charger');
+    await card().getByRole('button', { name: 'Start charge…' }).click();
+    const dialog = page.getByTestId('start-charge-dialog');
+    await dialog.getByLabel(/Charge current/).fill('20');
+    await dialog.getByRole('button', { name: 'Review' }).click();
+    await dialog.getByRole('button', { name: 'Start charge' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await poll(async () => ACTIVE.includes((await card().getByTestId('charger-phase').getAttribute('data-phase')) ?? '')).toBe(true);
+    const caps = card().getByTestId('bms-caps');
+    await poll(() => caps.isVisible(), 15_000).toBe(true);
+    expect(await caps.innerText()).toMatch(/^BMS caps the charge: \d+\.\d\d V \/ \d+\.\d A/);
+    // It is the server's reason, word for word (polled: the cap follows the SOC).
+    await poll(async () => {
+      const r = await s.gql<{ chargers: ChargerRow[] }>('{ chargers { bmsCaps { reason } } }');
+      const reason = r.data?.chargers[0].bmsCaps?.reason;
+      return !!reason && (await caps.innerText()).includes(reason);
+    }).toBe(true);
+    expect(await card().getByTestId('charge-progress').innerText()).toMatch(/^SOC \d+ % \(BMS\)$/);
+    expect(await card().innerText()).toContain(`battery: ${battery.name}`);
+    await screenshot(page, 'charger-bms');
+  });
+
+  it('history: the battery SOC and cell delta chart has points and exports them', async () => {
+    await goTo(page, 'History');
+    await page.getByRole('button', { name: '15 min' }).click();
+    const chart = page.getByTestId('chart-battery');
+    await poll(async () => Number(await chart.getAttribute('data-points'))).toBeGreaterThan(1);
+    const [download] = await Promise.all([page.waitForEvent('download'), chart.getByRole('button', { name: /Download CSV/ }).click()]);
+    const csv = readFileSync((await download.path())!, 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('time,SOC (%),Cell Δ (mV)');
+    const soc = Number(csv[csv.length - 1].split(',')[1]);
+    expect(soc).toBeGreaterThan(80);
+    expect(soc).toBeLessThanOrEqual(100);
+    await screenshot(page, 'history-battery');
+    await s.gql('mutation($id: ID!) { stopCharge(chargerId: $id) { phase } }', { id: charger.id });
   });
 
   it('made no request to any other host, and logged no errors', () => {

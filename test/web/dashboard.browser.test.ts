@@ -199,7 +199,7 @@ describe('web dashboard in chromium on the simulated rig', () => {
   });
 
   it('every control is reachable by keyboard, and a dialog works from the keyboard', async () => {
-    for (const name of ['Rectifiers', 'History', 'Events', 'Overview'] as const) {
+    for (const name of ['Rectifiers', 'Charger', 'History', 'Events', 'Overview'] as const) {
       await goTo(page, name);
       await page.waitForTimeout(300);
       // Tab through the page and check every interactive element got focus.

@@ -1,0 +1,73 @@
+/**
+ * powerplane dashboard: a client of the server's own GraphQL API, live through graphql-ws
+ * subscriptions. Vanilla TypeScript modules (no framework): the pages are a handful of cards
+ * whose values are updated in place, which keeps the bundle small and focus stable while
+ * values change many times a second.
+ */
+import './styles.css';
+import { connectionState, startConnection } from './api.js';
+import { h, setAttr, setText } from './dom.js';
+import { listen, startStore, state } from './store.js';
+import { overviewPage } from './pages/overview.js';
+import { rectifiersPage } from './pages/rectifiers.js';
+import { chargerPage } from './pages/charger.js';
+import { batteryPage } from './pages/battery.js';
+import { historyPage } from './pages/history.js';
+import { eventsPage } from './pages/events.js';
+import type { Page } from './page.js';
+
+const pages: Page[] = [overviewPage, rectifiersPage, chargerPage, batteryPage, historyPage, eventsPage];
+
+const CONN_TEXT = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…' } as const;
+
+function shell(): { main: HTMLElement; links: Map<string, HTMLAnchorElement> } {
+  const conn = h('span', { class: 'conn', 'data-testid': 'conn-state', role: 'status', 'aria-live': 'polite' });
+  const banner = h('div', { class: 'banner banner-sim', 'data-testid': 'sim-banner', hidden: true },
+    h('strong', {}, 'Simulated rig'), ' — the built-in simulator is running; nothing here drives real hardware.');
+  const links = new Map<string, HTMLAnchorElement>();
+  const nav = h('nav', { class: 'tabs', 'aria-label': 'Pages' },
+    pages.map((p) => {
+      const a = h('a', { href: `#/${p.path}`, class: 'tab' }, p.title);
+      links.set(p.path, a);
+      return a;
+    }),
+  );
+  const main = h('main', { id: 'page', tabindex: '-1' });
+  const header = h('header', { class: 'top' },
+    h('a', { class: 'brand', href: '#/overview', 'aria-label': 'powerplane overview' }, h('span', { class: 'bolt', 'aria-hidden': 'true' }, '⚡'), 'powerplane'),
+    conn,
+  );
+  document.getElementById('app')!.append(h('div', { class: 'chrome' }, header, nav), banner, main);
+
+  const paint = () => {
+    const s = connectionState();
+    setText(conn, CONN_TEXT[s]);
+    setAttr(conn, 'data-state', s);
+    document.body.dataset.conn = s;
+    banner.hidden = !state.system?.simulated;
+  };
+  listen(['conn', 'system'], paint);
+  paint();
+  return { main, links };
+}
+
+function start(): void {
+  const { main, links } = shell();
+  let unmount: (() => void) | null = null;
+  const route = () => {
+    const path = location.hash.replace(/^#\/?/, '').split('?')[0] || 'overview';
+    const page = pages.find((p) => p.path === path) ?? pages[0];
+    unmount?.();
+    main.replaceChildren();
+    main.dataset.page = page.path;
+    for (const [p, a] of links) setAttr(a, 'aria-current', p === page.path ? 'page' : null);
+    document.title = `${page.title} · powerplane`;
+    unmount = page.mount(main);
+  };
+  window.addEventListener('hashchange', route);
+  startConnection();
+  startStore();
+  route();
+}
+
+start();

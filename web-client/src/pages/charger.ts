@@ -1,0 +1,138 @@
+/** Charger: phase, progress, delivered Ah/Wh, target, BMS caps, start/stop. */
+import { fmt, fmtDateTime, h, KeyedList, setAttr, setText, stat, type Row } from '../dom.js';
+import { deviceName, listen, state } from '../store.js';
+import { startChargeDialog, stopChargeDialog } from '../dialogs.js';
+import type { Charger, ChargerPhase } from '../types.js';
+import type { Page } from '../page.js';
+
+const LABELS: Record<ChargerPhase, string> = {
+  idle: 'Idle',
+  detect: 'Detecting battery',
+  ramp: 'Ramping up',
+  CC: 'CC (constant current)',
+  CV: 'CV (constant voltage)',
+  paused: 'Paused',
+  done: 'Done',
+  error: 'Error',
+};
+
+const STEPS: ChargerPhase[] = ['detect', 'ramp', 'CC', 'CV', 'done'];
+const ACTIVE = new Set<ChargerPhase>(['detect', 'ramp', 'CC', 'CV', 'paused']);
+
+export function phaseLabel(p: ChargerPhase | string): string {
+  return LABELS[p as ChargerPhase] ?? p;
+}
+
+/** Progress bar: the BMS state of charge when a battery is linked, else the charger's own progress. */
+export function progressBar(): { el: HTMLElement; set(c: Charger): void } {
+  const fill = h('div', { class: 'progress-fill' });
+  const label = h('span', { class: 'progress-label' });
+  const el = h('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'data-testid': 'charge-progress' }, fill, label);
+  return {
+    el,
+    set(c) {
+      const bms = c.batteryId != null && c.socPct != null;
+      const v = bms ? c.socPct : c.progress;
+      const pct = v == null ? 0 : Math.max(0, Math.min(100, v));
+      fill.style.width = `${pct}%`;
+      setAttr(el, 'aria-valuenow', v == null ? null : pct.toFixed(0));
+      const soc = c.socPct == null ? null : Math.round(c.socPct);
+      const text =
+        v == null ? 'no progress yet'
+        : bms ? `SOC ${pct.toFixed(0)} % (BMS)`
+        : soc === Math.round(pct) ? `SOC ≈ ${soc} % (estimated)`
+        : `Progress ${pct.toFixed(0)} %${soc != null ? ` · SOC ≈ ${soc} %` : ''}`;
+      setText(label, text);
+      setAttr(el, 'aria-valuetext', text);
+      setAttr(el, 'aria-label', bms ? 'Battery state of charge' : 'Charge progress');
+    },
+  };
+}
+
+function chargerCard(c0: Charger): Row<Charger> {
+  let current = c0;
+  const phase = h('span', { class: 'badge badge-phase', 'data-testid': 'charger-phase' });
+  const steps = h('ol', { class: 'steps', 'aria-label': 'Charge phases' }, STEPS.map((s) => h('li', { 'data-step': s }, s === 'done' ? 'done' : s)));
+  const bar = progressBar();
+  const cells = {
+    ah: stat('Delivered', 'delivered-ah'),
+    wh: stat('Energy', 'delivered-wh'),
+    target: stat('Target'),
+    amps: stat('Charge current'),
+    ramp: stat('Ramp setpoint'),
+    session: stat('Session started'),
+  };
+  const reason = h('p', { class: 'reason', 'data-testid': 'stop-reason', hidden: true });
+  const caps = h('p', { class: 'note', 'data-testid': 'bms-caps', hidden: true });
+  const group = h('p', { class: 'muted small' });
+  const startBtn = h('button', { type: 'button', class: 'btn btn-primary', onclick: () => startChargeDialog(current) }, 'Start charge…');
+  const stopBtn = h('button', { type: 'button', class: 'btn btn-danger', onclick: () => stopChargeDialog(current) }, 'Stop charge…');
+  const el = h('article', { class: 'card', 'data-testid': 'charger-card', 'data-device-id': c0.id },
+    h('header', { class: 'tile-head' }, h('h2', {}, c0.name), phase),
+    steps,
+    bar.el,
+    h('div', { class: 'stats stats-big' }, cells.ah.el, cells.wh.el),
+    h('div', { class: 'stats' }, cells.target.el, cells.amps.el, cells.ramp.el, cells.session.el),
+    caps,
+    reason,
+    group,
+    h('div', { class: 'actions' }, startBtn, stopBtn),
+  );
+  return {
+    el,
+    update(c) {
+      current = c;
+      setText(phase, phaseLabel(c.phase));
+      setAttr(phase, 'data-phase', c.phase);
+      const at = STEPS.indexOf(c.phase === 'error' ? 'done' : c.phase);
+      for (const li of steps.children) {
+        const i = STEPS.indexOf((li as HTMLElement).dataset.step as ChargerPhase);
+        setAttr(li, 'data-state', at < 0 ? null : i < at ? 'past' : i === at ? 'now' : null);
+        setAttr(li, 'aria-current', i === at ? 'step' : null);
+      }
+      bar.set(c);
+      setText(cells.ah.value, fmt(c.deliveredAh, 2, 'Ah'));
+      setText(cells.wh.value, fmt(c.deliveredWh, 0, 'Wh'));
+      setText(cells.target.value, fmt(c.targetVoltageV, 2, 'V'));
+      setText(cells.amps.value, fmt(c.chargeCurrentA, 1, 'A'));
+      setText(cells.ramp.value, fmt(c.rampVoltageV, 2, 'V'));
+      setText(cells.session.value, c.session ? fmtDateTime(c.session.startedAt) : '—');
+      reason.hidden = !c.stopReason;
+      reason.classList.toggle('reason-error', c.phase === 'error');
+      setText(reason, c.stopReason ? `${c.phase === 'error' ? 'Error' : 'Last stop'}: ${c.stopReason}` : '');
+      const capped = c.bmsCaps && (c.bmsCaps.voltageLimitV != null || c.bmsCaps.currentLimitA != null);
+      caps.hidden = !capped;
+      setText(caps, capped ? `BMS caps the charge: ${fmt(c.bmsCaps!.voltageLimitV, 2, 'V')} / ${fmt(c.bmsCaps!.currentLimitA, 1, 'A')}${c.bmsCaps!.reason ? ` — ${c.bmsCaps!.reason}` : ''}` : '');
+      setText(group, `Rectifiers: ${c.psus.map((p) => deviceName(p.id)).join(', ') || '—'}${c.batteryId ? ` · battery: ${deviceName(c.batteryId)}` : ''}`);
+      const active = ACTIVE.has(c.phase);
+      startBtn.disabled = active;
+      stopBtn.disabled = !active;
+    },
+  };
+}
+
+export const chargerPage: Page = {
+  path: 'charger',
+  title: 'Charger',
+  mount(root) {
+    const msg = h('p', { class: 'muted', 'data-testid': 'charger-status' });
+    const list = h('div', { class: 'grid grid-wide' });
+    root.append(h('h1', { class: 'page-title' }, 'Charger'), msg, list);
+    const cards = new KeyedList<Charger>(list, (c) => c.id, chargerCard);
+    const paint = () => {
+      const f = state.chargers;
+      cards.render(f.status === 'ok' ? f.items : []);
+      const text =
+        f.status === 'loading' ? 'Loading…'
+        : f.status === 'unsupported' ? 'No charger configured (this server has no charger API).'
+        : f.status === 'error' ? `Cannot load the charger: ${f.message}`
+        : f.items.length ? ''
+        : 'No charger configured.';
+      setText(msg, text);
+      msg.hidden = !text;
+    };
+    const stop = listen(['chargers', 'devices'], paint);
+    paint();
+    return stop;
+  },
+};
