@@ -227,9 +227,23 @@ export class Store {
     };
     this.eventQ.push({ id: ev.id, ts: ev.ts, type: ev.type, deviceId: ev.deviceId, busId: ev.busId, json });
     this.queued++;
-    if (opts?.durable) this.flush();
+    if (opts?.durable) this.flushDurable();
     else if (this.queued >= this.maxBatch && !this.failing) this.backgroundFlush();
     return ev;
+  }
+
+  /**
+   * A durable commit is fsynced (synchronous=FULL for this one transaction): a setpoint or a
+   * charge phase must survive a power cut, not only a killed process. Batches of frames and
+   * samples stay on NORMAL, where WAL commits are cheap.
+   */
+  private flushDurable(): void {
+    this.db.pragma('synchronous = FULL');
+    try {
+      this.flush();
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
   }
 
   /** Writes every queued row in one transaction. Throws if it fails; the rows stay queued. */

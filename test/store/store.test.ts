@@ -92,6 +92,24 @@ describe('open and migrations', () => {
     expect(again.listEvents({}, 10).items.map((e) => e.type)).toEqual(['device.discovered']);
   });
 
+  it('commits a durable event fsynced (synchronous=FULL) and returns to NORMAL for batches', () => {
+    const s = openStore();
+    const seen: number[] = [];
+    const realPragma = s.db.pragma.bind(s.db);
+    // Record the synchronous level in force when the durable transaction commits.
+    (s.db as unknown as { pragma: typeof s.db.pragma }).pragma = ((src: string, o?: { simple?: boolean }) => {
+      const r = realPragma(src, o as never);
+      if (src.startsWith('synchronous =')) seen.push(realPragma('synchronous', { simple: true }) as number);
+      return r;
+    }) as typeof s.db.pragma;
+    s.appendFrame(frame(1));
+    s.appendEvent({ ts: 2, type: 'setpoint.accepted', data: {} }, { durable: true });
+    expect(seen).toEqual([2, 1]); // FULL during the durable commit, NORMAL after
+    expect(realPragma('synchronous', { simple: true })).toBe(1);
+    expect(s.listEvents({}, 5).items).toHaveLength(1);
+    s.close();
+  });
+
   it('refuses appends after close, and close writes what was queued', () => {
     const s = openStore();
     s.appendFrame(frame(1));
