@@ -3,8 +3,8 @@
  * the config, and its issue paths let every error name the offending key.
  */
 import { z } from 'zod';
-import { checkPsuSetpoint, flatpack2Limits } from '../engine/gate.js';
-import { DEFAULT_CHARGER_SETTINGS, validateChargerSettings, type ChargerSettings } from '../engine/charger/settings.js';
+import { checkPsuSetpoint, flatpack2Limits, validateChargerSettings } from '../engine/gate.js';
+import { DEFAULT_CHARGER_SETTINGS, type ChargerSettings } from '../engine/charger/settings.js';
 
 const WAVESHARE_BITRATES = [1_000_000, 800_000, 500_000, 400_000, 250_000, 200_000, 125_000, 100_000, 50_000, 20_000, 10_000, 5_000] as const;
 const SERIAL_BAUDS = [9600, 19200, 38400, 115200, 1_228_800, 2_000_000] as const;

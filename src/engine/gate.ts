@@ -6,6 +6,8 @@
  * Pure functions only — property-based tests drive them with random input.
  */
 
+import { CHARGER_NUMERIC_KEYS, nominalTargetV, type ChargerSettings } from './charger/settings.js';
+
 export type GateCode =
   | 'OUT_OF_RANGE'
   | 'DEVICE_OFFLINE'
@@ -129,4 +131,101 @@ export function checkDeviceAvailable(
 export function checkDefaultVoltage(limits: Flatpack2Limits, voltageV: number): GateResult<number> {
   const r = checkPsuSetpoint(limits, { voltageV, currentA: limits.minCurrentA });
   return r.ok ? { ok: true, value: r.value.voltageV, notes: [] } : r;
+}
+
+// ---- charger settings ---------------------------------------------------------------
+
+export type ChargerSettingsCheck = { ok: true } | { ok: false; code: 'OUT_OF_RANGE'; message: string; key: keyof ChargerSettings };
+
+/** True when x sits on a grid of `step` (0.01 V, 0.1 A) within float noise. */
+function onGrid(x: number, perUnit: number): boolean {
+  return Math.abs(x * perUnit - Math.round(x * perUnit)) < 1e-6;
+}
+
+/**
+ * A total charge current shared over `units` PSUs of a broadcast group: each unit needs at
+ * least the minimum and can give at most the maximum. Used by the settings check and by a
+ * running charger's current change.
+ */
+export function checkGroupCurrent(limits: Flatpack2Limits, units: number, currentA: number): GateResult<number> {
+  const n = Math.max(1, Math.floor(units));
+  const a1 = (x: number) => `${x.toFixed(1)} A`;
+  const groupMaxA = Math.round(n * limits.maxCurrentA * 10) / 10;
+  const groupMinA = Math.round(n * limits.minCurrentA * 10) / 10;
+  if (!Number.isFinite(currentA) || !(currentA > 0)) return { ok: false, code: 'OUT_OF_RANGE', message: `charge current must be > 0 A, got ${currentA}` };
+  if (currentA > groupMaxA + 1e-9) {
+    return { ok: false, code: 'OUT_OF_RANGE', message: `${a1(currentA)} exceeds what ${n} PSU(s) can deliver (${n} × ${a1(limits.maxCurrentA)} = ${a1(groupMaxA)})` };
+  }
+  if (currentA < groupMinA - 1e-9) {
+    return { ok: false, code: 'OUT_OF_RANGE', message: `${a1(currentA)} is too small to share over ${n} PSU(s); each needs at least ${a1(limits.minCurrentA)} (≥ ${a1(groupMinA)} total)` };
+  }
+  return { ok: true, value: currentA, notes: [] };
+}
+
+/**
+ * Refuses settings the PSU group cannot honour, naming the key and what is allowed.
+ * `psuCount` is the size of the group the charge would run on (at least 1 is assumed).
+ */
+export function validateChargerSettings(s: ChargerSettings, limits: Flatpack2Limits, psuCount: number): ChargerSettingsCheck {
+  const bad = (key: keyof ChargerSettings, message: string): ChargerSettingsCheck => ({ ok: false, code: 'OUT_OF_RANGE', key, message });
+  const v2 = (x: number) => `${x.toFixed(2)} V`;
+  const a1 = (x: number) => `${x.toFixed(1)} A`;
+  for (const key of CHARGER_NUMERIC_KEYS) {
+    const x = s[key];
+    if (typeof x !== 'number' || !Number.isFinite(x)) return bad(key, `${key} must be a finite number, got ${String(x)}`);
+  }
+  if (typeof s.autoStart !== 'boolean') return bad('autoStart', `autoStart must be true or false, got ${String(s.autoStart)}`);
+  const units = Math.max(1, Math.floor(psuCount));
+
+  if (!Number.isInteger(s.cellCount) || s.cellCount < 1) return bad('cellCount', `cellCount must be a whole number ≥ 1, got ${s.cellCount}`);
+  if (!(s.cellVoltageMaxV > 0)) return bad('cellVoltageMaxV', `cellVoltageMaxV must be > 0 V, got ${s.cellVoltageMaxV}`);
+  const target = nominalTargetV(s);
+  const what = `target voltage cellCount × cellVoltageMaxV = ${s.cellCount} × ${s.cellVoltageMaxV} = ${v2(target)}`;
+  if (target > limits.maxVoltageV + 1e-9) {
+    const maxCell = Math.floor((limits.maxVoltageV / s.cellCount) * 1000) / 1000;
+    return bad('cellVoltageMaxV', `${what} exceeds the PSU maximum of ${v2(limits.maxVoltageV)}; set cellVoltageMaxV to at most ${maxCell.toFixed(3)} V for ${s.cellCount} cells`);
+  }
+  if (target >= limits.ovpV) return bad('cellVoltageMaxV', `${what} must stay below the PSU over-voltage protection of ${v2(limits.ovpV)}`);
+  if (target < limits.minVoltageV) return bad('cellVoltageMaxV', `${what} is below the PSU minimum of ${v2(limits.minVoltageV)}; this charger needs a 48 V-class pack`);
+
+  if (!(s.capacityAh > 0)) return bad('capacityAh', `capacityAh must be > 0 Ah, got ${s.capacityAh}`);
+
+  if (!(s.chargeCurrentA > 0)) return bad('chargeCurrentA', `chargeCurrentA must be > 0 A, got ${s.chargeCurrentA}`);
+  const group = checkGroupCurrent(limits, units, s.chargeCurrentA);
+  if (!group.ok) return bad('chargeCurrentA', `chargeCurrentA ${group.message}`);
+  if (!(s.tailCurrentA > 0)) return bad('tailCurrentA', `tailCurrentA must be > 0 A, got ${s.tailCurrentA}`);
+  if (!(s.tailCurrentA < s.chargeCurrentA)) {
+    return bad('tailCurrentA', `tailCurrentA ${a1(s.tailCurrentA)} must be below chargeCurrentA ${a1(s.chargeCurrentA)}, or CV would end at once`);
+  }
+  if (!(s.safetyTimeLimitMin > 0)) return bad('safetyTimeLimitMin', `safetyTimeLimitMin must be > 0 min, got ${s.safetyTimeLimitMin}`);
+
+  const dv = s.detectVoltageV;
+  if (dv < limits.minVoltageV || dv > limits.maxVoltageV) {
+    return bad('detectVoltageV', `detectVoltageV ${v2(dv)} is outside the PSU range ${v2(limits.minVoltageV)}–${v2(limits.maxVoltageV)}`);
+  }
+  if (!onGrid(dv, 100)) return bad('detectVoltageV', `detectVoltageV ${dv} must be a multiple of 0.01 V (the PSU's resolution)`);
+  if (!(s.detectThresholdV > 0)) return bad('detectThresholdV', `detectThresholdV must be > 0 V, got ${s.detectThresholdV}`);
+  if (!(dv + s.detectThresholdV < target)) {
+    return bad('detectVoltageV', `detectVoltageV + detectThresholdV = ${v2(dv + s.detectThresholdV)} must be below the ${what}, or a battery could not be told from the probe`);
+  }
+  const di = s.detectCurrentA;
+  if (di < limits.minCurrentA || di > limits.maxCurrentA) {
+    return bad('detectCurrentA', `detectCurrentA ${di} A (per PSU) is outside the PSU range ${a1(limits.minCurrentA)}–${a1(limits.maxCurrentA)}`);
+  }
+  if (!onGrid(di, 10)) return bad('detectCurrentA', `detectCurrentA ${di} must be a multiple of 0.1 A (the PSU's resolution)`);
+  if (dv * di > limits.powerRatingW) {
+    return bad('detectCurrentA', `detectVoltageV × detectCurrentA = ${(dv * di).toFixed(0)} W exceeds the ${limits.powerRatingW} W rating`);
+  }
+  if (!(s.minCurrentDetectA > 0)) return bad('minCurrentDetectA', `minCurrentDetectA must be > 0 A, got ${s.minCurrentDetectA}`);
+  if (!(s.disconnectDetectTimeS > 0)) return bad('disconnectDetectTimeS', `disconnectDetectTimeS must be > 0 s, got ${s.disconnectDetectTimeS}`);
+  if (!(s.rampStepVoltageV >= 0.01 && s.rampStepVoltageV <= 1)) {
+    // Large steps overshoot the PSU's current limiter (upstream fix 3.0.2); below 0.01 V nothing moves on the wire.
+    return bad('rampStepVoltageV', `rampStepVoltageV must be 0.01–1.00 V, got ${s.rampStepVoltageV}`);
+  }
+  if (!(s.rampStepIntervalS > 0)) return bad('rampStepIntervalS', `rampStepIntervalS must be > 0 s, got ${s.rampStepIntervalS}`);
+  if (!(s.voltageToleranceV >= 0 && s.voltageToleranceV < target - dv)) {
+    return bad('voltageToleranceV', `voltageToleranceV must be ≥ 0 V and below target − detectVoltageV (${v2(target - dv)}), got ${s.voltageToleranceV}`);
+  }
+  if (!(s.detectTimeoutMin > 0)) return bad('detectTimeoutMin', `detectTimeoutMin must be > 0 min, got ${s.detectTimeoutMin}`);
+  return { ok: true };
 }

@@ -40,12 +40,15 @@
  *  Δ12 Setpoints are on the wire's grid: the target is floored to 0.01 V, the ramp start is
  *     capped at the target (the original could SET above it for a battery above target).
  */
-import { FLATPACK2_STANDBY, type Flatpack2Limits } from '../gate.js';
+import { checkGroupCurrent, FLATPACK2_STANDBY, validateChargerSettings, type Flatpack2Limits } from '../gate.js';
 import { socFromCellVoltage } from '../../sim/lifepo4-pack.js';
-import { chargeTargetV, validateChargerSettings, type ChargerSettings } from './settings.js';
+import { chargeTargetV, type ChargerSettings } from './settings.js';
 
-export { DEFAULT_CHARGER_SETTINGS, validateChargerSettings, chargeTargetV, nominalTargetV } from './settings.js';
-export type { ChargerSettings, ChargerSettingsCheck } from './settings.js';
+export { DEFAULT_CHARGER_SETTINGS, chargeTargetV, nominalTargetV } from './settings.js';
+export type { ChargerSettings } from './settings.js';
+// The limit check lives in the command gate; re-exported for the machine's callers.
+export { validateChargerSettings } from '../gate.js';
+export type { ChargerSettingsCheck } from '../gate.js';
 export { socEstimate } from './soc.js';
 
 export type ChargerPhase = 'idle' | 'detect' | 'ramp' | 'CC' | 'CV' | 'paused' | 'done' | 'error';
@@ -481,12 +484,8 @@ class Transition {
   setCurrent(currentA: number): void {
     const s = this.s;
     if (!isActive(s.phase)) return this.reject('setCurrent', 'Not charging - start a charge with this current instead');
-    const units = s.psuIds.length;
-    const maxA = Math.round(units * this.limits.maxCurrentA * 10) / 10;
-    const minA = Math.round(units * this.limits.minCurrentA * 10) / 10;
-    if (!Number.isFinite(currentA) || currentA <= 0 || currentA > maxA + 1e-9 || currentA < minA - 1e-9) {
-      return this.reject('setCurrent', `Charge current ${currentA} A is out of range: ${fmtA(minA)}–${fmtA(maxA)} for ${units} PSU(s)`);
-    }
+    const group = checkGroupCurrent(this.limits, s.psuIds.length, currentA);
+    if (!group.ok) return this.reject('setCurrent', `Charge current ${group.message}`);
     const fromA = s.chargeCurrentA;
     s.baseChargeCurrentA = currentA;
     s.chargeCurrentA = this.cappedCurrentA();

@@ -193,17 +193,16 @@ export class ChargerRuntime {
     }
     const online = this.groupIds().filter((id) => this.host.busPsus(this.busId).find((p) => p.id === id)?.online);
     if (!online.length) return { ok: false, code: 'NO_PSUS', message: `no PSU of charger ${this.id} is online on ${this.busId}; wait for discovery (devices { online })` };
-    if (currentA !== undefined) {
-      const check = validateChargerSettings({ ...this.settings, chargeCurrentA: currentA }, this.host.limits(this.busId), online.length);
-      if (!check.ok) {
-        this.host.record({ type: 'charger.start-rejected', deviceId: this.id, busId: this.busId, data: { origin, currentA, reason: check.message } }, true);
-        return { ok: false, code: 'OUT_OF_RANGE', message: check.message };
-      }
-    }
-    this.pendingResume = null;
+    // The machine validates the start (settings and current for this group) through the gate;
+    // a refusal comes back as a 'rejected' note, recorded as an event with the reason.
     const notes = await this.input({ type: 'start', now: this.host.clock.now(), currentA, psuIds: online }, origin);
     const rejected = notes.find((n) => n.type === 'rejected');
     if (rejected && rejected.type === 'rejected') return { ok: false, code: 'OUT_OF_RANGE', message: rejected.reason };
+    if (this.pendingResume) {
+      // A new charge replaces the session a crash left open: close that one for good.
+      this.host.sessions.end(this.pendingResume.id, { endedAt: this.host.clock.now(), outcome: 'stopped', reason: 'superseded by a new start' });
+      this.pendingResume = null;
+    }
     return { ok: true, view: this.view() };
   }
 
@@ -398,7 +397,7 @@ export class ChargerRuntime {
         ev('charger.warning', { message: n.message });
         return;
       case 'rejected':
-        ev('charger.rejected', { input: n.input, reason: n.reason, origin }, false);
+        ev('charger.rejected', { input: n.input, reason: n.reason, origin });
         return;
       case 'bms-cap':
         ev('charger.bms-cap', {
