@@ -173,11 +173,12 @@ export class Engine {
       busPsus: (busId) => this.psusOf(busId),
       limits: (busId) => this.buses.get(busId)!.limits,
       send: (busId, cmd) => this.chargerCommand(busId, cmd),
-      setOwner: (ids, owner) => {
-        for (const id of ids) {
-          const d = this.devices.get(id);
-          if (d?.kind === 'flatpack2' && d.ownedBy !== owner) {
-            d.ownedBy = owner;
+      setOwner: (group, owned, owner) => {
+        for (const id of group) {
+          const d = this.psu(id);
+          const want = owned.includes(id) ? owner : null;
+          if (d && d.ownedBy !== want) {
+            d.ownedBy = want;
             this.changed(d);
           }
         }

@@ -54,7 +54,7 @@ describe('battery and BMS-guided charging in chromium on the simulated rig', () 
   it('overview: the battery tile with live SOC, and the charger progress is the BMS state of charge', async () => {
     const tile = page.locator(`[data-testid="battery-tile"][data-device-id="${battery.id}"]`);
     await poll(async () => /SOC\s+\d+ %/.test(await tile.innerText())).toBe(true);
-    expect(await tile.locator('.badge').textContent()).toBe('online');
+    await poll(() => tile.locator('.badge').textContent()).toBe('online');
     // The battery is also a Device: it is shown once, as a battery.
     expect(await page.locator(`[data-testid="device-tile"][data-device-id="${battery.id}"]`).count()).toBe(0);
     const bar = page.locator(`[data-testid="charger-tile"][data-device-id="${charger.id}"]`).getByTestId('charge-progress');

@@ -107,7 +107,7 @@ export class Flatpack2Driver {
     this.keepAliveTimer = this.clock.setInterval(() => this.keepAlive(), KEEPALIVE_TICK_MS);
     this.watchdogTimer = this.clock.setInterval(() => this.watchdog(), WATCHDOG_TICK_MS);
     // Pre-register remembered PSUs so their status frames are attributed before a hello.
-    for (const [addr, serial] of this.reservedAddr) this.register(serial, addr, false);
+    for (const [addr, serial] of this.reservedAddr) this.register(serial, addr);
   }
 
   stop(): void {
@@ -215,12 +215,12 @@ export class Flatpack2Driver {
     const known = this.bySerial.get(serial);
     if (known) return known;
     const addr = this.pickAddress(serial, presetAddr);
-    const psu = this.register(serial, addr, true);
+    const psu = this.register(serial, addr);
     this.emit({ kind: 'discovered', serial, addr, ts });
     return psu;
   }
 
-  private register(serial: string, addr: number, _fresh: boolean): PsuSession {
+  private register(serial: string, addr: number): PsuSession {
     const psu: PsuSession = {
       serial,
       addr,

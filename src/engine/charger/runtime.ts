@@ -39,7 +39,8 @@ export interface ChargerHost {
   limits(busId: string): Flatpack2Limits;
   /** Sends a charger command through the gate (origin "charger"); resolves to the gate's verdict. */
   send(busId: string, cmd: ChargerCommand): Promise<{ ok: true } | { ok: false; code: GateCode; message: string }>;
-  setOwner(psuIds: string[], owner: string | null): void;
+  /** Marks `owned` as driven by charger `owner` and the rest of `group` as free. */
+  setOwner(group: string[], owned: string[], owner: string): void;
   changed(): void;
 }
 
@@ -81,7 +82,6 @@ export class ChargerRuntime {
   private sessionId: string | null = null;
   private tickTimer: TimerHandle | undefined;
   private lastProgressAt = 0;
-  private lastRoundAt = 0;
   /** A session left open by a crash, waiting for the PSUs to come back. */
   private pendingResume: ChargeSessionRow | null = null;
   private queue: Promise<void> = Promise.resolve();
@@ -141,7 +141,6 @@ export class ChargerRuntime {
     const bmsSoc = battery?.online ? (battery.snapshot?.socPct ?? null) : null;
     const soc = bmsSoc ?? estimate;
     const capped = s.targetVoltageV < s.baseTargetVoltageV || s.chargeCurrentA < s.baseChargeCurrentA;
-    const session = this.sessionId ? this.host.sessions.get(this.sessionId) : null;
     return {
       id: this.id,
       name: this.name,
@@ -156,7 +155,8 @@ export class ChargerRuntime {
       progress: soc,
       stopReason: s.stopReason,
       sessionId: this.sessionId ?? this.pendingResume?.id ?? null,
-      sessionStartedAt: session?.startedAt ?? s.startedAt,
+      // The machine's start time is the session's (a resume carries the row's start over).
+      sessionStartedAt: s.startedAt ?? this.pendingResume?.startedAt ?? null,
       psuIds: s.psuIds.length ? s.psuIds : this.groupIds(),
       settings: this.settings,
       ccToCvAt: s.ccToCvAt,
@@ -253,6 +253,8 @@ export class ChargerRuntime {
 
   /** A status frame from a PSU of the group: one round per frame of the first online PSU (≈ 5 Hz). */
   onStatus(psuId: string): void {
+    // Called for every status frame on the bus: nothing to work out while idle.
+    if (!this.pendingResume && !isActive(this.state.phase)) return;
     const group = this.groupIds();
     const psus = this.host.busPsus(this.busId);
     const firstOnline = group.find((id) => psus.find((p) => p.id === id)?.online);
@@ -261,10 +263,7 @@ export class ChargerRuntime {
       void this.resume(this.pendingResume);
       return;
     }
-    if (!isActive(this.state.phase)) return;
-    const now = this.host.clock.now();
-    this.lastRoundAt = now;
-    void this.input({ type: 'status', now, psus: this.readings() });
+    void this.input({ type: 'status', now: this.host.clock.now(), psus: this.readings() });
   }
 
   /** A PSU of the bus went on- or offline (or the link dropped). */
@@ -320,13 +319,10 @@ export class ChargerRuntime {
   private async apply(i: ChargerInput, origin: string): Promise<ReturnType<typeof step>['notes']> {
     const limits = this.host.limits(this.busId);
     const r = step(this.state, i, this.settings, limits);
-    const before = this.state;
     this.state = r.state;
     const now = this.host.clock.now();
-    for (const n of r.notes) this.onNote(n, before, origin, now);
-    const owned = isActive(this.state.phase) ? this.state.psuIds : [];
-    this.host.setOwner(this.groupIds(), null);
-    if (owned.length) this.host.setOwner(owned, this.id);
+    for (const n of r.notes) this.onNote(n, origin, now);
+    this.host.setOwner(this.groupIds(), isActive(this.state.phase) ? this.state.psuIds : [], this.id);
     for (const cmd of r.commands) {
       const verdict = await this.host.send(this.busId, cmd);
       if (!verdict.ok && isActive(this.state.phase)) {
@@ -341,7 +337,7 @@ export class ChargerRuntime {
     return r.notes;
   }
 
-  private onNote(n: ReturnType<typeof step>['notes'][number], before: ChargerState, origin: string, now: number): void {
+  private onNote(n: ReturnType<typeof step>['notes'][number], origin: string, now: number): void {
     const ev = (type: string, data: Record<string, unknown>, durable = true) =>
       this.host.record({ type, deviceId: this.id, busId: this.busId, data: { sessionId: this.sessionId, ...data } }, durable);
     switch (n.type) {
@@ -418,7 +414,6 @@ export class ChargerRuntime {
         ev('charger.bms-release', { reason: n.reason, bms: this.state.bms });
         return;
     }
-    void before;
   }
 
   /** Session row and a telemetry sample; forced on phase/session ends, else every 5 s. */
