@@ -3,7 +3,7 @@ import { apiError, builder } from './builder.js';
 import { Device } from './devices.js';
 import type { BatteryView } from '../engine/devices.js';
 import type { BmsModuleSnapshot, LatestFrame } from '../drivers/bms/driver.js';
-import { hex } from '../drivers/can/types.js';
+import { canIdHex, hex } from '../drivers/can/types.js';
 
 const Module = builder.objectRef<BmsModuleSnapshot>('BatteryModule').implement({
   fields: (t) => ({
@@ -59,7 +59,7 @@ export const Battery = builder.objectRef<BatteryView>('Battery').implement({
 const InspectedFrame = builder.objectRef<LatestFrame>('InspectedFrame').implement({
   fields: (t) => ({
     canId: t.exposeInt('canId'),
-    canIdHex: t.string({ resolve: (f) => '0x' + f.canId.toString(16).toUpperCase().padStart(f.extended ? 8 : 3, '0') }),
+    canIdHex: t.string({ resolve: (f) => canIdHex({ id: f.canId, extended: f.extended }) }),
     dir: t.exposeString('dir'),
     dataHex: t.string({ resolve: (f) => hex(f.data) }),
     kind: t.string({ resolve: (f) => f.decoded.kind }),

@@ -2,7 +2,8 @@
 import { builder, apiError } from './builder.js';
 import { clampFirst, connectionOf, type ConnectionShape } from './connection.js';
 import type { StoredEvent, StoredFrame, SampleRow } from '../store/store.js';
-import { hex } from '../drivers/can/types.js';
+import { canIdHex, hex } from '../drivers/can/types.js';
+import { decodeCursor, encodeCursor } from '../store/cursor.js';
 
 const Frame = builder.objectRef<StoredFrame>('CanFrameRecord').implement({
   fields: (t) => ({
@@ -11,7 +12,7 @@ const Frame = builder.objectRef<StoredFrame>('CanFrameRecord').implement({
     busId: t.exposeString('busId'),
     dir: t.exposeString('dir', { description: 'rx (heard) or tx (sent)' }),
     canId: t.exposeInt('canId'),
-    canIdHex: t.string({ resolve: (f) => '0x' + f.canId.toString(16).toUpperCase().padStart(f.extended ? 8 : 3, '0') }),
+    canIdHex: t.string({ resolve: (f) => canIdHex({ id: f.canId, extended: f.extended }) }),
     extended: t.exposeBoolean('extended'),
     remote: t.exposeBoolean('remote'),
     dataHex: t.string({ resolve: (f) => hex(f.data) }),
@@ -75,7 +76,8 @@ function toConnection<T>(page: { items: T[]; endCursor: string | null; hasNextPa
 }
 
 const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
-const idCursor = (x: { id: number }) => Buffer.from(String(x.id)).toString('base64');
+const idCursor = (x: { id: number }) => encodeCursor(x.id);
+const tsCursor = (x: { ts: number }) => encodeCursor(x.ts);
 
 builder.queryFields((t) => ({
   frames: t.field({
@@ -121,15 +123,14 @@ builder.queryFields((t) => ({
     resolve: (_r, a, ctx) => {
       const to = a.to ?? ctx.engine.clock.now();
       let from = a.from ?? to - 3600_000;
-      if (a.after) from = Number(Buffer.from(a.after, 'base64').toString()) + 1;
+      if (a.after) from = Number(decodeCursor(a.after)) + 1;
       if (!(to > from)) throw apiError('BAD_INPUT', '"to" must be after "from"');
       const maxPoints = Math.max(2, Math.min(10_000, a.maxPoints ?? 500));
       const rows = ctx.engine.store.telemetry(String(a.deviceId), from, to, maxPoints);
       const first = clampFirst(a.first, 10_000, maxPoints);
       const items = rows.slice(0, first);
       const last = items[items.length - 1];
-      const endCursor = last ? Buffer.from(String(last.ts)).toString('base64') : null;
-      return toConnection({ items, endCursor, hasNextPage: rows.length > first }, (s) => Buffer.from(String(s.ts)).toString('base64'));
+      return toConnection({ items, endCursor: last ? tsCursor(last) : null, hasNextPage: rows.length > first }, tsCursor);
     },
   }),
 }));
