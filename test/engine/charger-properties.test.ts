@@ -22,21 +22,11 @@ import {
   type PsuReading,
   type StepResult,
 } from '../../src/engine/charger/machine.js';
+import { mulberry32 as rng } from '../helpers/rng.js';
 
 const L = flatpack2Limits({ powerRatingW: 2000, ovpV: 60 });
 const T0 = 1_700_000_000_000;
 
-/** Small deterministic PRNG (mulberry32) for per-round randomness inside one fast-check case. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface IdealPsu {
   id: string;

@@ -10,6 +10,7 @@ import { decodeBms, encodeHeartbeat, type BmsMessage, type BmsMessageOf } from '
 import { BmsSim, type BmsSimOptions } from '../../src/drivers/bms/sim.js';
 import { Flatpack2Sim } from '../../src/drivers/flatpack2/sim.js';
 import { LiFePO4Pack } from '../../src/sim/lifepo4-pack.js';
+import { mulberry32 } from '../helpers/rng.js';
 
 interface Sent {
   t: number;
@@ -379,14 +380,3 @@ describe('BmsSim injected faults (simulation doc §4)', () => {
   });
 });
 
-/** Small deterministic PRNG for the shuffle test. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
