@@ -18,6 +18,7 @@ import type { TransportFactory, Transport } from '../../src/drivers/transport/ty
 import { CanBusSim } from '../../src/sim/can-bus.js';
 import { LiFePO4Pack } from '../../src/sim/lifepo4-pack.js';
 import { openPtyPair } from '../helpers/pty-pair.js';
+import { waitFor } from '../helpers/wait.js';
 
 const bytes = (s: string) => Uint8Array.from(s.trim().split(/\s+/), (h) => parseInt(h, 16));
 const BITRATE = 500_000;
@@ -395,14 +396,6 @@ describe('BmsDriver ↔ BmsSim over the memory link (FakeClock)', () => {
 });
 
 describe('BmsDriver ↔ BmsSim over a REAL pty pair (serialport, 2,000,000 baud, fixed framing, 500 kbit/s)', () => {
-  async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-    const start = Date.now();
-    while (!cond()) {
-      if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((res) => setTimeout(res, 20));
-    }
-  }
-
   it('reads the stack, merges both modules, and its heartbeat reaches the stack', async () => {
     const pair = await openPtyPair();
     stops.push(() => pair.close());
@@ -417,18 +410,18 @@ describe('BmsDriver ↔ BmsSim over a REAL pty pair (serialport, 2,000,000 baud,
     });
     r.pack.step(-30, 0); // discharging 30 A: Deye wire +300, driver -30
 
-    await waitFor('link up', () => r.link.state === 'up');
+    await waitFor(() => r.link.state === 'up', 'link up', 15_000, 20);
     // The setting command crossed the pty and the simulated adapter applied it (§6.2).
-    await waitFor('setting applied', () => r.adapterSim.config !== null);
+    await waitFor(() => r.adapterSim.config !== null, 'setting applied', 15_000, 20);
     expect(r.adapterSim.config).toEqual({ framing: 'fixed', bitrate: BITRATE });
     // The stack starts talking once the host port is open, so every byte read is a whole frame
     // (joining a running bus mid-frame is the resync case of test/codec/bms.test.ts).
     r.sim.start();
-    await waitFor('both modules and the stack', () => {
+    await waitFor(() => {
       const b = r.driver.snapshot();
       return b.online && b.modules.length === 2 && b.modules.every((m) => m.chargedKWh !== null && m.serial !== null) && b.moduleCounts !== null;
-    });
-    await waitFor('3 heartbeats at the stack', () => r.sim.stats.heartbeats >= 3);
+    }, 'both modules and the stack', 15_000, 20);
+    await waitFor(() => r.sim.stats.heartbeats >= 3, '3 heartbeats at the stack', 15_000, 20);
 
     const b = r.driver.snapshot();
     expect(b).toMatchObject({ socPct: 50, currentA: -30, chargeCurrentLimitA: 100, requestFlags: ['charge-enable', 'discharge-enable'], protections: [] });

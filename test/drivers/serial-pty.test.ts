@@ -19,20 +19,13 @@ import {
 } from '../../src/drivers/transport/serial.js';
 import { CanBusSim } from '../../src/sim/can-bus.js';
 import { openPtyPair, type PtyPair } from '../helpers/pty-pair.js';
+import { waitFor } from '../helpers/wait.js';
 
 const bytes = (s: string) => Uint8Array.from(s.trim().split(/\s+/), (h) => parseInt(h, 16));
 // flatpack2.md §4 #11 (SET all) and #1 (status of PSU 1).
 const SET_ALL: CanFrame = { id: 0x05ff4004, extended: true, remote: false, data: bytes('C8 00 18 15 18 15 70 17') };
 const STATUS: CanFrame = { id: 0x05014004, extended: true, remote: false, data: bytes('17 00 00 D1 12 EE 00 17') };
 const BAUD = 2_000_000;
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -73,7 +66,7 @@ describe('CAN adapter link over a real pty pair (serialport at 2,000,000 baud)',
     const received: CanFrame[] = [];
     adapter.onFrame((f) => received.push(f));
     adapter.start();
-    await waitFor('link up', () => adapter.state === 'up');
+    await waitFor(() => adapter.state === 'up', 'link up', 10_000, 10);
 
     // The kernel holds what serialport asked for (MTI's 2 stop bits, §6).
     const stty = execFileSync('stty', ['-F', pair.a, '-a'], { encoding: 'utf8' });
@@ -83,17 +76,17 @@ describe('CAN adapter link over a real pty pair (serialport at 2,000,000 baud)',
     expect(stty).toMatch(/(^|\s)-parenb(\s|$)/);
 
     // The setting command crossed the pty and the simulated adapter applied it (§6.3).
-    await waitFor('setting applied', () => sim.config !== null);
+    await waitFor(() => sim.config !== null, 'setting applied', 10_000, 10);
     expect(sim.config).toEqual({ framing: 'variable', bitrate: 125_000 });
 
     expect(await adapter.send(SET_ALL)).toBe(true);
-    await waitFor('SET on the bus', () => onBus.length === 1);
+    await waitFor(() => onBus.length === 1, 'SET on the bus', 10_000, 10);
     expect(onBus).toEqual([SET_ALL]);
 
     // A burst, so the host decoder sees frames split across tty reads.
     const burst = Array.from({ length: 300 }, (_, i): CanFrame => ({ ...STATUS, data: Uint8Array.of(i & 0xff, i >> 8, 0, 0xd1, 0x12, 0xee, 0, 0x17) }));
     for (const f of burst) psu.send(f);
-    await waitFor('300 status frames', () => received.length === 300);
+    await waitFor(() => received.length === 300, '300 status frames', 10_000, 10);
     expect(received).toEqual(burst);
     expect(adapter.stats).toMatchObject({ frames: 300, droppedBytes: 0, txFrames: 1 });
   });
@@ -122,25 +115,25 @@ describe('CAN adapter link over a real pty pair (serialport at 2,000,000 baud)',
     const details: string[] = [];
     adapter.onState((s, d) => details.push(`${s}: ${d}`));
     adapter.start();
-    await waitFor('link up', () => adapter.state === 'up');
+    await waitFor(() => adapter.state === 'up', 'link up', 10_000, 10);
 
     // Pull the cable: the relay exits, both ptys hang up, serialport reports a disconnect.
     hostPath = '';
     await pair.close();
-    await waitFor('link down', () => adapter.state === 'down');
+    await waitFor(() => adapter.state === 'down', 'link down', 10_000, 10);
     expect(details.find((d) => d.startsWith('down:'))).toMatch(/closed unexpectedly.*unplugged\?/);
     expect(await adapter.send(SET_ALL)).toBe(false);
     // While nothing is there, retries fail with the factory's explanation.
-    await waitFor('a failed retry', () => /ttyUSB-missing does not exist/.test(adapter.stats.lastError ?? ''));
+    await waitFor(() => /ttyUSB-missing does not exist/.test(adapter.stats.lastError ?? ''), 'a failed retry', 10_000, 10);
 
     // Plug in again (it comes back under a new name).
     pair = await openPtyPair();
     await startDevice(pair, bus);
     hostPath = pair.a;
-    await waitFor('link up again', () => adapter.state === 'up');
+    await waitFor(() => adapter.state === 'up', 'link up again', 10_000, 10);
     expect(adapter.stats.reconnects).toBeGreaterThanOrEqual(1);
     expect(await adapter.send(SET_ALL)).toBe(true);
-    await waitFor('SET on the bus', () => onBus.length === 1);
+    await waitFor(() => onBus.length === 1, 'SET on the bus', 10_000, 10);
   });
 });
 

@@ -7,6 +7,7 @@ import { buildRig, simulatedConfig, type Rig } from '../../src/rig.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { Store } from '../../src/store/store.js';
 import { tempDbPath } from './rig.js';
+export { waitFor } from './wait.js';
 
 export interface LiveServer {
   rig: Rig;
@@ -63,21 +64,6 @@ export async function startLiveServer(opts: { speed?: number; apiToken?: string;
   };
 }
 
-/** Polls `fn` until it returns a truthy value or the time runs out. */
-export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** Collects the results of a graphql-ws subscription into an array. */
 export function collect<T>(client: Client, query: string, variables?: Record<string, unknown>): { items: T[]; errors: unknown[]; stop(): void } {
