@@ -126,3 +126,15 @@ export class KeyedList<T> {
     }
   }
 }
+
+/** The online/offline badge every device card and tile carries. */
+export function onlineBadge(): { el: HTMLElement; set(online: boolean, text?: string): void } {
+  const el = h('span', { class: 'badge' });
+  return {
+    el,
+    set(online, text) {
+      setText(el, text ?? (online ? 'online' : 'offline'));
+      setAttr(el, 'data-online', String(online));
+    },
+  };
+}

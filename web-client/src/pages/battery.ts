@@ -1,5 +1,5 @@
 /** Battery: SOC/SOH, voltage, current, cells, BMS limits, per-module table, alarms and protections. */
-import { fmt, h, KeyedList, replaceChildren, setAttr, setText, stat, type Row } from '../dom.js';
+import { fmt, h, KeyedList, onlineBadge, replaceChildren, setText, stat, type Row } from '../dom.js';
 import { listen, state } from '../store.js';
 import type { Battery, BatteryModule } from '../types.js';
 import type { Page } from '../page.js';
@@ -25,7 +25,7 @@ function list(items: string[] | null | undefined, kind: string, none: string): H
 }
 
 function batteryCard(b: Battery): Row<Battery> {
-  const badge = h('span', { class: 'badge' });
+  const badge = onlineBadge();
   const c = {
     soc: stat('SOC', 'battery-soc'),
     soh: stat('SOH'),
@@ -52,7 +52,7 @@ function batteryCard(b: Battery): Row<Battery> {
     ),
   );
   const el = h('article', { class: 'card', 'data-testid': 'battery-card', 'data-device-id': b.id },
-    h('header', { class: 'tile-head' }, h('h2', {}, b.name), badge),
+    h('header', { class: 'tile-head' }, h('h2', {}, b.name), badge.el),
     h('div', { class: 'stats stats-big' }, c.soc.el, c.v.el, c.a.el),
     h('div', { class: 'stats' }, c.soh.el, c.t.el, c.high.el, c.low.el, c.delta.el),
     h('h3', {}, 'BMS limits'),
@@ -64,8 +64,7 @@ function batteryCard(b: Battery): Row<Battery> {
   return {
     el,
     update(b) {
-      setText(badge, b.online ? 'online' : 'offline');
-      setAttr(badge, 'data-online', String(b.online));
+      badge.set(b.online);
       el.classList.toggle('stale', !b.online);
       setText(c.soc.value, fmt(b.socPct, 0, '%'));
       setText(c.soh.value, fmt(b.sohPct, 0, '%'));

@@ -1,20 +1,9 @@
 /** Overview: every device with its online state and live values, at a glance. */
-import { fmt, h, KeyedList, setAttr, setText, stat, type Row } from '../dom.js';
+import { fmt, h, KeyedList, onlineBadge, setAttr, setText, stat, type Row } from '../dom.js';
 import { listen, state } from '../store.js';
 import type { Battery, Bus, Charger, Device } from '../types.js';
 import type { Page } from '../page.js';
 import { phaseLabel, progressBar } from './charger.js';
-
-function onlineBadge(): { el: HTMLElement; set(online: boolean, text?: string): void } {
-  const el = h('span', { class: 'badge' });
-  return {
-    el,
-    set(online, text) {
-      setText(el, text ?? (online ? 'online' : 'offline'));
-      setAttr(el, 'data-online', String(online));
-    },
-  };
-}
 
 function psuTile(d: Device): Row<Device> {
   const badge = onlineBadge();

@@ -1,5 +1,5 @@
 /** Rectifiers: full status per PSU, warnings/alarms in words, set output and standby. */
-import { fmt, fmtTime, h, KeyedList, replaceChildren, setAttr, setText, stat, type Row } from '../dom.js';
+import { fmt, fmtTime, h, KeyedList, onlineBadge, replaceChildren, setAttr, setText, stat, type Row } from '../dom.js';
 import { listen, psus, state } from '../store.js';
 import { setOutputDialog, standbyDialog } from '../dialogs.js';
 import type { Device, Setpoint } from '../types.js';
@@ -12,7 +12,7 @@ export function setpointText(s: Setpoint | null | undefined): string {
 }
 
 function psuCard(d: Device): Row<Device> {
-  const badge = h('span', { class: 'badge' });
+  const badge = onlineBadge();
   const sub = h('p', { class: 'muted small' });
   const cells = {
     vout: stat('Vout', 'vout'),
@@ -31,7 +31,7 @@ function psuCard(d: Device): Row<Device> {
   setAttr(setBtn, 'aria-label', `Set output of ${d.name}`);
   setAttr(standbyBtn, 'aria-label', `Standby ${d.name}`);
   const el = h('article', { class: 'card', 'data-testid': 'psu-card', 'data-device-id': d.id },
-    h('header', { class: 'tile-head' }, h('h2', {}, d.name), badge),
+    h('header', { class: 'tile-head' }, h('h2', {}, d.name), badge.el),
     sub,
     h('div', { class: 'stats stats-big' }, cells.vout.el, cells.iout.el, cells.power.el),
     h('div', { class: 'stats' }, cells.vin.el, cells.tin.el, cells.tout.el, cells.state.el),
@@ -43,8 +43,7 @@ function psuCard(d: Device): Row<Device> {
   return {
     el,
     update(d) {
-      setText(badge, d.online ? 'online' : 'offline');
-      setAttr(badge, 'data-online', String(d.online));
+      badge.set(d.online);
       el.classList.toggle('stale', !d.online);
       setText(sub, `serial ${d.serial ?? '—'} · address ${d.address ?? '—'} · bus ${d.busId}`);
       setText(cells.vout.value, fmt(d.outputVoltageV, 2, 'V'));
