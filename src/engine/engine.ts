@@ -603,10 +603,11 @@ export class Engine {
     if (target === 'all') {
       buses = [...this.buses.values()].filter((b) => this.psusOf(b.id).some((p) => p.online));
       if (!buses.length) return reject('DEVICE_OFFLINE', 'no PSU is online; wait for the PSUs to be discovered (devices { online })');
+      // The gate's interlock, for every PSU the broadcast would reach (offline ones are skipped).
       for (const b of buses) {
-        const owner = this.psusOf(b.id).find((p) => p.ownedBy);
-        if (owner && origin !== 'charger' && origin !== 'safety') {
-          return reject('CHARGER_OWNS_PSU', `${owner.id} is driven by charger "${owner.ownedBy}"; stop the charge first (stopCharge)`, b.id);
+        for (const p of this.psusOf(b.id)) {
+          const g = checkDeviceAvailable(p.id, p, { origin });
+          if (!g.ok && g.code === 'CHARGER_OWNS_PSU') return reject(g.code, g.message, b.id);
         }
       }
     } else {
@@ -617,6 +618,7 @@ export class Engine {
       if (!b) return reject('NOT_FOUND', `${target} is on bus "${d!.busId}", which is not in the current config`);
       buses = [b];
     }
+    // Every bus is checked before any frame leaves: a request over several buses is all or nothing.
     for (const b of buses) {
       if (b.linkState !== 'up') return reject('LINK_DOWN', `CAN bus ${b.id} is ${b.linkState} (${b.linkDetail}); the adapter is being reconnected`, b.id);
       const g = checkPsuSetpoint(b.limits, req);
