@@ -40,7 +40,7 @@
  *  Δ12 Setpoints are on the wire's grid: the target is floored to 0.01 V, the ramp start is
  *     capped at the target (the original could SET above it for a battery above target).
  */
-import { checkGroupCurrent, FLATPACK2_STANDBY, validateChargerSettings, type Flatpack2Limits } from '../gate.js';
+import { checkGroupCurrent, checkPsuSetpoint, FLATPACK2_STANDBY, validateChargerSettings, type Flatpack2Limits } from '../gate.js';
 import { socFromCellVoltage } from '../../sim/lifepo4-pack.js';
 import { chargeTargetV, type ChargerSettings } from './settings.js';
 
@@ -215,17 +215,16 @@ const fmtV = (v: number) => `${v.toFixed(2)} V`;
 const fmtA = (a: number) => `${a.toFixed(1)} A`;
 
 /**
- * Per-unit current for a broadcast SET: the total shared over `units`, floored to 0.1 A,
- * capped at the unit maximum and by the power rating at `voltageV` — the same arithmetic
- * as the gate, so the gate accepts the value unchanged.
+ * Per-unit current for a broadcast SET: the total shared over `units`, floored to 0.1 A and
+ * kept within the unit's range; the power clamp at `voltageV` is the gate's own, so the gate
+ * accepts the value unchanged.
  */
 export function perUnitCurrentA(totalA: number, units: number, voltageV: number, limits: Flatpack2Limits): number {
-  const n = Math.max(1, units);
-  let a = Math.floor((totalA / n) * 10 + 1e-6) / 10;
-  if (a > limits.maxCurrentA) a = limits.maxCurrentA;
-  if (voltageV * a > limits.powerRatingW) a = Math.floor((limits.powerRatingW / voltageV) * 10) / 10;
-  // Only reachable with settings validation bypassed; the gate's minimum wins over sharing.
-  return a < limits.minCurrentA ? limits.minCurrentA : a;
+  const share = Math.floor((totalA / Math.max(1, units)) * 10 + 1e-6) / 10;
+  const a = Math.min(limits.maxCurrentA, Math.max(limits.minCurrentA, share));
+  const g = checkPsuSetpoint(limits, { voltageV, currentA: a });
+  // A voltage the gate refuses cannot be sent anyway; the command itself will be refused.
+  return g.ok ? g.value.currentA : a;
 }
 
 export function initialChargerState(settings: ChargerSettings, _limits: Flatpack2Limits): ChargerState {
