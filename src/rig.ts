@@ -67,6 +67,8 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
 
 export interface SimulatedParts {
   pack: LiFePO4Pack;
+  /** The host ends of the adapters' cables, per bus (what a server process opens). */
+  hostEnds: Map<string, ReturnType<typeof createMemoryLink>>;
   flatpack2: Map<string, Flatpack2Sim>;
   bms: Map<string, BmsSim>;
   canBuses: Map<string, CanBusSim>;
@@ -90,6 +92,70 @@ export interface RigOptions {
   simulated: boolean;
   /** Simulated pack parameters (demo rig and tests). */
   pack?: { cells?: number; capacityAh?: number; socPct?: number; internalResistanceOhm?: number };
+  /**
+   * Simulated hardware that outlives this rig (tests of a crash and restart: the PSUs and the
+   * pack keep running while the server is gone). Started and stopped by whoever made it.
+   */
+  hardware?: SimHardware;
+}
+
+export interface SimHardware {
+  parts: SimulatedParts;
+  start(): void;
+  stop(): void;
+}
+
+/** The simulated side of the demo rig: adapters, PSUs, BMS and one pack, on `clock`. */
+export function buildSimHardware(config: PowerplaneConfig, clock: Clock, packOpts: RigOptions['pack'] = {}): SimHardware {
+  const pack = new LiFePO4Pack({
+    cells: packOpts.cells ?? 16,
+    capacityAh: packOpts.capacityAh ?? 100,
+    socPct: packOpts.socPct ?? 40,
+    internalResistanceOhm: packOpts.internalResistanceOhm ?? 0.02,
+  });
+  const memLinks = new Map<string, ReturnType<typeof createMemoryLink>>();
+  const parts: SimulatedParts = {
+    pack,
+    hostEnds: memLinks,
+    flatpack2: new Map(),
+    bms: new Map(),
+    canBuses: new Map(),
+    unplug: (id) => memLinks.get(id)?.unplug(),
+    replug: (id) => memLinks.get(id)?.replug(),
+  };
+  const starts: Array<() => void> = [];
+  const stops: Array<() => void> = [];
+  for (const bus of config.buses) {
+    const mem = createMemoryLink(bus.id);
+    memLinks.set(bus.id, mem);
+    const canBus = new CanBusSim({ bitrate: bus.adapter.bitrate });
+    parts.canBuses.set(bus.id, canBus);
+    const adapterSim = new WaveshareAdapterSim({ transport: mem.device, bus: canBus, initialFraming: bus.adapter.framing });
+    starts.push(() => adapterSim.start());
+    stops.push(() => adapterSim.stop());
+    if (bus.flatpack2) {
+      const serials = Object.keys(bus.flatpack2.psus);
+      let fp2: Flatpack2Sim | null = null;
+      const node = canBus.attach('flatpack2-sim', (f) => fp2?.receive(f));
+      fp2 = new Flatpack2Sim({ clock, send: (f) => node.send(f), pack, psus: serials.map((serial) => ({ serial })) });
+      parts.flatpack2.set(bus.id, fp2);
+      starts.push(() => fp2!.start());
+      stops.push(() => fp2!.stop());
+    }
+    if (bus.bms) {
+      let bms: BmsSim | null = null;
+      const node = canBus.attach('bms-sim', (f) => bms?.receive(f));
+      bms = new BmsSim({ clock, send: (f) => node.send(f), pack, dialect: bus.bms.dialect });
+      parts.bms.set(bus.id, bms);
+      starts.push(() => bms!.start());
+      stops.push(() => bms!.stop());
+    }
+  }
+  return {
+    parts,
+    start: () => starts.forEach((f) => f()),
+    stop: () => stops.forEach((f) => f()),
+  };
 }
 
 export function buildRig(opts: RigOptions): Rig {
@@ -101,41 +167,16 @@ export function buildRig(opts: RigOptions): Rig {
   const simStops: Array<() => void> = [];
 
   if (opts.simulated) {
-    const pack = new LiFePO4Pack({
-      cells: opts.pack?.cells ?? 16,
-      capacityAh: opts.pack?.capacityAh ?? 100,
-      socPct: opts.pack?.socPct ?? 40,
-      internalResistanceOhm: opts.pack?.internalResistanceOhm ?? 0.02,
-    });
-    sim = { pack, flatpack2: new Map(), bms: new Map(), canBuses: new Map(), unplug: () => {}, replug: () => {} };
-    const memLinks = new Map<string, ReturnType<typeof createMemoryLink>>();
-    sim.unplug = (id) => memLinks.get(id)?.unplug();
-    sim.replug = (id) => memLinks.get(id)?.replug();
+    // Hardware handed in outlives this rig; hardware made here starts and stops with it.
+    const hw = opts.hardware ?? buildSimHardware(config, clock, opts.pack);
+    if (!opts.hardware) {
+      simStarts.push(() => hw.start());
+      simStops.push(() => hw.stop());
+    }
+    sim = hw.parts;
     for (const bus of config.buses) {
-      const mem = createMemoryLink(bus.id);
-      memLinks.set(bus.id, mem);
-      const canBus = new CanBusSim({ bitrate: bus.adapter.bitrate });
-      sim.canBuses.set(bus.id, canBus);
-      const adapterSim = new WaveshareAdapterSim({ transport: mem.device, bus: canBus, initialFraming: bus.adapter.framing });
-      simStarts.push(() => adapterSim.start());
-      simStops.push(() => adapterSim.stop());
-      if (bus.flatpack2) {
-        const serials = Object.keys(bus.flatpack2.psus);
-        let fp2: Flatpack2Sim | null = null;
-        const node = canBus.attach('flatpack2-sim', (f) => fp2?.receive(f));
-        fp2 = new Flatpack2Sim({ clock, send: (f) => node.send(f), pack, psus: serials.map((serial) => ({ serial })) });
-        sim.flatpack2.set(bus.id, fp2);
-        simStarts.push(() => fp2!.start());
-        simStops.push(() => fp2!.stop());
-      }
-      if (bus.bms) {
-        let bms: BmsSim | null = null;
-        const node = canBus.attach('bms-sim', (f) => bms?.receive(f));
-        bms = new BmsSim({ clock, send: (f) => node.send(f), pack, dialect: bus.bms.dialect });
-        sim.bms.set(bus.id, bms);
-        simStarts.push(() => bms!.start());
-        simStops.push(() => bms!.stop());
-      }
+      const mem = hw.parts.hostEnds.get(bus.id);
+      if (!mem) throw new Error(`simulated hardware has no adapter for bus ${bus.id}`);
       addBus(bus, async () => mem.host);
     }
   } else {

@@ -1,5 +1,4 @@
 /** The device projections the API shows, rebuilt from the store at start. */
-import type { BusSetpoint } from './restore.js';
 import type { BatterySnapshot } from '../drivers/bms/driver.js';
 
 export interface SetpointView {
@@ -32,6 +31,21 @@ export interface Flatpack2PsuView {
   warningBits: number;
   alarmBits: number;
   ownedBy: string | null;
+  /** May obey a broadcast SET now (logged in by us within its login budget). */
+  obeying: boolean;
+  /** The last readings and when they were measured; the live fields above are null while offline. */
+  lastReading: PsuReadingView | null;
+}
+
+export interface PsuReadingView {
+  at: number;
+  outputVoltageV: number | null;
+  outputCurrentA: number | null;
+  outputPowerW: number | null;
+  inputVoltageV: number | null;
+  intakeTempC: number | null;
+  outputTempC: number | null;
+  state: string | null;
 }
 
 /** A battery stack seen through its BMS; values are the BMS's own (null until heard). */
@@ -72,9 +86,14 @@ export function emptyPsu(busId: string, serial: string, name?: string | null): F
     warningBits: 0,
     alarmBits: 0,
     ownedBy: null,
+    obeying: false,
+    lastReading: null,
   };
 }
 
-export function setpointView(s: BusSetpoint | null): SetpointView | null {
-  return s ? { ...s } : null;
+/** Offline: the readings are history, not the present. They move to lastReading; live fields go null. */
+export function markPsuStale(d: Flatpack2PsuView): void {
+  d.outputVoltageV = d.outputCurrentA = d.outputPowerW = d.inputVoltageV = d.intakeTempC = d.outputTempC = null;
+  d.state = 'offline';
+  d.stateCode = null;
 }

@@ -12,7 +12,7 @@ import type { LinkState } from '../drivers/can/adapter.js';
 import { Topic } from './pubsub.js';
 import { checkDefaultVoltage, checkDeviceAvailable, checkPsuSetpoint, flatpack2Limits, FLATPACK2_STANDBY, type Flatpack2Limits, type GateCode } from './gate.js';
 import { decideRestore, type BusSetpoint } from './restore.js';
-import { emptyPsu, psuDeviceId, type DeviceView, type Flatpack2PsuView } from './devices.js';
+import { emptyPsu, markPsuStale, psuDeviceId, type DeviceView, type Flatpack2PsuView, type PsuReadingView } from './devices.js';
 import { ChargeSessionStore } from '../store/sessions.js';
 import { ChargerRuntime, type ChargerView } from './charger/runtime.js';
 import { DEFAULT_CHARGER_SETTINGS, type ChargerCommand, type ChargerSettings } from './charger/machine.js';
@@ -122,9 +122,10 @@ export class Engine {
       psu.lastSeen = d.lastSeen ?? null;
       this.devices.set(psu.id, psu);
     }
+    // Every PSU starts offline: its last sample is history (lastReading), not a live value.
     for (const s of this.store.latestSamplePerDevice()) {
       const d = this.devices.get(s.deviceId);
-      if (d?.kind === 'flatpack2') applyPsuSample(d, s.values);
+      if (d?.kind === 'flatpack2') d.lastReading = psuReadingFromSample(s.ts, s.values);
     }
   }
 
@@ -162,7 +163,14 @@ export class Engine {
   addCharger(cfg: ChargerConfig): ChargerRuntime {
     const bus = this.buses.get(cfg.bus);
     if (!bus) throw new Error(`charger ${cfg.id}: bus ${cfg.bus} is not configured`);
-    const settings: ChargerSettings = { ...DEFAULT_CHARGER_SETTINGS, ...cfg.settings };
+    // Settings changed through the API in an earlier run win over the config, and they must be
+    // in force before the runtime decides anything (autoStart decides whether a crash resumes).
+    const saved = this.store.latestEvent({ types: ['charger.settings'], deviceId: cfg.id });
+    const savedSettings = (saved?.data.settings ?? null) as Partial<ChargerSettings> | null;
+    const settings: ChargerSettings = { ...DEFAULT_CHARGER_SETTINGS, ...cfg.settings, ...(savedSettings ?? {}) };
+    if (saved && savedSettings) {
+      this.log.info({ charger: cfg.id }, `charger ${cfg.id}: using the settings last changed through the API (${new Date(saved.ts).toISOString()})`);
+    }
     const runtime = new ChargerRuntime(cfg.id, cfg.name ?? cfg.id, cfg.bus, cfg.psus, settings, cfg.battery ?? null, {
       battery: (id) => this.battery(id),
       clock: this.clock,
@@ -172,6 +180,7 @@ export class Engine {
       sample: (deviceId, ts, values) => this.recordSample(deviceId, ts, values),
       busPsus: (busId) => this.psusOf(busId),
       limits: (busId) => this.buses.get(busId)!.limits,
+      linkUp: (busId) => this.buses.get(busId)?.linkState === 'up',
       send: (busId, cmd) => this.chargerCommand(busId, cmd),
       setOwner: (group, owned, owner) => {
         for (const id of group) {
@@ -185,11 +194,6 @@ export class Engine {
       },
       changed: () => this.chargerChanged.publish(runtime.view()),
     });
-    const saved = this.store.latestEvent({ types: ['charger.settings'], deviceId: cfg.id });
-    if (saved?.data.settings) {
-      runtime.restoreSettings({ ...settings, ...(saved.data.settings as Partial<ChargerSettings>) });
-      this.log.info({ charger: cfg.id }, `charger ${cfg.id}: using the settings last changed through the API (${new Date(saved.ts).toISOString()})`);
-    }
     this.chargers.set(cfg.id, runtime);
     return runtime;
   }
@@ -210,7 +214,9 @@ export class Engine {
   private async chargerCommand(busId: string, cmd: ChargerCommand): Promise<{ ok: true } | { ok: false; code: GateCode; message: string }> {
     const bus = this.buses.get(busId);
     if (!bus) return { ok: false, code: 'NOT_FOUND', message: `bus ${busId} is not configured` };
-    if (bus.linkState !== 'up') return { ok: false, code: 'LINK_DOWN', message: `CAN bus ${busId} is ${bus.linkState}` };
+    // A standby is the bus's desired state even when it cannot go out now: it is recorded and
+    // re-sent on reconnect, so a stop pressed while the adapter is unplugged is never undone.
+    if (bus.linkState !== 'up' && cmd.kind !== 'standby') return { ok: false, code: 'LINK_DOWN', message: `CAN bus ${busId} is ${bus.linkState}` };
     const req = cmd.kind === 'standby' ? FLATPACK2_STANDBY : { voltageV: cmd.voltageV, currentA: cmd.currentA };
     const r = await this.applySetpoint('charger', [bus], req, cmd.kind === 'standby', null, cmd.reason);
     return r.ok ? { ok: true } : { ok: false, code: r.code, message: r.message };
@@ -465,6 +471,7 @@ export class Engine {
           outputTempC: s.outputTempC,
           state: s.state,
         };
+        d.lastReading = { at: o.ts, ...values };
         this.recordSample(d.id, o.ts, values);
         this.changed(d);
         for (const c of this.chargersOn(bus.id)) c.onStatus(d.id);
@@ -502,9 +509,23 @@ export class Engine {
       case 'offline': {
         const d = this.psuFor(bus, o.serial);
         d.online = false;
+        markPsuStale(d);
         this.record({ type: 'device.offline', deviceId: d.id, busId: bus.id, data: { reason: o.reason } }, true);
         this.log.warn({ device: d.id, bus: bus.id }, `PSU ${o.serial} offline: ${o.reason}`);
         this.changed(d);
+        for (const c of this.chargersOn(bus.id)) c.onPresence();
+        return;
+      }
+      case 'obeying': {
+        const ids = new Set(o.serials.map(psuDeviceId));
+        for (const serial of o.serials) this.psuFor(bus, serial);
+        for (const d of this.psusOf(bus.id)) {
+          const obeying = ids.has(d.id);
+          if (d.obeying === obeying) continue;
+          d.obeying = obeying;
+          this.changed(d);
+        }
+        // A charger shares its current over exactly the PSUs that obey its broadcast.
         for (const c of this.chargersOn(bus.id)) c.onPresence();
         return;
       }
@@ -516,6 +537,9 @@ export class Engine {
         const msg = `CAN bus ${bus.id}: link ${o.state}${o.detail ? ` (${o.detail})` : ''}`;
         if (o.state === 'down') this.log.warn({ bus: bus.id }, `${msg}; retrying with backoff`);
         else this.log.info({ bus: bus.id }, msg);
+        const back = o.state === 'up' ? this.psusOf(bus.id).find((p) => p.online) : undefined;
+        if (back) this.restore(bus, back.serial);
+        if (o.state === 'up') for (const c of this.chargersOn(bus.id)) c.onPresence();
         return;
       }
     }
@@ -554,6 +578,9 @@ export class Engine {
   }
 
   private restore(bus: Fp2Bus, serial: string): void {
+    // Frames can arrive while the adapter is still being configured; a SET cannot go out
+    // before the link is up, so the link's 'up' transition restores instead.
+    if (bus.linkState !== 'up') return;
     const psuCfg = bus.cfg.psus[serial];
     const decision = decideRestore({
       now: this.clock.now(),
@@ -562,7 +589,7 @@ export class Engine {
       startup: psuCfg?.applyOnStart && psuCfg.startup ? psuCfg.startup : null,
       startupAlreadyApplied: bus.startupApplied.has(serial),
       lastRestoreAt: bus.lastRestoreAt,
-      ownedByCharger: this.psusOf(bus.id).some((p) => p.ownedBy !== null),
+      ownedByCharger: this.psusOf(bus.id).some((p) => p.ownedBy !== null) || this.chargersOn(bus.id).some((c) => c.resumePending),
     });
     if (decision.action === 'none') return;
     if (decision.markStartupApplied) bus.startupApplied.add(serial);
@@ -601,7 +628,8 @@ export class Engine {
 
     let buses: Fp2Bus[];
     if (target === 'all') {
-      buses = [...this.buses.values()].filter((b) => this.psusOf(b.id).some((p) => p.online));
+      // A standby is every bus's desired state, reachable or not; a setpoint needs a PSU online.
+      buses = [...this.buses.values()].filter((b) => standby || this.psusOf(b.id).some((p) => p.online));
       if (!buses.length) return reject('DEVICE_OFFLINE', 'no PSU is online; wait for the PSUs to be discovered (devices { online })');
       // The gate's interlock, for every PSU the broadcast would reach (offline ones are skipped).
       for (const b of buses) {
@@ -612,7 +640,7 @@ export class Engine {
       }
     } else {
       const d = this.psu(target);
-      const avail = checkDeviceAvailable(target, d, { origin });
+      const avail = checkDeviceAvailable(target, d, { origin, standby });
       if (!avail.ok) return reject(avail.code, avail.message, d?.busId);
       const b = this.buses.get(d!.busId);
       if (!b) return reject('NOT_FOUND', `${target} is on bus "${d!.busId}", which is not in the current config`);
@@ -620,7 +648,7 @@ export class Engine {
     }
     // Every bus is checked before any frame leaves: a request over several buses is all or nothing.
     for (const b of buses) {
-      if (b.linkState !== 'up') return reject('LINK_DOWN', `CAN bus ${b.id} is ${b.linkState} (${b.linkDetail}); the adapter is being reconnected`, b.id);
+      if (b.linkState !== 'up' && !standby) return reject('LINK_DOWN', `CAN bus ${b.id} is ${b.linkState} (${b.linkDetail}); the adapter is being reconnected`, b.id);
       const g = checkPsuSetpoint(b.limits, req);
       if (!g.ok) return reject(g.code, g.message, b.id);
     }
@@ -633,8 +661,9 @@ export class Engine {
    */
   async standby(origin: SetpointOrigin, target: string): Promise<SetpointOutcome> {
     const busIds = target === 'all' ? [...this.buses.keys()] : [this.devices.get(target)?.busId].filter((b): b is string => !!b);
+    // A session a crash left open counts too: its resume must not undo the standby.
     for (const c of this.chargers.values()) {
-      if (busIds.includes(c.busId) && c.activeSessionId) await c.stopCharge(origin, `standby requested (${origin})`);
+      if (busIds.includes(c.busId) && (c.activeSessionId || c.resumePending)) await c.stopCharge(origin, `standby requested (${origin})`);
     }
     return this.setPsuOutput(origin, target, FLATPACK2_STANDBY, true);
   }
@@ -687,13 +716,16 @@ export class Engine {
   }
 }
 
-function applyPsuSample(d: Flatpack2PsuView, v: Record<string, number | string | null>): void {
+function psuReadingFromSample(at: number, v: Record<string, number | string | null>): PsuReadingView {
   const num = (k: string) => (typeof v[k] === 'number' ? (v[k] as number) : null);
-  d.outputVoltageV = num('outputVoltageV');
-  d.outputCurrentA = num('outputCurrentA');
-  d.outputPowerW = num('outputPowerW');
-  d.inputVoltageV = num('inputVoltageV');
-  d.intakeTempC = num('intakeTempC');
-  d.outputTempC = num('outputTempC');
-  d.state = typeof v.state === 'string' ? v.state : null;
+  return {
+    at,
+    outputVoltageV: num('outputVoltageV'),
+    outputCurrentA: num('outputCurrentA'),
+    outputPowerW: num('outputPowerW'),
+    inputVoltageV: num('inputVoltageV'),
+    intakeTempC: num('intakeTempC'),
+    outputTempC: num('outputTempC'),
+    state: typeof v.state === 'string' ? v.state : null,
+  };
 }

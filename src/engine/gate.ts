@@ -107,7 +107,7 @@ export interface DeviceGateView {
 export function checkDeviceAvailable(
   deviceId: string,
   device: DeviceGateView | undefined,
-  opts: { origin: string },
+  opts: { origin: string; standby?: boolean },
 ): GateResult<DeviceGateView> {
   if (!device) return { ok: false, code: 'NOT_FOUND', message: `no device "${deviceId}"; query devices { id } for the ids` };
   if (device.ownedBy && opts.origin !== 'charger' && opts.origin !== 'safety') {
@@ -117,7 +117,9 @@ export function checkDeviceAvailable(
       message: `${deviceId} is driven by charger "${device.ownedBy}"; stop the charge first (stopCharge)`,
     };
   }
-  if (!device.online) {
+  // Standby is accepted for an offline PSU: it becomes the bus's desired state, applied when
+  // the PSU returns, so the value restored on reconnect can be made safe in advance.
+  if (!device.online && !opts.standby) {
     const since = device.lastSeen ? ` (last seen ${new Date(device.lastSeen).toISOString()})` : '';
     return { ok: false, code: 'DEVICE_OFFLINE', message: `${deviceId} is offline${since}; a setpoint would not reach it` };
   }
@@ -163,6 +165,29 @@ export function checkGroupCurrent(limits: Flatpack2Limits, units: number, curren
 }
 
 /**
+ * Safe ranges of the charger settings, the same for the config file and the API. A value
+ * outside them would switch a safety function off (a safety timer of 1e308 min, a tail
+ * current no PSU can measure) or is not a LiFePO4 value; each range says why it stops there.
+ * Cross-field rules (target vs PSU range, tail < charge current, …) follow in the validator.
+ */
+export const CHARGER_SETTING_RANGES: Readonly<Partial<Record<keyof ChargerSettings, { min: number; max: number; unit: string; why: string }>>> = {
+  cellCount: { min: 1, max: 32, unit: '', why: 'cells in series' },
+  // LiFePO4: 3.65 V is the cell maker's absolute charge limit; below 3.0 V nothing charges.
+  cellVoltageMaxV: { min: 3.0, max: 3.65, unit: 'V', why: 'the LiFePO4 charge voltage range per cell' },
+  capacityAh: { min: 1, max: 20_000, unit: 'Ah', why: 'used for the SOC estimate' },
+  // A 0.05 C charge of an empty pack takes ~20 h; the timer must end a charge that never tapers.
+  safetyTimeLimitMin: { min: 1, max: 2880, unit: 'min', why: 'the safety timer must end a charge that never tapers (48 h at most)' },
+  // The PSUs report current in 0.1 A steps and share it; below 0.5 A the tail cannot be told from noise.
+  tailCurrentA: { min: 0.5, max: 500, unit: 'A', why: 'the PSUs must be able to measure the tail current' },
+  detectThresholdV: { min: 0.1, max: 5, unit: 'V', why: 'a battery must be told from the probe' },
+  minCurrentDetectA: { min: 0.2, max: 10, unit: 'A', why: 'the current that proves a battery is connected' },
+  disconnectDetectTimeS: { min: 1, max: 60, unit: 's', why: 'a disconnected battery must be noticed within a minute' },
+  rampStepIntervalS: { min: 1, max: 60, unit: 's', why: 'RAMP must move (the PSU walk-in takes ~5 s)' },
+  voltageToleranceV: { min: 0, max: 1, unit: 'V', why: 'the CV band below the target' },
+  detectTimeoutMin: { min: 1, max: 240, unit: 'min', why: 'DETECT without a battery must give up' },
+};
+
+/**
  * Refuses settings the PSU group cannot honour, naming the key and what is allowed.
  * `psuCount` is the size of the group the charge would run on (at least 1 is assumed).
  */
@@ -175,6 +200,10 @@ export function validateChargerSettings(s: ChargerSettings, limits: Flatpack2Lim
     if (typeof x !== 'number' || !Number.isFinite(x)) return bad(key, `${key} must be a finite number, got ${String(x)}`);
   }
   if (typeof s.autoStart !== 'boolean') return bad('autoStart', `autoStart must be true or false, got ${String(s.autoStart)}`);
+  for (const [key, r] of Object.entries(CHARGER_SETTING_RANGES) as Array<[keyof ChargerSettings, { min: number; max: number; unit: string; why: string }]>) {
+    const x = s[key] as number;
+    if (x < r.min || x > r.max) return bad(key, `${key} must be ${r.min}–${r.max}${r.unit ? ' ' + r.unit : ''} (${r.why}), got ${x}`);
+  }
   const units = Math.max(1, Math.floor(psuCount));
 
   if (!Number.isInteger(s.cellCount) || s.cellCount < 1) return bad('cellCount', `cellCount must be a whole number ≥ 1, got ${s.cellCount}`);
@@ -216,7 +245,9 @@ export function validateChargerSettings(s: ChargerSettings, limits: Flatpack2Lim
   if (dv * di > limits.powerRatingW) {
     return bad('detectCurrentA', `detectVoltageV × detectCurrentA = ${(dv * di).toFixed(0)} W exceeds the ${limits.powerRatingW} W rating`);
   }
-  if (!(s.minCurrentDetectA > 0)) return bad('minCurrentDetectA', `minCurrentDetectA must be > 0 A, got ${s.minCurrentDetectA}`);
+  if (!(s.minCurrentDetectA < s.chargeCurrentA)) {
+    return bad('minCurrentDetectA', `minCurrentDetectA ${a1(s.minCurrentDetectA)} must be below chargeCurrentA ${a1(s.chargeCurrentA)}, or a charging battery would look disconnected`);
+  }
   if (!(s.disconnectDetectTimeS > 0)) return bad('disconnectDetectTimeS', `disconnectDetectTimeS must be > 0 s, got ${s.disconnectDetectTimeS}`);
   if (!(s.rampStepVoltageV >= 0.01 && s.rampStepVoltageV <= 1)) {
     // Large steps overshoot the PSU's current limiter (upstream fix 3.0.2); below 0.01 V nothing moves on the wire.

@@ -4,6 +4,8 @@
  * accepted setpoint goes out again — once per burst, not once per PSU (the original sent
  * the same SET twice after a reconnect).
  */
+import { FLATPACK2_STANDBY } from './gate.js';
+
 export interface BusSetpoint {
   voltageV: number;
   currentA: number;
@@ -21,7 +23,7 @@ export interface RestoreInput {
   startup: { voltageV: number; currentA: number } | null;
   startupAlreadyApplied: boolean;
   lastRestoreAt: number | null;
-  /** A charger owns the bus: it decides what to set, restore stays out of its way. */
+  /** A charger owns the bus, or will resume a session on it: it decides what to set. */
   ownedByCharger: boolean;
   coalesceMs?: number;
 }
@@ -30,20 +32,26 @@ export type RestoreDecision =
   | { action: 'none'; why: string }
   | { action: 'set'; origin: 'restore' | 'startup'; voltageV: number; currentA: number; standby: boolean; markStartupApplied: boolean };
 
+/**
+ * The last setpoint as it may be re-sent by restore. A charger's setpoint belongs to its
+ * session (tail-current end, safety timer, BMS guidance): with no charger running it, the
+ * only safe thing to restore is standby. Manual and startup setpoints are restored as set.
+ */
+function restorable(sp: BusSetpoint): { voltageV: number; currentA: number; standby: boolean } {
+  if (sp.standby || sp.origin !== 'charger') return { voltageV: sp.voltageV, currentA: sp.currentA, standby: sp.standby };
+  return { ...FLATPACK2_STANDBY, standby: true };
+}
+
 export function decideRestore(i: RestoreInput): RestoreDecision {
   if (i.ownedByCharger) return { action: 'none', why: 'a charger owns the PSUs on this bus' };
   if (i.lastRestoreAt !== null && i.now - i.lastRestoreAt < (i.coalesceMs ?? 2000)) {
     return { action: 'none', why: 'the same broadcast SET went out moments ago' };
   }
   const fromThisRun = i.setpoint !== null && i.setpoint.at >= i.runStartedAt;
-  if (fromThisRun && i.setpoint) {
-    return { action: 'set', origin: 'restore', voltageV: i.setpoint.voltageV, currentA: i.setpoint.currentA, standby: i.setpoint.standby, markStartupApplied: true };
-  }
+  if (fromThisRun && i.setpoint) return { action: 'set', origin: 'restore', ...restorable(i.setpoint), markStartupApplied: true };
   if (i.startup && !i.startupAlreadyApplied) {
     return { action: 'set', origin: 'startup', voltageV: i.startup.voltageV, currentA: i.startup.currentA, standby: false, markStartupApplied: true };
   }
-  if (i.setpoint) {
-    return { action: 'set', origin: 'restore', voltageV: i.setpoint.voltageV, currentA: i.setpoint.currentA, standby: i.setpoint.standby, markStartupApplied: true };
-  }
+  if (i.setpoint) return { action: 'set', origin: 'restore', ...restorable(i.setpoint), markStartupApplied: true };
   return { action: 'none', why: 'no setpoint to restore and no startup values configured' };
 }

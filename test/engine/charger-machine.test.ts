@@ -158,7 +158,7 @@ describe('charger settings (§1, Δ1)', () => {
     [{ cellCount: 15.5 }, 1, 'cellCount', /whole number/],
     [{ rampStepVoltageV: 0 }, 1, 'rampStepVoltageV', /0\.01–1\.00 V/],
     [{ safetyTimeLimitMin: Number.NaN }, 1, 'safetyTimeLimitMin', /finite number/],
-    [{ detectTimeoutMin: 0 }, 1, 'detectTimeoutMin', /> 0 min/],
+    [{ detectTimeoutMin: 0 }, 1, 'detectTimeoutMin', /detectTimeoutMin must be 1–240 min/],
   ])('refuses %o with %i PSU(s), naming the key', (patch, n, key, msg) => {
     const r = validateChargerSettings({ ...S, ...patch }, L, n);
     expect(r.ok).toBe(false);
@@ -442,7 +442,7 @@ describe('safety (§3.3, §4.5, Δ2, Δ3)', () => {
 
   it.each(['detect', 'ramp', 'CC', 'CV'] as const)('a PSU ALARM in %s → ERROR + standby', (phase) => {
     const r = { detect: () => { const x = new Rig(); x.start(0); return x; }, ramp: () => toRamp(), CC: () => toCC(), CV: () => toCV() }[phase]();
-    r.status(30, rd(53, 5, 'p1'), rd(53, 5, 'other', { alarm: true })); // not in this group: ignored
+    r.status(30, rd(53, 5, 'p1'));
     expect(r.state.phase).toBe(phase);
     r.status(30.2, rd(53, 5, 'p1', { alarm: true }));
     expect(r.state.phase).toBe('error');

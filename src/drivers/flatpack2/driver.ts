@@ -8,6 +8,7 @@ import type { Clock, TimerHandle } from '../../clock.js';
 import type { CanFrame } from '../can/types.js';
 import type { LinkState } from '../can/adapter.js';
 import {
+  FP2,
   decodeFp2,
   encodeAlertRequest,
   encodeDefaultVoltage,
@@ -37,6 +38,13 @@ export type Fp2Observation =
   | { kind: 'alerts'; serial: string; type: AlertType; bits: number; names: string[]; ts: number }
   | { kind: 'default-voltage-ack'; serial: string; voltageV: number; ts: number }
   | { kind: 'online'; serial: string; ts: number }
+  /**
+   * The PSUs that may obey the next broadcast SET changed: logged in by us (a login or a SET
+   * refreshes the PSU's login budget) within the last LOGIN_HOLD_MS. A PSU obeys from its
+   * login, before its first status frame, and keeps obeying after its status frames stop
+   * until its budget lapses; a charger must share its current over exactly these.
+   */
+  | { kind: 'obeying'; serials: string[]; ts: number }
   | { kind: 'offline'; serial: string; ts: number; reason: string }
   | { kind: 'link'; state: LinkState; detail: string; ts: number };
 
@@ -55,6 +63,8 @@ export interface Flatpack2DriverOptions {
 interface PsuSession {
   serial: string;
   addr: number;
+  /** Until when this PSU may obey a broadcast SET (its login budget, refreshed by our traffic). */
+  obeyUntil: number;
   lastLoginAt: number | null;
   lastStatusAt: number | null;
   online: boolean;
@@ -65,6 +75,11 @@ interface PsuSession {
 const KEEPALIVE_TICK_MS = 200;
 const WATCHDOG_TICK_MS = 500;
 const MAX_ADDR = 63;
+/**
+ * A login (or SET) holds a PSU for 64 status frames at 0.2 s = 12.8 s (flatpack2.md §2.2);
+ * with the margin of one keep-alive tick it may still obey a SET until this long after.
+ */
+export const LOGIN_HOLD_MS = FP2.STATUS_BUDGET_FRAMES * 200 + 1000;
 
 export class Flatpack2Driver {
   private readonly link: CanLink;
@@ -77,6 +92,7 @@ export class Flatpack2Driver {
   private watchdogTimer: TimerHandle | undefined;
   private lastRxAt: number | null = null;
   private readonly reservedAddr = new Map<number, string>();
+  private obeyingKey = '';
 
   constructor(private readonly opts: Flatpack2DriverOptions) {
     this.link = opts.link;
@@ -122,7 +138,24 @@ export class Flatpack2Driver {
 
   /** Broadcast SET (the only form the PSUs obey): every logged-in PSU on the bus applies it. */
   sendSet(p: { voltageV: number; currentA: number; ovpV: number; walkIn: 'short' | 'long' }): Promise<boolean> {
+    // A SET is addressed traffic: it refreshes the login budget of every PSU that obeys it.
+    if (this.link.state === 'up') {
+      const until = this.clock.now() + LOGIN_HOLD_MS;
+      for (const psu of this.bySerial.values()) if (psu.obeyUntil > this.clock.now()) psu.obeyUntil = until;
+    }
     return this.link.send(encodeSet(p));
+  }
+
+  /** Serials of the PSUs that may obey a broadcast SET now. */
+  obeying(): string[] {
+    const now = this.clock.now();
+    return [...this.bySerial.values()].filter((p) => p.obeyUntil > now).map((p) => p.serial);
+  }
+
+  private emitObeying(): void {
+    const serials = this.obeying();
+    this.obeyingKey = serials.join(',');
+    this.emit({ kind: 'obeying', serials, ts: this.clock.now() });
   }
 
   sendDefaultVoltage(serial: string, voltageV: number): Promise<boolean> {
@@ -224,6 +257,7 @@ export class Flatpack2Driver {
     const psu: PsuSession = {
       serial,
       addr,
+      obeyUntil: -Infinity,
       lastLoginAt: null,
       lastStatusAt: null,
       online: false,
@@ -248,7 +282,12 @@ export class Flatpack2Driver {
 
   private login(psu: PsuSession): void {
     if (this.link.state !== 'up') return;
-    psu.lastLoginAt = this.clock.now();
+    const now = this.clock.now();
+    psu.lastLoginAt = now;
+    const joining = psu.obeyUntil <= now;
+    psu.obeyUntil = now + LOGIN_HOLD_MS;
+    // Announce a joining PSU before its login goes out, so a charger re-shares at once.
+    if (joining) this.emitObeying();
     void this.link.send(encodeLogin(psu.serial, psu.addr));
   }
 
@@ -256,15 +295,18 @@ export class Flatpack2Driver {
     if (this.link.state !== 'up') return;
     const now = this.clock.now();
     for (const psu of this.bySerial.values()) {
-      // Only PSUs we have heard from in this run (a remembered address may belong to a unit
-      // that is gone): a hello or status frame proves it is on the bus.
-      if (psu.lastLoginAt === null && psu.lastStatusAt === null) continue;
+      // Only PSUs reporting now: one that went silent is logged in again when it asks (hello,
+      // login request). Logging it in blindly would keep an absent unit in every charger's
+      // share forever; a unit that is alive but unheard keeps obeying SETs until its budget lapses.
+      if (!psu.online) continue;
       if (psu.lastLoginAt === null || now - psu.lastLoginAt >= this.opts.keepAliveMs) this.login(psu);
     }
   }
 
   private watchdog(): void {
     const now = this.clock.now();
+    const key = this.obeying().join(',');
+    if (key !== this.obeyingKey) this.emitObeying(); // a login budget lapsed
     for (const psu of this.bySerial.values()) {
       if (psu.online && psu.lastStatusAt !== null && now - psu.lastStatusAt > this.opts.statusTimeoutMs) {
         psu.online = false;

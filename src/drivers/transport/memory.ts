@@ -11,6 +11,8 @@ export interface MemoryLink {
   /** Host side closes with an error (onClose fires) and cannot reopen until `replug()`. */
   unplug(): void;
   replug(): void;
+  /** The process holding the host side died (SIGKILL): the port closes, its listeners are gone. */
+  abandonHost(): void;
   readonly plugged: boolean;
   /** Factory for supervisors: yields the host side on every attempt. */
   hostFactory(): TransportFactory;
@@ -107,6 +109,11 @@ export function createMemoryLink(name: string): MemoryLink {
     },
     replug() {
       plugged = true;
+    },
+    abandonHost() {
+      host.isOpen = false;
+      host.dataListeners.clear();
+      host.closeListeners.clear();
     },
     hostFactory() {
       return async () => host;

@@ -56,6 +56,11 @@ export type ChargerPhase = 'idle' | 'detect' | 'ramp' | 'CC' | 'CV' | 'paused' |
 export interface PsuReading {
   id: string;
   online: boolean;
+  /**
+   * May obey a broadcast SET (logged in by us within its login budget), reporting or not.
+   * The charge current is shared over every such unit: a SET reaches them all.
+   */
+  obeying?: boolean;
   voltageV: number | null;
   currentA: number | null;
   /** Status 0x0C. */
@@ -524,8 +529,12 @@ class Transition {
   status(psus: PsuReading[]): void {
     const s = this.s;
     if (!isActive(s.phase)) return;
-    const mine = psus.filter((p) => s.psuIds.includes(p.id));
-    const online = mine.filter((p) => p.online);
+    // A SET is broadcast: every PSU on the bus that obeys it is part of the group, including
+    // one that joined after the start (a resumed session's second PSU) or stopped reporting
+    // but may still be logged in.
+    const online = psus.filter((p) => p.online);
+    const sharing = psus.filter((p) => p.online || p.obeying === true).map((p) => p.id);
+    for (const id of sharing) if (!s.psuIds.includes(id)) s.psuIds = [...s.psuIds, id];
     // §3.3 ALARM and Δ2 over-temperature: in every active phase.
     const alarmed = online.find((p) => p.alarm);
     if (alarmed) return this.fail(`PSU ${alarmed.id} ALARM - charging stopped`);
@@ -536,7 +545,7 @@ class Transition {
       if (s.phase !== 'paused') this.pause(`No PSU of the group is online (${s.psuIds.join(', ')})`);
       return;
     }
-    const onlineIds = s.psuIds.filter((id) => online.some((p) => p.id === id));
+    const onlineIds = s.psuIds.filter((id) => sharing.includes(id));
     if (s.phase === 'paused' && s.bmsHold !== null) {
       s.onlinePsuIds = onlineIds;
       return;

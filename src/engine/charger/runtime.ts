@@ -37,6 +37,8 @@ export interface ChargerHost {
   sample(deviceId: string, ts: number, values: Record<string, number | string | null>): void;
   busPsus(busId: string): Flatpack2PsuView[];
   limits(busId: string): Flatpack2Limits;
+  /** The bus's adapter link is up: a command can reach the PSUs and their readings are current. */
+  linkUp(busId: string): boolean;
   /** Sends a charger command through the gate (origin "charger"); resolves to the gate's verdict. */
   send(busId: string, cmd: ChargerCommand): Promise<{ ok: true } | { ok: false; code: GateCode; message: string }>;
   /** Marks `owned` as driven by charger `owner` and the rest of `group` as free. */
@@ -76,6 +78,8 @@ export type ChargerResult =
   | { ok: false; code: GateCode | 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING' | 'BMS_OFFLINE'; message: string };
 
 const PROGRESS_EVERY_MS = 5_000;
+/** How long a crash resume waits for the session's other PSUs after the first one reports. */
+const RESUME_SETTLE_MS = 3_000;
 
 export class ChargerRuntime {
   private state: ChargerState;
@@ -84,6 +88,7 @@ export class ChargerRuntime {
   private lastProgressAt = 0;
   /** A session left open by a crash, waiting for the PSUs to come back. */
   private pendingResume: ChargeSessionRow | null = null;
+  private resumeWaitFrom: number | null = null;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
@@ -96,6 +101,9 @@ export class ChargerRuntime {
     private readonly host: ChargerHost,
   ) {
     this.state = initialChargerState(settings, host.limits(busId));
+    if (psuFilter !== 'all') {
+      host.log.warn({ charger: id }, `charger ${id}: psus lists ${psuFilter.join(', ')}, but a Flatpack2 SET is broadcast: the charger drives every PSU on ${busId} and shares its current over all of them`);
+    }
     const open = host.sessions.open(id);
     const latest = open ?? host.sessions.latest(id);
     if (open) {
@@ -116,16 +124,30 @@ export class ChargerRuntime {
     this.persistProgress(true);
   }
 
-  /** The PSU ids of the group: the configured serials, or every PSU seen on the bus. */
+  /**
+   * The PSU ids of the group: every PSU on the bus. A SET is broadcast, so a charger drives
+   * every unit that obeys it whatever the config lists; sharing the current over fewer units
+   * than obey would multiply it (issue 8, defect 1).
+   */
   groupIds(): string[] {
-    const all = this.host.busPsus(this.busId).map((p) => p.id);
-    if (this.psuFilter === 'all') return all;
-    const wanted = new Set(this.psuFilter.map((s) => `fp2-${s}`));
-    return all.filter((id) => wanted.has(id));
+    return this.host.busPsus(this.busId).map((p) => p.id);
+  }
+
+  /** Units the charge current is shared over now: reporting, or logged in and obeying. */
+  private sharingIds(): string[] {
+    return this.host
+      .busPsus(this.busId)
+      .filter((p) => p.online || p.obeying)
+      .map((p) => p.id);
   }
 
   get phase(): ChargerPhase {
     return this.state.phase;
+  }
+
+  /** A session left open by a crash that has not resumed yet. */
+  get resumePending(): boolean {
+    return this.pendingResume !== null;
   }
 
   get activeSessionId(): string | null {
@@ -191,8 +213,10 @@ export class ChargerRuntime {
     if (this.batteryId && !this.host.battery(this.batteryId)?.online) {
       return { ok: false, code: 'BMS_OFFLINE', message: `battery ${this.batteryId} (its BMS) is offline; a guided charge needs its limits - check the BMS CAN link` };
     }
-    const online = this.groupIds().filter((id) => this.host.busPsus(this.busId).find((p) => p.id === id)?.online);
-    if (!online.length) return { ok: false, code: 'NO_PSUS', message: `no PSU of charger ${this.id} is online on ${this.busId}; wait for discovery (devices { online })` };
+    if (!this.host.busPsus(this.busId).some((p) => p.online)) {
+      return { ok: false, code: 'NO_PSUS', message: `no PSU of charger ${this.id} is online on ${this.busId}; wait for discovery (devices { online })` };
+    }
+    const online = this.sharingIds();
     // The machine validates the start (settings and current for this group) through the gate;
     // a refusal comes back as a 'rejected' note, recorded as an event with the reason.
     const notes = await this.input({ type: 'start', now: this.host.clock.now(), currentA, psuIds: online }, origin);
@@ -253,14 +277,21 @@ export class ChargerRuntime {
 
   /** A status frame from a PSU of the group: one round per frame of the first online PSU (≈ 5 Hz). */
   onStatus(psuId: string): void {
-    // Called for every status frame on the bus: nothing to work out while idle.
+    // Called for every status frame on the bus: nothing to work out while idle. Frames read
+    // while the adapter is still being configured do not count: no command could answer them.
     if (!this.pendingResume && !isActive(this.state.phase)) return;
+    if (!this.host.linkUp(this.busId)) return;
     const group = this.groupIds();
     const psus = this.host.busPsus(this.busId);
     const firstOnline = group.find((id) => psus.find((p) => p.id === id)?.online);
     if (firstOnline !== psuId) return;
     if (this.pendingResume) {
-      void this.resume(this.pendingResume);
+      // Resume once the session's PSUs are back, or after a short wait for the stragglers;
+      // one that returns later joins the group and the current is re-shared at once.
+      const now = this.host.clock.now();
+      this.resumeWaitFrom ??= now;
+      const back = this.pendingResume.psuIds.every((id) => psus.find((p) => p.id === id)?.online);
+      if (back || now - this.resumeWaitFrom >= RESUME_SETTLE_MS) void this.resume(this.pendingResume);
       return;
     }
     void this.input({ type: 'status', now: this.host.clock.now(), psus: this.readings() });
@@ -268,8 +299,8 @@ export class ChargerRuntime {
 
   /** A PSU of the bus went on- or offline (or the link dropped). */
   onPresence(): void {
-    if (!isActive(this.state.phase)) return;
-    const online = this.readings().filter((r) => r.online && this.state.psuIds.includes(r.id));
+    if (!isActive(this.state.phase) || !this.host.linkUp(this.busId)) return;
+    const online = this.readings().filter((r) => r.online);
     if (online.length === 0) void this.input({ type: 'link', now: this.host.clock.now(), allPsusLost: true });
     else void this.input({ type: 'status', now: this.host.clock.now(), psus: this.readings() });
   }
@@ -278,6 +309,7 @@ export class ChargerRuntime {
     return this.host.busPsus(this.busId).map((p) => ({
       id: p.id,
       online: p.online,
+      obeying: p.obeying,
       voltageV: p.outputVoltageV,
       currentA: p.outputCurrentA,
       alarm: p.stateCode === 0x0c,
@@ -301,7 +333,7 @@ export class ChargerRuntime {
     };
     this.sessionId = row.id;
     this.host.sessions.resumed(row.id);
-    const online = this.groupIds().filter((id) => this.host.busPsus(this.busId).find((p) => p.id === id)?.online);
+    const online = this.sharingIds();
     this.host.log.warn({ charger: this.id, session: row.id }, `charger ${this.id}: resuming session ${row.id} after a restart (${row.deliveredAh.toFixed(2)} Ah so far), soft start through DETECT`);
     await this.input({ type: 'start', now: this.host.clock.now(), currentA: row.chargeCurrentA, psuIds: online, resume: info }, 'resume');
   }
@@ -322,7 +354,8 @@ export class ChargerRuntime {
     this.state = r.state;
     const now = this.host.clock.now();
     for (const n of r.notes) this.onNote(n, origin, now);
-    this.host.setOwner(this.groupIds(), isActive(this.state.phase) ? this.state.psuIds : [], this.id);
+    const group = this.groupIds();
+    this.host.setOwner(group, isActive(this.state.phase) ? group : [], this.id);
     for (const cmd of r.commands) {
       const verdict = await this.host.send(this.busId, cmd);
       if (!verdict.ok && isActive(this.state.phase)) {

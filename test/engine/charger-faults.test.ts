@@ -1,0 +1,195 @@
+/**
+ * Issue 8: the charger and restore stay safe under faults — each defect the review observed,
+ * reproduced on the simulated rig with a server that can be SIGKILLed and restarted over the
+ * same database while the simulated PSUs and pack keep running.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeCrashableRig, type CrashableRig } from '../helpers/crash-rig.js';
+import { tempDbPath } from '../helpers/rig.js';
+import { simulatedConfig, SIM_PSU_SERIALS } from '../../src/rig.js';
+import { decodeFp2 } from '../../src/drivers/flatpack2/codec.js';
+import { FLATPACK2_STANDBY } from '../../src/engine/gate.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { PowerplaneConfig } from '../../src/config/schema.js';
+import type { ChargerSettings } from '../../src/engine/charger/settings.js';
+
+const [A, B] = SIM_PSU_SERIALS;
+const CHARGE_A = 30;
+let t: CrashableRig | null = null;
+afterEach(async () => {
+  await t?.stop();
+  t = null;
+});
+
+function config(settings: Partial<ChargerSettings> = {}, dbPath = tempDbPath('pp-fault-')): PowerplaneConfig {
+  const c = simulatedConfig({ port: 0, dbPath, bms: false });
+  c.chargers[0].settings = { ...c.chargers[0].settings, capacityAh: 400, chargeCurrentA: CHARGE_A, tailCurrentA: 3, ...settings };
+  return c;
+}
+
+function rig(settings: Partial<ChargerSettings> = {}): CrashableRig {
+  const c = config(settings);
+  return makeCrashableRig({ config: c, dbPath: c.database.path, pack: { socPct: 30, capacityAh: 400 } });
+}
+
+/** Every SET on the simulated CAN bus, whichever server process sent it. */
+function spySets(r: CrashableRig): Array<{ ts: number; voltageV: number; currentA: number }> {
+  const sets: Array<{ ts: number; voltageV: number; currentA: number }> = [];
+  r.hw.parts.canBuses.get('can0')!.attach('spy', (f) => {
+    const m = decodeFp2(f);
+    if (m.kind === 'set') sets.push({ ts: r.clock.now(), voltageV: m.voltageV, currentA: m.currentA ?? Infinity });
+  });
+  return sets;
+}
+
+const fp2 = (r: CrashableRig) => r.hw.parts.flatpack2.get('can0')!;
+const charger = (r: CrashableRig) => r.rig.engine.charger('charger1')!;
+const isStandby = (s: { voltageV: number; currentA: number }) => s.voltageV === FLATPACK2_STANDBY.voltageV && s.currentA === FLATPACK2_STANDBY.currentA;
+
+async function until(r: CrashableRig, cond: () => boolean, maxMs: number, stepMs = 1000): Promise<void> {
+  for (let done = 0; done < maxMs && !cond(); done += stepMs) await r.clock.advance(stepMs);
+}
+
+async function chargeToCC(r: CrashableRig): Promise<void> {
+  await r.clock.advance(4000);
+  const res = await charger(r).startCharge('api');
+  expect(res.ok).toBe(true);
+  await until(r, () => charger(r).phase === 'CC', 3600_000, 5000);
+  expect(charger(r).phase).toBe('CC');
+  await r.clock.advance(30_000);
+}
+
+/** What the logged-in PSUs may deliver together: per-unit limit × every unit that obeys. */
+function deliverableA(r: CrashableRig): number {
+  return SIM_PSU_SERIALS.map((s) => fp2(r).psu(s)).filter((p) => p.present && p.loggedIn).reduce((a, p) => a + p.currentLimitA, 0);
+}
+
+describe('issue 8: charger and restore under faults', () => {
+  it('defect 8.1: a resume after a crash shares the current over every PSU that obeys the broadcast, including one that returns late', async () => {
+    t = rig();
+    await chargeToCC(t);
+    t.crash();
+    fp2(t).setPresent(B, false); // B is away while the server restarts
+    await t.clock.advance(1000);
+    t.restart();
+    await until(t, () => charger(t!).phase === 'CC', 3600_000, 2000);
+    expect(charger(t).phase).toBe('CC');
+    fp2(t).setPresent(B, true); // B comes back into the running, resumed session
+    let worstA = 0;
+    let worstDeliverable = 0;
+    for (let i = 0; i < 120; i++) {
+      await t.clock.advance(1000);
+      worstA = Math.max(worstA, fp2(t).totalCurrentA);
+      worstDeliverable = Math.max(worstDeliverable, deliverableA(t));
+    }
+    expect(fp2(t).psu(B).loggedIn).toBe(true);
+    expect(worstDeliverable).toBeLessThanOrEqual(CHARGE_A + 1e-9);
+    expect(worstA).toBeLessThanOrEqual(CHARGE_A + 0.5);
+    expect(charger(t).view().psuIds).toHaveLength(2);
+  }, 60_000);
+
+  it('defect 8.2: a stop and a standby pressed while the adapter is unplugged are not undone on reconnect', async () => {
+    t = rig();
+    const sets = spySets(t);
+    await chargeToCC(t);
+    t.hw.parts.unplug('can0');
+    await t.clock.advance(2000);
+    const stop = await charger(t).stopCharge('api', 'User stop (API)');
+    expect(stop.ok).toBe(true);
+    const sb = await t.rig.engine.standby('api', `fp2-${A}`);
+    expect(sb).toMatchObject({ ok: true, sent: false });
+    expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ standby: true });
+    const replugAt = t.clock.now();
+    t.hw.parts.replug('can0');
+    await t.clock.advance(60_000);
+    const after = sets.filter((s) => s.ts >= replugAt);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.every(isStandby)).toBe(true);
+    for (const s of SIM_PSU_SERIALS) expect(fp2(t).psu(s)).toMatchObject({ setVoltageV: 48, currentLimitA: 0.1 });
+  }, 60_000);
+
+  it('defect 8.3: autoStart off in the config — a crashed session is closed and restore does not re-arm the charging setpoint', async () => {
+    t = rig();
+    const sets = spySets(t);
+    await chargeToCC(t);
+    t.crash();
+    await new Promise((r) => setImmediate(r)); // bytes the dead process had written still reach the bus
+    const before = sets.length;
+    t.restart(config({ autoStart: false }, t.dbPath));
+    await t.clock.advance(60_000);
+    expect(charger(t).activeSessionId).toBeNull();
+    expect(charger(t).phase).not.toMatch(/detect|ramp|CC|CV/);
+    const after = sets.slice(before);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.every(isStandby)).toBe(true);
+    expect(fp2(t).totalCurrentA).toBeLessThan(1);
+  }, 60_000);
+
+  it('defect 8.3: autoStart off set through updateChargerSettings is honoured after a crash', async () => {
+    t = rig();
+    const sets = spySets(t);
+    await chargeToCC(t);
+    expect((await charger(t).updateSettings('api', { autoStart: false })).ok).toBe(true);
+    t.crash();
+    await new Promise((r) => setImmediate(r));
+    const before = sets.length;
+    t.restart();
+    await t.clock.advance(60_000);
+    expect(charger(t).activeSessionId).toBeNull();
+    expect(sets.slice(before).length).toBeGreaterThan(0);
+    expect(sets.slice(before).every(isStandby)).toBe(true);
+  }, 60_000);
+
+  it('defect 8.4: the first setpoint after a crash resume is the soft-start probe, never the old charging setpoint', async () => {
+    t = rig();
+    const sets = spySets(t);
+    await chargeToCC(t);
+    t.crash();
+    await new Promise((r) => setImmediate(r)); // bytes the dead process had written still reach the bus
+    const before = sets.length;
+    t.restart();
+    await until(t, () => charger(t!).phase === 'ramp' || charger(t!).phase === 'CC', 600_000);
+    const after = sets.slice(before);
+    expect(after.length).toBeGreaterThan(0);
+    const s = t.rig.engine.charger('charger1')!.view().settings;
+    expect(after[0]).toMatchObject({ voltageV: s.detectVoltageV, currentA: s.detectCurrentA });
+  }, 60_000);
+
+  it.each([
+    ['safetyTimeLimitMin', 1e308],
+    ['disconnectDetectTimeS', 1e308],
+    ['detectTimeoutMin', 1e308],
+    ['rampStepIntervalS', 1e308],
+    ['tailCurrentA', 1e-9],
+    ['minCurrentDetectA', 1e308],
+  ] as const)('defect 8.5: updateChargerSettings and the config refuse %s = %s (it would switch a safety function off)', async (key, value) => {
+    t = rig();
+    const r = await charger(t).updateSettings('api', { [key]: value });
+    expect(r).toMatchObject({ ok: false, code: 'OUT_OF_RANGE' });
+    if (!r.ok) expect(r.message).toContain(key);
+    expect(charger(t).view().settings[key]).not.toBe(value);
+    const c = config();
+    expect(() =>
+      parseConfig({ ...c, chargers: [{ ...c.chargers[0], settings: { ...c.chargers[0].settings, [key]: value } }] } as unknown, 'test'),
+    ).toThrow(new RegExp(`chargers\\.0\\.settings\\.${key}`));
+  });
+
+  it('defect 8.10: an offline PSU shows no live readings, and a standby while it is offline is applied when it returns', async () => {
+    t = rig();
+    await t.clock.advance(4000);
+    const sp = await t.rig.engine.setPsuOutput('api', `fp2-${A}`, { voltageV: 54, currentA: 10 });
+    expect(sp.ok).toBe(true);
+    await t.clock.advance(5000);
+    t.hw.parts.unplug('can0');
+    await t.clock.advance(3000);
+    const d = t.rig.engine.psu(`fp2-${A}`)!;
+    expect(d.online).toBe(false);
+    expect(d).toMatchObject({ state: 'offline', outputVoltageV: null, outputCurrentA: null, outputPowerW: null });
+    expect(d.lastReading?.outputVoltageV).toBeGreaterThan(40);
+    const sb = await t.rig.engine.standby('api', `fp2-${A}`);
+    expect(sb).toMatchObject({ ok: true, sent: false });
+    t.hw.parts.replug('can0');
+    await t.clock.advance(30_000);
+    for (const s of SIM_PSU_SERIALS) expect(fp2(t).psu(s)).toMatchObject({ setVoltageV: 48, currentLimitA: 0.1 });
+  }, 60_000);
+});
