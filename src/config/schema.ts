@@ -3,7 +3,7 @@
  * the config, and its issue paths let every error name the offending key.
  */
 import { z } from 'zod';
-import { checkPsuSetpoint, flatpack2Limits, validateChargerSettings } from '../engine/gate.js';
+import { checkFallbackVoltage, checkPsuSetpoint, flatpack2Limits, validateChargerSettings } from '../engine/gate.js';
 import { DEFAULT_CHARGER_SETTINGS, type ChargerSettings } from '../engine/charger/settings.js';
 
 const WAVESHARE_BITRATES = [1_000_000, 800_000, 500_000, 400_000, 250_000, 200_000, 125_000, 100_000, 50_000, 20_000, 10_000, 5_000] as const;
@@ -73,6 +73,13 @@ export const flatpack2Schema = z
     statusTimeoutMs: z.number().int().min(1000).max(60_000).default(5000),
     /** Reopen the adapter when no frame at all arrives for this long while PSUs are known. */
     linkWatchdogMs: z.number().int().min(5000).max(600_000).default(30_000),
+    /**
+     * The PSUs' power-on (EEPROM) voltage, what they fall back to at FULL current when nothing
+     * logs them in. Default: 43.5 V (the lowest) on a bus a charger uses, so an unsupervised
+     * PSU pushes nothing into a healthy pack; leave out on a bus without a charger to keep the
+     * PSUs' own value. A DC-load bus sets a float voltage explicitly (≤ 3.40 V per cell).
+     */
+    fallbackVoltageV: z.number().min(43.5).max(57.6).optional(),
     psus: z.record(z.string(), psuConfigSchema).default({}),
   })
   .strict()
@@ -216,6 +223,8 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['chargers', i, 'battery'], message: `charger "${ch.id}" names battery "${ch.battery}", but no bus has a bms section with that id` });
       }
       const settings: ChargerSettings = { ...DEFAULT_CHARGER_SETTINGS, ...ch.settings };
+      const fb = checkFallbackVoltage(flatpack2Limits(bus.flatpack2), bus.flatpack2.fallbackVoltageV, settings.cellCount);
+      if (!fb.ok) ctx.addIssue({ code: 'custom', path: ['buses', c.buses.indexOf(bus), 'flatpack2', 'fallbackVoltageV'], message: fb.message });
       const count = ch.psus === 'all' ? Math.max(1, Object.keys(bus.flatpack2.psus).length) : ch.psus.length;
       const check = validateChargerSettings(settings, flatpack2Limits(bus.flatpack2), count);
       if (!check.ok) ctx.addIssue({ code: 'custom', path: ['chargers', i, 'settings', check.key], message: check.message });

@@ -33,6 +33,8 @@ export interface Flatpack2PsuView {
   ownedBy: string | null;
   /** May obey a broadcast SET now (logged in by us within its login budget). */
   obeying: boolean;
+  /** The power-on (fallback) voltage this PSU last acknowledged writing to its EEPROM. */
+  fallbackAckV: number | null;
   /** The last readings and when they were measured; the live fields above are null while offline. */
   lastReading: PsuReadingView | null;
 }
@@ -87,6 +89,7 @@ export function emptyPsu(busId: string, serial: string, name?: string | null): F
     alarmBits: 0,
     ownedBy: null,
     obeying: false,
+    fallbackAckV: null,
     lastReading: null,
   };
 }

@@ -10,7 +10,7 @@ import type { Flatpack2Config } from '../config/schema.js';
 import type { Flatpack2Driver, Fp2Observation } from '../drivers/flatpack2/driver.js';
 import type { LinkState } from '../drivers/can/adapter.js';
 import { Topic } from './pubsub.js';
-import { checkDefaultVoltage, checkDeviceAvailable, checkPsuSetpoint, flatpack2Limits, FLATPACK2_STANDBY, type Flatpack2Limits, type GateCode } from './gate.js';
+import { checkDefaultVoltage, checkDeviceAvailable, checkFallbackVoltage, checkPsuSetpoint, flatpack2Limits, FLATPACK2_STANDBY, type Flatpack2Limits, type GateCode } from './gate.js';
 import { decideRestore, type BusSetpoint } from './restore.js';
 import { emptyPsu, markPsuStale, psuDeviceId, type DeviceView, type Flatpack2PsuView, type PsuReadingView } from './devices.js';
 import { ChargeSessionStore } from '../store/sessions.js';
@@ -76,7 +76,13 @@ interface Fp2Bus {
   startupApplied: Set<string>;
   stats: () => Record<string, number | string | null>;
   lastCorruptTotal: number;
+  /** The fallback (EEPROM) voltage every PSU on the bus must hold; null: not managed. */
+  fallbackV: number | null;
+  /** When a fallback write last went to a PSU (a lost ack is retried after FALLBACK_RETRY_MS). */
+  fallbackWriteAt: Map<string, number>;
 }
+
+const FALLBACK_RETRY_MS = 5000;
 
 export interface EngineOptions {
   store: Store;
@@ -122,6 +128,10 @@ export class Engine {
       psu.lastSeen = d.lastSeen ?? null;
       this.devices.set(psu.id, psu);
     }
+    for (const e of this.store.latestEventPerDevice('psu.default-voltage.ack')) {
+      const d = e.deviceId ? this.devices.get(e.deviceId) : undefined;
+      if (d?.kind === 'flatpack2' && typeof e.data.voltageV === 'number') d.fallbackAckV = e.data.voltageV;
+    }
     // Every PSU starts offline: its last sample is history (lastReading), not a live value.
     for (const s of this.store.latestSamplePerDevice()) {
       const d = this.devices.get(s.deviceId);
@@ -149,6 +159,8 @@ export class Engine {
       startupApplied: new Set(),
       stats,
       lastCorruptTotal: 0,
+      fallbackV: cfg.fallbackVoltageV ?? null,
+      fallbackWriteAt: new Map(),
     };
     this.buses.set(busId, bus);
     for (const [serial, p] of Object.entries(cfg.psus)) {
@@ -171,6 +183,11 @@ export class Engine {
     if (saved && savedSettings) {
       this.log.info({ charger: cfg.id }, `charger ${cfg.id}: using the settings last changed through the API (${new Date(saved.ts).toISOString()})`);
     }
+    // The bus's fallback policy (the gate checked it against the pack when the config loaded).
+    const fb = checkFallbackVoltage(bus.limits, bus.cfg.fallbackVoltageV, settings.cellCount);
+    if (!fb.ok) throw new Error(`charger ${cfg.id}: ${fb.message}`);
+    bus.fallbackV = fb.value;
+    for (const n of fb.notes) this.log.warn({ bus: bus.id }, `bus ${bus.id}: ${n}`);
     const runtime = new ChargerRuntime(cfg.id, cfg.name ?? cfg.id, cfg.bus, cfg.psus, settings, cfg.battery ?? null, {
       battery: (id) => this.battery(id),
       clock: this.clock,
@@ -181,6 +198,7 @@ export class Engine {
       busPsus: (busId) => this.psusOf(busId),
       limits: (busId) => this.buses.get(busId)!.limits,
       linkUp: (busId) => this.buses.get(busId)?.linkState === 'up',
+      fallback: (busId) => this.fallbackState(busId),
       send: (busId, cmd) => this.chargerCommand(busId, cmd),
       setOwner: (group, owned, owner) => {
         for (const id of group) {
@@ -472,6 +490,7 @@ export class Engine {
           state: s.state,
         };
         d.lastReading = { at: o.ts, ...values };
+        if (bus.fallbackV !== null && d.fallbackAckV !== bus.fallbackV) this.ensureFallback(bus, d); // retries a lost ack
         this.recordSample(d.id, o.ts, values);
         this.changed(d);
         for (const c of this.chargersOn(bus.id)) c.onStatus(d.id);
@@ -491,7 +510,9 @@ export class Engine {
       }
       case 'default-voltage-ack': {
         const d = this.psuFor(bus, o.serial);
+        d.fallbackAckV = o.voltageV;
         this.record({ type: 'psu.default-voltage.ack', deviceId: d.id, busId: bus.id, data: { voltageV: o.voltageV } }, true);
+        this.changed(d);
         this.log.info({ device: d.id }, `PSU ${o.serial} confirmed power-on voltage ${o.voltageV.toFixed(2)} V`);
         return;
       }
@@ -502,6 +523,7 @@ export class Engine {
         this.store.upsertDevice({ id: d.id, kind: 'flatpack2', busId: bus.id, name: d.name, serial: o.serial, seenAt: o.ts, meta: { addr: d.addr } });
         this.record({ type: 'device.online', deviceId: d.id, busId: bus.id, data: {} }, true);
         this.changed(d);
+        this.ensureFallback(bus, d);
         this.restore(bus, o.serial);
         for (const c of this.chargersOn(bus.id)) c.onPresence();
         return;
@@ -539,7 +561,10 @@ export class Engine {
         else this.log.info({ bus: bus.id }, msg);
         const back = o.state === 'up' ? this.psusOf(bus.id).find((p) => p.online) : undefined;
         if (back) this.restore(bus, back.serial);
-        if (o.state === 'up') for (const c of this.chargersOn(bus.id)) c.onPresence();
+        if (o.state === 'up') {
+          for (const p of this.psusOf(bus.id)) if (p.online) this.ensureFallback(bus, p);
+          for (const c of this.chargersOn(bus.id)) c.onPresence();
+        }
         return;
       }
     }
@@ -571,10 +596,40 @@ export class Engine {
     if (!bus) return reject('NOT_FOUND', `${deviceId} is on bus "${d!.busId}", which is not in the current config`);
     const g = checkDefaultVoltage(bus.limits, voltageV);
     if (!g.ok) return reject(g.code, g.message);
+    if (bus.fallbackV !== null && g.value !== bus.fallbackV) {
+      return reject(
+        'OUT_OF_RANGE',
+        `bus ${bus.id} keeps its PSUs' power-on voltage at ${bus.fallbackV.toFixed(2)} V (fallbackVoltageV, what they deliver at full current when unsupervised); change buses.${bus.id}.flatpack2.fallbackVoltageV in the config instead`,
+      );
+    }
     this.record({ type: 'default-voltage.accepted', deviceId, busId: bus.id, data: { origin, voltageV: g.value } }, true);
     const sent = await bus.driver.sendDefaultVoltage(d!.serial, g.value);
     this.record({ type: sent ? 'default-voltage.sent' : 'default-voltage.send-failed', deviceId, busId: bus.id, data: { voltageV: g.value } }, !sent);
     return { ok: true, voltageV: g.value, sent };
+  }
+
+  /**
+   * Keeps a PSU's fallback (EEPROM) voltage at the bus's policy. The EEPROM wears: a write goes
+   * out only when the last acknowledged value differs, and a lost ack is retried after a while.
+   */
+  private ensureFallback(bus: Fp2Bus, d: Flatpack2PsuView): void {
+    const want = bus.fallbackV;
+    if (want === null || bus.linkState !== 'up' || d.fallbackAckV === want) return;
+    const last = bus.fallbackWriteAt.get(d.id);
+    const now = this.clock.now();
+    if (last !== undefined && now - last < FALLBACK_RETRY_MS) return;
+    bus.fallbackWriteAt.set(d.id, now);
+    this.log.info({ device: d.id, bus: bus.id }, `PSU ${d.serial}: setting its fallback voltage to ${want.toFixed(2)} V (was ${d.fallbackAckV?.toFixed(2) ?? 'unknown'})`);
+    void this.setDefaultVoltage('safety', d.id, want);
+  }
+
+  /** The bus's fallback policy and which PSUs that may obey a SET have not confirmed it yet. */
+  fallbackState(busId: string): { voltageV: number | null; pendingIds: string[] } {
+    const bus = this.buses.get(busId);
+    if (!bus || bus.fallbackV === null) return { voltageV: null, pendingIds: [] };
+    const pending = this.psusOf(busId).filter((p) => (p.online || p.obeying) && p.fallbackAckV !== bus.fallbackV);
+    for (const p of pending) if (p.online) this.ensureFallback(bus, p);
+    return { voltageV: bus.fallbackV, pendingIds: pending.map((p) => p.id) };
   }
 
   private restore(bus: Fp2Bus, serial: string): void {

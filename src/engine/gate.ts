@@ -135,6 +135,42 @@ export function checkDefaultVoltage(limits: Flatpack2Limits, voltageV: number): 
   return r.ok ? { ok: true, value: r.value.voltageV, notes: [] } : r;
 }
 
+/** The fallback voltage on a charger's bus when the config names none: the PSU minimum. */
+export const CHARGER_BUS_FALLBACK_V = 43.5;
+/** A float a LiFePO4 pack can sit at indefinitely (per cell): the cap for a DC-load bus's fallback. */
+export const FLOAT_MAX_CELL_V = 3.4;
+
+/**
+ * The fallback (power-on) voltage of a charger's bus: what every PSU delivers at FULL current
+ * when its login lapses (the controller died, the adapter was unplugged). The default, the
+ * PSU minimum, is below any healthy 16-cell LiFePO4 pack, so nothing unsupervised flows into
+ * it. A DC-load bus may set a float up to 3.40 V per cell: the PSUs then hold the load and
+ * float the pack at full current when nobody supervises them — the note says so.
+ */
+export function checkFallbackVoltage(limits: Flatpack2Limits, configured: number | undefined, cellCount: number): GateResult<number> {
+  const v = configured ?? CHARGER_BUS_FALLBACK_V;
+  const maxV = Math.floor(cellCount * FLOAT_MAX_CELL_V * 100 + 1e-6) / 100;
+  const g = checkDefaultVoltage(limits, v);
+  if (!g.ok) return { ok: false, code: g.code, message: `fallbackVoltageV ${g.message}` };
+  if (g.value > maxV + 1e-9) {
+    return {
+      ok: false,
+      code: 'OUT_OF_RANGE',
+      message:
+        `fallbackVoltageV ${g.value.toFixed(2)} V is above a LiFePO4 float of ${FLOAT_MAX_CELL_V.toFixed(2)} V × ${cellCount} cells = ${maxV.toFixed(2)} V; ` +
+        `a PSU falls back to it at full current (${limits.maxCurrentA.toFixed(1)} A each) whenever the controller stops. ` +
+        `Use ${CHARGER_BUS_FALLBACK_V} V (no unsupervised current) or a float ≤ ${maxV.toFixed(2)} V if the PSUs also carry a DC load`,
+    };
+  }
+  const notes =
+    g.value > CHARGER_BUS_FALLBACK_V
+      ? [
+          `fallback ${g.value.toFixed(2)} V: when the controller stops, every PSU holds the DC load and floats the pack at ${g.value.toFixed(2)} V with its FULL current (${limits.maxCurrentA.toFixed(1)} A each), unsupervised`,
+        ]
+      : [];
+  return { ok: true, value: g.value, notes };
+}
+
 // ---- charger settings ---------------------------------------------------------------
 
 export type ChargerSettingsCheck = { ok: true } | { ok: false; code: 'OUT_OF_RANGE'; message: string; key: keyof ChargerSettings };

@@ -65,6 +65,17 @@ export const Charger = builder.objectRef<ChargerView>('Charger').implement({
       resolve: (c) => c.bmsCaps,
     }),
     bmsHold: t.exposeString('bmsHold', { nullable: true, description: 'why the BMS holds the charge (paused), if it does' }),
+    fallback: t.field({
+      type: builder.objectRef<ChargerView['fallback']>('ChargerFallback').implement({
+        description: "What the PSUs deliver, at full current, when nothing supervises them (their power-on voltage)",
+        fields: (f) => ({
+          voltageV: f.exposeFloat('voltageV', { nullable: true, description: 'the bus policy (buses[].flatpack2.fallbackVoltageV); null: not managed' }),
+          confirmed: f.exposeBoolean('confirmed', { description: 'every PSU that may obey the charger acknowledged it' }),
+          pendingPsuIds: f.exposeIDList('pendingIds', { description: 'PSUs that have not acknowledged it yet' }),
+        }),
+      }),
+      resolve: (c) => c.fallback,
+    }),
     psus: t.field({ type: [Device], resolve: (c, _a, ctx) => c.psuIds.map((id) => ctx.engine.device(id)).filter((d) => d !== undefined) }),
   }),
 });

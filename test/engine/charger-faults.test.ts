@@ -193,3 +193,53 @@ describe('issue 8: charger and restore under faults', () => {
     for (const s of SIM_PSU_SERIALS) expect(fp2(t).psu(s)).toMatchObject({ setVoltageV: 48, currentLimitA: 0.1 });
   }, 60_000);
 });
+
+describe('issue 8: the fallback voltage when nothing supervises the PSUs', () => {
+  it('a charger bus keeps its PSUs at 43.5 V fallback: unplugged mid-charge, no current flows into the pack', async () => {
+    t = rig();
+    await chargeToCC(t);
+    for (const s of SIM_PSU_SERIALS) expect(fp2(t).psu(s).defaultVoltageV).toBeCloseTo(43.5, 2);
+    expect(charger(t).view().fallback).toEqual({ voltageV: 43.5, confirmed: true, pendingIds: [] });
+    t.hw.parts.unplug('can0');
+    await t.clock.advance(20_000); // logins lapse after ~12.8 s
+    expect(SIM_PSU_SERIALS.every((s) => !fp2(t!).psu(s).loggedIn)).toBe(true);
+    expect(fp2(t).totalCurrentA).toBeLessThan(0.5); // the original let 56.9 A flow here
+  }, 60_000);
+
+  it('writes the EEPROM only when the acknowledged value differs (a restart writes nothing)', async () => {
+    t = rig();
+    const writes: number[] = [];
+    t.hw.parts.canBuses.get('can0')!.attach('spy-eeprom', (f) => {
+      const m = decodeFp2(f);
+      if (m.kind === 'default-voltage' && !m.ack) writes.push(m.voltageV);
+    });
+    await t.clock.advance(5000);
+    expect(writes).toEqual([43.5, 43.5]);
+    t.crash();
+    t.restart();
+    await t.clock.advance(10_000);
+    expect(writes).toHaveLength(2);
+    expect(charger(t).view().fallback.confirmed).toBe(true);
+  });
+
+  it('a start is refused until every PSU confirmed the fallback voltage', async () => {
+    t = rig();
+    await t.clock.advance(5000);
+    // As if B's acknowledgement had been lost: its EEPROM value is not known to be safe.
+    t.rig.engine.psu(`fp2-${B}`)!.fallbackAckV = null;
+    const early = await charger(t).startCharge('api');
+    expect(early).toMatchObject({ ok: false, code: 'FALLBACK_PENDING' });
+    if (!early.ok) expect(early.message).toMatch(/43\.50 V/);
+    expect(charger(t).phase).toBe('idle');
+    await t.clock.advance(6000); // the write is retried and acknowledged
+    expect(charger(t).view().fallback.confirmed).toBe(true);
+    expect((await charger(t).startCharge('api')).ok).toBe(true);
+  });
+
+  it('the config refuses a fallback above a LiFePO4 float and explains the full-current consequence; a DC-load float is accepted', () => {
+    const c = config();
+    const withFb = (v: number) => ({ ...c, buses: [{ ...c.buses[0], flatpack2: { ...c.buses[0].flatpack2!, fallbackVoltageV: v } }] }) as unknown;
+    expect(() => parseConfig(withFb(55), 'test')).toThrow(/buses\.0\.flatpack2\.fallbackVoltageV: .*above a LiFePO4 float of 3\.40 V × 16 cells = 54\.40 V.*full current/);
+    expect(parseConfig(withFb(53.6), 'test').buses[0].flatpack2!.fallbackVoltageV).toBe(53.6);
+  });
+});

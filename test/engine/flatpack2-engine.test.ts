@@ -3,6 +3,7 @@
  * clock: discovery, keep-alive, attribution, watchdog, reconnect and restore, the gate.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { simulatedConfig } from '../../src/rig.js';
 import { makeSimRig, type TestRig } from '../helpers/rig.js';
 import { SIM_PSU_SERIALS } from '../../src/rig.js';
 import { psuDeviceId } from '../../src/engine/devices.js';
@@ -140,11 +141,12 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     expect(t.rig.engine.listDevices().every((d) => !d.online)).toBe(true);
     const down = await t.rig.engine.setPsuOutput('api', 'all', { voltageV: 50, currentA: 5 });
     expect(down.ok).toBe(false);
-    // 20 s unplugged: the PSUs' logins lapse and they fall back to their default voltage.
+    // 20 s unplugged: the PSUs' logins lapse and they fall back to their default voltage,
+    // which the charger's bus keeps at its fallback policy (43.5 V, issue 8).
     await t.clock.advance(20_000);
     const sim = t.rig.sim!.flatpack2.get('can0')!;
     expect(sim.psu(A).loggedIn).toBe(false);
-    expect(sim.psu(A).setVoltageV).toBeCloseTo(53.5, 2);
+    expect(sim.psu(A).setVoltageV).toBeCloseTo(43.5, 2);
     const setsBefore = tx.filter((x) => decodeFp2(x.frame).kind === 'set').length;
     t.rig.sim!.replug('can0');
     await t.clock.advance(40_000); // backoff ≤ 30 s, then hello → login → status
@@ -232,7 +234,10 @@ describe('Flatpack2 alerts, default voltage and link watchdog', () => {
   });
 
   it('writes the power-on voltage through the gate and records the PSU acknowledgement', async () => {
-    t = makeSimRig();
+    // No charger on the bus: its fallback voltage is the user's to set (a charger's bus keeps its policy).
+    const config = simulatedConfig({ port: 0, bms: false });
+    config.chargers = [];
+    t = makeSimRig({ config });
     await discovered(t);
     const bad = await t.rig.engine.setDefaultVoltage('api', idA, 58.5);
     expect(bad).toMatchObject({ ok: false, code: 'OUT_OF_RANGE' });

@@ -3,7 +3,7 @@
 const SETPOINT = 'setpoint { voltageV currentA origin standby at }';
 
 export const DEVICE_FIELDS = `__typename id kind name busId online lastSeen
-  ... on Flatpack2Psu { serial address outputVoltageV outputCurrentA outputPowerW inputVoltageV intakeTempC outputTempC state warnings alarms ownedBy ${SETPOINT} }`;
+  ... on Flatpack2Psu { serial address outputVoltageV outputCurrentA outputPowerW inputVoltageV intakeTempC outputTempC state warnings alarms ownedBy fallbackVoltageV lastReading { at outputVoltageV outputCurrentA } ${SETPOINT} }`;
 
 export const OVERVIEW = `{
   system { simulated startedAt version }
@@ -13,7 +13,7 @@ export const OVERVIEW = `{
 
 export const BUSES = `{ buses { id kind linkState linkDetail limits { minVoltageV maxVoltageV minCurrentA maxCurrentA powerRatingW ovpV } ${SETPOINT} } }`;
 
-const CHARGER_CORE = 'id name phase targetVoltageV chargeCurrentA progress deliveredAh deliveredWh socPct stopReason rampVoltageV session { id startedAt } psus { id }';
+const CHARGER_CORE = 'id name phase targetVoltageV chargeCurrentA progress deliveredAh deliveredWh socPct stopReason rampVoltageV session { id startedAt } psus { id } fallback { voltageV confirmed pendingPsuIds }';
 const CHARGER_BMS = 'batteryId bmsCaps { voltageLimitV currentLimitA reason }';
 
 /**

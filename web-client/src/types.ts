@@ -30,6 +30,9 @@ export interface Device {
   alarms?: string[];
   ownedBy?: string | null;
   setpoint?: Setpoint | null;
+  fallbackVoltageV?: number | null;
+  /** The last readings while offline (the live fields are null then). */
+  lastReading?: { at: string; outputVoltageV: number | null; outputCurrentA: number | null } | null;
 }
 
 export interface PsuLimits {
@@ -71,6 +74,7 @@ export interface Charger {
   stopReason: string | null;
   rampVoltageV: number | null;
   batteryId: string | null;
+  fallback?: { voltageV: number | null; confirmed: boolean; pendingPsuIds: string[] };
   bmsCaps: { voltageLimitV: number | null; currentLimitA: number | null; reason: string | null } | null;
   session: { id: string; startedAt: string } | null;
   psus: Array<{ id: string }>;

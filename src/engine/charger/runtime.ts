@@ -39,6 +39,8 @@ export interface ChargerHost {
   limits(busId: string): Flatpack2Limits;
   /** The bus's adapter link is up: a command can reach the PSUs and their readings are current. */
   linkUp(busId: string): boolean;
+  /** The bus's fallback voltage policy and the PSUs that have not confirmed it yet. */
+  fallback(busId: string): { voltageV: number | null; pendingIds: string[] };
   /** Sends a charger command through the gate (origin "charger"); resolves to the gate's verdict. */
   send(busId: string, cmd: ChargerCommand): Promise<{ ok: true } | { ok: false; code: GateCode; message: string }>;
   /** Marks `owned` as driven by charger `owner` and the rest of `group` as free. */
@@ -71,11 +73,13 @@ export interface ChargerView {
   bmsCaps: { voltageLimitV: number | null; currentLimitA: number | null; reason: string } | null;
   /** Why the BMS holds the charge (charge disable, a protection), if it does. */
   bmsHold: string | null;
+  /** What the PSUs deliver (at full current) when nothing supervises them, and whether all confirmed it. */
+  fallback: { voltageV: number | null; confirmed: boolean; pendingIds: string[] };
 }
 
 export type ChargerResult =
   | { ok: true; view: ChargerView }
-  | { ok: false; code: GateCode | 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING' | 'BMS_OFFLINE'; message: string };
+  | { ok: false; code: GateCode | 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING' | 'BMS_OFFLINE' | 'FALLBACK_PENDING'; message: string };
 
 const PROGRESS_EVERY_MS = 5_000;
 /** How long a crash resume waits for the session's other PSUs after the first one reports. */
@@ -194,6 +198,10 @@ export class ChargerRuntime {
             }
           : null,
       bmsHold: s.bmsHold,
+      fallback: (() => {
+        const f = this.host.fallback(this.busId);
+        return { voltageV: f.voltageV, confirmed: f.pendingIds.length === 0, pendingIds: f.pendingIds };
+      })(),
     };
   }
 
@@ -215,6 +223,14 @@ export class ChargerRuntime {
     }
     if (!this.host.busPsus(this.busId).some((p) => p.online)) {
       return { ok: false, code: 'NO_PSUS', message: `no PSU of charger ${this.id} is online on ${this.busId}; wait for discovery (devices { online })` };
+    }
+    const fb = this.host.fallback(this.busId);
+    if (fb.pendingIds.length) {
+      return {
+        ok: false,
+        code: 'FALLBACK_PENDING',
+        message: `PSU(s) ${fb.pendingIds.join(', ')} have not confirmed the fallback voltage of ${fb.voltageV?.toFixed(2)} V yet (what they deliver unsupervised); it is being written - try again in a few seconds`,
+      };
     }
     const online = this.sharingIds();
     // The machine validates the start (settings and current for this group) through the gate;
@@ -291,7 +307,9 @@ export class ChargerRuntime {
       const now = this.host.clock.now();
       this.resumeWaitFrom ??= now;
       const back = this.pendingResume.psuIds.every((id) => psus.find((p) => p.id === id)?.online);
-      if (back || now - this.resumeWaitFrom >= RESUME_SETTLE_MS) void this.resume(this.pendingResume);
+      // Never resume onto PSUs whose unsupervised fallback is not the safe one yet.
+      const fallbackOk = this.host.fallback(this.busId).pendingIds.length === 0;
+      if (fallbackOk && (back || now - this.resumeWaitFrom >= RESUME_SETTLE_MS)) void this.resume(this.pendingResume);
       return;
     }
     void this.input({ type: 'status', now: this.host.clock.now(), psus: this.readings() });

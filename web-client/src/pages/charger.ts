@@ -65,6 +65,7 @@ function chargerCard(c0: Charger): Row<Charger> {
   const reason = h('p', { class: 'reason', 'data-testid': 'stop-reason', hidden: true });
   const caps = h('p', { class: 'note', 'data-testid': 'bms-caps', hidden: true });
   const group = h('p', { class: 'muted small' });
+  const fallback = h('p', { class: 'muted small', 'data-testid': 'fallback' });
   const startBtn = h('button', { type: 'button', class: 'btn btn-primary', onclick: () => startChargeDialog(current) }, 'Start charge…');
   const stopBtn = h('button', { type: 'button', class: 'btn btn-danger', onclick: () => stopChargeDialog(current) }, 'Stop charge…');
   const el = h('article', { class: 'card', 'data-testid': 'charger-card', 'data-device-id': c0.id },
@@ -76,6 +77,7 @@ function chargerCard(c0: Charger): Row<Charger> {
     caps,
     reason,
     group,
+    fallback,
     h('div', { class: 'actions' }, startBtn, stopBtn),
   );
   return {
@@ -104,6 +106,13 @@ function chargerCard(c0: Charger): Row<Charger> {
       caps.hidden = !capped;
       setText(caps, capped ? `BMS caps the charge: ${fmt(c.bmsCaps!.voltageLimitV, 2, 'V')} / ${fmt(c.bmsCaps!.currentLimitA, 1, 'A')}${c.bmsCaps!.reason ? ` — ${c.bmsCaps!.reason}` : ''}` : '');
       setText(group, `Rectifiers: ${c.psus.map((p) => deviceName(p.id)).join(', ') || '—'}${c.batteryId ? ` · battery: ${deviceName(c.batteryId)}` : ''}`);
+      const fb = c.fallback;
+      setText(
+        fallback,
+        !fb || fb.voltageV == null
+          ? 'Unsupervised fallback: not managed (the PSUs keep their own power-on voltage)'
+          : `Unsupervised fallback: ${fmt(fb.voltageV, 2, 'V')} — ${fb.confirmed ? 'confirmed by every rectifier' : `waiting for ${fb.pendingPsuIds.map(deviceName).join(', ')}`}`,
+      );
       const active = ACTIVE.has(c.phase);
       startBtn.disabled = active;
       stopBtn.disabled = !active;

@@ -26,6 +26,7 @@ function psuCard(d: Device): Row<Device> {
   const setpoint = h('span', { 'data-testid': 'setpoint' });
   const alerts = h('ul', { class: 'alert-list', 'data-testid': 'alerts' });
   const owned = h('p', { class: 'note', hidden: true });
+  const stale = h('p', { class: 'note', 'data-testid': 'stale', hidden: true });
   const setBtn = h('button', { type: 'button', class: 'btn btn-primary', onclick: () => setOutputDialog(d.id) }, 'Set output…');
   const standbyBtn = h('button', { type: 'button', class: 'btn', onclick: () => standbyDialog(d.id) }, 'Standby');
   setAttr(setBtn, 'aria-label', `Set output of ${d.name}`);
@@ -37,6 +38,7 @@ function psuCard(d: Device): Row<Device> {
     h('div', { class: 'stats' }, cells.vin.el, cells.tin.el, cells.tout.el, cells.state.el),
     h('p', { class: 'setpoint-line' }, h('span', { class: 'stat-label' }, 'Setpoint '), setpoint),
     alerts,
+    stale,
     owned,
     h('div', { class: 'actions' }, setBtn, standbyBtn),
   );
@@ -55,6 +57,9 @@ function psuCard(d: Device): Row<Device> {
       setText(cells.state.value, d.state ?? '—');
       setAttr(cells.state.value, 'data-state', d.state ?? null);
       setText(setpoint, setpointText(d.setpoint));
+      const last = !d.online ? d.lastReading : null;
+      stale.hidden = !last;
+      setText(stale, last ? `Offline — last reading ${fmt(last.outputVoltageV, 2, 'V')} / ${fmt(last.outputCurrentA, 1, 'A')} at ${fmtTime(last.at)} (not live)` : '');
       const items = [...(d.alarms ?? []).map((x) => ['alarm', x]), ...(d.warnings ?? []).map((x) => ['warning', x])];
       const sig = JSON.stringify(items);
       if (alerts.dataset.sig !== sig) {
