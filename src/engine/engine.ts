@@ -590,7 +590,7 @@ export class Engine {
       this.record({ type: 'default-voltage.rejected', deviceId, data: { origin, voltageV, code, reason: message } }, true);
       return { ok: false as const, code, message };
     };
-    const avail = checkDeviceAvailable(deviceId, d, { origin });
+    const avail = checkDeviceAvailable(deviceId, d && this.gateView(d), { origin });
     if (!avail.ok) return reject(avail.code, avail.message);
     const bus = this.buses.get(d!.busId);
     if (!bus) return reject('NOT_FOUND', `${deviceId} is on bus "${d!.busId}", which is not in the current config`);
@@ -645,11 +645,22 @@ export class Engine {
       startupAlreadyApplied: bus.startupApplied.has(serial),
       lastRestoreAt: bus.lastRestoreAt,
       ownedByCharger: this.psusOf(bus.id).some((p) => p.ownedBy !== null) || this.chargersOn(bus.id).some((c) => c.resumePending),
+      chargerBus: this.chargersOn(bus.id).length > 0,
     });
     if (decision.action === 'none') return;
     if (decision.markStartupApplied) bus.startupApplied.add(serial);
     bus.lastRestoreAt = this.clock.now();
     void this.applySetpoint(decision.origin, [bus], { voltageV: decision.voltageV, currentA: decision.currentA }, decision.standby, psuDeviceId(serial));
+  }
+
+  /**
+   * A PSU as the gate's interlock sees it: a charger that will resume a session a crash left
+   * open owns its bus already, so a manual setpoint cannot slip in before the soft start.
+   */
+  private gateView(d: Flatpack2PsuView): Flatpack2PsuView {
+    if (d.ownedBy) return d;
+    const pending = this.chargersOn(d.busId).find((c) => c.resumePending);
+    return pending ? { ...d, ownedBy: pending.id } : d;
   }
 
   private psusOf(busId: string): Flatpack2PsuView[] {
@@ -689,13 +700,13 @@ export class Engine {
       // The gate's interlock, for every PSU the broadcast would reach (offline ones are skipped).
       for (const b of buses) {
         for (const p of this.psusOf(b.id)) {
-          const g = checkDeviceAvailable(p.id, p, { origin });
+          const g = checkDeviceAvailable(p.id, this.gateView(p), { origin });
           if (!g.ok && g.code === 'CHARGER_OWNS_PSU') return reject(g.code, g.message, b.id);
         }
       }
     } else {
       const d = this.psu(target);
-      const avail = checkDeviceAvailable(target, d, { origin, standby });
+      const avail = checkDeviceAvailable(target, d && this.gateView(d), { origin, standby });
       if (!avail.ok) return reject(avail.code, avail.message, d?.busId);
       const b = this.buses.get(d!.busId);
       if (!b) return reject('NOT_FOUND', `${target} is on bus "${d!.busId}", which is not in the current config`);

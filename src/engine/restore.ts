@@ -25,6 +25,11 @@ export interface RestoreInput {
   lastRestoreAt: number | null;
   /** A charger owns the bus, or will resume a session on it: it decides what to set. */
   ownedByCharger: boolean;
+  /**
+   * A charger uses this bus. A PSU that logs in runs at its power-on voltage at full current
+   * until a SET arrives, so with nothing else to restore it gets standby.
+   */
+  chargerBus?: boolean;
   coalesceMs?: number;
 }
 
@@ -53,5 +58,6 @@ export function decideRestore(i: RestoreInput): RestoreDecision {
     return { action: 'set', origin: 'startup', voltageV: i.startup.voltageV, currentA: i.startup.currentA, standby: false, markStartupApplied: true };
   }
   if (i.setpoint) return { action: 'set', origin: 'restore', ...restorable(i.setpoint), markStartupApplied: true };
+  if (i.chargerBus) return { action: 'set', origin: 'restore', ...FLATPACK2_STANDBY, standby: true, markStartupApplied: true };
   return { action: 'none', why: 'no setpoint to restore and no startup values configured' };
 }

@@ -254,6 +254,8 @@ export class ChargerRuntime {
         this.host.record({ type: 'charger.session.ended', deviceId: this.id, busId: this.busId, data: { sessionId: this.pendingResume.id, outcome: 'stopped', reason, origin } }, true);
         this.pendingResume = null;
         this.state = { ...this.state, phase: 'done', stopReason: reason, outcome: 'stopped' };
+        // The PSUs may still hold the crashed session's last setpoint: a stop leaves them in standby.
+        await this.host.send(this.busId, { kind: 'standby', reason });
         this.host.changed();
         return { ok: true, view: this.view() };
       }
