@@ -130,6 +130,25 @@ describe('defect 8.6: a wrong BMS dialect is detected and holds guided charging'
     expect(charger.phase).toBe('CC');
   });
 
+  it('defect 8.6: without any 0x35E, frames only the other dialect sends are a mismatch too (no 10-s grace)', async () => {
+    for (const [configured, speaks, what] of [
+      ['pylontech', 'deye', /frame 0x361/],
+      ['deye', 'pylontech', /"PN" marker/],
+    ] as const) {
+      t = rig(configured, speaks);
+      t.rig.sim!.bms.get('can1')!.setIdentity(null);
+      await t.clock.advance(3000);
+      const check = t.rig.engine.battery('bms0')!.snapshot!.dialectCheck;
+      expect(check).toMatchObject({ status: 'mismatch', configured, detected: speaks, maker: null });
+      expect(check.reason).toMatch(what);
+      expect(await t.rig.engine.charger('charger1')!.startCharge('api')).toMatchObject({ ok: false, code: 'BMS_DIALECT_MISMATCH' });
+      await t.clock.advance(15_000);
+      expect(t.rig.engine.battery('bms0')!.snapshot!.dialectCheck.status).toBe('mismatch');
+      await t.stop();
+      t = null;
+    }
+  });
+
   it('defect 8.6: a maker that names neither dialect is unverified at once; after the BMS drops out the check starts over', async () => {
     t = rig('deye', 'deye');
     const bms = t.rig.sim!.bms.get('can1')!;

@@ -20,7 +20,8 @@
  *   first 0x35E makes it `confirmed` (same dialect as configured), `mismatch` (the other one) or
  *   `unverified` (a maker that names neither); `identityWaitMs` (10 s: ten 1-s bursts, both
  *   dialects send 0x35E in every burst) of stack frames without any 0x35E also makes it
- *   `unverified`. Each change is a `dialect` observation and part of the snapshot. The driver
+ *   `unverified`. Before any 0x35E, frames only the other dialect sends also make it `mismatch`
+ *   (checkWireEvidence); once a 0x35E is heard it decides. Each change is a `dialect` observation and part of the snapshot. The driver
  *   keeps decoding in the configured dialect: what a mismatch means for charging is policy
  *   (src/engine/bms-policy.ts).
  * - The heartbeat is sent only while the link is up and only while no other node's 0x305 has
@@ -32,8 +33,11 @@ import type { CanFrame } from '../can/types.js';
 import type { LinkState } from '../can/adapter.js';
 import type { CanLink } from '../flatpack2/driver.js';
 import {
+  BMS_ID,
   decodeBms,
   encodeHeartbeat,
+  MODULE_BASE,
+  moduleOfId,
   isModuleMessage,
   STACK_KINDS,
   type BmsDialect,
@@ -203,6 +207,9 @@ const DEFAULT_OFFLINE_MS = 10_000;
 const DEFAULT_MODULE_OFFLINE_MS = 5000;
 const DEFAULT_COALESCE_MS = 100;
 const DEFAULT_IDENTITY_WAIT_MS = 10_000;
+/** Stack ids only the Deye dialect defines (bms-can.md §1, §2), and module bases it always sends. */
+const DEYE_ONLY_STACK_IDS: ReadonlySet<number> = new Set([BMS_ID.CELL_EXTREMES, BMS_ID.VERSIONS, BMS_ID.MODULE_COUNTS, BMS_ID.ON_GRID_LIMITS]);
+const DEYE_MODULE_EVIDENCE: ReadonlySet<number> = new Set([MODULE_BASE.FAULTS, MODULE_BASE.STATUS, MODULE_BASE.CELLS, MODULE_BASE.TEMPS_LIMITS, MODULE_BASE.STATE]);
 const WATCHDOG_TICK_MS = 250;
 const FOREIGN_HEARTBEAT_PERIODS = 3;
 
@@ -352,6 +359,7 @@ export class BmsDriver {
     const msg = decodeBms(frame, this.dialectNow);
     this.remember(frame, 'rx', msg, ts);
     this.emit({ kind: 'frame', dir: 'rx', frame, ts, msg });
+    this.checkWireEvidence(frame, msg, ts);
     switch (msg.kind) {
       case 'invalid':
         this.emit({ kind: 'invalid', ts, frame, reason: msg.reason });
@@ -428,6 +436,36 @@ export class BmsDriver {
               reason: `0x35E names "${id.text || '(no printable text)'}", neither DY (deye) nor PYLON (pylontech): the configured ${configured} dialect cannot be verified`,
             };
     this.setDialectCheck(next, ts);
+  }
+
+  /**
+   * Before any 0x35E: frames only the other dialect sends are a mismatch too (a Deye stack's
+   * 0x361/0x364/0x371 and per-module frames on a pylontech config; a 7-byte 0x359 with the
+   * Pylontech "PN" marker on a deye config). Once a 0x35E has been heard, it decides.
+   */
+  private checkWireEvidence(frame: CanFrame, msg: BmsMessage, ts: number): void {
+    const c = this.dialectCheck;
+    if (!this.online || c.maker !== null || c.status === 'mismatch' || frame.extended || frame.remote) return;
+    const configured = this.dialectNow;
+    let other: { dialect: BmsDialect; what: string } | null = null;
+    if (configured === 'pylontech' && msg.kind === 'unknown') {
+      const mod = moduleOfId(frame.id);
+      if (DEYE_ONLY_STACK_IDS.has(frame.id) || (mod && DEYE_MODULE_EVIDENCE.has(mod.base))) other = { dialect: 'deye', what: `frame 0x${frame.id.toString(16).toUpperCase()}` };
+    } else if (configured === 'deye' && msg.kind === 'alarms' && frame.data.length === 7 && frame.data[5] === 0x50 && frame.data[6] === 0x4e) {
+      other = { dialect: 'pylontech', what: 'a 7-byte 0x359 with the "PN" marker' };
+    }
+    if (!other) return;
+    this.setDialectCheck(
+      {
+        configured,
+        detected: other.dialect,
+        maker: null,
+        status: 'mismatch',
+        since: ts,
+        reason: `no 0x35E identity yet, but the BMS sends ${other.what}, which only the ${other.dialect} dialect has, while it is configured as ${configured}: its current sign and alarm bits are being misread - set "dialect: ${other.dialect}" for this BMS and restart`,
+      },
+      ts,
+    );
   }
 
   private setDialectCheck(next: DialectCheck, ts: number): void {
