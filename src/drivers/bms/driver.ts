@@ -20,10 +20,10 @@
  *   first 0x35E makes it `confirmed` (same dialect as configured), `mismatch` (the other one) or
  *   `unverified` (a maker that names neither); `identityWaitMs` (10 s: ten 1-s bursts, both
  *   dialects send 0x35E in every burst) of stack frames without any 0x35E also makes it
- *   `unverified`. Before any 0x35E, frames only the other dialect sends also make it `mismatch`
- *   (checkWireEvidence); once a 0x35E is heard it decides. Each change is a `dialect` observation and part of the snapshot. The driver
- *   keeps decoding in the configured dialect: what a mismatch means for charging is policy
- *   (src/engine/bms-policy.ts).
+ *   `unverified`. Before any 0x35E, frames only the other dialect sends also make it
+ *   `mismatch` (checkWireEvidence); once a 0x35E is heard it decides. Each change is a
+ *   `dialect` observation and part of the snapshot. The driver keeps decoding in the configured
+ *   dialect: what a mismatch means for charging is policy (src/engine/bms-policy.ts).
  * - The heartbeat is sent only while the link is up and only while no other node's 0x305 has
  *   been heard in the last 3 periods: a passive reader must not talk over a real inverter
  *   (§3.10). Payload: the Deye time format (UTC fields) or eight zero bytes.
