@@ -187,6 +187,11 @@ describe('defect 8.6: a protection, alarm or request bit the policy does not kno
     expect(m).toMatchObject({ kind: 'alarms', protections: ['byte0-bit0'] });
     const protections = m.kind === 'alarms' ? m.protections : [];
     expect(bmsLimitsFromSnapshot({ ...base, protections })).toMatchObject({ chargeAllowed: false, blockReason: expect.stringMatching(/protection byte0-bit0 \(a bit the protocol tables do not name\)/) });
+    // Deye 0x359 byte 7 is unused (§3.4): a bit there is reported, and blocks, instead of vanishing.
+    const deye = decodeBms({ id: 0x359, extended: false, remote: false, data: Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0x04) }, 'deye');
+    expect(deye).toMatchObject({ kind: 'alarms', protections: ['byte7-bit2'] });
+    const deyeProt = deye.kind === 'alarms' ? deye.protections : [];
+    expect(bmsLimitsFromSnapshot({ ...base, protections: deyeProt }).chargeAllowed).toBe(false);
   });
 
   it('defect 8.6: an unknown alarm or request bit blocks too; known alarms and discharge-only protections do not', () => {

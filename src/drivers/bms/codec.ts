@@ -577,7 +577,11 @@ function deyeFlagSet(d: Uint8Array): FlagSet {
 }
 
 function decodeDeyeFlags(d: Uint8Array): BmsMessage {
-  return { kind: 'alarms', dialect: 'deye', moduleCount: null, pnMarker: false, ...deyeFlagSet(d) };
+  const set = deyeFlagSet(d);
+  // Byte 7 is unused (§3.4): a bit set there is a bit no table names, reported by position
+  // among the protections so that it blocks charging rather than vanishing.
+  if (d.length >= 8) flagNames([[null, null, null, null, null, null, null, null]], d, 7, set.protections);
+  return { kind: 'alarms', dialect: 'deye', moduleCount: null, pnMarker: false, ...set };
 }
 
 function decodePylonFlags(d: Uint8Array): BmsMessage {
