@@ -34,7 +34,13 @@ export const adapterSchema = z
         message: `must be one of the adapter's CAN bit rates: ${WAVESHARE_BITRATES.join(', ')}`,
       })
       .default(125_000),
-    framing: z.enum(['variable', 'fixed']).default('variable'),
+    /**
+     * Fixed 20-byte framing carries a checksum (sum of bytes 2..18), which catches every single-bit
+     * error on the serial line; the variable framing has none (most single-bit flips decode as another
+     * valid frame). Both work with every CAN frame type, so fixed is the default; `variable` stays
+     * available for setups that need it.
+     */
+    framing: z.enum(['variable', 'fixed']).default('fixed'),
     /** ID kind in the adapter's setting frame: Flatpack2 uses extended, BMS frames standard ids. */
     frameType: z.enum(['standard', 'extended']).optional(),
     stopBits: z.union([z.literal(1), z.literal(2)]).default(1),

@@ -356,6 +356,12 @@ export class Engine {
         // Recorded and flagged, never turned into telemetry (the driver keeps it out of the snapshot).
         this.record({ type: 'frame.invalid', busId: bus.id, deviceId: b.id, data: { canId: o.frame.id, reason: o.reason } });
         return;
+      case 'dialect':
+        // Defect 8.6: what 0x35E says against the configured dialect; the policy holds guided charging on a mismatch.
+        if (o.check.status === 'pending') return;
+        this.record({ type: `battery.dialect-${o.check.status}`, deviceId: b.id, busId: bus.id, data: { ...o.check } }, true);
+        if (o.check.status !== 'confirmed') this.log.warn({ battery: b.id }, `battery ${b.id}: ${o.check.reason}`);
+        return;
       case 'state': {
         const s = o.battery;
         b.snapshot = s;

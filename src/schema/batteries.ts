@@ -35,7 +35,10 @@ export const Battery = builder.objectRef<BatteryView>('Battery').implement({
   interfaces: [Device],
   isTypeOf: (d) => (d as BatteryView).kind === 'bms',
   fields: (t) => ({
-    dialect: t.string({ nullable: true, resolve: (b) => snap(b, 'dialect') }),
+    dialect: t.string({ nullable: true, description: 'the configured dialect, the one frames are decoded with', resolve: (b) => snap(b, 'dialect') }),
+    dialectStatus: t.string({ nullable: true, description: 'pending, confirmed, mismatch or unverified: what the 0x35E identity says about the configured dialect (guided charging is held on mismatch and pending)', resolve: (b) => snap(b, 'dialectCheck')?.status ?? null }),
+    detectedDialect: t.string({ nullable: true, description: 'the dialect the 0x35E maker implies (DY… = deye, PYLON = pylontech)', resolve: (b) => snap(b, 'dialectCheck')?.detected ?? null }),
+    dialectReason: t.string({ nullable: true, description: 'what was seen and what to do', resolve: (b) => snap(b, 'dialectCheck')?.reason ?? null }),
     socPct: t.float({ nullable: true, resolve: (b) => snap(b, 'socPct') }),
     sohPct: t.float({ nullable: true, resolve: (b) => snap(b, 'sohPct') }),
     voltageV: t.float({ nullable: true, resolve: (b) => snap(b, 'voltageV') }),

@@ -166,8 +166,9 @@ describe('bms-can.md §7 vectors through the fixed 20-byte framing', () => {
       alarmBits: 0x41,
       systemErrorBits: 0,
     });
-    // Read as Pylontech the same byte 4 is the module count, not alarms (§3.5).
-    expect(pylon(V.v13)).toMatchObject({ protections: [], alarms: [], moduleCount: 0x41, pnMarker: false });
+    // Read as Pylontech the same byte 4 is the module count (§3.5): 65 modules is more than
+    // the id ranges hold, so this Deye frame is invalid there (defect 8.7), not 65 modules.
+    expect(pylon(V.v13)).toEqual({ kind: 'invalid', reason: 'module count 65 in 0x359 above 64' });
   });
 
   it('#14 0x35C with DLC 2: charge enable + discharge enable', () => {

@@ -4,6 +4,7 @@ import type { CanFrame } from '../../src/drivers/can/types.js';
 import {
   ALERT_BIT_NAMES,
   FP2,
+  FP2_BOUNDS,
   alertNames,
   decodeFp2,
   encodeAlertRequest,
@@ -194,17 +195,18 @@ describe('flatpack2 codec: addressing of several PSUs (§3)', () => {
     expect(decodeFp2(encodeLoginRequest('192750001639', 9))).toMatchObject({ kind: 'login-request', addr: 9 });
   });
 
-  it('status round-trips through encodeStatus for any address and values (property)', () => {
+  it('status round-trips through encodeStatus for any address and in-bounds values (property)', () => {
     fc.assert(
       fc.property(
         // 0xFF is broadcast: 0x05FF4004/5 are the SET ids, not a status (tested above).
         fc.integer({ min: 0, max: 254 }),
         fc.constantFrom(0x04, 0x08, 0x0c, 0x10),
-        fc.integer({ min: 0, max: 255 }),
-        fc.integer({ min: 0, max: 0xffff }),
-        fc.integer({ min: 0, max: 10000 }),
-        fc.integer({ min: 0, max: 400 }),
-        fc.integer({ min: 0, max: 255 }),
+        // Within FP2_BOUNDS; out-of-bounds values are tested under defect 8.7.
+        fc.integer({ min: 0, max: FP2_BOUNDS.intakeTempC[1] }),
+        fc.integer({ min: 0, max: FP2_BOUNDS.outputCurrentA[1] * 10 }),
+        fc.integer({ min: 0, max: FP2_BOUNDS.outputVoltageV[1] * 100 }),
+        fc.integer({ min: 0, max: FP2_BOUNDS.inputVoltageV[1] }),
+        fc.integer({ min: 0, max: FP2_BOUNDS.outputTempC[1] }),
         (addr, stateCode, tin, iRaw, vRaw, vin, tout) => {
           const enc = encodeStatus({ addr, stateCode, intakeTempC: tin, currentA: iRaw / 10, voltageV: vRaw / 100, inputVoltageV: vin, outputTempC: tout });
           const msg = decodeFp2(enc);
@@ -257,7 +259,9 @@ describe('flatpack2 codec: invalid and unknown frames', () => {
     const msg = decodeFp2(ext(0x05014004, '17 00 00 B0 FE EE 00 17')); // 0xFEB0 = 652.00 V
     expect(msg.kind).toBe('invalid');
     if (msg.kind === 'invalid') expect(msg.reason).toMatch(/652\.00 V/);
-    expect(decodeFp2(ext(0x05014004, '17 00 00 10 27 EE 00 17'))).toMatchObject({ kind: 'status', voltageV: 100 }); // 100.00 V is the edge
+    // 65.00 V (the highest OVP, FP2_BOUNDS) is the edge; 65.01 V is not a reading (defect 8.7).
+    expect(decodeFp2(ext(0x05014004, '17 00 00 64 19 EE 00 17'))).toMatchObject({ kind: 'status', voltageV: 65 });
+    expect(decodeFp2(ext(0x05014004, '17 00 00 65 19 EE 00 17'))).toMatchObject({ kind: 'invalid' });
   });
 
   it('frames that are not Flatpack2 messages we know are unknown', () => {

@@ -30,6 +30,12 @@ describe('config', () => {
     expect(c.buses[0].flatpack2?.ovpV).toBe(59.5);
   });
 
+  it('defect 8.7: the adapter framing defaults to the checksummed fixed framing; explicit variable still works', () => {
+    const fp2 = { psus: {} };
+    expect(parseConfig({ buses: [{ id: 'can0', adapter: { path: '/dev/ttyUSB0' }, flatpack2: fp2 }] }, 'test.yaml').buses[0].adapter.framing).toBe('fixed');
+    expect(parseConfig({ buses: [{ id: 'can0', adapter: { path: '/dev/ttyUSB0', framing: 'variable' }, flatpack2: fp2 }] }, 'test.yaml').buses[0].adapter.framing).toBe('variable');
+  });
+
   it.each([
     [{ buses: [{ id: 'can0', adapter: { bitrate: 123 } }] }, /buses\.0\.adapter\.bitrate: must be one of the adapter's CAN bit rates: 1000000, 800000/],
     [{ buses: [{ id: 'can0', adapter: { serialBaud: 57600 } }] }, /buses\.0\.adapter\.serialBaud: must be one of 9600/],

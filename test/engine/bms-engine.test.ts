@@ -153,6 +153,7 @@ describe('BMS policy', () => {
     socPct: 60,
     requestFlags: ['charge-enable', 'discharge-enable'],
     protections: [] as string[],
+    dialectCheck: { configured: 'deye', detected: 'deye', maker: 'DY001', status: 'confirmed', since: 0, reason: '' },
   };
   it('allows charging with charge-enable and no charge-blocking protection', () => {
     expect(bmsLimitsFromSnapshot(base as never)).toMatchObject({ chargeAllowed: true, blockReason: null, full: false });

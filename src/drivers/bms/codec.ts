@@ -66,25 +66,62 @@ export const MODULE_BASE = {
 export const MAX_MODULES = 0x40;
 
 /**
- * What we accept as physically possible (documented bounds; a reading outside them is an
- * `invalid` frame, never telemetry). Chosen for 48 V-class LV stacks of any Li chemistry:
- * - stack / module voltage: 1–100 V (0 V is a broken reading; > 100 V is not an LV stack);
- * - cell voltage: 1.0–5.0 V (a 0 V or 10 V cell is a sensor/decoding fault; LFP lives in
- *   2.5–3.65 V, NMC up to 4.2 V);
- * - temperature: -50 … +150 °C (MOSFETs run hotter than cells; -40.0 °C is the "no heater" mark);
- * - SOC / SOH: 0–100 %;
- * - charge/discharge voltage limits: 0–100 V; charge current limits must not be negative
- *   (discharge limits may be, some Pylontech emulators send them negative: magnitude is used);
- * - 0x364 counts: each ≤ the module total, total ≤ MAX_MODULES;
- * - max cell/temperature below min cell/temperature is impossible.
+ * What we accept as physically possible, per decoded numeric field (inclusive bounds; a frame
+ * with a value outside them is an `invalid` frame with the reason, never telemetry, a limit or
+ * a control input). The variable Waveshare framing has no checksum, so these bounds are the
+ * last filter against a corrupted byte. Chosen for 48 V-class LV stacks of any Li chemistry:
  */
 export const BMS_BOUNDS = {
+  /** Stack / module voltage: 0 V is a broken reading; > 100 V is not a low-voltage stack (16S LFP tops at 58.4 V, 15S NMC at 63 V). */
   stackVoltageV: [1, 100],
+  /** Cell voltage: a 0 V or 10 V cell is a sensor/decoding fault; LFP lives in 2.5–3.65 V, NMC up to 4.2 V. */
   cellVoltageV: [1, 5],
+  /** Temperatures: Li cells are not operated outside −30…+60 °C; MOSFETs run hotter; −40.0 °C is the "no heater" mark. */
   tempC: [-50, 150],
+  /** SOC / SOH are percentages. */
   pct: [0, 100],
+  /** 0x351 charge / discharge voltage limits: same reasoning as the stack voltage (0 = "not given" on some emulators). */
   limitVoltageV: [0, 100],
-} as const;
+  /**
+   * Stack charge/discharge current limits (0x351, 0x371) and the stack current (0x356), A.
+   * The largest value in the references is 370 A (bms-can.md §7 vector 4); 1000 A at 48 V is
+   * 50 kW, beyond the DC rating of any single LV inverter port (the biggest 48 V hybrids take
+   * ~250–350 A). 3276.7 A (the S16 maximum) is a corrupted frame.
+   */
+  stackCurrentA: [-1000, 1000],
+  stackLimitA: [0, 1000],
+  /**
+   * Per-module current (0x150) and allowed currents (0x250), A: one 48 V module (≤ 300 Ah)
+   * is rated ≤ 1 C continuous (~2 C peak); 500 A is beyond any of them. 65535 A (U16) is corrupted.
+   */
+  moduleCurrentA: [-500, 500],
+  moduleLimitA: [0, 500],
+  /** 0x358 USB-board output power, W: USB PD tops out at 240 W. */
+  usbPowerW: [0, 250],
+  /** 0x358 USB-board lifetime energy, Wh: 250 W for 40 years is < 100 MWh. */
+  usbEnergyWh: [0, 100_000_000],
+  /**
+   * 0x550 lifetime charged / discharged energy per module, kWh: 100 000 kWh is ~20 000 full
+   * cycles of a 5 kWh module (LFP is rated ~6000); 4.29 GWh (the U32 maximum) is corrupted.
+   */
+  moduleEnergyKWh: [0, 100_000],
+  /** 0x400 cycle counter: one cycle a day for 50 years is 18 250; 20 000 bounds it. */
+  cycles: [0, 20_000],
+  /** 0x359 (Pylontech byte 4) / 0x364 module counts: ≤ MAX_MODULES (the id ranges hold no more). */
+  moduleCount: [0, MAX_MODULES],
+  /** 0x358 byte 6 switch state: the 0x306 switch is 0 (closed) or 1 (open). */
+  switchState: [0, 1],
+} as const satisfies Record<string, readonly [number, number]>;
+
+/*
+ * Fields with no bound beyond their wire range, and why: 0x35E capacity (U16 0.1 Ah ≤ 6553.5 Ah;
+ * a 64-module stack of 100 Ah modules exceeds it), 0x306 disable time (any number of seconds),
+ * 0x400 balancing bits and sub-state (bit sets / undocumented code), the 0x700/0x750 trip
+ * counters (counts of past events, never used for control), 0x305 (an implausible date
+ * decodes as `time: null`), and every flag byte (bits the tables do not name are reported by
+ * position and block charging in src/engine/bms-policy.ts). The 0x364 counts are checked
+ * against each other.
+ */
 
 /** Bit 0..7 of one table byte; null = reserved. */
 type Table = readonly (string | null)[];
@@ -331,7 +368,7 @@ const within = (v: number, [lo, hi]: Bound) => v >= lo && v <= hi;
 /** First reason a set of named values is out of bounds, or null. */
 function outOfBounds(checks: ReadonlyArray<readonly [string, number, Bound, string]>): string | null {
   for (const [name, v, b, unit] of checks) {
-    if (!within(v, b)) return `${name} ${v} ${unit} outside ${b[0]}–${b[1]} ${unit}`;
+    if (!within(v, b)) return `${name} ${v}${unit ? ` ${unit}` : ''} outside ${b[0]}–${b[1]}${unit ? ` ${unit}` : ''}`;
   }
   return null;
 }
@@ -418,6 +455,8 @@ function decodeStack(id: number, d: Uint8Array, dialect: BmsDialect): BmsMessage
       if (chargeCurrentLimitA < 0) return invalid(`charge current limit ${chargeCurrentLimitA} A is negative`);
       const r = outOfBounds([
         ['charge voltage', chargeVoltageLimitV, BMS_BOUNDS.limitVoltageV, 'V'],
+        ['charge current limit', chargeCurrentLimitA, BMS_BOUNDS.stackLimitA, 'A'],
+        ['discharge current limit', dischargeCurrentLimitA, BMS_BOUNDS.stackLimitA, 'A'],
         ['discharge voltage', dischargeVoltageV ?? 0, BMS_BOUNDS.limitVoltageV, 'V'],
       ]);
       if (r) return invalid(r);
@@ -438,16 +477,28 @@ function decodeStack(id: number, d: Uint8Array, dialect: BmsDialect): BmsMessage
       const tempC = scaled(s16(d, 4), 0.1);
       const r = outOfBounds([
         ['stack voltage', voltageV, BMS_BOUNDS.stackVoltageV, 'V'],
+        ['stack current', wireCurrentA, BMS_BOUNDS.stackCurrentA, 'A'],
         ['temperature', tempC, BMS_BOUNDS.tempC, '°C'],
       ]);
       if (r) return invalid(r);
       const currentA = dialect === 'deye' ? -wireCurrentA || 0 : wireCurrentA;
       return { kind: 'measurements', voltageV, currentA, wireCurrentA, direction: direction(currentA), tempC };
     }
-    case BMS_ID.USB_POWER:
-      return { kind: 'usb-power', powerW: scaled(u16(d, 0), 0.1), energyWh: scaled(u32(d, 2), 0.1), switchState: u8(d, 6) };
+    case BMS_ID.USB_POWER: {
+      const powerW = scaled(u16(d, 0), 0.1);
+      const energyWh = scaled(u32(d, 2), 0.1);
+      const switchState = u8(d, 6);
+      const r = outOfBounds([
+        ['USB power', powerW, BMS_BOUNDS.usbPowerW, 'W'],
+        ['USB energy', energyWh, BMS_BOUNDS.usbEnergyWh, 'Wh'],
+        ['USB switch state', switchState, BMS_BOUNDS.switchState, ''],
+      ]);
+      return r ? invalid(r) : { kind: 'usb-power', powerW, energyWh, switchState };
+    }
     case BMS_ID.ALARMS:
-      return dialect === 'deye' ? decodeDeyeFlags(d) : decodePylonFlags(d);
+      if (dialect === 'deye') return decodeDeyeFlags(d);
+      if (u8(d, 4) > BMS_BOUNDS.moduleCount[1]) return invalid(`module count ${u8(d, 4)} in 0x359 above ${BMS_BOUNDS.moduleCount[1]}`);
+      return decodePylonFlags(d);
     case BMS_ID.REQUESTS: {
       const bits = u8(d, 0);
       const flags: string[] = [];
@@ -496,8 +547,13 @@ function decodeStack(id: number, d: Uint8Array, dialect: BmsDialect): BmsMessage
     }
     case BMS_ID.ON_GRID_LIMITS: {
       const chargeCurrentLimitA = scaled(s16(d, 0), 0.1);
+      const dischargeCurrentLimitA = scaled(Math.abs(s16(d, 2)), 0.1);
       if (chargeCurrentLimitA < 0) return invalid(`on-grid charge current limit ${chargeCurrentLimitA} A is negative`);
-      return { kind: 'on-grid-limits', chargeCurrentLimitA, dischargeCurrentLimitA: scaled(Math.abs(s16(d, 2)), 0.1) };
+      const r = outOfBounds([
+        ['on-grid charge current limit', chargeCurrentLimitA, BMS_BOUNDS.stackLimitA, 'A'],
+        ['on-grid discharge current limit', dischargeCurrentLimitA, BMS_BOUNDS.stackLimitA, 'A'],
+      ]);
+      return r ? invalid(r) : { kind: 'on-grid-limits', chargeCurrentLimitA, dischargeCurrentLimitA };
     }
     case BMS_ID.HEARTBEAT: {
       const [second, minute, hour, day, month, yy] = [u8(d, 0), u8(d, 1), u8(d, 2), u8(d, 3), u8(d, 4), u8(d, 5)];
@@ -521,7 +577,11 @@ function deyeFlagSet(d: Uint8Array): FlagSet {
 }
 
 function decodeDeyeFlags(d: Uint8Array): BmsMessage {
-  return { kind: 'alarms', dialect: 'deye', moduleCount: null, pnMarker: false, ...deyeFlagSet(d) };
+  const set = deyeFlagSet(d);
+  // Byte 7 is unused (§3.4): a bit set there is a bit no table names, reported by position
+  // among the protections so that it blocks charging rather than vanishing.
+  if (d.length >= 8) flagNames([[null, null, null, null, null, null, null, null]], d, 7, set.protections);
+  return { kind: 'alarms', dialect: 'deye', moduleCount: null, pnMarker: false, ...set };
 }
 
 function decodePylonFlags(d: Uint8Array): BmsMessage {
@@ -567,6 +627,7 @@ function decodeModule(base: number, module: number, d: Uint8Array): BmsMessage {
       const sohPct = scaled(u16(d, 6), 0.1);
       const r = outOfBounds([
         ['module voltage', voltageV, BMS_BOUNDS.stackVoltageV, 'V'],
+        ['module current', wireCurrentA, BMS_BOUNDS.moduleCurrentA, 'A'],
         ['SOC', socPct, BMS_BOUNDS.pct, '%'],
         ['SOH', sohPct, BMS_BOUNDS.pct, '%'],
       ]);
@@ -591,6 +652,8 @@ function decodeModule(base: number, module: number, d: Uint8Array): BmsMessage {
       const r = outOfBounds([
         ['MOS temperature', mosTempC, BMS_BOUNDS.tempC, '°C'],
         ['heater temperature', heaterTempC ?? 0, BMS_BOUNDS.tempC, '°C'],
+        ['allowed charge current', u16(d, 4), BMS_BOUNDS.moduleLimitA, 'A'],
+        ['allowed discharge current', u16(d, 6), BMS_BOUNDS.moduleLimitA, 'A'],
       ]);
       if (r) return invalid(`module ${module}: ${r}`);
       return { kind: 'module-temps-limits', module, mosTempC, heaterTempC, chargeCurrentLimitA: u16(d, 4), dischargeCurrentLimitA: u16(d, 6) };
@@ -599,6 +662,8 @@ function decodeModule(base: number, module: number, d: Uint8Array): BmsMessage {
       const modeCode = u8(d, 0);
       const faultLevelCode = u8(d, 1);
       const balancingBits = u16(d, 4);
+      const cycles = u16(d, 2);
+      if (cycles > BMS_BOUNDS.cycles[1]) return invalid(`module ${module}: cycle count ${cycles} above ${BMS_BOUNDS.cycles[1]}`);
       const balancingCells: number[] = [];
       for (let i = 0; i < 16; i++) if (balancingBits & (1 << i)) balancingCells.push(i + 1);
       return {
@@ -608,7 +673,7 @@ function decodeModule(base: number, module: number, d: Uint8Array): BmsMessage {
         modeCode,
         faultLevel: (['none', 'minor', 'major'] as const)[faultLevelCode] ?? 'unknown',
         faultLevelCode,
-        cycles: u16(d, 2),
+        cycles,
         balancingCells,
         balancingBits,
         subState: u8(d, 6),
@@ -616,8 +681,15 @@ function decodeModule(base: number, module: number, d: Uint8Array): BmsMessage {
     }
     case MODULE_BASE.VERSION:
       return { kind: 'module-version', module, software: hexDigits(d, 0, 2), boot: ascii(d, 3, 8), markerOk: d[2] === 0xaa };
-    case MODULE_BASE.ENERGY:
-      return { kind: 'module-energy', module, chargedKWh: scaled(u32(d, 0), 0.001), dischargedKWh: scaled(u32(d, 4), 0.001) };
+    case MODULE_BASE.ENERGY: {
+      const chargedKWh = scaled(u32(d, 0), 0.001);
+      const dischargedKWh = scaled(u32(d, 4), 0.001);
+      const r = outOfBounds([
+        ['lifetime charged energy', chargedKWh, BMS_BOUNDS.moduleEnergyKWh, 'kWh'],
+        ['lifetime discharged energy', dischargedKWh, BMS_BOUNDS.moduleEnergyKWh, 'kWh'],
+      ]);
+      return r ? invalid(`module ${module}: ${r}`) : { kind: 'module-energy', module, chargedKWh, dischargedKWh };
+    }
     case MODULE_BASE.SERIAL_1:
     case MODULE_BASE.SERIAL_2:
       return { kind: 'module-serial', module, part: base === MODULE_BASE.SERIAL_1 ? 1 : 2, text: ascii(d, 0, 8) };

@@ -15,6 +15,15 @@
  *   have not been heard yet to the snapshot (all null, offline).
  * - `online` needs a valid stack frame (0x351–0x371); per-module frames alone keep only their
  *   module online. A link that goes down takes the stack and every module offline at once.
+ * - Dialect check (bms-can.md §1, §3.7): the 0x35E identity names the maker ("DY…" = deye,
+ *   "PYLON" = pylontech). Every time the stack comes online the check starts `pending`; the
+ *   first 0x35E makes it `confirmed` (same dialect as configured), `mismatch` (the other one) or
+ *   `unverified` (a maker that names neither); `identityWaitMs` (10 s: ten 1-s bursts, both
+ *   dialects send 0x35E in every burst) of stack frames without any 0x35E also makes it
+ *   `unverified`. Before any 0x35E, frames only the other dialect sends also make it
+ *   `mismatch` (checkWireEvidence); once a 0x35E is heard it decides. Each change is a
+ *   `dialect` observation and part of the snapshot. The driver keeps decoding in the configured
+ *   dialect: what a mismatch means for charging is policy (src/engine/bms-policy.ts).
  * - The heartbeat is sent only while the link is up and only while no other node's 0x305 has
  *   been heard in the last 3 periods: a passive reader must not talk over a real inverter
  *   (§3.10). Payload: the Deye time format (UTC fields) or eight zero bytes.
@@ -24,8 +33,11 @@ import type { CanFrame } from '../can/types.js';
 import type { LinkState } from '../can/adapter.js';
 import type { CanLink } from '../flatpack2/driver.js';
 import {
+  BMS_ID,
   decodeBms,
   encodeHeartbeat,
+  MODULE_BASE,
+  moduleOfId,
   isModuleMessage,
   STACK_KINDS,
   type BmsDialect,
@@ -77,9 +89,27 @@ export interface BmsModuleSnapshot {
   } | null;
 }
 
+export type DialectStatus = 'pending' | 'confirmed' | 'mismatch' | 'unverified';
+
+/** What the 0x35E identity says about the dialect we decode with. */
+export interface DialectCheck {
+  configured: BmsDialect;
+  /** The dialect the 0x35E maker implies; null while not heard or when it names neither. */
+  detected: BmsDialect | null;
+  /** The 0x35E text ("DY001", "PYLON"), null while not heard since the stack came online. */
+  maker: string | null;
+  status: DialectStatus;
+  /** Clock time the status began. */
+  since: number | null;
+  /** For people: what was seen and what to do. */
+  reason: string;
+}
+
 /** The merged stack state; null = not heard yet. */
 export interface BatterySnapshot {
+  /** The configured dialect, the one every frame is decoded with. */
   dialect: BmsDialect;
+  dialectCheck: DialectCheck;
   online: boolean;
   /** Clock time of the last valid stack frame. */
   lastSeenAt: number | null;
@@ -126,6 +156,8 @@ export type BmsObservation =
   /** Active flags now ([] for a frame not heard yet) and what changed since the last one. */
   | { kind: 'flags'; ts: number; alarms: string[]; protections: string[]; requestFlags: string[]; changes: FlagChange[] }
   | { kind: 'invalid'; ts: number; frame: CanFrame; reason: string }
+  /** The dialect check changed (see DialectCheck). */
+  | { kind: 'dialect'; ts: number; check: DialectCheck }
   | { kind: 'online'; ts: number; reason: string }
   | { kind: 'offline'; ts: number; reason: string }
   | { kind: 'module-online'; ts: number; index: number }
@@ -147,6 +179,8 @@ export interface BmsDriverOptions {
   stateCoalesceMs?: number;
   /** Reopen the adapter when no frame at all arrives for this long after traffic was seen; default off. */
   linkWatchdogMs?: number | null;
+  /** Stack frames for this long without any 0x35E identity: dialect `unverified`. Default 10 s. */
+  identityWaitMs?: number;
 }
 
 export interface LatestFrame {
@@ -172,6 +206,10 @@ interface ModuleState {
 const DEFAULT_OFFLINE_MS = 10_000;
 const DEFAULT_MODULE_OFFLINE_MS = 5000;
 const DEFAULT_COALESCE_MS = 100;
+const DEFAULT_IDENTITY_WAIT_MS = 10_000;
+/** Stack ids only the Deye dialect defines (bms-can.md §1, §2), and module bases it always sends. */
+const DEYE_ONLY_STACK_IDS: ReadonlySet<number> = new Set([BMS_ID.CELL_EXTREMES, BMS_ID.VERSIONS, BMS_ID.MODULE_COUNTS, BMS_ID.ON_GRID_LIMITS]);
+const DEYE_MODULE_EVIDENCE: ReadonlySet<number> = new Set([MODULE_BASE.FAULTS, MODULE_BASE.STATUS, MODULE_BASE.CELLS, MODULE_BASE.TEMPS_LIMITS, MODULE_BASE.STATE]);
 const WATCHDOG_TICK_MS = 250;
 const FOREIGN_HEARTBEAT_PERIODS = 3;
 
@@ -193,6 +231,8 @@ export class BmsDriver {
   private lastRxAt: number | null = null;
   private lastForeignHeartbeatAt: number | null = null;
   private flags = { alarms: [] as string[], protections: [] as string[], requestFlags: [] as string[] };
+  private dialectCheck: DialectCheck;
+  private onlineSince: number | null = null;
   private stateTimer: TimerHandle | undefined;
   private watchdogTimer: TimerHandle | undefined;
   private heartbeatTimer: TimerHandle | undefined;
@@ -205,6 +245,7 @@ export class BmsDriver {
     this.offlineAfterMs = opts.offlineAfterMs ?? DEFAULT_OFFLINE_MS;
     this.moduleOfflineAfterMs = opts.moduleOfflineAfterMs ?? DEFAULT_MODULE_OFFLINE_MS;
     this.coalesceMs = opts.stateCoalesceMs ?? DEFAULT_COALESCE_MS;
+    this.dialectCheck = pendingCheck(opts.dialect, null, 'the BMS has not been heard yet');
     const hb = opts.heartbeatMs;
     if (hb !== undefined && hb !== null && !(hb > 0)) throw new RangeError(`BmsDriver: heartbeatMs must be > 0 or null, got ${hb}`);
   }
@@ -221,9 +262,10 @@ export class BmsDriver {
     return this.online;
   }
 
-  /** Decode from now on in another dialect (e.g. after the identity frame said so). */
+  /** Decode from now on in another dialect; the dialect check starts over (pending until the next 0x35E). */
   setDialect(dialect: BmsDialect): void {
     this.dialectNow = dialect;
+    this.setDialectCheck(pendingCheck(dialect, this.clock.now(), `decoding as ${dialect} now; waiting for the 0x35E identity`), this.clock.now());
   }
 
   onObservation(cb: (o: BmsObservation) => void): () => void {
@@ -280,6 +322,7 @@ export class BmsDriver {
     for (let i = 1; i <= this.expectedModules; i++) indexes.add(i);
     return {
       dialect: this.dialectNow,
+      dialectCheck: { ...this.dialectCheck },
       online: this.online,
       lastSeenAt: this.lastStackAt,
       socPct: soc?.socPct ?? null,
@@ -316,6 +359,7 @@ export class BmsDriver {
     const msg = decodeBms(frame, this.dialectNow);
     this.remember(frame, 'rx', msg, ts);
     this.emit({ kind: 'frame', dir: 'rx', frame, ts, msg });
+    this.checkWireEvidence(frame, msg, ts);
     switch (msg.kind) {
       case 'invalid':
         this.emit({ kind: 'invalid', ts, frame, reason: msg.reason });
@@ -343,8 +387,10 @@ export class BmsDriver {
     this.stack.set(msg.kind, msg);
     if (!this.online) {
       this.online = true;
+      this.onlineSince = ts;
       this.emit({ kind: 'online', ts, reason: `BMS frame 0x${frame.id.toString(16).toUpperCase()} heard` });
     }
+    if (msg.kind === 'identity') this.checkIdentity(msg, ts);
     if (msg.kind === 'module-counts') this.expectedModules = msg.total;
     if (msg.kind === 'alarms') this.updateFlags({ alarms: msg.alarms, protections: msg.protections }, ts);
     if (msg.kind === 'requests') this.updateFlags({ requestFlags: msg.flags }, ts);
@@ -363,6 +409,71 @@ export class BmsDriver {
       m.online = true;
       this.emit({ kind: 'module-online', ts, index: m.index });
     }
+  }
+
+  private checkIdentity(id: BmsMessageOf<'identity'>, ts: number): void {
+    const configured = this.dialectNow;
+    const cur = this.dialectCheck;
+    if (cur.maker === id.text && cur.detected === id.dialect && cur.status !== 'pending') return;
+    const next: DialectCheck =
+      id.dialect === configured
+        ? { configured, detected: id.dialect, maker: id.text, status: 'confirmed', since: ts, reason: `0x35E "${id.text}" confirms the ${configured} dialect` }
+        : id.dialect !== null
+          ? {
+              configured,
+              detected: id.dialect,
+              maker: id.text,
+              status: 'mismatch',
+              since: ts,
+              reason: `the BMS identifies as "${id.text}" (0x35E), which speaks the ${id.dialect} dialect, but it is configured as ${configured}: its current sign and alarm bits are being misread - set "dialect: ${id.dialect}" for this BMS and restart`,
+            }
+          : {
+              configured,
+              detected: null,
+              maker: id.text,
+              status: 'unverified',
+              since: ts,
+              reason: `0x35E names "${id.text || '(no printable text)'}", neither DY (deye) nor PYLON (pylontech): the configured ${configured} dialect cannot be verified`,
+            };
+    this.setDialectCheck(next, ts);
+  }
+
+  /**
+   * Before any 0x35E: frames only the other dialect sends are a mismatch too (a Deye stack's
+   * 0x361/0x364/0x371 and per-module frames on a pylontech config; a 7-byte 0x359 with the
+   * Pylontech "PN" marker on a deye config). Once a 0x35E has been heard, it decides.
+   */
+  private checkWireEvidence(frame: CanFrame, msg: BmsMessage, ts: number): void {
+    const c = this.dialectCheck;
+    if (!this.online || c.maker !== null || c.status === 'mismatch' || frame.extended || frame.remote) return;
+    const configured = this.dialectNow;
+    let other: { dialect: BmsDialect; what: string } | null = null;
+    if (configured === 'pylontech' && msg.kind === 'unknown') {
+      const mod = moduleOfId(frame.id);
+      if (DEYE_ONLY_STACK_IDS.has(frame.id) || (mod && DEYE_MODULE_EVIDENCE.has(mod.base))) other = { dialect: 'deye', what: `frame 0x${frame.id.toString(16).toUpperCase()}` };
+    } else if (configured === 'deye' && msg.kind === 'alarms' && frame.data.length === 7 && frame.data[5] === 0x50 && frame.data[6] === 0x4e) {
+      other = { dialect: 'pylontech', what: 'a 7-byte 0x359 with the "PN" marker' };
+    }
+    if (!other) return;
+    this.setDialectCheck(
+      {
+        configured,
+        detected: other.dialect,
+        maker: null,
+        status: 'mismatch',
+        since: ts,
+        reason: `no 0x35E identity yet, but the BMS sends ${other.what}, which only the ${other.dialect} dialect has, while it is configured as ${configured}: its current sign and alarm bits are being misread - set "dialect: ${other.dialect}" for this BMS and restart`,
+      },
+      ts,
+    );
+  }
+
+  private setDialectCheck(next: DialectCheck, ts: number): void {
+    const cur = this.dialectCheck;
+    this.dialectCheck = next;
+    if (cur.status === next.status && cur.detected === next.detected && cur.maker === next.maker) return;
+    this.emit({ kind: 'dialect', ts, check: { ...next } });
+    this.scheduleState();
   }
 
   private updateFlags(next: Partial<BmsDriver['flags']>, ts: number): void {
@@ -404,6 +515,14 @@ export class BmsDriver {
 
   private watchdog(): void {
     const now = this.clock.now();
+    const waitMs = this.opts.identityWaitMs ?? DEFAULT_IDENTITY_WAIT_MS;
+    if (this.online && this.dialectCheck.status === 'pending' && this.onlineSince !== null && now - this.onlineSince >= waitMs) {
+      const d = this.dialectNow;
+      this.setDialectCheck(
+        { configured: d, detected: null, maker: null, status: 'unverified', since: now, reason: `no 0x35E identity in ${secs(waitMs)} s of BMS frames: the configured ${d} dialect cannot be verified` },
+        now,
+      );
+    }
     if (this.online && this.lastStackAt !== null && now - this.lastStackAt > this.offlineAfterMs) {
       this.goOffline(now, `no valid BMS frame for ${secs(now - this.lastStackAt)} s`);
     }
@@ -424,7 +543,10 @@ export class BmsDriver {
   private goOffline(ts: number, reason: string): void {
     if (this.online) {
       this.online = false;
+      this.onlineSince = null;
       this.emit({ kind: 'offline', ts, reason });
+      // Whatever comes back may be another stack: the identity has to be heard again.
+      this.setDialectCheck(pendingCheck(this.dialectNow, ts, `the BMS went offline (${reason}); waiting for its 0x35E identity again`), ts);
     }
     for (const m of this.modules.values()) {
       if (!m.online) continue;
@@ -509,6 +631,10 @@ export class BmsDriver {
         : null,
     };
   }
+}
+
+function pendingCheck(configured: BmsDialect, ts: number | null, reason: string): DialectCheck {
+  return { configured, detected: null, maker: null, status: 'pending', since: ts, reason };
 }
 
 function diff(set: FlagChange['set'], before: readonly string[], after: readonly string[]): FlagChange[] {

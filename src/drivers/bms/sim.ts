@@ -42,6 +42,10 @@
  *   reached 97 % for `fullChargeIntervalMs` (30 days), cleared at ≥ 97 %.
  * - Lifetime energy counters follow the pack's Ah counters × terminal voltage, split by the
  *   module shares; the cycle counter counts one per module-nominal kWh discharged.
+ * - Dialect: `dialect` (or `setDialect`) picks the wire format AND the 0x35E identity it sends
+ *   ("DY001…" / "PYLON   "), independent of what the driver on the other side is configured
+ *   for, so a test can put a Pylontech-speaking stack on a deye config. `setIdentity` replaces
+ *   the 0x35E (another maker's text, or none at all) to test the dialect check.
  * - Not modelled: start-up join of module 2 (it is "parallel done" from the first burst), the
  *   fuse/system-error scenarios, the inverter-side 0x305 (that is the driver's), and the
  *   Waveshare serial fault injection (that belongs to the adapter simulator).
@@ -111,6 +115,8 @@ export interface BmsSimOptions {
   lostAfterMs?: number;
   /** SOC must reach 97 % at least this often or "full charge" is requested; default 30 days. */
   fullChargeIntervalMs?: number;
+  /** 0x35E: 'auto' = the dialect's own identity (default), null = none, a string = that ASCII text (≤ 8 chars). */
+  identity?: 'auto' | string | null;
 }
 
 /** Ground truth of one module at the last cycle (for tests and the demo UI). */
@@ -318,6 +324,7 @@ export class BmsSim {
   private readonly models: ModuleModel[] = [];
 
   private dialectNow: BmsDialect;
+  private identity: 'auto' | string | null;
   private running = false;
   private allSilent = false;
   private cycleTimer: TimerHandle | undefined;
@@ -340,6 +347,7 @@ export class BmsSim {
     this.sendFn = opts.send;
     this.pack = opts.pack;
     this.dialectNow = opts.dialect;
+    this.identity = opts.identity ?? 'auto';
     this.random = opts.random ?? Math.random;
     this.periodMs = opts.cyclePeriodMs ?? 1000;
     this.gapMs = opts.frameGapMs ?? 1;
@@ -431,8 +439,20 @@ export class BmsSim {
     }
   }
 
+  /** Speak the other dialect from the next burst on (frames and 0x35E identity). */
   setDialect(dialect: BmsDialect): void {
     this.dialectNow = dialect;
+  }
+
+  /** 0x35E from the next burst on: 'auto' = the dialect's own, null = none, a string = that text. */
+  setIdentity(identity: 'auto' | string | null): void {
+    this.identity = identity;
+  }
+
+  private identityFrame(): CanFrame[] {
+    if (this.identity === null) return [];
+    if (this.identity !== 'auto') return [encodePylonIdentity(this.identity)];
+    return [this.dialectNow === 'deye' ? encodeDeyeIdentity({ model: '001', cellTypeCode: this.cellTypeCode, capacityAh: this.pack.capacityAh }) : encodePylonIdentity()];
   }
 
   /** Forces one cell of a module (default module 1, cell 5) to `cellV` (default 3.66 V: alarm and protection). */
@@ -677,7 +697,7 @@ export class BmsSim {
       encodeMeasurements({ voltageV: v.voltageV, currentA: v.currentA, tempC: v.tempC }, 'deye'),
       encodeAlarms({ protections: v.protections, alarms: v.alarms }, 'deye'),
       encodeRequests(v.requestFlags),
-      encodeDeyeIdentity({ model: '001', cellTypeCode: this.cellTypeCode, capacityAh: this.pack.capacityAh }),
+      ...this.identityFrame(),
       encodeCellExtremes(v),
       encodeVersions({ software: '0201', hardware: '0556' }),
       encodeModuleCounts(v.counts),
@@ -739,7 +759,7 @@ export class BmsSim {
       encodeMeasurements({ voltageV: v.voltageV, currentA: v.currentA, tempC: v.tempC }, 'pylontech', 6),
       encodeAlarms({ protections: [...protections], alarms: [...alarms], moduleCount: v.counts.total - v.counts.lost }, 'pylontech'),
       encodeRequests(v.requestFlags),
-      encodePylonIdentity(),
+      ...this.identityFrame(),
     ];
   }
 

@@ -3,7 +3,10 @@
  * Byte layouts, ids and vectors: /work/shared/protocols/flatpack2.md §1–§4.
  *
  * Pure: no I/O, no timers. `decodeFp2` never throws; a frame it does not know is `unknown`
- * (callers record it), a Flatpack2 id with an impossible shape is `invalid` with a reason.
+ * (callers record it), a Flatpack2 id with an impossible shape, or a status/default-voltage
+ * value outside FP2_BOUNDS, is `invalid` with a reason (so it never becomes telemetry or a
+ * control input). The variable Waveshare framing has no checksum, so these bounds are the last
+ * filter against a corrupted byte.
  * Encoders throw RangeError only for values the wire cannot carry (negative, NaN, too big);
  * policy (voltage/current limits, OVP margin) belongs to the command gate.
  */
@@ -46,8 +49,6 @@ export const FP2 = {
   STATE_WALK_IN: 0x10,
   /** SET current field meaning "no limit". */
   NO_CURRENT_LIMIT: 0xffff,
-  /** Near zero output, Vout bytes can decode to nonsense (~652 V seen, §2.3): reject above this. */
-  MAX_PLAUSIBLE_VOUT_V: 100,
   /** Timing (§2.8). */
   STATUS_PERIOD_MS: 200,
   STATUS_BUDGET_FRAMES: 64,
@@ -56,6 +57,46 @@ export const FP2 = {
   WALK_IN_SHORT_MS: 5000,
   WALK_IN_LONG_MS: 60_000,
 } as const;
+
+/**
+ * Plausibility bounds of every decoded numeric reading (inclusive), for the whole 48 V
+ * Flatpack2 family (flatpack2.md §2.3, §2.9). A status outside them is `invalid`, never a reading.
+ */
+export const FP2_BOUNDS = {
+  /**
+   * Vout, 0.01 V. The PSU cannot hold its output above its OVP, whose highest accepted
+   * setting is 65.0 V (§2.9); 0 V is a real reading (output off, walk-in start). Near zero
+   * output the bytes were seen to decode to ~652 V (NGU, §2.3): that is what this rejects.
+   */
+  outputVoltageV: [0, 65],
+  /**
+   * Iout, 0.1 A. The largest 48 V family member (3000 W) is rated 62.5 A (§2.9: rating / 48 V;
+   * the 2000 W unit reached 42.2 A on 240 V mains); 70 A leaves ~10 % for a current-limit
+   * overshoot. 0xFFFF = 6553.5 A is a corrupted frame, not a current.
+   */
+  outputCurrentA: [0, 70],
+  /**
+   * Vin, 1 V AC rms. Flatpack2 datasheet input range 85–300 VAC (high-mains shutdown above
+   * it); 350 V leaves room for a surge reading, 65535 V is a corrupted frame. 0 V is what a
+   * unit reports in its low-mains alarm while it still talks (simulator and NGU bench notes).
+   */
+  inputVoltageV: [0, 350],
+  /**
+   * Intake (ambient) temperature, unsigned °C. Datasheet operating ambient up to +75 °C (derating
+   * above ~45 °C); no unit breathes 100 °C air and keeps running. The byte is unsigned, so
+   * 255 °C is a corrupted frame (a sub-zero reading, if the PSU sent one as 0xFx, would be
+   * refused too: fail-safe, the PSU then shows offline rather than at 250 °C).
+   */
+  intakeTempC: [0, 100],
+  /**
+   * Exhaust (output) temperature, unsigned °C. The unit shuts down on high temperature (the
+   * simulator alarms at 95 °C); 125 °C is the limit of the semiconductors inside. 255 °C is
+   * a corrupted frame.
+   */
+  outputTempC: [0, 125],
+  /** Default (power-on) voltage in a write/ack: the PSU's output range is 43.5–57.6 V, its OVP ≤ 65 V (§2.5, §2.9). */
+  defaultVoltageV: [0, 65],
+} as const satisfies Record<string, readonly [number, number]>;
 
 export type Fp2State = 'normal' | 'warning' | 'alarm' | 'walk-in' | 'unknown';
 export type AlertType = 'warnings' | 'alarms';
@@ -187,6 +228,10 @@ function invalid(reason: string): Fp2Message {
   return { kind: 'invalid', reason };
 }
 
+function statusInvalid(addr: number, field: string, value: string, unit: string, bound: readonly [number, number]): Fp2Message {
+  return invalid(`status from PSU ${addr} with ${field} ${value} ${unit} outside ${bound[0]}–${bound[1]} ${unit}: impossible reading, frame dropped`);
+}
+
 function dlcInvalid(what: string, got: number, expected: number): Fp2Message {
   return invalid(`${what} frame with DLC ${got}, expected ${expected}`);
 }
@@ -222,20 +267,29 @@ export function decodeFp2(frame: CanFrame): Fp2Message {
     }
     if (n !== 8) return dlcInvalid('status', n, 8);
     const voltageV = (d[3] | (d[4] << 8)) / 100;
-    if (voltageV > FP2.MAX_PLAUSIBLE_VOUT_V) {
-      return invalid(`status from PSU ${addr} with Vout ${voltageV.toFixed(2)} V (> ${FP2.MAX_PLAUSIBLE_VOUT_V} V): nonsense reading`);
-    }
+    const currentA = (d[1] | (d[2] << 8)) / 10;
+    const inputVoltageV = d[5] | (d[6] << 8);
+    const intakeTempC = d[0];
+    const outputTempC = d[7];
+    const B = FP2_BOUNDS;
+    // Checked in this order; the first field outside its bound is the reason. Plain
+    // comparisons, no allocation: this is the 5 Hz-per-PSU hot path.
+    if (voltageV > B.outputVoltageV[1]) return statusInvalid(addr, 'Vout', voltageV.toFixed(2), 'V', B.outputVoltageV);
+    if (currentA > B.outputCurrentA[1]) return statusInvalid(addr, 'Iout', currentA.toFixed(1), 'A', B.outputCurrentA);
+    if (inputVoltageV > B.inputVoltageV[1]) return statusInvalid(addr, 'Vin', String(inputVoltageV), 'V', B.inputVoltageV);
+    if (intakeTempC > B.intakeTempC[1]) return statusInvalid(addr, 'intake temperature', String(intakeTempC), '°C', B.intakeTempC);
+    if (outputTempC > B.outputTempC[1]) return statusInvalid(addr, 'exhaust temperature', String(outputTempC), '°C', B.outputTempC);
     const stateCode = id & 0xff;
     return {
       kind: 'status',
       addr,
       stateCode,
       state: stateFromCode(stateCode),
-      intakeTempC: d[0],
-      currentA: (d[1] | (d[2] << 8)) / 10,
+      intakeTempC,
+      currentA,
       voltageV,
-      inputVoltageV: d[5] | (d[6] << 8),
-      outputTempC: d[7],
+      inputVoltageV,
+      outputTempC,
     };
   }
 
@@ -255,7 +309,11 @@ export function decodeFp2(frame: CanFrame): Fp2Message {
     if (op !== FP2.OP_DEFAULT_VOLTAGE_WRITE && op !== FP2.OP_DEFAULT_VOLTAGE_ACK) return UNKNOWN; // other reads (§2.7)
     if (n !== 5) return dlcInvalid('default voltage', n, 5);
     if (d[1] !== FP2.SEL_DEFAULT_VOLTAGE) return UNKNOWN;
-    return { kind: 'default-voltage', addr, voltageV: (d[3] | (d[4] << 8)) / 100, ack: op === FP2.OP_DEFAULT_VOLTAGE_ACK };
+    const voltageV = (d[3] | (d[4] << 8)) / 100;
+    if (voltageV > FP2_BOUNDS.defaultVoltageV[1]) {
+      return invalid(`default voltage ${voltageV.toFixed(2)} V for PSU ${addr} outside ${FP2_BOUNDS.defaultVoltageV[0]}–${FP2_BOUNDS.defaultVoltageV[1]} V: corrupted frame`);
+    }
+    return { kind: 'default-voltage', addr, voltageV, ack: op === FP2.OP_DEFAULT_VOLTAGE_ACK };
   }
 
   if (func === FP2.FUNC_ALERT || func === FP2.FUNC_ALERT_ALT) {

@@ -10,7 +10,7 @@ import type { Logger } from '../../log.js';
 import type { Flatpack2Limits, GateCode } from '../gate.js';
 import type { ChargeSessionStore, ChargeSessionRow } from '../../store/sessions.js';
 import type { BatteryView, Flatpack2PsuView } from '../devices.js';
-import { sameLimits } from '../bms-policy.js';
+import { dialectRefusal, sameLimits, type DialectRefusal } from '../bms-policy.js';
 import {
   chargingElapsedMs,
   initialChargerState,
@@ -79,7 +79,7 @@ export interface ChargerView {
 
 export type ChargerResult =
   | { ok: true; view: ChargerView }
-  | { ok: false; code: GateCode | 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING' | 'BMS_OFFLINE' | 'FALLBACK_PENDING'; message: string };
+  | { ok: false; code: GateCode | 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING' | 'BMS_OFFLINE' | 'FALLBACK_PENDING' | DialectRefusal['code']; message: string };
 
 const PROGRESS_EVERY_MS = 5_000;
 /** How long a crash resume waits for the session's other PSUs after the first one reports. */
@@ -221,6 +221,8 @@ export class ChargerRuntime {
     if (this.batteryId && !this.host.battery(this.batteryId)?.online) {
       return { ok: false, code: 'BMS_OFFLINE', message: `battery ${this.batteryId} (its BMS) is offline; a guided charge needs its limits - check the BMS CAN link` };
     }
+    const dialect = this.batteryId ? dialectRefusal(this.batteryId, this.host.battery(this.batteryId)?.snapshot ?? null) : null;
+    if (dialect) return { ok: false, ...dialect };
     if (!this.host.busPsus(this.busId).some((p) => p.online)) {
       return { ok: false, code: 'NO_PSUS', message: `no PSU of charger ${this.id} is online on ${this.busId}; wait for discovery (devices { online })` };
     }
