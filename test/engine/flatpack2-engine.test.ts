@@ -70,8 +70,9 @@ describe('Flatpack2 driver and engine against the simulator', () => {
 
   it('sets the output through the gate: SET frame on the wire, setpoint on every PSU of the bus, telemetry follows', async () => {
     t = makeSimRig({ pack: { socPct: 30 } });
-    const tx = txLog(t);
+    // A charger bus puts a PSU that logs in to standby first; count what this test sends.
     await discovered(t);
+    const tx = txLog(t);
     const r = await t.rig.engine.setPsuOutput('api', idA, { voltageV: 54.0, currentA: 20.0 });
     expect(r).toMatchObject({ ok: true, voltageV: 54, currentA: 20, sent: true });
     if (r.ok) expect(r.deviceIds.sort()).toEqual([idA, idB].sort());
@@ -85,13 +86,14 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     expect(a.outputCurrentA).toBeGreaterThan(15);
     expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ voltageV: 54, currentA: 20, origin: 'api' });
     const ev = t.store.listEvents({ typePrefix: 'setpoint.' }, 10).items.map((e) => e.type);
-    expect(ev).toEqual(['setpoint.sent', 'setpoint.accepted', 'setpoint.requested']);
+    expect(ev.slice(0, 3)).toEqual(['setpoint.sent', 'setpoint.accepted', 'setpoint.requested']);
   });
 
   it('refuses out-of-range, NaN and offline requests: typed error, an event with the reason, no frame', async () => {
     t = makeSimRig();
-    const tx = txLog(t);
+    // A charger bus puts a PSU that logs in to standby first; count what this test sends.
     await discovered(t);
+    const tx = txLog(t);
     for (const req of [
       { voltageV: 60, currentA: 10 },
       { voltageV: NaN, currentA: 10 },

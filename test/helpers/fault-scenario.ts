@@ -6,6 +6,8 @@
  * (`npm run soak`, ≥ 10,000 runs).
  */
 import fc from 'fast-check';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { makeCrashableRig, type CrashableRig } from './crash-rig.js';
 import { tempDbPath } from './rig.js';
 import { simulatedConfig, SIM_PSU_SERIALS } from '../../src/rig.js';
@@ -223,6 +225,7 @@ export async function runScenario(ops: Op[], opts: { socPct?: number } = {}): Pr
     return stats;
   } finally {
     await t.stop();
+    rmSync(dirname(dbPath), { recursive: true, force: true });
   }
 }
 
