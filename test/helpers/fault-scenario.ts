@@ -24,7 +24,9 @@ export type Op =
   | { k: 'stop' }
   | { k: 'standby'; target: 'all' | 0 | 1 }
   | { k: 'manual'; voltageV: number; currentA: number }
-  | { k: 'current'; chargeCurrentA: number };
+  | { k: 'current'; chargeCurrentA: number }
+  /** The BMS starts speaking the other dialect (a Pylontech stack on a deye config, or back). */
+  | { k: 'dialect' };
 
 export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ k: fc.constant('advance' as const), ms: fc.integer({ min: 200, max: 60_000 }) }) },
@@ -44,6 +46,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('current' as const), chargeCurrentA: fc.integer({ min: 4, max: 60 }) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('dialect' as const) }) },
 );
 
 export interface ScenarioStats {
@@ -212,6 +215,11 @@ export async function runScenario(ops: Op[], opts: { socPct?: number } = {}): Pr
         case 'current':
           await charger().updateSettings('api', { chargeCurrentA: op.chargeCurrentA });
           break;
+        case 'dialect': {
+          const bms = t.hw.parts.bms.get('can1')!;
+          bms.setDialect(bms.dialect === 'deye' ? 'pylontech' : 'deye');
+          break;
+        }
       }
       await t.clock.advance(1000);
       check();
