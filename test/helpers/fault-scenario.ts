@@ -74,13 +74,11 @@ export async function runScenario(ops: Op[], opts: { socPct?: number } = {}): Pr
   const t = makeCrashableRig({ config, dbPath, pack: { socPct: opts.socPct ?? 40, capacityAh: 200 } });
   const stats: ScenarioStats = { steps: 0, crashes: 0, unplugs: 0, starts: 0, resumes: 0, sets: 0 };
   const fp2 = t.hw.parts.flatpack2.get('can0')!;
-  const sets: Array<{ voltageV: number; currentA: number; afterRestart: boolean }> = [];
-  let restartedSinceSet = false;
+  const sets: Array<{ voltageV: number; currentA: number }> = [];
   t.hw.parts.canBuses.get('can0')!.attach('invariant-spy', (f) => {
     const m = decodeFp2(f);
     if (m.kind !== 'set') return;
-    sets.push({ voltageV: m.voltageV, currentA: m.currentA ?? Infinity, afterRestart: restartedSinceSet });
-    restartedSinceSet = false;
+    sets.push({ voltageV: m.voltageV, currentA: m.currentA ?? Infinity });
   });
   /** The explicit manual setpoint in force (null: none; standby/stop/charge replace it). */
   let manual: { voltageV: number; currentA: number } | null = null;
@@ -90,8 +88,6 @@ export async function runScenario(ops: Op[], opts: { socPct?: number } = {}): Pr
     throw new InvariantError(`${msg}\n  after: ${trail.slice(-12).join(' → ')}`);
   };
   const charger = () => t.rig.engine.charger('charger1')!;
-  /** Waits out the restart's resume window and checks the first SET after a resume. */
-  let resumeCheckFrom: number | null = null;
 
   const check = () => {
     stats.steps++;
@@ -126,15 +122,25 @@ export async function runScenario(ops: Op[], opts: { socPct?: number } = {}): Pr
         }
       }
     }
-    // The first SET after a restart that resumed a session is the soft-start probe.
-    if (resumeCheckFrom !== null && sets.length > resumeCheckFrom) {
-      const first = sets.slice(resumeCheckFrom).find((s) => !isStandby(s.voltageV, s.currentA));
-      if (first) {
-        const s = view.settings;
-        if (!(first.voltageV === s.detectVoltageV && first.currentA === s.detectCurrentA)) {
-          fail(`first SET after a resume was ${first.voltageV} V / ${first.currentA} A, not the DETECT probe`);
+  };
+
+  /** The first charger setpoint after every resume in the log is the soft-start probe. */
+  const checkResumes = () => {
+    const rows = t.store.db
+      .prepare(`SELECT type, data FROM events WHERE type IN ('charger.session.started', 'setpoint.accepted') ORDER BY id`)
+      .all() as Array<{ type: string; data: string }>;
+    let afterResume = false;
+    const s = charger().view().settings;
+    for (const r of rows) {
+      const d = JSON.parse(r.data) as Record<string, unknown>;
+      if (r.type === 'charger.session.started') {
+        afterResume = d.resumed === true;
+        if (afterResume) stats.resumes++;
+      } else if (afterResume && d.origin === 'charger' && d.standby !== true) {
+        if (!(d.voltageV === s.detectVoltageV && d.currentA === s.detectCurrentA)) {
+          fail(`first charger SET after a resume was ${String(d.voltageV)} V / ${String(d.currentA)} A, not the DETECT probe`);
         }
-        resumeCheckFrom = null;
+        afterResume = false;
       }
     }
   };
@@ -153,7 +159,6 @@ export async function runScenario(ops: Op[], opts: { socPct?: number } = {}): Pr
           }
           break;
         case 'crash': {
-          const willResume = charger().activeSessionId !== null || charger().resumePending;
           t.crash();
           crashed = true;
           stats.crashes++;
@@ -161,11 +166,6 @@ export async function runScenario(ops: Op[], opts: { socPct?: number } = {}): Pr
           if (op.downMs) await t.clock.advance(op.downMs);
           t.restart();
           crashed = false;
-          restartedSinceSet = true;
-          if (willResume && t.rig.engine.charger('charger1')!.resumePending) {
-            stats.resumes++;
-            resumeCheckFrom = sets.length;
-          }
           break;
         }
         case 'unplug':
@@ -224,6 +224,7 @@ export async function runScenario(ops: Op[], opts: { socPct?: number } = {}): Pr
       await t.clock.advance(1000);
       check();
     }
+    checkResumes();
     // Every SET that reached the bus passed the gate: an accepted setpoint with those values is on disk.
     const accepted = t.store.listEvents({ types: ['setpoint.accepted'] }, 100_000).items;
     const key = (v: number, a: number) => `${v.toFixed(2)}/${a.toFixed(1)}`;
