@@ -5,15 +5,15 @@
  * shrunk counterexample when an invariant breaks.
  */
 import fc from 'fast-check';
-import { opArb, runScenario, type ScenarioStats } from '../test/helpers/fault-scenario.js';
+import { runScenario, scenarioArb, type ScenarioStats } from '../test/helpers/fault-scenario.js';
 
 const runs = Number(process.argv[2] ?? 10_000);
 const seed = Number(process.argv[3] ?? Date.now() % 2 ** 31);
 const totals: ScenarioStats & { scenarios: number } = { scenarios: 0, steps: 0, crashes: 0, unplugs: 0, starts: 0, resumes: 0, sets: 0 };
 const t0 = Date.now();
 const result = await fc.check(
-  fc.asyncProperty(fc.array(opArb, { minLength: 4, maxLength: 18 }), fc.integer({ min: 15, max: 85 }), async (ops, socPct) => {
-    const s = await runScenario(ops, { socPct });
+  fc.asyncProperty(scenarioArb, async ({ ops, socPct, absentAtStart }) => {
+    const s = await runScenario(ops, { socPct, absentAtStart });
     totals.scenarios++;
     for (const k of ['steps', 'crashes', 'unplugs', 'starts', 'resumes', 'sets'] as const) totals[k] += s[k];
     if (totals.scenarios % 500 === 0) process.stderr.write(`soak: ${totals.scenarios}/${runs} scenarios, ${Math.round((Date.now() - t0) / 1000)} s\n`);

@@ -73,6 +73,8 @@ interface Fp2Bus {
   linkDetail: string;
   setpoint: BusSetpoint | null;
   lastRestoreAt: number | null;
+  /** The PSUs that obeyed the last restore SET: a PSU that logged in after it still needs one. */
+  lastRestoreReached: Set<string>;
   startupApplied: Set<string>;
   stats: () => Record<string, number | string | null>;
   lastCorruptTotal: number;
@@ -156,6 +158,7 @@ export class Engine {
       linkDetail: 'starting',
       setpoint: this.lastBusSetpoint(busId),
       lastRestoreAt: null,
+      lastRestoreReached: new Set(),
       startupApplied: new Set(),
       stats,
       lastCorruptTotal: 0,
@@ -649,13 +652,14 @@ export class Engine {
       setpoint: bus.setpoint,
       startup: psuCfg?.applyOnStart && psuCfg.startup ? psuCfg.startup : null,
       startupAlreadyApplied: bus.startupApplied.has(serial),
-      lastRestoreAt: bus.lastRestoreAt,
+      lastRestoreAt: bus.lastRestoreReached.has(serial) ? bus.lastRestoreAt : null,
       ownedByCharger: this.psusOf(bus.id).some((p) => p.ownedBy !== null) || this.chargersOn(bus.id).some((c) => c.resumePending),
       chargerBus: this.chargersOn(bus.id).length > 0,
     });
     if (decision.action === 'none') return;
     if (decision.markStartupApplied) bus.startupApplied.add(serial);
     bus.lastRestoreAt = this.clock.now();
+    bus.lastRestoreReached = new Set(bus.driver.obeying());
     void this.applySetpoint(decision.origin, [bus], { voltageV: decision.voltageV, currentA: decision.currentA }, decision.standby, psuDeviceId(serial));
   }
 
