@@ -14,7 +14,7 @@
 // writes queued in order, and retries on a wall-clock timer; the first write that succeeds
 // again clears the fault. Opening a store proves it can write, or throws StoreOpenError.
 import Database from 'better-sqlite3';
-import { statfsSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
@@ -176,6 +176,12 @@ export class Store {
         free = st.bavail * st.bsize;
       } catch {
         // The folder is missing or unreadable: opening the file below says why.
+      }
+      try {
+        // EROFS (read-only mount), EACCES (permissions): said plainly before SQLite's CANTOPEN.
+        accessSync(existsSync(opts.path) ? opts.path : dirname(opts.path), fsConstants.W_OK);
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') throw fail(err);
       }
       if (free !== null && free < min) {
         throw new StoreOpenError(
