@@ -87,7 +87,11 @@ export async function main(argv: string[]): Promise<void> {
     clearInterval(pruneTimer);
     await server.close();
     await rig.stop();
-    store.close();
+    try {
+      store.close();
+    } catch (e) {
+      log.error({ err: String(e) }, `stopping: the last rows could not be written (${String(e)})`);
+    }
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
