@@ -4,6 +4,7 @@
  * mid-charge (the issue's 2 MB tmpfs), the process stays up in a safe state.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.js';
@@ -11,6 +12,8 @@ import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
 import { waitFor } from '../helpers/wait.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'powerplane.mjs');
+/** Without a tmpfs the server processes run with this preload and the flag file stands for a full disk. */
+const PRELOAD = join(import.meta.dirname, '..', 'helpers', 'fail-writes-preload.mjs');
 const children: ChildProcess[] = [];
 let disk: Tmpfs;
 beforeAll(() => {
@@ -20,11 +23,23 @@ afterAll(() => disk.unmount());
 afterEach(() => {
   for (const c of children.splice(0)) c.kill('SIGKILL');
   if (disk.mounted) disk.remount('rw');
-  disk.unfill();
+  if (disk.mounted) disk.unfill();
+  rmSync(fullFlag(), { force: true });
 });
 
+const fullFlag = () => join(disk.dir, 'disk-is-full.flag');
+/** The disk is full: really (tmpfs), or by the injected failure (flag file read by the preload). */
+function fillDisk(): void {
+  if (disk.mounted) disk.fill();
+  else writeFileSync(fullFlag(), '');
+}
+
 function start(dbPath: string): { child: ChildProcess; out: () => string; err: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--db', dbPath, '--sim-speed', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = disk.mounted ? [BIN] : ['--import', PRELOAD, BIN];
+  const child = spawn(process.execPath, [...args, 'serve', '--port', '0', '--db', dbPath, '--sim-speed', '50'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PP_FAIL_WRITES_FLAG: fullFlag() },
+  });
   children.push(child);
   let out = '';
   let err = '';
@@ -63,8 +78,8 @@ describe('the database at start', () => {
   it('defect 9.6: a full disk is refused at start (no crash loop), with one line and exit code 2', async () => {
     const dbPath = join(disk.dir, 'full.db');
     Store.open({ path: dbPath, minFreeBytes: 0 }).close();
-    disk.fill();
-    await expectRefusedAtStart(dbPath, disk.mounted ? /disk is full|SQLITE_FULL/ : /cannot be/);
+    fillDisk();
+    await expectRefusedAtStart(dbPath, /disk is full|SQLITE_FULL/);
   });
 });
 
@@ -78,7 +93,8 @@ describe('the disk fills up under a running server', () => {
       return (await r.json()) as { data?: { chargers?: Array<{ phase: string; stopReason: string | null }> }; errors?: Array<{ extensions?: { code?: string } }> };
     };
     await waitFor(async () => (await gql('mutation { startCharge(chargerId: "charger1") { phase } }')).data, 'the charge to start', 20_000, 200);
-    if (!disk.mounted) disk.fill();
+    // Without a tmpfs the disk is "filled" now; on the 2 MB tmpfs the rig fills it by itself.
+    if (!disk.mounted) fillDisk();
     // The rig's own frames and samples fill 2 MB within a minute or two of simulated time.
     const health = await waitFor(async () => {
       const r = await fetch(`${url}/healthz`);

@@ -22,17 +22,22 @@ export interface Tmpfs {
 export function mountTmpfs(sizeBytes: number, prefix = 'pp-tmpfs-'): Tmpfs {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   let mounted = false;
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes}`, 'tmpfs', dir], { stdio: 'ignore' });
-    mounted = true;
-  } catch {
-    mounted = false;
+  // PP_TEST_NO_TMPFS=1 runs the fallback (injected failures) where a tmpfs could be mounted.
+  if (!process.env.PP_TEST_NO_TMPFS) {
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes}`, 'tmpfs', dir], { stdio: 'ignore' });
+      mounted = true;
+    } catch {
+      mounted = false;
+    }
   }
   const filler = join(dir, 'filler.bin');
   return {
     dir,
     mounted,
     fill() {
+      // Never on a real disk: only a mounted tmpfs of a few MB may be filled.
+      if (!mounted) throw new Error('fill(): no tmpfs is mounted; use an injected write failure instead');
       const fd = openSync(filler, 'a');
       const chunk = Buffer.alloc(64 * 1024, 0x5a);
       try {

@@ -63,6 +63,43 @@ const getJson = async (url: string) => {
   return { status: r.status, body: (await r.json()) as Record<string, unknown> & { store: { writable: boolean; error: string | null }; reasons: string[] } };
 };
 
+describe('the store on a full disk', () => {
+  it('defect 9.6: a failed write never throws; the store reports a fault once, keeps events and direct writes in order, and writes them when there is room', async () => {
+    const dbPath = join(disk.dir, 'store.db');
+    const store = Store.open({ path: dbPath, flushIntervalMs: 600_000, faultRetryMs: 600_000, minFreeBytes: 0 });
+    const seen: Array<{ writable: boolean; code: string | null }> = [];
+    store.watchHealth((h) => seen.push({ writable: h.writable, code: h.code }));
+    store.appendEvent({ ts: 1, type: 'before' }, { durable: true });
+    const repair = breakWrites(store);
+    try {
+      // A burst big enough to need new pages, then a durable event: no throw, a fault.
+      const blob = 'x'.repeat(2000);
+      for (let i = 0; i < 50; i++) store.appendEvent({ ts: 2 + i, type: 'filler', data: { blob } });
+      const durable = store.appendEvent({ ts: 100, type: 'setpoint.accepted', data: { voltageV: 48 } }, { durable: true });
+      expect(durable.id).toBeGreaterThan(1);
+      expect(store.health).toMatchObject({ writable: false, code: disk.mounted ? expect.stringMatching(/SQLITE_FULL|SQLITE_IOERR/) : expect.any(String) });
+      expect(seen).toHaveLength(1);
+      // A direct write during the fault is kept, not thrown; reads still work.
+      store.upsertDevice({ id: 'fp2-1', kind: 'flatpack2', busId: 'can0', name: 'A', serial: '1', seenAt: 5 });
+      expect(store.listDevices()).toEqual([]);
+      expect(store.listEvents({}, 10).items.map((e) => e.type)).toEqual(['before']);
+      expect(() => store.prune({ framesOlderThan: 10 })).not.toThrow();
+      expect(store.retry()).toBe(false);
+      expect(seen).toHaveLength(1);
+    } finally {
+      repair();
+    }
+    expect(store.retry()).toBe(true);
+    expect(seen).toEqual([
+      { writable: false, code: expect.any(String) },
+      { writable: true, code: null },
+    ]);
+    expect(store.listEvents({ types: ['setpoint.accepted', 'before'] }, 10).items.map((e) => e.type)).toEqual(['setpoint.accepted', 'before']);
+    expect(store.listDevices().map((d) => d.id)).toEqual(['fp2-1']);
+    store.close();
+  });
+});
+
 describe('a full disk mid-charge', () => {
   it('defect 9.6: a failed write stops the charge, puts the bus in standby on the wire, shows on /healthz, refuses power with STORAGE_UNAVAILABLE, and the process stays up', async () => {
     const dbPath = join(disk.dir, 'powerplane.db');
