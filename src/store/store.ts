@@ -366,7 +366,10 @@ export class Store {
     try {
       run();
     } catch (err) {
-      this.pendWrite(where, run);
+      // A disk that refuses the write will take it later; a write that is wrong in itself
+      // (a constraint, a bug) would fail forever and hold every later row back: not kept.
+      if (isDiskError(err)) this.pendWrite(where, run);
+      else this.dropped++;
       this.writeFailed(err, where);
     }
   }
@@ -747,6 +750,14 @@ function errorCode(err: unknown): string | null {
 function isStorageError(err: unknown): boolean {
   const c = errorCode(err);
   return c !== null && (c.startsWith('SQLITE_') || c.startsWith('E'));
+}
+
+/** The disk or file refused a write (full, read-only, I/O, locked…): worth retrying later. */
+function isDiskError(err: unknown): boolean {
+  const c = errorCode(err);
+  if (c === null) return false;
+  if (/^E[A-Z]+$/.test(c)) return true;
+  return /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|CORRUPT|NOTADB|PERM|NOMEM|PROTOCOL)/.test(c);
 }
 
 function pageSize(first: number): number {
