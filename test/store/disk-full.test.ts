@@ -171,6 +171,10 @@ describe('a full disk mid-charge', () => {
     expect(set.errors?.[0]?.message).toMatch(/free space/);
     const start = await gql(server.url, 'mutation { startCharge(chargerId: "charger1") { phase } }');
     expect(start.errors?.[0]?.extensions?.code).toBe('STORAGE_UNAVAILABLE');
+    const settings = await gql(server.url, 'mutation { updateChargerSettings(chargerId: "charger1", settings: { chargeCurrentA: 10 }) { phase } }');
+    expect(settings.errors?.[0]?.extensions?.code).toBe('STORAGE_UNAVAILABLE');
+    const eeprom = await gql(server.url, `mutation { setPsuDefaultVoltage(deviceId: "fp2-${SIM_PSU_SERIALS[0]}", voltageV: 53) { sent } }`);
+    expect(eeprom.errors?.[0]?.extensions?.code).toBe('STORAGE_UNAVAILABLE');
     const standby = await gql(server.url, 'mutation { standby(deviceId: "all") { message } }');
     expect(standby.errors).toBeUndefined();
 
