@@ -164,7 +164,7 @@ export class Store {
       const code = errorCode(err);
       const msg = err instanceof Error ? err.message : String(err);
       return new StoreOpenError(
-        `${where} cannot be written (${code ? `${code}: ` : ''}${msg}): free space on its disk, fix the file's or folder's permissions or the read-only mount, or set database.path (--db) to a writable place; nothing was started`,
+        `${where} cannot be written (${withCode(code, msg)}): free space on its disk, fix the file's or folder's permissions or the read-only mount, or set database.path (--db) to a writable place; nothing was started`,
         code,
       );
     };
@@ -337,7 +337,7 @@ export class Store {
     this.onFlushError?.(e);
     if (this.fault) return;
     const code = errorCode(err);
-    this.fault = { error: `${where} failed: ${code ? `${code}: ` : ''}${e.message}`, code, since: Date.now() };
+    this.fault = { error: `${where} failed: ${withCode(code, e.message)}`, code, since: Date.now() };
     this.notifyHealth();
   }
 
@@ -750,6 +750,11 @@ function errorCode(err: unknown): string | null {
 function isStorageError(err: unknown): boolean {
   const c = errorCode(err);
   return c !== null && (c.startsWith('SQLITE_') || c.startsWith('E'));
+}
+
+/** "CODE: message", unless the message already starts with its code (Node's fs errors do). */
+function withCode(code: string | null, msg: string): string {
+  return code && !msg.startsWith(code) ? `${code}: ${msg}` : msg;
 }
 
 /** The disk or file refused a write (full, read-only, I/O, locked…): worth retrying later. */
