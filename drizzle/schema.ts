@@ -119,3 +119,13 @@ export const chargePhases = sqliteTable(
 );
 
 // Later issues add their tables here (rollups, scheduled jobs).
+
+/**
+ * Small durable counters of the store itself, one row per key. `event_id_reserved`: event ids
+ * up to this value may have been handed out (published live) by some run; a new run starts
+ * above it, so an id is never given to two events, even after a SIGKILL.
+ */
+export const storeMeta = sqliteTable('store_meta', {
+  key: text('key').primaryKey(),
+  value: integer('value').notNull(),
+});

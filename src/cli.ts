@@ -9,7 +9,7 @@ import { RealClock } from './clock.js';
 import { createLogger } from './log.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { buildRig, simulatedConfig } from './rig.js';
-import { Store } from './store/store.js';
+import { Store, StoreOpenError } from './store/store.js';
 import { startServer } from './server.js';
 
 const USAGE = `usage: powerplane serve [--config powerplane.yaml] [--port N] [--host H] [--db FILE] [--sim-speed X]
@@ -57,7 +57,12 @@ export async function main(argv: string[]): Promise<void> {
     log.warn({ speed }, `SIMULATED RIG: no config file given, so powerplane runs its built-in simulator (one USB-CAN-A adapter, two Flatpack2 PSUs, a 16-cell LiFePO4 pack${speed !== 1 ? `, ${speed}× real time` : ''}). Nothing here drives real hardware. Use --config FILE for a real rig.`);
   }
   const dbPath = resolve(config.database.path);
-  mkdirSync(dirname(dbPath), { recursive: true });
+  try {
+    mkdirSync(dirname(dbPath), { recursive: true });
+  } catch (e) {
+    throw new StoreOpenError(`database folder ${dirname(dbPath)} cannot be created (${(e as Error).message}): set database.path (--db) to a writable place; nothing was started`, (e as NodeJS.ErrnoException).code ?? null);
+  }
+  // Opened (and proven writable) before any adapter: a bad database stops here, with one line.
   const store = Store.open({ path: dbPath });
   const clock = new RealClock(simulated ? speed : 1);
   const rig = buildRig({ config, clock, store, log, simulated });
@@ -82,7 +87,11 @@ export async function main(argv: string[]): Promise<void> {
     clearInterval(pruneTimer);
     await server.close();
     await rig.stop();
-    store.close();
+    try {
+      store.close();
+    } catch (e) {
+      log.error({ err: String(e) }, `stopping: the last rows could not be written (${String(e)})`);
+    }
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
@@ -90,7 +99,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
-  if (e instanceof ConfigError) {
+  if (e instanceof ConfigError || e instanceof StoreOpenError) {
     console.error(e.message);
     process.exit(2);
   }

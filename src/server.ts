@@ -14,6 +14,7 @@ import { schema, type Context } from './schema/index.js';
 import type { Engine } from './engine/engine.js';
 import type { Logger } from './log.js';
 import { serveStatic } from './static.js';
+import { healthResponse } from './engine/health.js';
 
 export interface ServerOptions {
   engine: Engine;
@@ -54,9 +55,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const http: Server = createServer((req, res) => {
     const url = req.url ?? '/';
     if (url.startsWith(yoga.graphqlEndpoint)) return void yoga(req, res);
-    if (url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      return void res.end(JSON.stringify({ ok: true, simulated: engine.simulated }));
+    const health = healthResponse(engine, url);
+    if (health) {
+      res.writeHead(health.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      return void res.end(JSON.stringify(health.body));
     }
     serveStatic(req, res);
   });

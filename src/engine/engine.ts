@@ -5,12 +5,12 @@
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import type { Store, StoredEvent } from '../store/store.js';
+import type { Store, StoredEvent, StoreHealth } from '../store/store.js';
 import type { Flatpack2Config } from '../config/schema.js';
 import type { Flatpack2Driver, Fp2Observation } from '../drivers/flatpack2/driver.js';
 import type { LinkState } from '../drivers/can/adapter.js';
 import { Topic } from './pubsub.js';
-import { checkDefaultVoltage, checkDeviceAvailable, checkFallbackVoltage, checkPsuSetpoint, flatpack2Limits, FLATPACK2_STANDBY, type Flatpack2Limits, type GateCode } from './gate.js';
+import { checkDefaultVoltage, checkDeviceAvailable, checkFallbackVoltage, checkPsuSetpoint, checkStorageWritable, flatpack2Limits, FLATPACK2_STANDBY, type Flatpack2Limits, type GateCode } from './gate.js';
 import { decideRestore, type BusSetpoint } from './restore.js';
 import { emptyPsu, markPsuStale, psuDeviceId, type DeviceView, type Flatpack2PsuView, type PsuReadingView } from './devices.js';
 import { ChargeSessionStore } from '../store/sessions.js';
@@ -109,6 +109,9 @@ export class Engine {
   private readonly chargers = new Map<string, ChargerRuntime>();
   private readonly bmsBuses = new Map<string, BmsBus>();
   private corruptTimer: ReturnType<Clock['setInterval']> | undefined;
+  /** True from a storage fault until the store writes again (the fail-safe ran for it). */
+  private storageFault = false;
+  private readonly unwatchStore: () => void;
 
   constructor(opts: EngineOptions) {
     this.store = opts.store;
@@ -116,8 +119,63 @@ export class Engine {
     this.log = opts.log;
     this.simulated = opts.simulated;
     this.runStartedAt = opts.clock.now();
-    this.sessions = new ChargeSessionStore(opts.store.db);
+    this.sessions = new ChargeSessionStore(opts.store.db, (where, run) => opts.store.write(where, run));
+    // The store reports a failed write from inside whatever call wrote (a driver callback, a
+    // timer); the reaction runs right after that call, never inside it.
+    this.unwatchStore = opts.store.watchHealth(() => queueMicrotask(() => this.onStoreHealth()));
     this.rebuildDevices();
+  }
+
+  /** Whether the store can write, and why not. */
+  get storageHealth(): StoreHealth {
+    return this.store.health;
+  }
+
+  private onStoreHealth(): void {
+    const h = this.store.health;
+    if (!h.writable && !this.storageFault) {
+      this.storageFault = true;
+      this.record({ type: 'store.fault', data: { error: h.error, code: h.code } });
+      this.log.error(
+        { code: h.code },
+        `STORAGE FAULT: ${h.error}. Stopping every charge and putting every bus in standby; free space on the database's disk (or fix its permissions). Power commands are refused until writes work again; writes are retried every few seconds`,
+      );
+      void this.failSafe(`storage unavailable: ${h.error}`);
+    } else if (h.writable && this.storageFault) {
+      this.storageFault = false;
+      this.record({ type: 'store.recovered', data: { failures: h.failures } }, true);
+      this.log.warn({}, 'storage writable again: the events kept in memory are written; chargers stay stopped until a person starts them');
+    }
+  }
+
+  /**
+   * Puts everything in a safe state: every running (or crash-pending) charge stopped through
+   * its own stop path, then every bus set to standby (sent where the link is up, remembered and
+   * restored on reconnect where it is not). Never throws; the events it records stay in memory
+   * (and are published) when the store cannot write them.
+   */
+  async failSafe(reason: string): Promise<{ chargersStopped: string[]; busesInStandby: string[] }> {
+    const chargersStopped: string[] = [];
+    const busesInStandby: string[] = [];
+    for (const c of this.chargers.values()) {
+      try {
+        const r = await c.stopCharge('safety', reason);
+        if (r.ok) chargersStopped.push(c.id);
+      } catch (err) {
+        this.log.error({ charger: c.id, err: String(err) }, `charger ${c.id}: could not be stopped by the fail-safe (${String(err)}); switch its PSUs off by hand`);
+      }
+    }
+    for (const b of this.buses.values()) {
+      try {
+        const r = await this.applySetpoint('safety', [b], FLATPACK2_STANDBY, true, null, reason);
+        if (r.ok) busesInStandby.push(b.id);
+      } catch (err) {
+        this.log.error({ bus: b.id, err: String(err) }, `CAN bus ${b.id}: standby failed in the fail-safe (${String(err)}); switch its PSUs off by hand`);
+      }
+    }
+    this.record({ type: 'engine.fail-safe', data: { reason, chargersStopped, busesInStandby } }, true);
+    this.log.error({ chargersStopped, busesInStandby }, `fail-safe: ${chargersStopped.length} charge(s) stopped, ${busesInStandby.length} bus(es) in standby (${reason})`);
+    return { chargersStopped, busesInStandby };
   }
 
   /** Projections from the store: every PSU ever seen, its last values, offline until heard. */
@@ -196,6 +254,7 @@ export class Engine {
       clock: this.clock,
       log: this.log,
       sessions: this.sessions,
+      storage: () => this.store.health,
       record: (e, durable) => void this.record(e, durable),
       sample: (deviceId, ts, values) => this.recordSample(deviceId, ts, values),
       busPsus: (busId) => this.psusOf(busId),
@@ -265,7 +324,12 @@ export class Engine {
     for (const c of this.chargers.values()) c.stop();
     for (const b of this.buses.values()) b.driver.stop();
     for (const b of this.bmsBuses.values()) b.driver.stop();
-    this.store.flush();
+    this.unwatchStore();
+    try {
+      this.store.flush();
+    } catch (err) {
+      this.log.error({ err: String(err) }, `stopping: the last events could not be written (${String(err)})`);
+    }
   }
 
   private reportCorruption(): void {
@@ -599,6 +663,9 @@ export class Engine {
       this.record({ type: 'default-voltage.rejected', deviceId, data: { origin, voltageV, code, reason: message } }, true);
       return { ok: false as const, code, message };
     };
+    // The fallback policy's own write makes the PSUs safer, so it goes out even while the store is down.
+    const storage = checkStorageWritable(this.store.health, { standby: origin === 'safety' });
+    if (!storage.ok) return reject(storage.code, storage.message);
     const avail = checkDeviceAvailable(deviceId, d && this.gateView(d), { origin });
     if (!avail.ok) return reject(avail.code, avail.message);
     const bus = this.buses.get(d!.busId);
@@ -702,6 +769,9 @@ export class Engine {
       return { ok: false, code, message };
     };
 
+    const storage = checkStorageWritable(this.store.health, { standby });
+    if (!storage.ok) return reject(storage.code, storage.message);
+
     let buses: Fp2Bus[];
     if (target === 'all') {
       // A standby is every bus's desired state, reachable or not; a setpoint needs a PSU online.
@@ -755,6 +825,12 @@ export class Engine {
   ): Promise<SetpointOutcome> {
     let last: SetpointOutcome | null = null;
     const allIds: string[] = [];
+    // Every path that sets an output (API, charger, restore, startup) passes here.
+    const storage = checkStorageWritable(this.store.health, { standby });
+    if (!storage.ok) {
+      this.record({ type: 'setpoint.rejected', busId: buses[0]?.id ?? null, deviceId, data: { origin, ...req, standby, code: storage.code, reason: storage.message } }, true);
+      return { ok: false, code: storage.code, message: storage.message };
+    }
     for (const b of buses) {
       const g = checkPsuSetpoint(b.limits, req);
       if (!g.ok) {

@@ -14,7 +14,8 @@ export type GateCode =
   | 'NOT_FOUND'
   | 'LINK_DOWN'
   | 'CHARGER_OWNS_PSU'
-  | 'CONFLICT';
+  | 'CONFLICT'
+  | 'STORAGE_UNAVAILABLE';
 
 export type GateResult<T> = { ok: true; value: T; notes: string[] } | { ok: false; code: GateCode; message: string };
 
@@ -93,6 +94,19 @@ export function checkPsuSetpoint(limits: Flatpack2Limits, req: { voltageV: numbe
     clamped = true;
   }
   return { ok: true, value: { voltageV, currentA, ovpV, clamped }, notes };
+}
+
+/**
+ * The storage interlock: while the database cannot be written, nothing may push power that the
+ * log cannot record. Standby and stopping a charge (the safe direction) stay allowed.
+ */
+export function checkStorageWritable(store: { writable: boolean; error: string | null }, opts: { standby: boolean }): GateResult<null> {
+  if (store.writable || opts.standby) return { ok: true, value: null, notes: [] };
+  return {
+    ok: false,
+    code: 'STORAGE_UNAVAILABLE',
+    message: `the database cannot be written (${store.error ?? 'unknown error'}), so every charge was stopped and every bus put in standby; free space on its disk (or fix its permissions) — power commands are refused until writes work again, standby and stopCharge still work`,
+  };
 }
 
 export interface DeviceGateView {

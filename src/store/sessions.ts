@@ -44,45 +44,52 @@ const COLS = `id, charger_id AS chargerId, started_at AS startedAt, ended_at AS 
 const parse = (r: Raw | undefined): ChargeSessionRow | null =>
   r ? { ...r, settings: JSON.parse(r.settings) as Record<string, unknown>, psuIds: JSON.parse(r.psuIds) as string[] } : null;
 
+/** Runs a write now or, while the store cannot write, keeps it for later (Store.write); never throws a write error. */
+export type GuardedWrite = (where: string, run: () => void) => void;
+
 export class ChargeSessionStore {
-  constructor(private readonly db: Database.Database) {}
+  /** `write` defaults to running the write directly (errors thrown); the engine passes Store.write. */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly write: GuardedWrite = (_where, run) => run(),
+  ) {}
 
   create(s: Omit<ChargeSessionRow, 'endedAt' | 'outcome' | 'reason' | 'resumes'>): void {
-    this.db
+    this.write(`recording charge session ${s.id}`, () => this.db
       .prepare(
         `INSERT INTO charge_sessions (id, charger_id, started_at, target_voltage_v, charge_current_a, delivered_ah, delivered_wh,
           peak_current_a, cc_to_cv_at, charging_ms, ramp_started_at, soc_start_pct, resumes, settings, psu_ids)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
       )
-      .run(s.id, s.chargerId, s.startedAt, s.targetVoltageV, s.chargeCurrentA, s.deliveredAh, s.deliveredWh, s.peakCurrentA, s.ccToCvAt, s.chargingMs, s.rampStartedAt, s.socStartPct, JSON.stringify(s.settings), JSON.stringify(s.psuIds));
+      .run(s.id, s.chargerId, s.startedAt, s.targetVoltageV, s.chargeCurrentA, s.deliveredAh, s.deliveredWh, s.peakCurrentA, s.ccToCvAt, s.chargingMs, s.rampStartedAt, s.socStartPct, JSON.stringify(s.settings), JSON.stringify(s.psuIds)));
   }
 
   progress(id: string, p: { deliveredAh: number; deliveredWh: number; peakCurrentA: number; chargingMs: number; ccToCvAt: number | null; rampStartedAt: number | null; socStartPct: number | null; chargeCurrentA: number }): void {
-    this.db
+    this.write(`recording progress of charge session ${id}`, () => this.db
       .prepare(
         `UPDATE charge_sessions SET delivered_ah = ?, delivered_wh = ?, peak_current_a = ?, charging_ms = ?, cc_to_cv_at = ?,
           ramp_started_at = ?, soc_start_pct = ?, charge_current_a = ? WHERE id = ?`,
       )
-      .run(p.deliveredAh, p.deliveredWh, p.peakCurrentA, p.chargingMs, p.ccToCvAt, p.rampStartedAt, p.socStartPct, p.chargeCurrentA, id);
+      .run(p.deliveredAh, p.deliveredWh, p.peakCurrentA, p.chargingMs, p.ccToCvAt, p.rampStartedAt, p.socStartPct, p.chargeCurrentA, id));
   }
 
   resumed(id: string): void {
-    this.db.prepare('UPDATE charge_sessions SET resumes = resumes + 1 WHERE id = ?').run(id);
+    this.write(`recording the resume of charge session ${id}`, () => this.db.prepare('UPDATE charge_sessions SET resumes = resumes + 1 WHERE id = ?').run(id));
   }
 
   end(id: string, e: { endedAt: number; outcome: string; reason: string }): void {
-    this.db.transaction(() => {
+    this.write(`recording the end of charge session ${id}`, () => this.db.transaction(() => {
       this.db.prepare('UPDATE charge_sessions SET ended_at = ?, outcome = ?, reason = ? WHERE id = ?').run(e.endedAt, e.outcome, e.reason, id);
       this.db.prepare('UPDATE charge_phases SET ended_at = ? WHERE session_id = ? AND ended_at IS NULL').run(e.endedAt, id);
-    })();
+    })());
   }
 
   /** Closes the open phase and opens the next one, in one transaction. */
   phase(sessionId: string, phase: string, at: number, reason: string | null): void {
-    this.db.transaction(() => {
+    this.write(`recording a phase of charge session ${sessionId}`, () => this.db.transaction(() => {
       this.db.prepare('UPDATE charge_phases SET ended_at = ? WHERE session_id = ? AND ended_at IS NULL').run(at, sessionId);
       this.db.prepare('INSERT INTO charge_phases (session_id, phase, started_at, reason) VALUES (?, ?, ?, ?)').run(sessionId, phase, at, reason);
-    })();
+    })());
   }
 
   get(id: string): ChargeSessionRow | null {

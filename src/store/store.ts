@@ -3,8 +3,19 @@
 // Writes are queued in memory and written in one transaction per flush: on a timer
 // (wall clock — durability is about real seconds, not simulated time), when maxBatch
 // rows are queued, before every read, and synchronously for a durable event. One
-// process owns the file: event ids are assigned in memory from max(id) + 1 at open.
+// process owns the file.
+//
+// Event ids are handed out (and published live) before their row is written, so they come
+// from blocks reserved durably in store_meta: a run starts above the last reserved block, and
+// an id seen by a subscriber is never given to another event after a crash (gaps are fine).
+//
+// A write that fails (disk full, read-only file, I/O error) never throws into the caller:
+// the store enters a fault (StoreHealth), tells its watchers once, keeps events and direct
+// writes queued in order, and retries on a wall-clock timer; the first write that succeeds
+// again clears the fault. Opening a store proves it can write, or throws StoreOpenError.
 import Database from 'better-sqlite3';
+import { accessSync, constants as fsConstants, existsSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
@@ -50,6 +61,34 @@ interface QueuedEvent {
 
 type EventRecord = typeof schema.events.$inferSelect;
 
+/** Whether the store can write; `error`/`code` describe the fault while it cannot. */
+export interface StoreHealth {
+  writable: boolean;
+  /** What failed and why, for people (null while writable). */
+  error: string | null;
+  /** The SQLite/system error code (SQLITE_FULL, SQLITE_READONLY, ENOSPC, …), when there is one. */
+  code: string | null;
+  /** Wall-clock ms when the current fault began (null while writable). */
+  since: number | null;
+  /** Failed write attempts since the store was opened. */
+  failures: number;
+}
+
+/** The database cannot be used for recording: thrown by Store.open with one line that says what to do. */
+export class StoreOpenError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | null,
+  ) {
+    super(message);
+    this.name = 'StoreOpenError';
+  }
+}
+
+const EVENT_ID_KEY = 'event_id_reserved';
+/** Below this much free space on the database's file system, open() refuses to start. */
+const DEFAULT_MIN_FREE_BYTES = 256 * 1024;
+
 /** Raw row of the hand-written event queries (snake_case columns). */
 interface RawEvent {
   id: number;
@@ -71,8 +110,19 @@ export class Store {
   private readonly onFlushError: ((err: Error) => void) | undefined;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
-  /** Set after a failed flush: appends stop forcing flushes and the timer retries. */
-  private failing = false;
+  /** Set while writes fail: appends stop forcing flushes and the timer retries. */
+  private fault: { error: string; code: string | null; since: number } | null = null;
+  private failures = 0;
+  private lastRetryAt = 0;
+  private readonly faultRetryMs: number;
+  private readonly healthWatchers = new Set<(h: StoreHealth) => void>();
+  /** Direct writes (devices, charge sessions) that failed or came during a fault: replayed in order. */
+  private pendingWrites: Array<{ where: string; run: () => void }> = [];
+  private readonly maxPendingWrites = 10_000;
+  /** Ids up to this are durably reserved (may have been handed out by this or an earlier run). */
+  private reservedEventId: number;
+  private readonly eventIdBlock: number;
+  private readonly reserveStmt: Database.Statement<[string, number]>;
 
   private frameQ: FrameRow[] = [];
   private sampleQ: QueuedSample[] = [];
@@ -92,7 +142,7 @@ export class Store {
   private readonly insFrame: Database.Statement;
   private readonly insSample: Database.Statement;
   private readonly insEvent: Database.Statement;
-  private readonly writeQueued: () => void;
+  private readonly writeQueued: (reserveUpTo: number | null) => void;
   private readonly latestPerDeviceStmt: Database.Statement<{ type: string }, RawEvent>;
   private readonly latestOfTypeStmt: Database.Statement<[string], RawEvent>;
   private readonly latestOfTypeForDeviceStmt: Database.Statement<[string, string], RawEvent>;
@@ -103,8 +153,49 @@ export class Store {
   >;
   private readonly rangeRowsStmt: Database.Statement<[string, number, number]>;
 
+  /**
+   * Opens (creating and migrating) the database and proves it can write: the first id block
+   * is reserved with an fsynced commit. Throws StoreOpenError, with one line that says what to
+   * do, when the file cannot be opened or written or its disk is (nearly) full.
+   */
   static open(opts: StoreOptions): Store {
-    const db = new Database(opts.path);
+    const where = opts.path === ':memory:' ? 'an in-memory database' : `database ${opts.path}`;
+    const fail = (err: unknown): StoreOpenError => {
+      const code = errorCode(err);
+      const msg = err instanceof Error ? err.message : String(err);
+      return new StoreOpenError(
+        `${where} cannot be written (${withCode(code, msg)}): free space on its disk, fix the file's or folder's permissions or the read-only mount, or set database.path (--db) to a writable place; nothing was started`,
+        code,
+      );
+    };
+    if (opts.path !== ':memory:' && !opts.path.startsWith('file:')) {
+      const min = opts.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
+      let free: number | null = null;
+      try {
+        const st = statfsSync(dirname(opts.path));
+        free = st.bavail * st.bsize;
+      } catch {
+        // The folder is missing or unreadable: opening the file below says why.
+      }
+      try {
+        // EROFS (read-only mount), EACCES (permissions): said plainly before SQLite's CANTOPEN.
+        accessSync(existsSync(opts.path) ? opts.path : dirname(opts.path), fsConstants.W_OK);
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') throw fail(err);
+      }
+      if (free !== null && free < min) {
+        throw new StoreOpenError(
+          `${where} cannot be written: its disk is full (${Math.floor(free / 1024)} KiB free, at least ${Math.ceil(min / 1024)} KiB needed): free space on it or set database.path (--db) to another disk; nothing was started`,
+          'ENOSPC',
+        );
+      }
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(opts.path);
+    } catch (err) {
+      throw fail(err);
+    }
     try {
       db.pragma('journal_mode = WAL');
       // NORMAL in WAL mode: a commit survives a process crash (SIGKILL) without an fsync
@@ -115,8 +206,12 @@ export class Store {
       migrate(orm, { migrationsFolder: MIGRATIONS_DIR });
       return new Store(db, orm, opts);
     } catch (err) {
-      db.close();
-      throw err;
+      try {
+        db.close();
+      } catch {
+        // Closing a half-open database may fail too; the first error is the one to report.
+      }
+      throw isStorageError(err) ? fail(err) : err;
     }
   }
 
@@ -132,7 +227,11 @@ export class Store {
     );
     this.insSample = db.prepare('INSERT INTO samples (ts, device_id, "values") VALUES (?, ?, ?)');
     this.insEvent = db.prepare('INSERT INTO events (id, ts, type, device_id, bus_id, data) VALUES (?, ?, ?, ?, ?, ?)');
-    this.writeQueued = db.transaction(() => this.writeAll());
+    this.writeQueued = db.transaction((reserveUpTo: number | null) => {
+      this.writeAll();
+      for (const w of this.pendingWrites) w.run();
+      if (reserveUpTo !== null) this.reserveStmt.run(EVENT_ID_KEY, reserveUpTo);
+    });
 
     // Skip-scan over the (type, device_id, id) index: one index seek per device instead of
     // reading every event of the type.
@@ -171,18 +270,132 @@ export class Store {
       .prepare('SELECT ts, "values" FROM samples WHERE device_id = ? AND ts BETWEEN ? AND ? ORDER BY ts, id')
       .raw(true);
 
+    // Ids continue above anything an earlier run may have handed out: the highest stored id
+    // and the highest reserved one (published live, perhaps never written before a crash).
+    this.eventIdBlock = Math.max(1, Math.floor(opts.eventIdBlock ?? 1000));
+    this.faultRetryMs = Math.max(1, opts.faultRetryMs ?? 5000);
+    this.reserveStmt = db.prepare(
+      'INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)',
+    );
     const maxId = db.prepare('SELECT max(id) AS m FROM events').get() as { m: number | null };
-    this.nextEventId = (maxId.m ?? 0) + 1;
+    const reserved = db.prepare('SELECT value FROM store_meta WHERE key = ?').get(EVENT_ID_KEY) as { value: number } | undefined;
+    this.reservedEventId = Math.max(maxId.m ?? 0, reserved?.value ?? 0);
+    this.nextEventId = this.reservedEventId + 1;
+    // The first reservation is also the proof that the file can be written (fsynced).
+    this.durably(() => this.reserveStmt.run(EVENT_ID_KEY, this.nextEventId - 1 + this.eventIdBlock));
+    this.reservedEventId = this.nextEventId - 1 + this.eventIdBlock;
 
-    this.timer = setInterval(() => {
-      if (this.queued > 0) this.backgroundFlush();
-    }, Math.max(1, opts.flushIntervalMs ?? 250));
+    this.timer = setInterval(() => this.tick(), Math.max(1, opts.flushIntervalMs ?? 250));
     this.timer.unref();
+  }
+
+  private tick(): void {
+    if (this.closed) return;
+    if (this.fault) {
+      if (Date.now() - this.lastRetryAt >= this.faultRetryMs) this.retry();
+    } else if (this.queued > 0 || this.pendingWrites.length > 0) {
+      this.backgroundFlush();
+    }
+  }
+
+  /** Runs `fn` in a transaction committed with synchronous=FULL (survives a power cut). */
+  private durably(fn: () => void): void {
+    this.db.pragma('synchronous = FULL');
+    try {
+      this.db.transaction(fn)();
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  // ---- health ---------------------------------------------------------------------------
+
+  get health(): StoreHealth {
+    const f = this.fault;
+    return { writable: f === null, error: f?.error ?? null, code: f?.code ?? null, since: f?.since ?? null, failures: this.failures };
+  }
+
+  /** Calls `fn` on every change of health (fault entered, fault cleared); returns an unsubscribe. */
+  watchHealth(fn: (h: StoreHealth) => void): () => void {
+    this.healthWatchers.add(fn);
+    return () => this.healthWatchers.delete(fn);
+  }
+
+  /** Tries the queued writes now (the timer does this every faultRetryMs during a fault). True when they went through. */
+  retry(): boolean {
+    if (this.closed) return false;
+    this.lastRetryAt = Date.now();
+    this.backgroundFlush();
+    return this.fault === null;
+  }
+
+  private writeFailed(err: unknown, where: string): void {
+    this.failures++;
+    this.flushErrors++;
+    this.lastRetryAt = Date.now();
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.onFlushError?.(e);
+    if (this.fault) return;
+    const code = errorCode(err);
+    this.fault = { error: `${where} failed: ${withCode(code, e.message)}`, code, since: Date.now() };
+    this.notifyHealth();
+  }
+
+  private notifyHealth(): void {
+    const h = this.health;
+    for (const fn of this.healthWatchers) {
+      try {
+        fn(h);
+      } catch {
+        // A watcher's own failure must not turn a contained write fault into a thrown one.
+      }
+    }
+  }
+
+  /**
+   * A direct write (a device row, a charge session): run now, or, during a fault, queued with
+   * the other rows and replayed in order once writes work again. Never throws a write error.
+   */
+  write(where: string, run: () => void): void {
+    this.assertOpen();
+    if (this.fault) {
+      // Kept in order with the queued rows: the flush that works again writes them, then these.
+      this.pendWrite(where, run);
+      return;
+    }
+    try {
+      run();
+    } catch (err) {
+      // A disk that refuses the write will take it later; a write that is wrong in itself
+      // (a constraint, a bug) would fail forever and hold every later row back: not kept.
+      if (isDiskError(err)) this.pendWrite(where, run);
+      else this.dropped++;
+      this.writeFailed(err, where);
+    }
+  }
+
+  private pendWrite(where: string, run: () => void): void {
+    if (this.pendingWrites.length >= this.maxPendingWrites) {
+      this.dropped++;
+      return;
+    }
+    this.pendingWrites.push({ where, run });
+  }
+
+  /** Reserves the next block of event ids durably before any of them is handed out. */
+  private reserveEventIds(): void {
+    const upTo = this.nextEventId - 1 + this.eventIdBlock;
+    try {
+      this.durably(() => this.reserveStmt.run(EVENT_ID_KEY, upTo));
+      this.reservedEventId = upTo;
+    } catch (err) {
+      this.writeFailed(err, 'reserving event ids');
+    }
   }
 
   get stats(): StoreStats {
     return {
-      queued: this.queued,
+      queued: this.queued + this.pendingWrites.length,
       flushedRows: this.flushedRows,
       flushes: this.flushes,
       lastFlushMs: this.lastFlushMs,
@@ -197,7 +410,7 @@ export class Store {
   appendFrame(f: FrameRow): void {
     if ((this.queued >= this.maxBatch || this.closed) && this.refuse()) return;
     this.frameQ.push(f);
-    if (++this.queued >= this.maxBatch && !this.failing) this.backgroundFlush();
+    if (++this.queued >= this.maxBatch && !this.fault) this.backgroundFlush();
   }
 
   appendSample(s: SampleRow): void {
@@ -205,18 +418,22 @@ export class Store {
     // Serialised now: the caller may reuse its values object, and a value JSON cannot hold
     // fails here, at its source, not later in a flush.
     this.sampleQ.push({ ts: s.ts, deviceId: s.deviceId, json: JSON.stringify(s.values) });
-    if (++this.queued >= this.maxBatch && !this.failing) this.backgroundFlush();
+    if (++this.queued >= this.maxBatch && !this.fault) this.backgroundFlush();
   }
 
   /**
-   * Assigns the event its id at once. With durable, everything queued (this event
-   * included) is committed before returning; a failed durable write throws and the
-   * rows stay queued for the next flush.
+   * Assigns the event its id at once (from a durably reserved block). With durable,
+   * everything queued (this event included) is committed before returning. A failed write
+   * does not throw: the store enters a fault (see health), the rows stay queued and are
+   * retried; during a fault a durable event is kept in memory only.
    */
   appendEvent(e: EventInput, opts?: { durable?: boolean }): StoredEvent {
     this.assertOpen();
     const data = e.data ?? {};
     const json = JSON.stringify(data);
+    // Reserve the next block when half of this one is used, so a slow or failing disk
+    // still leaves reserved ids to hand out.
+    if (!this.fault && this.nextEventId > this.reservedEventId - Math.floor(this.eventIdBlock / 2)) this.reserveEventIds();
     const ev: StoredEvent = {
       id: this.nextEventId++,
       ts: e.ts,
@@ -227,39 +444,62 @@ export class Store {
     };
     this.eventQ.push({ id: ev.id, ts: ev.ts, type: ev.type, deviceId: ev.deviceId, busId: ev.busId, json });
     this.queued++;
-    if (opts?.durable) this.flushDurable();
-    else if (this.queued >= this.maxBatch && !this.failing) this.backgroundFlush();
+    if (opts?.durable) {
+      if (!this.fault) this.flushDurable();
+    } else if (this.queued >= this.maxBatch && !this.fault) this.backgroundFlush();
     return ev;
   }
 
   /**
    * A durable commit is fsynced (synchronous=FULL for this one transaction): a setpoint or a
    * charge phase must survive a power cut, not only a killed process. Batches of frames and
-   * samples stay on NORMAL, where WAL commits are cheap.
+   * samples stay on NORMAL, where WAL commits are cheap. A failure is a fault, not a throw.
    */
   private flushDurable(): void {
-    this.db.pragma('synchronous = FULL');
     try {
-      this.flush();
-    } finally {
-      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('synchronous = FULL');
+      try {
+        this.flush();
+      } finally {
+        this.db.pragma('synchronous = NORMAL');
+      }
+    } catch (err) {
+      if (!this.fault) this.writeFailed(err, 'writing a durable event');
     }
   }
 
-  /** Writes every queued row in one transaction. Throws if it fails; the rows stay queued. */
+  /**
+   * Writes every queued row (and replays queued direct writes) in one transaction. Throws if
+   * it fails (the store is then in a fault and the rows stay queued); a success clears a fault.
+   */
   flush(): void {
     this.assertOpen();
-    if (this.queued === 0) return;
+    const needReserve = this.nextEventId - 1 > this.reservedEventId - Math.floor(this.eventIdBlock / 2);
+    // During a fault the id reservation is always rewritten: it also proves writes work again.
+    if (this.queued === 0 && this.pendingWrites.length === 0 && !this.fault) return;
     const t0 = performance.now();
-    this.writeQueued();
+    const reserveUpTo = needReserve ? this.nextEventId - 1 + this.eventIdBlock : this.fault ? this.reservedEventId : null;
+    try {
+      this.writeQueued(reserveUpTo);
+    } catch (err) {
+      this.writeFailed(err, 'writing queued rows');
+      throw err;
+    }
+    if (reserveUpTo !== null) this.reservedEventId = reserveUpTo;
     this.lastFlushMs = performance.now() - t0;
-    this.flushedRows += this.queued;
+    this.flushedRows += this.queued + this.pendingWrites.length;
     this.flushes++;
     this.frameQ = [];
     this.sampleQ = [];
     this.eventQ = [];
+    this.pendingWrites = [];
     this.queued = 0;
-    this.failing = false;
+    if (this.fault) this.recovered();
+  }
+
+  private recovered(): void {
+    this.fault = null;
+    this.notifyHealth();
   }
 
   private writeAll(): void {
@@ -281,17 +521,15 @@ export class Store {
     if (this.closed) return;
     try {
       this.flush();
-    } catch (err) {
-      this.failing = true;
-      this.flushErrors++;
-      this.onFlushError?.(err instanceof Error ? err : new Error(String(err)));
+    } catch {
+      // flush() has recorded the fault (health, watchers, onFlushError); the timer retries.
     }
   }
 
   /** Throws when closed; true when a row must be dropped: flushes keep failing and the queue is full. */
   private refuse(): boolean {
     this.assertOpen();
-    if (this.failing && this.queued >= this.maxQueued) {
+    if (this.fault && this.queued >= this.maxQueued) {
       this.dropped++;
       return true;
     }
@@ -304,8 +542,11 @@ export class Store {
 
   /** Registers a device or records another sighting (keeps firstSeen, known name/serial). */
   upsertDevice(d: DeviceInput): void {
-    this.assertOpen();
     const t = schema.devices;
+    this.write(`recording device ${d.id}`, () => this.upsertDeviceNow(d, t));
+  }
+
+  private upsertDeviceNow(d: DeviceInput, t: typeof schema.devices): void {
     this.orm
       .insert(t)
       .values({
@@ -338,11 +579,17 @@ export class Store {
     this.flushForRead();
     let frames = 0;
     let samples = 0;
-    if (opts.framesOlderThan !== undefined) {
-      frames = this.orm.delete(schema.frames).where(lt(schema.frames.ts, opts.framesOlderThan)).run().changes;
-    }
-    if (opts.samplesOlderThan !== undefined) {
-      samples = this.orm.delete(schema.samples).where(lt(schema.samples.ts, opts.samplesOlderThan)).run().changes;
+    // During a fault pruning waits (it is no help: SQLite needs room to delete, too).
+    if (this.fault) return { frames, samples };
+    try {
+      if (opts.framesOlderThan !== undefined) {
+        frames = this.orm.delete(schema.frames).where(lt(schema.frames.ts, opts.framesOlderThan)).run().changes;
+      }
+      if (opts.samplesOlderThan !== undefined) {
+        samples = this.orm.delete(schema.samples).where(lt(schema.samples.ts, opts.samplesOlderThan)).run().changes;
+      }
+    } catch (err) {
+      this.writeFailed(err, 'pruning old frames and samples');
     }
     return { frames, samples };
   }
@@ -353,6 +600,9 @@ export class Store {
     clearInterval(this.timer);
     try {
       this.flush();
+      // Everything handed out is on disk now: give back the unused reservation, so a clean
+      // restart continues at the next id without a gap.
+      this.db.prepare('UPDATE store_meta SET value = ? WHERE key = ?').run(this.nextEventId - 1, EVENT_ID_KEY);
     } finally {
       this.closed = true;
       this.db.close();
@@ -361,9 +611,10 @@ export class Store {
 
   // ---- reads (each flushes first so queued rows are visible) ---------------------------
 
+  /** During a fault, reads do not retry the writes (the timer does): they see what is on disk. */
   private flushForRead(): void {
     this.assertOpen();
-    if (this.queued > 0) this.backgroundFlush();
+    if (!this.fault && (this.queued > 0 || this.pendingWrites.length > 0)) this.backgroundFlush();
   }
 
   listDevices(): DeviceRow[] {
@@ -487,6 +738,31 @@ export class Store {
     for (const [ts, json] of rows) acc.add(ts, JSON.parse(json) as Record<string, unknown>);
     return acc.finish();
   }
+}
+
+/** The SQLite or system error code of a failed write (SQLITE_FULL, SQLITE_READONLY, ENOSPC, …). */
+function errorCode(err: unknown): string | null {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : null;
+}
+
+/** A failure of the database or its file system, as opposed to a bug in a query. */
+function isStorageError(err: unknown): boolean {
+  const c = errorCode(err);
+  return c !== null && (c.startsWith('SQLITE_') || c.startsWith('E'));
+}
+
+/** "CODE: message", unless the message already starts with its code (Node's fs errors do). */
+function withCode(code: string | null, msg: string): string {
+  return code && !msg.startsWith(code) ? `${code}: ${msg}` : msg;
+}
+
+/** The disk or file refused a write (full, read-only, I/O, locked…): worth retrying later. */
+function isDiskError(err: unknown): boolean {
+  const c = errorCode(err);
+  if (c === null) return false;
+  if (/^E[A-Z]+$/.test(c)) return true;
+  return /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|CORRUPT|NOTADB|PERM|NOMEM|PROTOCOL)/.test(c);
 }
 
 function pageSize(first: number): number {

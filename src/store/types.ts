@@ -106,8 +106,14 @@ export interface StoreOptions {
    * dropped. Default 200,000.
    */
   maxQueued?: number;
-  /** Called when a background flush fails (the rows stay queued and are retried). */
+  /** Called on every failed write (the rows stay queued and are retried); see also Store.watchHealth. */
   onFlushError?: (err: Error) => void;
+  /** During a write fault, how often (wall ms) the queued writes are retried. Default 5000. */
+  faultRetryMs?: number;
+  /** Event ids are reserved durably in blocks of this many (gaps after a restart are fine). Default 1000. */
+  eventIdBlock?: number;
+  /** open() refuses a file system with less free space than this (bytes). Default 256 KiB. */
+  minFreeBytes?: number;
 }
 
 export interface StoreStats {

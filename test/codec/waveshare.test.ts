@@ -165,6 +165,34 @@ describe('WaveshareDecoder', () => {
     expect(d.stats.droppedBytes).toBe(0);
   });
 
+  it('defect 9.10: gives back the buffer a big read grew while a frame was partial', () => {
+    const d = new WaveshareDecoder();
+    const wire = bytes(VECTORS[5]!.wire);
+    const baseline = d.bufferCapacity;
+    // A partial frame waits; then one 8 MB read completes it, carries many frames and ends
+    // in another partial frame (the rest arrives later).
+    expect(d.push(wire.subarray(0, 5))).toEqual([]);
+    const copies = Math.ceil((8 * 1024 * 1024) / wire.length);
+    const big = new Uint8Array(wire.length - 5 + copies * wire.length + 5);
+    big.set(wire.subarray(5), 0);
+    for (let i = 0; i < copies; i++) big.set(wire, wire.length - 5 + i * wire.length);
+    big.set(wire.subarray(0, 5), wire.length - 5 + copies * wire.length);
+    const frames = d.push(big);
+    expect(frames).toHaveLength(copies + 1);
+    expect(frames[copies]).toEqual(VECTORS[5]!.frame);
+    // Not 8 MB kept for the rest of the process: back to the small partial-frame store.
+    expect(d.bufferCapacity).toBe(baseline);
+    expect(d.bufferCapacity).toBeLessThan(1024);
+    // …and the partial frame it kept is intact.
+    expect(d.push(wire.subarray(5))).toEqual([VECTORS[5]!.frame]);
+    expect(d.stats.droppedBytes).toBe(0);
+    // reset() also lets a grown buffer go (garbage bigger than the store, then a reset).
+    d.push(wire.subarray(0, 5));
+    d.push(new Uint8Array(1000).fill(0xaa));
+    d.reset();
+    expect(d.bufferCapacity).toBe(baseline);
+  });
+
   it('recovers from a truncated frame followed by a good one', () => {
     // A frame cut short (the adapter was reset mid-frame), then flatpack2.md §6.1 login.
     const stream = concat(bytes('AA E8 04 40 FF 05 C8'), bytes(VECTORS[5]!.wire));

@@ -200,6 +200,9 @@ export interface WaveshareDecoderOptions {
  * after `AA`, with the resync rules of §6.4: a failed candidate costs exactly one byte, a
  * partial frame waits for more bytes.
  */
+/** Room for any partial frame (≤ 19 bytes of a 20-byte frame) with slack; the buffer returns to this size after a big chunk. */
+const PENDING_CAPACITY = 64;
+
 export class WaveshareDecoder {
   readonly stats: WaveshareDecoderStats = {
     frames: 0,
@@ -213,7 +216,7 @@ export class WaveshareDecoder {
   private readonly remoteDlcBytes: boolean;
   private readonly onAdapterMessage: ((bytes: Uint8Array) => void) | undefined;
   /** Unconsumed tail of earlier chunks; at most one partial frame in normal operation. */
-  private pending: Uint8Array = new Uint8Array(64);
+  private pending: Uint8Array = new Uint8Array(PENDING_CAPACITY);
   private pendingLen = 0;
 
   constructor(opts: WaveshareDecoderOptions = {}) {
@@ -237,14 +240,28 @@ export class WaveshareDecoder {
     }
     this.pending.set(chunk, this.pendingLen);
     const used = this.parse(this.pending, total, out);
-    if (used > 0) this.pending.copyWithin(0, used, total);
     this.pendingLen = total - used;
+    if (this.pending.length > PENDING_CAPACITY && this.pendingLen <= PENDING_CAPACITY) {
+      // A big read that joined a partial frame grew the buffer; what is left is at most one
+      // partial frame again, so give the big buffer back instead of holding it forever.
+      const small = new Uint8Array(PENDING_CAPACITY);
+      small.set(this.pending.subarray(used, total));
+      this.pending = small;
+    } else if (used > 0) {
+      this.pending.copyWithin(0, used, total);
+    }
     return out;
+  }
+
+  /** Bytes of buffer the decoder holds between pushes (its partial-frame store). */
+  get bufferCapacity(): number {
+    return this.pending.length;
   }
 
   /** Forgets any partial frame (e.g. on reconnect). Stats are cumulative and kept. */
   reset(): void {
     this.pendingLen = 0;
+    if (this.pending.length > PENDING_CAPACITY) this.pending = new Uint8Array(PENDING_CAPACITY);
   }
 
   private keep(src: Uint8Array, from: number, to: number): void {

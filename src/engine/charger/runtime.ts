@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../../clock.js';
 import type { Logger } from '../../log.js';
-import type { Flatpack2Limits, GateCode } from '../gate.js';
+import { checkStorageWritable, type Flatpack2Limits, type GateCode } from '../gate.js';
 import type { ChargeSessionStore, ChargeSessionRow } from '../../store/sessions.js';
 import type { BatteryView, Flatpack2PsuView } from '../devices.js';
 import { dialectRefusal, sameLimits, type DialectRefusal } from '../bms-policy.js';
@@ -33,6 +33,8 @@ export interface ChargerHost {
   clock: Clock;
   log: Logger;
   sessions: ChargeSessionStore;
+  /** Whether the store can write (a charge is not started while it cannot). */
+  storage(): { writable: boolean; error: string | null };
   record(e: { type: string; deviceId?: string | null; busId?: string | null; data?: Record<string, unknown> }, durable?: boolean): void;
   sample(deviceId: string, ts: number, values: Record<string, number | string | null>): void;
   busPsus(busId: string): Flatpack2PsuView[];
@@ -218,6 +220,8 @@ export class ChargerRuntime {
   /** A manual or API start; `currentA` overrides the configured charge current. */
   async startCharge(origin: string, currentA?: number): Promise<ChargerResult> {
     if (isActive(this.state.phase)) return { ok: false, code: 'ALREADY_CHARGING', message: `charger ${this.id} is already charging (${this.state.phase}); stop it first` };
+    const storage = checkStorageWritable(this.host.storage(), { standby: false });
+    if (!storage.ok) return { ok: false, code: storage.code, message: `charger ${this.id}: ${storage.message}` };
     if (this.batteryId && !this.host.battery(this.batteryId)?.online) {
       return { ok: false, code: 'BMS_OFFLINE', message: `battery ${this.batteryId} (its BMS) is offline; a guided charge needs its limits - check the BMS CAN link` };
     }
@@ -268,6 +272,8 @@ export class ChargerRuntime {
   }
 
   async updateSettings(origin: string, patch: Partial<ChargerSettings>): Promise<ChargerResult> {
+    const storage = checkStorageWritable(this.host.storage(), { standby: false });
+    if (!storage.ok) return { ok: false, code: storage.code, message: `charger ${this.id}: ${storage.message}` };
     const next: ChargerSettings = { ...this.settings, ...patch };
     const count = Math.max(1, isActive(this.state.phase) ? this.state.psuIds.length : this.groupIds().length);
     const check = validateChargerSettings(next, this.host.limits(this.busId), count);
