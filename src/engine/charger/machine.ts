@@ -547,7 +547,11 @@ class Transition {
     }
     const onlineIds = s.psuIds.filter((id) => sharing.includes(id));
     if (s.phase === 'paused' && s.bmsHold !== null) {
+      // A rectifier that logs in during a BMS hold runs at its power-on voltage until told
+      // otherwise: the hold's standby goes out again for it.
+      const joined = onlineIds.filter((id) => !s.onlinePsuIds.includes(id));
       s.onlinePsuIds = onlineIds;
+      if (joined.length) this.commands.push({ kind: 'standby', reason: `${s.bmsHold} (PSU ${joined.join(', ')} joined)` });
       return;
     }
     if (s.phase === 'paused') {
