@@ -8,6 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { simulatedClockStart } from '../../src/rig.js';
+import { Store } from '../../src/store/store.js';
 import { tempDbPath } from '../helpers/rig.js';
 import { waitFor } from '../helpers/server.js';
 
@@ -52,6 +54,26 @@ async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> 
 
 type Devices = { devices: Array<{ kind: string; online: boolean }> };
 type Charger = { charger: { phase: string; stopReason: string | null; session: { id: string } | null } };
+
+describe('where the simulated clock starts', () => {
+  it('defect 8.9: at wall time on a fresh database, just after the latest stored timestamp when that is later', () => {
+    const store = Store.open({ path: tempDbPath('pp-clock-') });
+    try {
+      const wall = Date.UTC(2026, 5, 1);
+      expect(simulatedClockStart(store, wall)).toBe(wall);
+      store.appendEvent({ ts: wall - 3600_000, type: 'test.past' }, { durable: true });
+      expect(simulatedClockStart(store, wall)).toBe(wall);
+      const ahead = wall + 100 * 3600_000; // an hour at 100×
+      store.appendEvent({ ts: ahead, type: 'test.ahead' }, { durable: true });
+      store.appendSample({ ts: ahead + 5, deviceId: 'nobody', values: { x: 1 } });
+      store.upsertDevice({ id: 'bms0', kind: 'bms', busId: 'can1', name: 'BMS', serial: null, seenAt: ahead + 7, meta: {} });
+      store.flush();
+      expect(simulatedClockStart(store, wall)).toBe(ahead + 8);
+    } finally {
+      store.close();
+    }
+  });
+});
 
 describe('the README demo at --sim-speed 100 (real server process)', () => {
   it('defect 8.9: startCharge reaches DONE, not ERROR "BMS frames lost"', async () => {
