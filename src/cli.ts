@@ -72,7 +72,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const day = 24 * 3600_000;
   const prune = () => {
-    const now = Date.now();
+    const now = clock.now(); // the rows carry clock time (simulated time on a sped-up rig)
     const r = store.prune({ framesOlderThan: now - config.database.retainFramesDays * day, samplesOlderThan: now - config.database.retainSamplesDays * day });
     if (r.frames || r.samples) log.info(r, `pruned ${r.frames} frames and ${r.samples} samples past retention`);
   };
