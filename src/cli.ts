@@ -8,14 +8,15 @@ import { dirname, resolve } from 'node:path';
 import { RealClock } from './clock.js';
 import { createLogger } from './log.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
-import { buildRig, simulatedConfig } from './rig.js';
+import { buildRig, simulatedClockStart, simulatedConfig } from './rig.js';
 import { Store, StoreOpenError } from './store/store.js';
 import { startServer } from './server.js';
 
-const USAGE = `usage: powerplane serve [--config powerplane.yaml] [--port N] [--host H] [--db FILE] [--sim-speed X]
+const USAGE = `usage: powerplane serve [--config powerplane.yaml] [--port N] [--host H] [--db FILE] [--sim-speed X] [--sim-soc PCT]
 
   --config FILE    hardware config (YAML); without it the built-in simulated rig runs
   --sim-speed X    run the simulated rig X times faster than real time (default 1)
+  --sim-soc PCT    state of charge the simulated pack starts at (default 40)
   --port, --host   override server.port / server.host (host defaults to 127.0.0.1)
   --db FILE        override database.path`;
 
@@ -29,6 +30,7 @@ export async function main(argv: string[]): Promise<void> {
       host: { type: 'string' },
       db: { type: 'string' },
       'sim-speed': { type: 'string' },
+      'sim-soc': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -42,6 +44,9 @@ export async function main(argv: string[]): Promise<void> {
   const speed = values['sim-speed'] ? Number(values['sim-speed']) : 1;
   if (!(speed > 0 && speed <= 10_000)) throw new ConfigError(`--sim-speed must be a number between 0 and 10000, got "${values['sim-speed']}"`);
   if (!simulated && values['sim-speed']) throw new ConfigError('--sim-speed only applies to the built-in simulated rig (no --config)');
+  const simSoc = values['sim-soc'] === undefined ? undefined : Number(values['sim-soc']);
+  if (simSoc !== undefined && !(simSoc >= 0 && simSoc <= 100)) throw new ConfigError(`--sim-soc must be a number between 0 and 100, got "${values['sim-soc']}"`);
+  if (!simulated && simSoc !== undefined) throw new ConfigError('--sim-soc only applies to the built-in simulated rig (no --config)');
 
   const config = simulated ? simulatedConfig() : loadConfigFile(values.config!);
   if (values.port !== undefined) {
@@ -64,14 +69,15 @@ export async function main(argv: string[]): Promise<void> {
   }
   // Opened (and proven writable) before any adapter: a bad database stops here, with one line.
   const store = Store.open({ path: dbPath });
-  const clock = new RealClock(simulated ? speed : 1);
-  const rig = buildRig({ config, clock, store, log, simulated });
+  // A simulated rig continues its own time across restarts (it may run ahead of the wall clock).
+  const clock = simulated ? new RealClock(speed, simulatedClockStart(store)) : new RealClock(1);
+  const rig = buildRig({ config, clock, store, log, simulated, pack: simSoc === undefined ? undefined : { socPct: simSoc } });
   rig.start();
   const server = await startServer({ engine: rig.engine, log, host: config.server.host, port: config.server.port, apiToken: config.server.apiToken });
 
   const day = 24 * 3600_000;
   const prune = () => {
-    const now = Date.now();
+    const now = clock.now(); // the rows carry clock time (simulated time on a sped-up rig)
     const r = store.prune({ framesOlderThan: now - config.database.retainFramesDays * day, samplesOlderThan: now - config.database.retainSamplesDays * day });
     if (r.frames || r.samples) log.info(r, `pruned ${r.frames} frames and ${r.samples} samples past retention`);
   };

@@ -128,7 +128,8 @@ export class FakeClock implements Clock {
   private fire(t: FakeTimer): void {
     this.current = Math.max(this.current, t.due);
     if (t.intervalMs !== undefined) {
-      t.due += t.intervalMs;
+      // Like Node: an interval that fired late (after a stall) is rescheduled from now, once.
+      t.due = (t.due < this.current ? this.current : t.due) + t.intervalMs;
       t.seq = this.seq++;
     } else {
       this.timers.delete(t.id);
@@ -150,6 +151,15 @@ export class FakeClock implements Clock {
     await settle();
   }
 
+  /**
+   * The event loop was blocked for `ms`: time moves on but no timer fires and no I/O is read.
+   * The overdue timers fire on the next `advance`, late and in due order, an interval once
+   * (as Node does after a long synchronous task).
+   */
+  stall(ms: number): void {
+    this.current += Math.max(0, ms);
+  }
+
   /** Synchronous variant for pure code with no async I/O. */
   advanceSync(ms: number): void {
     const target = this.current + ms;
@@ -165,4 +175,112 @@ export class FakeClock implements Clock {
 /** Let queued microtasks and immediates run (in-memory transports deliver on them). */
 export async function settle(rounds = 3): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+export interface SilenceWatchdogOptions {
+  clock: Clock;
+  /** Check period. */
+  tickMs: number;
+  /**
+   * The decision: runs once per tick, never in the timer's own turn but after a yield
+   * (`defer`), so input that arrived while the loop was busy is read first.
+   */
+  check: () => void;
+  /**
+   * Ticks further apart than this (default 2 × tickMs) mean the event loop was stalled: only
+   * this much of the gap counts as silence, the rest was time in which nothing could be read.
+   */
+  maxGapMs?: number;
+  /** Yield before deciding; default setImmediate (after the I/O poll phase of this loop turn). */
+  defer?: (fn: () => void) => void;
+}
+
+/**
+ * The one rule for every "no frame for N s" watchdog (BMS stack and modules, Flatpack2 status,
+ * adapter link): silence is counted only in time in which the process could have read its
+ * input. A blocked event loop (a long synchronous query, GC, a loaded 2-core machine at
+ * `--sim-speed 100`) fires the timer late and reads the frames buffered meanwhile only after
+ * it, so the wall-clock gap since the last frame overstates the silence:
+ *
+ * - each tick adds at most `maxGapMs` of "awake" time; the rest of a late tick's gap is a stall
+ *   and is not counted (`stalls` / `stalledMs` count them);
+ * - sources are stamped in awake time (`heard(key)`), and `silentMs(key)` is the awake time
+ *   since, i.e. silence measured against the read opportunities, not against the wall clock;
+ * - the decision (`check`) is deferred past the I/O phase, so pending input is read first.
+ *
+ * A real silence is still found: every tick while the loop runs adds up to `maxGapMs`, so a
+ * source that stays quiet is declared silent after at most timeout/tickMs responsive ticks.
+ * Under the FakeClock ticks land exactly on time and this is plain "now − last frame".
+ */
+export class SilenceWatchdog {
+  /** Ticks that came late enough to count as an event-loop stall, and the time not counted. */
+  stalls = 0;
+  stalledMs = 0;
+  private readonly clock: Clock;
+  private readonly tickMs: number;
+  private readonly maxGapMs: number;
+  private readonly check: () => void;
+  private readonly defer: (fn: () => void) => void;
+  private readonly heardAt = new Map<string, number>();
+  private awake = 0;
+  private lastTickAt = 0;
+  private timer: TimerHandle | undefined;
+  private running = false;
+
+  constructor(opts: SilenceWatchdogOptions) {
+    if (!(opts.tickMs > 0)) throw new RangeError(`SilenceWatchdog: tickMs must be > 0, got ${opts.tickMs}`);
+    this.clock = opts.clock;
+    this.tickMs = opts.tickMs;
+    this.maxGapMs = opts.maxGapMs ?? 2 * opts.tickMs;
+    if (!(this.maxGapMs >= this.tickMs)) throw new RangeError(`SilenceWatchdog: maxGapMs must be ≥ tickMs, got ${opts.maxGapMs}`);
+    this.check = opts.check;
+    this.defer = opts.defer ?? ((fn) => void setImmediate(fn));
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.lastTickAt = this.clock.now();
+    this.timer = this.clock.setInterval(() => this.tick(), this.tickMs);
+  }
+
+  stop(): void {
+    this.running = false;
+    this.clock.clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** A frame (or a fresh start, e.g. the link came up) from `key` now. */
+  heard(key: string): void {
+    this.heardAt.set(key, this.awakeNow());
+  }
+
+  forget(key: string): void {
+    this.heardAt.delete(key);
+  }
+
+  /** Silence of `key` in time the process could have read it; null = never heard (or forgotten). */
+  silentMs(key: string): number | null {
+    const at = this.heardAt.get(key);
+    return at === undefined ? null : Math.max(0, this.awakeNow() - at);
+  }
+
+  private awakeNow(): number {
+    const gap = this.clock.now() - this.lastTickAt;
+    return this.awake + (gap <= 0 ? 0 : gap < this.maxGapMs ? gap : this.maxGapMs);
+  }
+
+  private tick(): void {
+    const now = this.clock.now();
+    const gap = now - this.lastTickAt;
+    if (gap > this.maxGapMs) {
+      this.stalls++;
+      this.stalledMs += gap - this.maxGapMs;
+    }
+    this.awake = this.awakeNow();
+    this.lastTickAt = now;
+    this.defer(() => {
+      if (this.running) this.check();
+    });
+  }
 }

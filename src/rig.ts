@@ -65,6 +65,29 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
   );
 }
 
+/**
+ * Where the simulated rig's clock starts: the wall clock, or just after the latest timestamp
+ * the database already holds if that is later. A sped-up rig runs ahead of the wall clock
+ * (an hour at 100× is 100 simulated hours), so restarting it at wall time sent simulated time
+ * backwards: phases ended before they started, "latest" rows were older than earlier ones.
+ * The store's own rows are the persisted clock, so nothing else has to be kept in step (each
+ * max() below is answered from an index: samples per device, the rest by their ts index).
+ */
+export function simulatedClockStart(store: Store, wallNow = Date.now()): number {
+  const row = store.db
+    .prepare(
+      `SELECT max(t) AS t FROM (
+         SELECT max(ts) AS t FROM events UNION ALL SELECT max(ts) FROM frames
+         UNION ALL SELECT (SELECT max(s.ts) FROM samples s WHERE s.device_id = d.id) FROM devices d
+         UNION ALL SELECT max(last_seen) FROM devices
+         UNION ALL SELECT max(started_at) FROM charge_sessions UNION ALL SELECT max(ended_at) FROM charge_sessions
+         UNION ALL SELECT max(started_at) FROM charge_phases UNION ALL SELECT max(ended_at) FROM charge_phases)`,
+    )
+    .get() as { t: number | null } | undefined;
+  const last = row?.t ?? null;
+  return last !== null && last >= wallNow ? last + 1 : wallNow;
+}
+
 export interface SimulatedParts {
   pack: LiFePO4Pack;
   /** The host ends of the adapters' cables, per bus (what a server process opens). */

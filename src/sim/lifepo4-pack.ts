@@ -97,6 +97,7 @@ export class LiFePO4Pack {
   chargedAh = 0;
   dischargedAh = 0;
   private lastA = 0;
+  private readonly sources = new Set<{ currentA: () => number }>();
 
   constructor(p: PackParams) {
     if (!(Number.isInteger(p.cells) && p.cells >= 1)) throw new RangeError(`pack cells must be an integer ≥ 1, got ${p.cells}`);
@@ -115,6 +116,30 @@ export class LiFePO4Pack {
   /** The current of the last `step` (A, > 0 = charging); 0 while disconnected. */
   get lastCurrentA(): number {
     return this.lastA;
+  }
+
+  /**
+   * Attaches something that drives current into the pack (a Flatpack2 shelf simulator reports
+   * the sum of its PSUs' outputs). Returns the detach function.
+   */
+  attachSource(currentA: () => number): () => void {
+    const source = { currentA };
+    this.sources.add(source);
+    return () => this.sources.delete(source);
+  }
+
+  /**
+   * The current flowing now (A, > 0 = charging): the sum of what the attached sources deliver
+   * at this moment, the one source of truth for every reader (a BMS simulator, tests); 0 while
+   * disconnected. With no source attached (a test driving the pack only by `step`), the
+   * current of the last step.
+   */
+  get currentA(): number {
+    if (!this.connected) return 0;
+    if (this.sources.size === 0) return this.lastA;
+    let sum = 0;
+    for (const s of this.sources) sum += s.currentA();
+    return sum;
   }
 
   cellOcvV(): number {

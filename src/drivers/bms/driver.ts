@@ -28,7 +28,7 @@
  *   been heard in the last 3 periods: a passive reader must not talk over a real inverter
  *   (§3.10). Payload: the Deye time format (UTC fields) or eight zero bytes.
  */
-import type { Clock, TimerHandle } from '../../clock.js';
+import { SilenceWatchdog, type Clock, type TimerHandle } from '../../clock.js';
 import type { CanFrame } from '../can/types.js';
 import type { LinkState } from '../can/adapter.js';
 import type { CanLink } from '../flatpack2/driver.js';
@@ -228,13 +228,13 @@ export class BmsDriver {
   private expectedModules = 0;
   private online = false;
   private lastStackAt: number | null = null;
-  private lastRxAt: number | null = null;
   private lastForeignHeartbeatAt: number | null = null;
   private flags = { alarms: [] as string[], protections: [] as string[], requestFlags: [] as string[] };
   private dialectCheck: DialectCheck;
   private onlineSince: number | null = null;
   private stateTimer: TimerHandle | undefined;
-  private watchdogTimer: TimerHandle | undefined;
+  /** Stack ('stack'), modules ('module:N') and any frame ('rx'), silence counted only while the loop can read. */
+  private readonly silence: SilenceWatchdog;
   private heartbeatTimer: TimerHandle | undefined;
   private started = false;
 
@@ -248,6 +248,7 @@ export class BmsDriver {
     this.dialectCheck = pendingCheck(opts.dialect, null, 'the BMS has not been heard yet');
     const hb = opts.heartbeatMs;
     if (hb !== undefined && hb !== null && !(hb > 0)) throw new RangeError(`BmsDriver: heartbeatMs must be > 0 or null, got ${hb}`);
+    this.silence = new SilenceWatchdog({ clock: this.clock, tickMs: WATCHDOG_TICK_MS, check: () => this.watchdog() });
   }
 
   get busId(): string {
@@ -285,17 +286,17 @@ export class BmsDriver {
       }),
       this.link.onState((state, detail) => this.handleLinkState(state, detail)),
     );
-    this.watchdogTimer = this.clock.setInterval(() => this.watchdog(), WATCHDOG_TICK_MS);
+    this.silence.start();
     const hb = this.opts.heartbeatMs;
     if (hb) this.heartbeatTimer = this.clock.setInterval(() => this.heartbeat(), hb);
   }
 
   stop(): void {
     this.started = false;
-    this.clock.clearInterval(this.watchdogTimer);
+    this.silence.stop();
     this.clock.clearInterval(this.heartbeatTimer);
     this.clock.clearTimeout(this.stateTimer);
-    this.watchdogTimer = this.heartbeatTimer = this.stateTimer = undefined;
+    this.heartbeatTimer = this.stateTimer = undefined;
     for (const u of this.unsubscribe.splice(0)) u();
   }
 
@@ -355,7 +356,7 @@ export class BmsDriver {
   // ---- receive ---------------------------------------------------------------------------
 
   private handleRx(frame: CanFrame, ts: number): void {
-    this.lastRxAt = ts;
+    this.silence.heard('rx');
     const msg = decodeBms(frame, this.dialectNow);
     this.remember(frame, 'rx', msg, ts);
     this.emit({ kind: 'frame', dir: 'rx', frame, ts, msg });
@@ -384,6 +385,7 @@ export class BmsDriver {
 
   private handleStack(msg: Exclude<BmsMessage, { kind: 'unknown' | 'invalid' }>, frame: CanFrame, ts: number): void {
     this.lastStackAt = ts;
+    this.silence.heard('stack');
     this.stack.set(msg.kind, msg);
     if (!this.online) {
       this.online = true;
@@ -403,6 +405,7 @@ export class BmsDriver {
       this.modules.set(msg.module, m);
     }
     m.lastSeenAt = ts;
+    this.silence.heard(`module:${m.index}`);
     // The two serial halves share a kind; keep both.
     m.msgs.set(msg.kind === 'module-serial' ? `module-serial:${msg.part}` : msg.kind, msg);
     if (!m.online) {
@@ -513,6 +516,7 @@ export class BmsDriver {
     }, this.coalesceMs);
   }
 
+  /** Runs after pending input was read; silences exclude time the event loop was stalled. */
   private watchdog(): void {
     const now = this.clock.now();
     const waitMs = this.opts.identityWaitMs ?? DEFAULT_IDENTITY_WAIT_MS;
@@ -523,19 +527,22 @@ export class BmsDriver {
         now,
       );
     }
-    if (this.online && this.lastStackAt !== null && now - this.lastStackAt > this.offlineAfterMs) {
-      this.goOffline(now, `no valid BMS frame for ${secs(now - this.lastStackAt)} s`);
+    const stackSilent = this.silence.silentMs('stack');
+    if (this.online && stackSilent !== null && stackSilent > this.offlineAfterMs) {
+      this.goOffline(now, `no valid BMS frame for ${secs(stackSilent)} s`);
     }
     for (const m of this.modules.values()) {
-      if (m.online && m.lastSeenAt !== null && now - m.lastSeenAt > this.moduleOfflineAfterMs) {
+      const silent = this.silence.silentMs(`module:${m.index}`);
+      if (m.online && silent !== null && silent > this.moduleOfflineAfterMs) {
         m.online = false;
-        this.emit({ kind: 'module-offline', ts: now, index: m.index, reason: `no frame from module ${m.index} for ${secs(now - m.lastSeenAt)} s` });
+        this.emit({ kind: 'module-offline', ts: now, index: m.index, reason: `no frame from module ${m.index} for ${secs(silent)} s` });
         this.scheduleState();
       }
     }
     const wd = this.opts.linkWatchdogMs;
-    if (wd && this.link.state === 'up' && this.lastRxAt !== null && now - this.lastRxAt > wd) {
-      this.lastRxAt = now; // one reconnect per silent period
+    const rxSilent = this.silence.silentMs('rx');
+    if (wd && this.link.state === 'up' && rxSilent !== null && rxSilent > wd) {
+      this.silence.heard('rx'); // one reconnect per silent period
       this.link.reconnect(`no CAN frame from the BMS for ${secs(wd)} s`);
     }
   }
@@ -566,7 +573,7 @@ export class BmsDriver {
 
   private handleLinkState(state: LinkState, detail: string): void {
     const ts = this.clock.now();
-    if (state === 'up') this.lastRxAt = ts;
+    if (state === 'up') this.silence.heard('rx');
     else this.goOffline(ts, `CAN link ${state}: ${detail}`);
     this.emit({ kind: 'link', ts, state, detail });
   }

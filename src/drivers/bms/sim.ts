@@ -330,7 +330,7 @@ export class BmsSim {
   private cycleTimer: TimerHandle | undefined;
   private firstTimer: TimerHandle | undefined;
   private burstTimer: TimerHandle | undefined;
-  private readonly queue: CanFrame[] = [];
+  private readonly queue: Array<{ frame: CanFrame; due: number }> = [];
   private cycleNo = 0;
   private lastCycleAt = 0;
   private startedAt = 0;
@@ -498,7 +498,8 @@ export class BmsSim {
     this.lastCycleAt = now;
     this.cycleNo++;
     const pack = this.pack;
-    const packA = pack.connected ? pack.lastCurrentA : 0;
+    // What the PSUs deliver now (the pack's one current), not the last physics step's.
+    const packA = pack.currentA;
 
     // Self-heating: first order towards a rise ∝ I².
     const cRate = Math.abs(packA) / pack.capacityAh;
@@ -771,25 +772,36 @@ export class BmsSim {
       }
     }
     this.stats.bursts++;
-    // A burst longer than the period (many modules, big gap) queues behind the previous one.
-    this.queue.push(...frames);
+    // Each frame has its own due time on the bus, gapMs apart. A burst longer than the period
+    // (many modules, big gap) queues behind the previous one.
+    const now = this.clock.now();
+    const last = this.queue.at(-1);
+    let due = last ? Math.max(now, last.due + this.gapMs) : now;
+    for (const frame of frames) {
+      this.queue.push({ frame, due });
+      due += this.gapMs;
+    }
     if (this.burstTimer === undefined) this.drain();
   }
 
+  /**
+   * Sends every queued frame that is due by now, then waits for the next one. By due time, not
+   * one frame per timer: a sped-up RealClock cannot wait 1 ms of simulated time (Node's timers
+   * have 1 ms real resolution), and one frame per timer turn made the queue grow without end
+   * at --sim-speed 100, so the host read values from ever further in the past.
+   */
   private drain(): void {
     this.burstTimer = undefined;
     if (!this.running || this.allSilent) {
       this.queue.length = 0;
       return;
     }
-    if (this.gapMs === 0) {
-      for (const f of this.queue.splice(0)) this.emit(f);
-      return;
-    }
-    const f = this.queue.shift();
-    if (!f) return;
-    this.emit(f);
-    if (this.queue.length > 0) this.burstTimer = this.clock.setTimeout(() => this.drain(), this.gapMs);
+    const now = this.clock.now();
+    let n = 0;
+    while (n < this.queue.length && this.queue[n]!.due <= now) n++;
+    for (const q of this.queue.splice(0, n)) this.emit(q.frame);
+    const next = this.queue[0];
+    if (next) this.burstTimer = this.clock.setTimeout(() => this.drain(), next.due - now);
   }
 
   private emit(frame: CanFrame): void {

@@ -4,7 +4,7 @@
  * the CAN id, alert requests, a status watchdog (PSU offline) and a link watchdog (reopen the
  * adapter when the bus goes silent). It owns no policy: it never decides what to set.
  */
-import type { Clock, TimerHandle } from '../../clock.js';
+import { SilenceWatchdog, type Clock, type TimerHandle } from '../../clock.js';
 import type { CanFrame } from '../can/types.js';
 import type { LinkState } from '../can/adapter.js';
 import {
@@ -89,14 +89,15 @@ export class Flatpack2Driver {
   private readonly listeners = new Set<(o: Fp2Observation) => void>();
   private readonly unsubscribe: Array<() => void> = [];
   private keepAliveTimer: TimerHandle | undefined;
-  private watchdogTimer: TimerHandle | undefined;
-  private lastRxAt: number | null = null;
+  /** Per-PSU status ('status:SERIAL') and any frame ('rx'), silence counted only while the loop can read. */
+  private readonly silence: SilenceWatchdog;
   private readonly reservedAddr = new Map<number, string>();
   private obeyingKey = '';
 
   constructor(private readonly opts: Flatpack2DriverOptions) {
     this.link = opts.link;
     this.clock = opts.clock;
+    this.silence = new SilenceWatchdog({ clock: this.clock, tickMs: WATCHDOG_TICK_MS, check: () => this.watchdog() });
     for (const [serial, addr] of opts.knownAddresses ?? []) {
       if (addr >= 1 && addr <= MAX_ADDR && !this.reservedAddr.has(addr)) this.reservedAddr.set(addr, serial);
     }
@@ -121,14 +122,14 @@ export class Flatpack2Driver {
       this.link.onState((state, detail) => this.handleLinkState(state, detail)),
     );
     this.keepAliveTimer = this.clock.setInterval(() => this.keepAlive(), KEEPALIVE_TICK_MS);
-    this.watchdogTimer = this.clock.setInterval(() => this.watchdog(), WATCHDOG_TICK_MS);
+    this.silence.start();
     // Pre-register remembered PSUs so their status frames are attributed before a hello.
     for (const [addr, serial] of this.reservedAddr) this.register(serial, addr);
   }
 
   stop(): void {
     this.clock.clearInterval(this.keepAliveTimer);
-    this.clock.clearInterval(this.watchdogTimer);
+    this.silence.stop();
     for (const u of this.unsubscribe.splice(0)) u();
   }
 
@@ -182,7 +183,7 @@ export class Flatpack2Driver {
   }
 
   private handleRx(frame: CanFrame, ts: number): void {
-    this.lastRxAt = ts;
+    this.silence.heard('rx');
     const msg = decodeFp2(frame);
     let serial: string | null = null;
     switch (msg.kind) {
@@ -225,6 +226,7 @@ export class Flatpack2Driver {
 
   private handleStatus(psu: PsuSession, msg: StatusMessage, ts: number): void {
     psu.lastStatusAt = ts;
+    this.silence.heard(`status:${psu.serial}`);
     if (!psu.online) {
       psu.online = true;
       this.emit({ kind: 'online', serial: psu.serial, ts });
@@ -303,25 +305,28 @@ export class Flatpack2Driver {
     }
   }
 
+  /** Runs after pending input was read; silences exclude time the event loop was stalled. */
   private watchdog(): void {
     const now = this.clock.now();
     const key = this.obeying().join(',');
     if (key !== this.obeyingKey) this.emitObeying(); // a login budget lapsed
     for (const psu of this.bySerial.values()) {
-      if (psu.online && psu.lastStatusAt !== null && now - psu.lastStatusAt > this.opts.statusTimeoutMs) {
+      const silent = this.silence.silentMs(`status:${psu.serial}`);
+      if (psu.online && silent !== null && silent > this.opts.statusTimeoutMs) {
         psu.online = false;
         psu.lastState = null;
         this.emit({
           kind: 'offline',
           serial: psu.serial,
           ts: now,
-          reason: `no status frame for ${Math.round((now - psu.lastStatusAt) / 1000)} s`,
+          reason: `no status frame for ${Math.round(silent / 1000)} s`,
         });
       }
     }
     const anyKnown = [...this.bySerial.values()].some((p) => p.lastStatusAt !== null);
-    if (this.link.state === 'up' && anyKnown && this.lastRxAt !== null && now - this.lastRxAt > this.opts.linkWatchdogMs) {
-      this.lastRxAt = now; // one reconnect per silent period
+    const rxSilent = this.silence.silentMs('rx');
+    if (this.link.state === 'up' && anyKnown && rxSilent !== null && rxSilent > this.opts.linkWatchdogMs) {
+      this.silence.heard('rx'); // one reconnect per silent period
       this.link.reconnect(`no CAN frame for ${Math.round(this.opts.linkWatchdogMs / 1000)} s`);
     }
   }
@@ -329,7 +334,7 @@ export class Flatpack2Driver {
   private handleLinkState(state: LinkState, detail: string): void {
     const ts = this.clock.now();
     if (state === 'up') {
-      this.lastRxAt = ts;
+      this.silence.heard('rx');
       // Log every PSU we know back in at once; a lapsed login means default voltage.
       for (const psu of this.bySerial.values()) {
         if (psu.lastStatusAt !== null || psu.lastLoginAt !== null) this.login(psu);

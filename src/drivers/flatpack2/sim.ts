@@ -183,6 +183,8 @@ export class Flatpack2Sim {
     this.clock = opts.clock;
     this.sendFn = opts.send;
     this.pack = opts.pack;
+    // The pack's current is what these PSUs deliver (their outputs from the last solve).
+    this.pack.attachSource(() => this.totalA);
     this.random = opts.random ?? Math.random;
     this.physicsStepMs = opts.physicsStepMs ?? TICK_MS;
     if (!(this.physicsStepMs > 0)) throw new RangeError(`physicsStepMs must be > 0, got ${opts.physicsStepMs}`);

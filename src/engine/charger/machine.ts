@@ -401,8 +401,9 @@ class Transition {
     }
     if (lim === null) return this.fail('BMS frames lost - charging stopped safely (check the BMS and its CAN link)');
     if (!lim.chargeAllowed) {
-      // A BMS that stops charging a full battery ends the charge; anything else holds it.
-      if (lim.full && (s.phase === 'CC' || s.phase === 'CV')) return this.finish('done', `Charge complete (BMS reports the battery full: ${lim.blockReason ?? 'charging disabled'})`);
+      // A BMS that stops charging a full battery ends the charge, also one it already holds
+      // (its 0 A limit can arrive a frame before the cleared charge-enable); anything else holds it.
+      if (lim.full && (s.phase === 'CC' || s.phase === 'CV' || (s.phase === 'paused' && s.bmsHold !== null))) return this.finish('done', `Charge complete (BMS reports the battery full: ${lim.blockReason ?? 'charging disabled'})`);
       if (s.bmsHold === null) this.bmsHold(`BMS: ${lim.blockReason ?? 'charging not allowed'}`);
       return;
     }
