@@ -13,6 +13,7 @@
  * - After a request finally times out, a "late window" (default: that request's timeout) holds
  *   the next exchange back; a frame matching the timed-out request in that window is discarded
  *   and counted (`stats.lateReplies`), so a late reply is never taken as the next request's.
+ * - `gapAfterMs` (per request or queue-wide) keeps the line quiet for a while after an exchange.
  * - A frame that matches nothing goes to the `onUnsolicited` listeners.
  * - Link loss (`linkDown()`, or a send that returns LINK_DOWN) fails the request in flight at
  *   once, and every queued one, with LINK_DOWN. A WRITE_FAILED send fails that request only.
@@ -38,6 +39,11 @@ interface RequestBase<F> {
   nak?(reply: F): boolean;
   /** Deadline per attempt; default from the queue options. */
   timeoutMs?: number;
+  /**
+   * Quiet time after this exchange ends (any result) before the next write, e.g. between
+   * EEPROM-backed MK2 setting writes (vebus-mk2.md §5: 50–200 ms). Default from the queue options.
+   */
+  gapAfterMs?: number;
 }
 
 /**
@@ -60,6 +66,8 @@ export interface RequestQueueOptions<F> {
   retries?: number;
   /** How long after a final timeout late replies are awaited and discarded. Default: that request's timeout. */
   lateWindowMs?: number;
+  /** Default quiet time after each exchange before the next write. Default 0. */
+  gapAfterMs?: number;
 }
 
 export interface RequestQueueStats {
@@ -107,6 +115,8 @@ export class RequestQueue<F> {
   private readonly waiting: Entry<F>[] = [];
   private current: Entry<F> | null = null;
   private late: { label: string; match: (frame: F) => boolean; timer: TimerHandle } | null = null;
+  /** Quiet time after an exchange (`gapAfterMs`); the next write waits for it. */
+  private gapTimer: TimerHandle | undefined;
   private tokens = 0;
   private pumpScheduled = false;
   private disposed = false;
@@ -247,7 +257,7 @@ export class RequestQueue<F> {
   }
 
   private pump(): void {
-    if (this.current || this.late || this.disposed) return;
+    if (this.current || this.late || this.gapTimer || this.disposed) return;
     const next = this.waiting.shift();
     if (!next) return;
     this.current = next;
@@ -325,7 +335,18 @@ export class RequestQueue<F> {
   private finish(e: Entry<F>, result: RequestResult<F>): void {
     this.opts.clock.clearTimeout(e.timer);
     e.timer = undefined;
-    if (this.current === e) this.current = null;
+    if (this.current === e) {
+      this.current = null;
+      const gap = e.spec.gapAfterMs ?? this.opts.gapAfterMs ?? 0;
+      if (gap > 0) {
+        const timer = this.opts.clock.setTimeout(() => {
+          if (this.gapTimer !== timer) return;
+          this.gapTimer = undefined;
+          this.schedulePump();
+        }, gap);
+        this.gapTimer = timer;
+      }
+    }
     e.resolve(result);
     this.schedulePump();
   }
@@ -336,7 +357,11 @@ export class RequestQueue<F> {
       this.opts.clock.clearTimeout(this.late.timer);
       this.late = null;
     }
+    this.opts.clock.clearTimeout(this.gapTimer);
+    this.gapTimer = undefined;
     const entries = this.current ? [this.current, ...this.waiting] : [...this.waiting];
+    // Detached first, so finish() starts no quiet gap: there is nothing to keep quiet for.
+    this.current = null;
     this.waiting.length = 0;
     for (const e of entries) {
       this.counters.linkDownFailures++;

@@ -189,6 +189,30 @@ describe('RequestQueue', () => {
     expect(h.queue.stats.lateReplies).toBe(0);
   });
 
+  it('gapAfterMs keeps the line quiet after an exchange before the next write', async () => {
+    const h = setup();
+    const a = track(h.queue.request({ ...setter('EEPROM-1'), gapAfterMs: 150 }));
+    const b = track(h.queue.request(setter('EEPROM-2')));
+    await settle();
+    h.queue.handleFrame('R:EEPROM-1');
+    await settle();
+    expect(a.result).toMatchObject({ ok: true });
+    await h.clock.advance(149);
+    expect(h.sent).toEqual(['EEPROM-1']);
+    await h.clock.advance(1);
+    expect(h.sent).toEqual(['EEPROM-1', 'EEPROM-2']);
+    h.queue.handleFrame('R:EEPROM-2');
+    await settle();
+    expect(b.result).toMatchObject({ ok: true });
+    // Link loss leaves no quiet-gap timer behind.
+    const c = track(h.queue.request({ ...setter('C'), gapAfterMs: 500 }));
+    await settle();
+    h.queue.linkDown('gone');
+    await settle();
+    expect(c.result).toMatchObject({ code: 'LINK_DOWN' });
+    expect(h.clock.pendingTimers()).toBe(0);
+  });
+
   it('passes frames that match no request to onUnsolicited, also between a request and its reply', async () => {
     const h = setup();
     const unsolicited: string[] = [];
