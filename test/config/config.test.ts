@@ -37,7 +37,7 @@ describe('config', () => {
     [{ buses: [{ id: 'can0', adapter: {}, flatpack2: { ovpV: 70 } }] }, /buses\.0\.flatpack2\.ovpV/],
     [{ buses: [{ id: 'can0', adapter: {}, bogus: 1 }] }, /buses\.0: Unrecognized key.*bogus/],
     [{ buses: [] }, /buses: name at least one bus/],
-    [{ server: { host: '0.0.0.0' }, buses: [{ id: 'can0', adapter: {} }] }, /server\.apiToken: listening on 0\.0\.0\.0 .* needs server\.apiToken/],
+    [{ server: { host: '0.0.0.0' }, buses: [{ id: 'can0', adapter: {} }] }, /server\.tokens: listening on 0\.0\.0\.0 .* needs server\.tokens/],
     [{ buses: [{ id: 'can0', adapter: { autodetect: false } }] }, /give either "path" or "autodetect: true"/],
     [{ buses: [{ id: 'a', adapter: {} }, { id: 'a', adapter: {} }] }, /buses\.1\.id: duplicate bus id "a"/],
   ])('names the key and what is allowed: %j', (raw, msg) => {

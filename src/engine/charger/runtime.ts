@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../../clock.js';
 import type { Logger } from '../../log.js';
 import type { Flatpack2Limits, GateCode } from '../gate.js';
+import type { Code } from '../../codes.js';
 import type { ChargeSessionStore, ChargeSessionRow } from '../../store/sessions.js';
 import type { BatteryView, Flatpack2PsuView } from '../devices.js';
 import { sameLimits } from '../bms-policy.js';
@@ -73,7 +74,7 @@ export interface ChargerView {
 
 export type ChargerResult =
   | { ok: true; view: ChargerView }
-  | { ok: false; code: GateCode | 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING' | 'BMS_OFFLINE'; message: string };
+  | { ok: false; code: GateCode | Extract<Code, 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING' | 'BMS_OFFLINE'>; message: string };
 
 const PROGRESS_EVERY_MS = 5_000;
 
