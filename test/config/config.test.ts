@@ -24,7 +24,7 @@ describe('config', () => {
 `,
     );
     const c = loadConfigFile(p);
-    expect(c.server).toEqual({ host: '127.0.0.1', port: 4000 });
+    expect(c.server).toMatchObject({ host: '127.0.0.1', port: 4000, tokens: [], allowedOrigins: [] });
     expect(c.buses[0].adapter).toMatchObject({ usbId: '1a86:7523', serialBaud: 2_000_000, bitrate: 125_000, framing: 'fixed', autodetect: true });
     expect(c.buses[0].flatpack2?.psus['192750001639']).toMatchObject({ name: 'Left', applyOnStart: true });
     expect(c.buses[0].flatpack2?.ovpV).toBe(59.5);
