@@ -8,6 +8,8 @@ import {
   getNamedType,
   isObjectType,
   isInterfaceType,
+  isListType,
+  isNonNullType,
   Kind,
   type DocumentNode,
   type GraphQLSchema,
@@ -49,33 +51,38 @@ export function operationCost(schema: GraphQLSchema, doc: DocumentNode, operatio
   if (!op) return 0;
   const root = op.operation === 'query' ? schema.getQueryType() : op.operation === 'mutation' ? schema.getMutationType() : schema.getSubscriptionType();
   let cost = 0;
-  const walk = (set: SelectionSetNode, type: GraphQLNamedType | null | undefined, mult: number, depth: number, seen: Set<string>): void => {
+  // `pending`: the page size of the nearest field with a page argument, paid by the first
+  // list below it (the connection's edges or nodes), so pageInfo is not counted per item.
+  const walk = (set: SelectionSetNode, type: GraphQLNamedType | null | undefined, mult: number, pending: number, depth: number, seen: Set<string>): void => {
     if (depth > 64 || cost > stopAt) return;
     for (const sel of set.selections) {
       if (sel.kind === Kind.INLINE_FRAGMENT) {
-        walk(sel.selectionSet, sel.typeCondition ? schema.getType(sel.typeCondition.name.value) : type, mult, depth + 1, seen);
+        walk(sel.selectionSet, sel.typeCondition ? schema.getType(sel.typeCondition.name.value) : type, mult, pending, depth + 1, seen);
       } else if (sel.kind === Kind.FRAGMENT_SPREAD) {
         const f = fragments.get(sel.name.value);
         if (!f || seen.has(f.name.value)) continue;
-        walk(f.selectionSet, schema.getType(f.typeCondition.name.value), mult, depth + 1, new Set(seen).add(f.name.value));
+        walk(f.selectionSet, schema.getType(f.typeCondition.name.value), mult, pending, depth + 1, new Set(seen).add(f.name.value));
       } else {
-        cost += mult;
-        if (!sel.selectionSet) continue;
         const def = type && (isObjectType(type) || isInterfaceType(type)) ? type.getFields()[sel.name.value] : undefined;
-        let childMult = mult;
+        const list = !!def && isListType(isNonNullType(def.type) ? def.type.ofType : def.type);
+        const fieldMult = list ? mult * pending : mult;
+        cost += fieldMult;
+        if (!sel.selectionSet) continue;
+        // Several page arguments (first, maxPoints) bound the same list: the smallest wins.
+        let page = Infinity;
         for (const a of def?.args ?? []) {
           if (!(a.name in PAGE_ARGS)) continue;
           const given = sel.arguments?.find((x) => x.name.value === a.name);
           const v = given ? argValue(given.value, vars) : undefined;
           const n = typeof v === 'number' ? v : PAGE_ARGS[a.name];
           if (n > maxFirst) throw apiError('BAD_USER_INPUT', `${sel.name.value}(${a.name}: ${n}) asks for more than ${maxFirst} items; page with "after"`);
-          childMult *= Math.max(1, n);
+          page = Math.min(page, Math.max(1, n));
         }
-        walk(sel.selectionSet, def ? getNamedType(def.type) : undefined, childMult, depth + 1, seen);
+        walk(sel.selectionSet, def ? getNamedType(def.type) : undefined, fieldMult, page !== Infinity ? page : list ? 1 : pending, depth + 1, seen);
       }
     }
   };
-  walk(op.selectionSet, root, 1, 0, new Set());
+  walk(op.selectionSet, root, 1, 1, 0, new Set());
   return cost;
 }
 
