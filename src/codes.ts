@@ -48,7 +48,7 @@ export function codesTable(): string {
 
 /** The README with its codes section replaced by `codesTable()`; throws when the markers are missing. */
 export function withCodesTable(readme: string): string {
-  const a = readme.indexOf(BEGIN.slice(0, 18));
+  const a = readme.indexOf('<!-- codes:begin');
   const b = readme.indexOf(END);
   if (a < 0 || b < a) throw new Error('README.md has no <!-- codes:begin … --> / <!-- codes:end --> section');
   return readme.slice(0, a) + codesTable() + readme.slice(b + END.length);

@@ -123,7 +123,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       // the Origin / Sec-Fetch-Site check, so that a same-origin EventSource keeps working.
       csrfExceptGet,
       maxTokensPlugin({ n: limits.maxTokens, ...tagComplex }),
-      maxDepthPlugin({ n: limits.maxDepth, flattenFragments: true, ...tagComplex }),
+      maxDepthPlugin({ n: limits.maxDepth, flattenFragments: true, ignoreIntrospection: false, ...tagComplex }),
       maxAliasesPlugin({ n: limits.maxAliases, ...tagComplex }),
       useCostLimits(limits),
     ],

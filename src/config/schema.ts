@@ -143,7 +143,7 @@ export const tokenSchema = z
 /** Bounds on every request; the defaults suit a dashboard and a few scripts on a LAN. */
 export const limitsSchema = z
   .object({
-    maxDepth: z.number().int().min(2).max(100).default(12),
+    maxDepth: z.number().int().min(2).max(100).default(15),
     maxAliases: z.number().int().min(1).max(1000).default(30),
     maxTokens: z.number().int().min(100).max(100_000).default(4000),
     /** Fields × the `first:` (or default page size) of every enclosing list. */
