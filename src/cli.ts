@@ -48,14 +48,15 @@ export async function main(argv: string[]): Promise<void> {
   if (simSoc !== undefined && !(simSoc >= 0 && simSoc <= 100)) throw new ConfigError(`--sim-soc must be a number between 0 and 100, got "${values['sim-soc']}"`);
   if (!simulated && simSoc !== undefined) throw new ConfigError('--sim-soc only applies to the built-in simulated rig (no --config)');
 
-  const config = simulated ? simulatedConfig() : loadConfigFile(values.config!);
+  // Overrides are applied before validation, so a --host beyond loopback meets the same
+  // token rule as server.host in the file.
+  let port: number | undefined;
   if (values.port !== undefined) {
-    const p = Number(values.port);
-    if (!Number.isInteger(p) || p < 0 || p > 65535) throw new ConfigError(`--port must be 0–65535, got "${values.port}"`);
-    config.server.port = p;
+    port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0–65535, got "${values.port}"`);
   }
-  if (values.host) config.server.host = values.host;
-  if (values.db) config.database.path = values.db;
+  const overrides = { host: values.host || undefined, port, dbPath: values.db || undefined };
+  const config = simulated ? simulatedConfig(overrides) : loadConfigFile(values.config!, overrides);
 
   const log = createLogger(config.log.level);
   if (simulated) {
@@ -73,7 +74,7 @@ export async function main(argv: string[]): Promise<void> {
   const clock = simulated ? new RealClock(speed, simulatedClockStart(store)) : new RealClock(1);
   const rig = buildRig({ config, clock, store, log, simulated, pack: simSoc === undefined ? undefined : { socPct: simSoc } });
   rig.start();
-  const server = await startServer({ engine: rig.engine, log, host: config.server.host, port: config.server.port, apiToken: config.server.apiToken });
+  const server = await startServer({ engine: rig.engine, log, ...config.server });
 
   const day = 24 * 3600_000;
   const prune = () => {

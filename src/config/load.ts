@@ -25,7 +25,22 @@ export function parseConfig(raw: unknown, source = 'config'): PowerplaneConfig {
   return r.data;
 }
 
-export function loadConfigFile(path: string): PowerplaneConfig {
+/** Command-line settings; they go through the same validation as the file (no check is skipped). */
+export interface ConfigOverrides {
+  host?: string;
+  port?: number;
+  dbPath?: string;
+}
+
+/** `raw` (a config as read) with the overrides applied, before validation. */
+export function applyOverrides(raw: unknown, o: ConfigOverrides = {}): unknown {
+  const r = (raw && typeof raw === 'object' ? { ...(raw as Record<string, unknown>) } : {}) as Record<string, Record<string, unknown> | undefined>;
+  if (o.host !== undefined || o.port !== undefined) r.server = { ...r.server, ...(o.host !== undefined ? { host: o.host } : {}), ...(o.port !== undefined ? { port: o.port } : {}) };
+  if (o.dbPath !== undefined) r.database = { ...r.database, path: o.dbPath };
+  return r;
+}
+
+export function loadConfigFile(path: string, overrides: ConfigOverrides = {}): PowerplaneConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -36,5 +51,5 @@ export function loadConfigFile(path: string): PowerplaneConfig {
   if (doc.errors.length) {
     throw new ConfigError(`${path} is not valid YAML:\n${doc.errors.map((e) => '  ' + e.message).join('\n')}`);
   }
-  return parseConfig(doc.toJS(), path);
+  return parseConfig(applyOverrides(doc.toJS(), overrides), path);
 }

@@ -140,17 +140,63 @@ export const busSchema = z
     message: 'a bus carries either flatpack2 or bms (they run at different bit rates: 125 kbit/s and 500 kbit/s)',
   });
 
+/** An API token: a name (recorded as the actor of its mutations), a role, and the secret. */
+export const tokenSchema = z
+  .object({
+    name: z.string().regex(/^[\w.@-]{1,64}$/, 'token names are 1–64 letters, digits, ".", "@", "-" or "_" (e.g. "phone")'),
+    role: z.enum(['viewer', 'operator', 'admin']),
+    /** sha256 of the token in hex (preferred: the config then holds no secret). */
+    sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'sha256 is the 64-hex-digit SHA-256 of the token, e.g. from `printf %s TOKEN | sha256sum`').optional(),
+    /** The token in plain text (accepted, with a warning at start). */
+    token: z.string().min(16, 'a token must be at least 16 characters').optional(),
+  })
+  .strict()
+  .refine((t) => (t.sha256 === undefined) !== (t.token === undefined), { message: 'give exactly one of "sha256" (preferred) or "token"' });
+
+/** Bounds on every request; the defaults suit a dashboard and a few scripts on a LAN. */
+export const limitsSchema = z
+  .object({
+    maxDepth: z.number().int().min(2).max(100).default(15),
+    maxAliases: z.number().int().min(1).max(1000).default(30),
+    maxTokens: z.number().int().min(100).max(100_000).default(4000),
+    /** Fields × the `first:` (or default page size) of every enclosing list. */
+    maxCost: z.number().int().min(100).max(10_000_000).default(50_000),
+    maxFirst: z.number().int().min(1).max(100_000).default(1000),
+    maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(256 * 1024),
+    maxResponseBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(8 * 1024 * 1024),
+    /** Token bucket per client address: sustained requests per second and burst. */
+    ratePerSecond: z.number().positive().max(100_000).default(50),
+    rateBurst: z.number().int().min(1).max(100_000).default(200),
+    maxWsConnections: z.number().int().min(1).max(100_000).default(100),
+  })
+  .strict();
+
 export const serverSchema = z
   .object({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(4000),
     /**
-     * Bearer token required for mutations. Mandatory when the server listens beyond
-     * loopback: a server open to the network is a switch anyone can flip.
+     * One admin token (the older form of `tokens`). A token is mandatory when the server
+     * listens beyond loopback: a server open to the network is a switch anyone can flip.
      */
     apiToken: z.string().min(16, 'apiToken must be at least 16 characters').optional(),
+    tokens: z.array(tokenSchema).default([]),
+    /** Web origins other than the server's own that may call the API from a browser, e.g. "http://nas.local:8080". */
+    allowedOrigins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'an origin is scheme://host[:port], e.g. "http://nas.local:8080", with no path')).default([]),
+    limits: limitsSchema.default(limitsSchema.parse({})),
   })
-  .strict();
+  .strict()
+  .superRefine((srv, ctx) => {
+    const names = new Set<string>();
+    srv.tokens.forEach((t, i) => {
+      if (names.has(t.name) || (srv.apiToken && t.name === 'apiToken')) ctx.addIssue({ code: 'custom', path: ['tokens', i, 'name'], message: `duplicate token name "${t.name}"` });
+      names.add(t.name);
+    });
+  });
+
+export function isLoopback(host: string): boolean {
+  return ['localhost', '::1'].includes(host) || host.startsWith('127.');
+}
 
 const num = z.number().refine(Number.isFinite, 'must be a finite number');
 
@@ -193,7 +239,7 @@ export const chargerSchema = z
 
 export const configSchema = z
   .object({
-    server: serverSchema.default({ host: '127.0.0.1', port: 4000 }),
+    server: serverSchema.default(serverSchema.parse({})),
     database: z
       .object({
         path: z.string().default('powerplane.db'),
@@ -235,12 +281,11 @@ export const configSchema = z
       const check = validateChargerSettings(settings, flatpack2Limits(bus.flatpack2), count);
       if (!check.ok) ctx.addIssue({ code: 'custom', path: ['chargers', i, 'settings', check.key], message: check.message });
     });
-    const loopback = ['127.0.0.1', 'localhost', '::1'].includes(c.server.host) || c.server.host.startsWith('127.');
-    if (!loopback && !c.server.apiToken) {
+    if (!isLoopback(c.server.host) && !c.server.apiToken && c.server.tokens.length === 0) {
       ctx.addIssue({
         code: 'custom',
-        path: ['server', 'apiToken'],
-        message: `listening on ${c.server.host} (beyond this machine) needs server.apiToken so that only you can change setpoints`,
+        path: ['server', 'tokens'],
+        message: `listening on ${c.server.host} (beyond this machine) needs server.tokens (or server.apiToken) so that only you can read and change the rig; or listen on 127.0.0.1`,
       });
     }
   });
@@ -251,3 +296,6 @@ export type Flatpack2Config = z.infer<typeof flatpack2Schema>;
 export type PsuConfig = z.infer<typeof psuConfigSchema>;
 export type ChargerConfig = z.infer<typeof chargerSchema>;
 export type BmsConfig = z.infer<typeof bmsSchema>;
+export type ServerConfig = z.infer<typeof serverSchema>;
+export type LimitsConfig = z.infer<typeof limitsSchema>;
+export type TokenConfig = z.infer<typeof tokenSchema>;

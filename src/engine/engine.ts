@@ -10,6 +10,7 @@ import type { Flatpack2Config } from '../config/schema.js';
 import type { Flatpack2Driver, Fp2Observation } from '../drivers/flatpack2/driver.js';
 import type { LinkState } from '../drivers/can/adapter.js';
 import { Topic } from './pubsub.js';
+import { withActor } from './actor.js';
 import { checkDefaultVoltage, checkDeviceAvailable, checkFallbackVoltage, checkPsuSetpoint, checkStorageWritable, flatpack2Limits, FLATPACK2_STANDBY, type Flatpack2Limits, type GateCode } from './gate.js';
 import { decideRestore, type BusSetpoint } from './restore.js';
 import { emptyPsu, markPsuStale, psuDeviceId, type DeviceView, type Flatpack2PsuView, type PsuReadingView } from './devices.js';
@@ -345,7 +346,7 @@ export class Engine {
 
   /** Appends an event to the log and publishes it; durable events are on disk on return. */
   record(e: { type: string; deviceId?: string | null; busId?: string | null; data?: Record<string, unknown> }, durable = false): StoredEvent {
-    const stored = this.store.appendEvent({ ts: this.clock.now(), ...e }, { durable });
+    const stored = this.store.appendEvent(withActor({ ts: this.clock.now(), ...e }), { durable });
     this.events.publish(stored);
     return stored;
   }

@@ -7,15 +7,10 @@
  */
 
 import { CHARGER_NUMERIC_KEYS, nominalTargetV, type ChargerSettings } from './charger/settings.js';
+import type { Code } from '../codes.js';
 
-export type GateCode =
-  | 'OUT_OF_RANGE'
-  | 'DEVICE_OFFLINE'
-  | 'NOT_FOUND'
-  | 'LINK_DOWN'
-  | 'CHARGER_OWNS_PSU'
-  | 'CONFLICT'
-  | 'STORAGE_UNAVAILABLE';
+/** The gate's refusals: a subset of the one list in src/codes.ts. */
+export type GateCode = Extract<Code, 'OUT_OF_RANGE' | 'DEVICE_OFFLINE' | 'NOT_FOUND' | 'LINK_DOWN' | 'CHARGER_OWNS_PSU' | 'CONFLICT' | 'STORAGE_UNAVAILABLE'>;
 
 export type GateResult<T> = { ok: true; value: T; notes: string[] } | { ok: false; code: GateCode; message: string };
 

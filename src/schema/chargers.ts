@@ -1,5 +1,5 @@
 /** Chargers, charge sessions and their controls. */
-import { builder, apiError, requireAuth } from './builder.js';
+import { builder, apiError, OPERATOR } from './builder.js';
 import { clampFirst, connectionOf } from './connection.js';
 import { Device } from './devices.js';
 import type { ChargerView, ChargerResult } from '../engine/charger/runtime.js';
@@ -173,20 +173,20 @@ function runtime(ctx: { engine: import('../engine/engine.js').Engine }, id: stri
 
 builder.mutationFields((t) => ({
   startCharge: t.field({
+    ...OPERATOR,
     type: Charger,
     description: 'Starts a charge from DETECT. currentA (total over the PSU group) overrides the configured charge current.',
     args: { chargerId: t.arg.id({ required: true }), currentA: t.arg.float() },
     resolve: async (_r, a, ctx) => {
-      requireAuth(ctx);
       return unwrap(await runtime(ctx, String(a.chargerId)).startCharge('api', a.currentA ?? undefined));
     },
   }),
   stopCharge: t.field({
+    ...OPERATOR,
     type: Charger,
     description: 'Stops the charge and puts the PSUs in standby. A manual stop is remembered across restarts.',
     args: { chargerId: t.arg.id({ required: true }) },
     resolve: async (_r, a, ctx) => {
-      requireAuth(ctx);
       return unwrap(await runtime(ctx, String(a.chargerId)).stopCharge('api', 'User stop (API)'));
     },
   }),
@@ -194,7 +194,6 @@ builder.mutationFields((t) => ({
     type: Charger,
     args: { chargerId: t.arg.id({ required: true }), settings: t.arg({ type: ChargerSettingsInput, required: true }) },
     resolve: async (_r, a, ctx) => {
-      requireAuth(ctx);
       const patch = Object.fromEntries(Object.entries(a.settings).filter(([, v]) => v !== null && v !== undefined)) as Partial<ChargerSettings>;
       return unwrap(await runtime(ctx, String(a.chargerId)).updateSettings('api', patch));
     },

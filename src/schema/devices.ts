@@ -1,4 +1,4 @@
-import { builder, apiError, requireAuth } from './builder.js';
+import { builder, apiError, OPERATOR } from './builder.js';
 import type { DeviceView, Flatpack2PsuView } from '../engine/devices.js';
 import type { SetpointOutcome } from '../engine/engine.js';
 import type { BusSetpoint } from '../engine/restore.js';
@@ -133,10 +133,10 @@ function unwrap(o: SetpointOutcome): Extract<SetpointOutcome, { ok: true }> {
 
 builder.mutationFields((t) => ({
   setPsuOutput: t.field({
+    ...OPERATOR,
     type: SetpointResult,
     args: { input: t.arg({ type: SetPsuOutputInput, required: true }) },
     resolve: async (_r, { input }, ctx) => {
-      requireAuth(ctx);
       return unwrap(await ctx.engine.setPsuOutput('api', String(input.deviceId), { voltageV: input.voltageV, currentA: input.currentA }));
     },
   }),
@@ -147,18 +147,17 @@ builder.mutationFields((t) => ({
     description: 'Writes the PSU power-on voltage (EEPROM). It applies after the login lapses or a power cycle; the PSU acknowledges with an event psu.default-voltage.ack.',
     args: { deviceId: t.arg.id({ required: true }), voltageV: t.arg.float({ required: true }) },
     resolve: async (_r, a, ctx) => {
-      requireAuth(ctx);
       const r = await ctx.engine.setDefaultVoltage('api', String(a.deviceId), a.voltageV);
       if (!r.ok) throw apiError(r.code, r.message);
       return r;
     },
   }),
   standby: t.field({
+    ...OPERATOR,
     type: SetpointResult,
     description: 'Safe idle output (48.0 V / 0.1 A). It also becomes the value restored after a reconnect.',
     args: { deviceId: t.arg.id({ required: true, description: 'a PSU id, or "all"' }) },
     resolve: async (_r, { deviceId }, ctx) => {
-      requireAuth(ctx);
       return unwrap(await ctx.engine.standby('api', String(deviceId)));
     },
   }),

@@ -86,7 +86,7 @@ builder.queryFields((t) => ({
     args: { filter: t.arg({ type: FrameFilter }), first: t.arg.int(), after: t.arg.string() },
     resolve: (_r, a, ctx) => {
       const f = a.filter ?? {};
-      if (f.dir && f.dir !== 'rx' && f.dir !== 'tx') throw apiError('BAD_INPUT', 'filter.dir must be "rx" or "tx"');
+      if (f.dir && f.dir !== 'rx' && f.dir !== 'tx') throw apiError('BAD_USER_INPUT', 'filter.dir must be "rx" or "tx"');
       const page = ctx.engine.store.listFrames(
         { busId: opt(f.busId), canId: opt(f.canId), dir: opt(f.dir) as 'rx' | 'tx' | undefined, kind: opt(f.kind), deviceId: f.deviceId ? String(f.deviceId) : undefined, from: opt(f.from), to: opt(f.to) },
         clampFirst(a.first),
@@ -124,7 +124,7 @@ builder.queryFields((t) => ({
       const to = a.to ?? ctx.engine.clock.now();
       let from = a.from ?? to - 3600_000;
       if (a.after) from = Number(decodeCursor(a.after)) + 1;
-      if (!(to > from)) throw apiError('BAD_INPUT', '"to" must be after "from"');
+      if (!(to > from)) throw apiError('BAD_USER_INPUT', '"to" must be after "from"');
       const maxPoints = Math.max(2, Math.min(10_000, a.maxPoints ?? 500));
       const rows = ctx.engine.store.telemetry(String(a.deviceId), from, to, maxPoints);
       const first = clampFirst(a.first, 10_000, maxPoints);

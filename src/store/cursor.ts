@@ -10,7 +10,12 @@ export function decodeCursor(cursor: string | null | undefined): number | null {
   if (cursor === null || cursor === undefined || cursor === '') return null;
   const text = Buffer.from(cursor, 'base64').toString('utf8');
   if (!/^\d{1,15}$/.test(text)) {
-    throw new Error(`invalid page cursor ${JSON.stringify(cursor)}: pass back an endCursor from a previous page`);
+    throw new CursorError(`invalid page cursor ${JSON.stringify(cursor)}: pass back an endCursor from a previous page`);
   }
   return Number(text);
+}
+
+/** A cursor this store never issued; `code` is the API's refusal code (src/codes.ts). */
+export class CursorError extends Error {
+  readonly code = 'BAD_CURSOR' as const;
 }

@@ -154,13 +154,15 @@ describe('API token', () => {
   });
   afterAll(async () => s?.stop());
 
-  it('refuses mutations without the token, over HTTP and WebSocket, and reads stay open', async () => {
+  it('refuses mutations and (since defect 9.4) reads without the token, over HTTP and WebSocket', async () => {
     const r = await s.gql(`mutation { standby(deviceId: "all") { message } }`);
     expect(r.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
     const wrong = await s.gql(`mutation { standby(deviceId: "all") { message } }`, undefined, { authorization: 'Bearer nope' });
     expect(wrong.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
     const read = await s.gql<{ devices: unknown[] }>('{ devices { id } }');
-    expect(read.errors).toBeUndefined();
+    expect(read.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
+    const readOk = await s.gql<{ devices: unknown[] }>('{ devices { id } }', undefined, { authorization: 'Bearer correct-horse-battery-staple' });
+    expect(readOk.errors).toBeUndefined();
     const ok = await s.gql(`mutation { standby(deviceId: "all") { message } }`, undefined, { authorization: 'Bearer correct-horse-battery-staple' });
     // Authorized: the gate now decides (PSUs may not be online yet in this fresh rig).
     expect(ok.errors?.[0]?.extensions?.code ?? 'OK').not.toBe('UNAUTHENTICATED');

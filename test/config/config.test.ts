@@ -24,7 +24,7 @@ describe('config', () => {
 `,
     );
     const c = loadConfigFile(p);
-    expect(c.server).toEqual({ host: '127.0.0.1', port: 4000 });
+    expect(c.server).toMatchObject({ host: '127.0.0.1', port: 4000, tokens: [], allowedOrigins: [] });
     expect(c.buses[0].adapter).toMatchObject({ usbId: '1a86:7523', serialBaud: 2_000_000, bitrate: 125_000, framing: 'fixed', autodetect: true });
     expect(c.buses[0].flatpack2?.psus['192750001639']).toMatchObject({ name: 'Left', applyOnStart: true });
     expect(c.buses[0].flatpack2?.ovpV).toBe(59.5);
@@ -43,7 +43,7 @@ describe('config', () => {
     [{ buses: [{ id: 'can0', adapter: {}, flatpack2: { ovpV: 70 } }] }, /buses\.0\.flatpack2\.ovpV/],
     [{ buses: [{ id: 'can0', adapter: {}, bogus: 1 }] }, /buses\.0: Unrecognized key.*bogus/],
     [{ buses: [] }, /buses: name at least one bus/],
-    [{ server: { host: '0.0.0.0' }, buses: [{ id: 'can0', adapter: {} }] }, /server\.apiToken: listening on 0\.0\.0\.0 .* needs server\.apiToken/],
+    [{ server: { host: '0.0.0.0' }, buses: [{ id: 'can0', adapter: {} }] }, /server\.tokens: listening on 0\.0\.0\.0 .* needs server\.tokens/],
     [{ buses: [{ id: 'can0', adapter: { autodetect: false } }] }, /give either "path" or "autodetect: true"/],
     [{ buses: [{ id: 'a', adapter: {} }, { id: 'a', adapter: {} }] }, /buses\.1\.id: duplicate bus id "a"/],
   ])('names the key and what is allowed: %j', (raw, msg) => {

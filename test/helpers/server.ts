@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { RealClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
 import { buildRig, simulatedConfig, type Rig } from '../../src/rig.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
 import { Store } from '../../src/store/store.js';
 import { tempDbPath } from './rig.js';
 export { waitFor } from './wait.js';
@@ -21,14 +21,17 @@ export interface LiveServer {
   stop(): Promise<void>;
 }
 
-export async function startLiveServer(opts: { speed?: number; apiToken?: string; dbPath?: string; bms?: boolean; pack?: { socPct?: number; capacityAh?: number } } = {}): Promise<LiveServer> {
+export async function startLiveServer(
+  opts: { speed?: number; apiToken?: string; dbPath?: string; bms?: boolean; pack?: { socPct?: number; capacityAh?: number }; server?: Partial<Omit<ServerOptions, 'engine' | 'log'>> } = {},
+): Promise<LiveServer> {
   const dbPath = opts.dbPath ?? tempDbPath('pp-api-');
   const store = Store.open({ path: dbPath });
   const config = simulatedConfig({ port: 0, dbPath, bms: opts.bms ?? false });
   const clock = new RealClock(opts.speed ?? 10);
   const rig = buildRig({ config, clock, store, log: silentLogger(), simulated: true, pack: opts.pack });
   rig.start();
-  let server = await startServer({ engine: rig.engine, log: silentLogger(), host: '127.0.0.1', port: 0, apiToken: opts.apiToken });
+  const serverOpts = { host: '127.0.0.1', apiToken: opts.apiToken, ...opts.server };
+  let server = await startServer({ engine: rig.engine, log: silentLogger(), port: 0, ...serverOpts });
   const clients: Client[] = [];
   return {
     rig,
@@ -53,7 +56,7 @@ export async function startLiveServer(opts: { speed?: number; apiToken?: string;
     async restartHttp(whileDown) {
       await server.close();
       await whileDown?.();
-      server = await startServer({ engine: rig.engine, log: silentLogger(), host: '127.0.0.1', port: server.port, apiToken: opts.apiToken });
+      server = await startServer({ engine: rig.engine, log: silentLogger(), ...serverOpts, port: server.port });
     },
     async stop() {
       for (const c of clients) await c.dispose();

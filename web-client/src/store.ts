@@ -3,7 +3,7 @@
  * keep it current. Pages listen to topics; notifications are coalesced to one per animation
  * frame so a 50 Hz simulated rig does not re-render 50 times a second.
  */
-import { gql, isUnsupported, onConnection, subscribe, ApiError } from './api.js';
+import { gql, isUnsupported, onConnection, subscribe, ApiError, setApiToken } from './api.js';
 import * as Q from './queries.js';
 import type { Battery, Bus, Charger, Device, EventRecord, Feature, SystemInfo, TelemetryPoint } from './types.js';
 
@@ -93,6 +93,8 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+let askedForToken = false;
+
 async function loadOverview(): Promise<void> {
   try {
     const r = await gql<{ system: SystemInfo; devices: Device[]; buses: Bus[] }>(Q.OVERVIEW);
@@ -103,6 +105,16 @@ async function loadOverview(): Promise<void> {
     for (const d of r.devices) seeServerTime(d.lastSeen);
   } catch (e) {
     state.loadError = message(e);
+    // A server with tokens refuses reads too: ask once for a token, keep it, load again.
+    if (e instanceof ApiError && e.code === 'UNAUTHENTICATED' && !askedForToken) {
+      askedForToken = true;
+      const token = window.prompt('This powerplane server needs an API token (server.tokens in its config):')?.trim();
+      if (token) {
+        setApiToken(token);
+        refreshAll();
+        return;
+      }
+    }
   }
   notify('system');
   notify('devices');

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../../clock.js';
 import type { Logger } from '../../log.js';
 import { checkStorageWritable, type Flatpack2Limits, type GateCode } from '../gate.js';
+import type { Code } from '../../codes.js';
 import type { ChargeSessionStore, ChargeSessionRow } from '../../store/sessions.js';
 import type { BatteryView, Flatpack2PsuView } from '../devices.js';
 import { dialectRefusal, sameLimits, type DialectRefusal } from '../bms-policy.js';
@@ -81,7 +82,7 @@ export interface ChargerView {
 
 export type ChargerResult =
   | { ok: true; view: ChargerView }
-  | { ok: false; code: GateCode | 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING' | 'BMS_OFFLINE' | 'FALLBACK_PENDING' | DialectRefusal['code']; message: string };
+  | { ok: false; code: GateCode | Extract<Code, 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING' | 'BMS_OFFLINE' | 'FALLBACK_PENDING'> | DialectRefusal['code']; message: string };
 
 const PROGRESS_EVERY_MS = 5_000;
 /** How long a crash resume waits for the session's other PSUs after the first one reports. */
