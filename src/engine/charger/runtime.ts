@@ -296,11 +296,7 @@ export class ChargerRuntime {
     return { ok: true, view: this.view() };
   }
 
-  /** Settings changed through the API in an earlier run (the event log is the source). */
-  restoreSettings(s: ChargerSettings): void {
-    this.settings = s;
-    if (!isActive(this.state.phase)) this.state = { ...this.state, targetVoltageV: initialChargerState(s, this.host.limits(this.busId)).targetVoltageV, chargeCurrentA: s.chargeCurrentA };
-  }
+
 
   /** A status frame from a PSU of the group: one round per frame of the first online PSU (≈ 5 Hz). */
   onStatus(psuId: string): void {
