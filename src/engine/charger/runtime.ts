@@ -296,8 +296,6 @@ export class ChargerRuntime {
     return { ok: true, view: this.view() };
   }
 
-
-
   /** A status frame from a PSU of the group: one round per frame of the first online PSU (≈ 5 Hz). */
   onStatus(psuId: string): void {
     // Called for every status frame on the bus: nothing to work out while idle. Frames read
