@@ -570,14 +570,14 @@ describe('stop (§4.7, Δ7)', () => {
 });
 
 describe('pause and soft resume (Δ6)', () => {
-  it('all PSUs lost (link) in CC → paused without commands; their return → DETECT, then RAMP from the measured voltage', () => {
+  it('all PSUs lost (link) in CC → paused with standby (a silent PSU may still obey); their return → DETECT, then RAMP from the measured voltage', () => {
     const r = toCC();
     r.status(11, rd(53, 20));
     r.status(12, rd(53, 20));
     const { ah, wh } = r.state;
     r.do({ type: 'link', now: at(13), allPsusLost: true });
     expect(r.phases).toEqual(['CC>paused']);
-    expect(r.last.commands).toEqual([]);
+    expect(r.last.commands).toEqual([{ kind: 'standby', reason: 'Link to all PSUs lost' }]);
     expect(r.state.pausedFrom).toBe('CC');
     expect(r.tick(20).commands).toEqual([]);
     r.do({ type: 'link', now: at(60), allPsusLost: false });
@@ -593,7 +593,7 @@ describe('pause and soft resume (Δ6)', () => {
     const r = toCV();
     r.status(12, rd(null, null, 'p1', { online: false }));
     expect(r.phases).toEqual(['CV>paused']);
-    expect(r.last.commands).toEqual([]);
+    expect(r.last.commands).toEqual([{ kind: 'standby', reason: expect.stringContaining('No PSU of the group is online') }]);
     r.status(12.2, rd(null, null, 'p1', { online: false }));
     expect(r.last.notes).toEqual([]);
     r.status(40, rd(56, 0));

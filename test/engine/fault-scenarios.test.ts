@@ -37,6 +37,11 @@ const FOUND: Array<[string, Op[], { socPct: number; absentAtStart?: 0 | 1 | null
     [{ k: 'advance', ms: 13274 }, { k: 'manual', voltageV: 51.44, currentA: 0.3 }, { k: 'bmsSilence', ms: 1013 }, { k: 'stop' }, { k: 'standby', target: 'all' }, { k: 'start', currentA: 5 }, { k: 'dialect' }, { k: 'advance', ms: 6173 }, { k: 'psu', which: 1, present: true }, { k: 'manual', voltageV: 52.18, currentA: 12.8 }, { k: 'advance', ms: 57846 }],
     { socPct: 15, absentAtStart: 1 },
   ],
+  [
+    'a charge-current change while the adapter is away is refused (the rectifiers keep the current they were given); a pause puts them in standby',
+    [{ k: 'start', currentA: 37 }, { k: 'unplug', downMs: 23235 }, { k: 'advance', ms: 8362 }, { k: 'psu', which: 0, present: true }, { k: 'advance', ms: 7544 }, { k: 'start', currentA: 15 }, { k: 'advance', ms: 44966 }, { k: 'unplug', downMs: 4233 }, { k: 'current', chargeCurrentA: 25 }, { k: 'start', currentA: null }, { k: 'advance', ms: 32861 }],
+    { socPct: 65, absentAtStart: 1 },
+  ],
 ];
 
 describe('issue 8: random fault scenarios keep the charger and restore safe', () => {

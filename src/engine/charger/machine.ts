@@ -803,6 +803,10 @@ class Transition {
     s.pausedFrom = from;
     s.onlinePsuIds = [];
     this.setPhase('paused', reason);
+    // A PSU that went silent may still obey: standby while paused. With the adapter gone the
+    // engine keeps it as the bus's desired state; the resume starts from the DETECT probe.
+    this.commands.push({ kind: 'standby', reason });
+    s.lastSetpoint = { voltageV: FLATPACK2_STANDBY.voltageV, currentA: FLATPACK2_STANDBY.currentA };
   }
 
   private fail(reason: string): void {

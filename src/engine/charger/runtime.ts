@@ -282,6 +282,11 @@ export class ChargerRuntime {
       this.host.record({ type: 'charger.settings-rejected', deviceId: this.id, busId: this.busId, data: { origin, patch, key: check.key, reason: check.message } }, true);
       return { ok: false, code: 'OUT_OF_RANGE', message: `${check.key}: ${check.message}` };
     }
+    if (isActive(this.state.phase) && patch.chargeCurrentA !== undefined && patch.chargeCurrentA !== this.settings.chargeCurrentA && !this.host.linkUp(this.busId)) {
+      // The rectifiers keep the current they were given until they can be told otherwise:
+      // a change that cannot reach them now is refused rather than shown as if it applied.
+      return { ok: false, code: 'LINK_DOWN', message: `the CAN adapter of ${this.busId} is not connected, so the rectifiers cannot be given a new current now; retry when it is back` };
+    }
     if (isActive(this.state.phase) && (patch.cellCount !== undefined || patch.cellVoltageMaxV !== undefined)) {
       return { ok: false, code: 'OUT_OF_RANGE', message: 'the target voltage (cellCount, cellVoltageMaxV) is fixed for a running charge; stop it first' };
     }
