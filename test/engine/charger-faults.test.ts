@@ -155,6 +155,23 @@ describe('issue 8: charger and restore under faults', () => {
     expect(after[0]).toMatchObject({ voltageV: s.detectVoltageV, currentA: s.detectCurrentA });
   }, 60_000);
 
+  it('defect 8.1: a resume whose current needs a rectifier that did not come back ends the session in ERROR and leaves standby', async () => {
+    t = rig();
+    await t.clock.advance(5000);
+    expect((await charger(t).startCharge('api', 48)).ok).toBe(true); // 2 × 24 A
+    await until(t, () => charger(t!).phase === 'CC', 600_000, 5000);
+    const session = charger(t).view().sessionId!;
+    t.crash();
+    fp2(t).setPresent(B, false);
+    await t.clock.advance(20_000); // B gone for good; A's login lapsed: fallback
+    t.restart();
+    await t.clock.advance(10_000);
+    expect(charger(t).phase).toBe('error');
+    expect(charger(t).view().stopReason).toMatch(/could not resume after a restart: .*48\.0 A exceeds what 1 PSU/);
+    expect(t.rig.engine.sessions.get(session)).toMatchObject({ outcome: 'error' });
+    expect(fp2(t).psu(A)).toMatchObject({ loggedIn: true, setVoltageV: 48, currentLimitA: 0.1 });
+  }, 60_000);
+
   it.each([
     ['safetyTimeLimitMin', 1e308],
     ['disconnectDetectTimeS', 1e308],

@@ -42,6 +42,11 @@ const FOUND: Array<[string, Op[], { socPct: number; absentAtStart?: 0 | 1 | null
     [{ k: 'start', currentA: 37 }, { k: 'unplug', downMs: 23235 }, { k: 'advance', ms: 8362 }, { k: 'psu', which: 0, present: true }, { k: 'advance', ms: 7544 }, { k: 'start', currentA: 15 }, { k: 'advance', ms: 44966 }, { k: 'unplug', downMs: 4233 }, { k: 'current', chargeCurrentA: 25 }, { k: 'start', currentA: null }, { k: 'advance', ms: 32861 }],
     { socPct: 65, absentAtStart: 1 },
   ],
+  [
+    'a resume the gate refuses (its current needs a rectifier that did not come back) ends the session and leaves standby',
+    [{ k: 'current', chargeCurrentA: 59 }, { k: 'bmsSilence', ms: 15193 }, { k: 'start', currentA: 48 }, { k: 'psu', which: 1, present: false }, { k: 'crash', downMs: 5438 }, { k: 'bmsSilence', ms: 15863 }],
+    { socPct: 19, absentAtStart: null },
+  ],
 ];
 
 describe('issue 8: random fault scenarios keep the charger and restore safe', () => {

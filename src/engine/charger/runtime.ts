@@ -363,7 +363,20 @@ export class ChargerRuntime {
     this.host.sessions.resumed(row.id);
     const online = this.sharingIds();
     this.host.log.warn({ charger: this.id, session: row.id }, `charger ${this.id}: resuming session ${row.id} after a restart (${row.deliveredAh.toFixed(2)} Ah so far), soft start through DETECT`);
-    await this.input({ type: 'start', now: this.host.clock.now(), currentA: row.chargeCurrentA, psuIds: online, resume: info }, 'resume');
+    const notes = await this.input({ type: 'start', now: this.host.clock.now(), currentA: row.chargeCurrentA, psuIds: online, resume: info }, 'resume');
+    const rejected = notes.find((n) => n.type === 'rejected');
+    if (rejected && rejected.type === 'rejected') {
+      // The session cannot go on as it was (e.g. its current needs a rectifier that did not
+      // come back): end it for good, and leave the rectifiers in standby — they may still hold
+      // the crashed run's last setpoint.
+      const reason = `could not resume after a restart: ${rejected.reason}`;
+      this.host.sessions.end(row.id, { endedAt: this.host.clock.now(), outcome: 'error', reason });
+      this.host.record({ type: 'charger.session.ended', deviceId: this.id, busId: this.busId, data: { sessionId: row.id, outcome: 'error', reason, origin: 'resume' } }, true);
+      this.host.log.error({ charger: this.id, session: row.id }, `charger ${this.id}: ${reason}; rectifiers to standby`);
+      this.state = { ...this.state, phase: 'error', stopReason: reason, outcome: 'error' };
+      await this.host.send(this.busId, { kind: 'standby', reason });
+      this.host.changed();
+    }
   }
 
   /** Serialises machine steps: a command's gate round-trip finishes before the next step. */
