@@ -3,43 +3,15 @@
  * killed with SIGKILL in the middle of CC; started again on the same database file, it
  * continues the same charge session (Ah so far kept) through a soft start.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDbPath } from '../helpers/rig.js';
 import { waitFor } from '../helpers/server.js';
+import { gqlData, killServers, spawnServer } from '../helpers/server-process.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'powerplane.mjs');
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
-});
+afterEach(killServers);
 
-async function serve(dbPath: string): Promise<{ url: string; child: ChildProcess; log: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--db', dbPath, '--sim-speed', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000);
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /serving GraphQL at (http:\/\/127\.0\.0\.1:\d+)\/graphql/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-  });
-  return { url, child, log: () => out };
-}
-
-async function gql<T>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
-  const r = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-  const body = (await r.json()) as { data: T; errors?: unknown };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
+const serve = (dbPath: string) => spawnServer(['--port', '0', '--db', dbPath, '--sim-speed', '50'], { timeoutMs: 20_000 });
+const gql = gqlData;
 
 type C = { chargers: Array<{ phase: string; deliveredAh: number; session: { id: string } | null }> };
 const CHARGER = '{ chargers { phase deliveredAh session { id } } }';

@@ -2,7 +2,7 @@
  * Issue 9, the HTTP perimeter through real servers: malformed requests (9.1), the CLI's
  * --host (9.2), cross-origin pages (9.3) and unknown paths (9.9).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,8 +12,8 @@ import WebSocket from 'ws';
 import { startLiveServer, waitFor, type LiveServer } from '../helpers/server.js';
 import { spyWire, type WireSpy } from '../helpers/wire.js';
 import { mulberry32 } from '../helpers/rng.js';
+import { BIN, spawnServer } from '../helpers/server-process.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'powerplane.mjs');
 const MUTATION = 'mutation { setPsuOutput(input: { deviceId: "all", voltageV: 53, currentA: 5 }) { sent } }';
 
 /** One raw HTTP/1.1 exchange: whatever bytes we like, the status line (or "closed") back. */
@@ -32,22 +32,8 @@ function raw(port: number, request: string | Buffer): Promise<string> {
 
 async function startCli(args: string[]): Promise<{ child: ChildProcess; url: string; out: () => string }> {
   const dir = mkdtempSync(join(tmpdir(), 'pp-perim-'));
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--db', join(dir, 'sim.db'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "serving" line in 30 s:\n${out}`)), 30_000);
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /serving GraphQL at (http:\/\/127\.0\.0\.1:\d+)\/graphql/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}:\n${out}`)));
-  });
-  return { child, url, out: () => out };
+  const s = await spawnServer(['--port', '0', '--db', join(dir, 'sim.db'), ...args]);
+  return { child: s.child, url: s.url, out: s.log };
 }
 
 describe('defect 9.1: no request ends the process', () => {

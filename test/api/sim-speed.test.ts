@@ -4,53 +4,19 @@
  * lost" 4 of 4 times), and simulated time never goes backwards across a restart (a sped-up
  * clock restarted at wall time, so phases of a resumed session ended before they started).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { simulatedClockStart } from '../../src/rig.js';
 import { Store } from '../../src/store/store.js';
 import { tempDbPath } from '../helpers/rig.js';
 import { waitFor } from '../helpers/server.js';
+import { gqlData, killServers, spawnServer, stopServer } from '../helpers/server-process.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'powerplane.mjs');
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
+afterEach(killServers);
 
-async function serve(dbPath: string, extra: string[] = []): Promise<{ url: string; child: ChildProcess; log: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--db', dbPath, '--sim-speed', '100', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 30_000);
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /serving GraphQL at (http:\/\/127\.0\.0\.1:\d+)\/graphql/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-  });
-  return { url, child, log: () => out };
-}
-
-async function gql<T>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
-  const r = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-  const body = (await r.json()) as { data: T; errors?: unknown };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
-
-async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  await exited;
-}
+const serve = (dbPath: string, extra: string[] = []) => spawnServer(['--port', '0', '--db', dbPath, '--sim-speed', '100', ...extra]);
+const gql = gqlData;
+const kill = stopServer;
 
 type Devices = { devices: Array<{ kind: string; online: boolean }> };
 type Charger = { charger: { phase: string; stopReason: string | null; session: { id: string } | null } };

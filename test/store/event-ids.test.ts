@@ -2,7 +2,7 @@
 // be given to a second event, whatever happens to the process: ids come from blocks reserved
 // durably in store_meta, and a new run starts above the last reserved block.
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,13 +11,11 @@ import WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Store, type StoreOptions } from '../../src/store/store.js';
 import { waitFor } from '../helpers/wait.js';
-
-const BIN = path.join(import.meta.dirname, '..', '..', 'bin', 'powerplane.mjs');
+import { gqlData, killServers, spawnServer, stopServer } from '../helpers/server-process.js';
 
 let dir: string;
 let dbPath: string;
 const open: Store[] = [];
-const children: ChildProcess[] = [];
 
 function openStore(opts: Partial<StoreOptions> = {}): Store {
   const s = Store.open({ path: dbPath, flushIntervalMs: 600_000, ...opts });
@@ -40,7 +38,7 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
+  killServers();
   // The "crashed" stores were never closed on purpose; close them now (they may flush late rows).
   for (const s of open.splice(0)) {
     try {
@@ -89,34 +87,9 @@ describe('event ids', () => {
     type Live = { id: number; type: string; at: string };
     const live: Live[] = [];
 
-    async function serve(): Promise<{ url: string; child: ChildProcess }> {
-      const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--db', dbPath, '--sim-speed', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(child);
-      let out = '';
-      child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000);
-        child.stdout!.on('data', (b: Buffer) => {
-          out += b.toString();
-          const m = /serving GraphQL at (http:\/\/127\.0\.0\.1:\d+)\/graphql/.exec(out);
-          if (m) {
-            clearTimeout(timer);
-            resolve(m[1]!);
-          }
-        });
-      });
-      return { url, child };
-    }
-    const gql = async <T>(url: string, query: string): Promise<T> => {
-      const r = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
-      const body = (await r.json()) as { data: T; errors?: unknown };
-      if (body.errors) throw new Error(JSON.stringify(body.errors));
-      return body.data;
-    };
-    const kill = async (child: ChildProcess) => {
-      child.kill('SIGKILL');
-      if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
-    };
+    const serve = () => spawnServer(['--port', '0', '--db', dbPath, '--sim-speed', '50'], { timeoutMs: 20_000 });
+    const gql = gqlData;
+    const kill = (child: ChildProcess) => stopServer(child, 'SIGKILL');
 
     // Kill a server right after it published an event that was not yet flushed (the
     // 'setpoint.sent' after a durable 'setpoint.accepted' waits for the 250 ms batch), until
