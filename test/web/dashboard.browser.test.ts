@@ -272,6 +272,21 @@ describe('web dashboard in chromium on the simulated rig', () => {
     await poll(async () => num(await tileA.getByTestId('iout').textContent()), 15_000).toBeGreaterThan(2.5);
   });
 
+  it('defect 8.10: an offline rectifier shows no live values, only its last reading marked as not live', async () => {
+    await goTo(page, 'Rectifiers');
+    const card = psuCard(idA);
+    await poll(() => card.locator('.badge').textContent()).toBe('online');
+    expect(await card.getByTestId('stale').isVisible()).toBe(false);
+    s.rig.sim!.unplug('can0');
+    await poll(() => card.locator('.badge').textContent(), 15_000).toBe('offline');
+    expect(await card.getByTestId('vout').textContent()).toMatch(/—/);
+    await poll(() => card.getByTestId('stale').textContent()).toMatch(/Offline — last reading \d+\.\d\d V \/ \d+\.\d A at .* \(not live\)/);
+    await screenshot(page, 'rectifier-offline-stale');
+    s.rig.sim!.replug('can0');
+    await poll(() => card.locator('.badge').textContent(), 40_000).toBe('online');
+    expect(await card.getByTestId('stale').isVisible()).toBe(false);
+  }, 60_000);
+
   it('made no request to any other host, and logged no errors', () => {
     expect(d.requests.length).toBeGreaterThan(3);
     expect(d.foreignRequests()).toEqual([]);
