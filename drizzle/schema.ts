@@ -118,6 +118,23 @@ export const chargePhases = sqliteTable(
   (t) => [index('charge_phases_session_idx').on(t.sessionId, t.id)],
 );
 
+/**
+ * The desired output of each rectifier bus: its last accepted setpoint, one row per bus.
+ * Written in the same transaction as that bus's `setpoint.accepted` event and read at start,
+ * so restore finds a bus's setpoint however many setpoints other buses had since.
+ * Migration 0004 filled it from the events of databases that predate it.
+ */
+export const busSetpoints = sqliteTable('bus_setpoints', {
+  busId: text('bus_id').primaryKey(),
+  voltageV: real('voltage_v').notNull(),
+  currentA: real('current_a').notNull(),
+  /** api | charger | restore | startup | … (the setpoint's SetpointOrigin). */
+  origin: text('origin').notNull(),
+  /** Clock ms when it was accepted. */
+  at: integer('at').notNull(),
+  standby: integer('standby', { mode: 'boolean' }).notNull(),
+});
+
 // Later issues add their tables here (rollups, scheduled jobs).
 
 /**
