@@ -214,10 +214,6 @@ export class ChargerRuntime {
     void this.input({ type: 'bms', now: this.host.clock.now(), bms: limits }, 'bms');
   }
 
-  getSettings(): ChargerSettings {
-    return this.settings;
-  }
-
   /** A manual or API start; `currentA` overrides the configured charge current. */
   async startCharge(origin: string, currentA?: number): Promise<ChargerResult> {
     if (isActive(this.state.phase)) return { ok: false, code: 'ALREADY_CHARGING', message: `charger ${this.id} is already charging (${this.state.phase}); stop it first` };
