@@ -75,7 +75,7 @@ export interface PhaseSpan {
   endedAt: number | null;
 }
 
-/** What the engine rebuilds from the event log to continue a session after a crash. */
+/** What the runtime reads from the stored session (charge_sessions and charge_phases rows) to continue it after a crash. */
 export interface ResumeInfo {
   startedAt: number;
   ah: number;
