@@ -36,7 +36,10 @@ export const samples = sqliteTable(
 );
 
 /**
- * The event log the engine's projections are rebuilt from. `id` is assigned by the
+ * The event log: what happened and why, for people and the API (history, subscriptions).
+ * The engine's state is not rebuilt from it: at start it reads the devices, samples,
+ * bus_setpoints and charge_sessions tables, and only the latest event of a few types per
+ * device (e.g. `psu.default-voltage.ack`, `charger.settings`). `id` is assigned by the
  * Store in memory when the event is appended (so subscribers see it before the batch
  * is flushed), hence no AUTOINCREMENT.
  */
@@ -45,14 +48,14 @@ export const events = sqliteTable(
   {
     id: integer('id').primaryKey(),
     ts: integer('ts').notNull(),
-    /** 'setpoint.requested', 'setpoint.accepted', 'setpoint.rejected', 'connection.changed', … */
+    /** 'setpoint.requested', 'setpoint.accepted', 'setpoint.rejected', 'link.changed', 'device.online', 'charger.settings', … */
     type: text('type').notNull(),
     deviceId: text('device_id'),
     busId: text('bus_id'),
     data: text('data', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
   },
   (t) => [
-    // "latest event of type X per device" (projection rebuild at start).
+    // "latest event of type X per device" (read at start, e.g. psu.default-voltage.ack).
     index('events_type_device_id_id_idx').on(t.type, t.deviceId, t.id),
     // "latest event of type X" regardless of device, without scanning every row of that type.
     index('events_type_id_idx').on(t.type, t.id),
@@ -117,6 +120,23 @@ export const chargePhases = sqliteTable(
   },
   (t) => [index('charge_phases_session_idx').on(t.sessionId, t.id)],
 );
+
+/**
+ * The desired output of each rectifier bus: its last accepted setpoint, one row per bus.
+ * Written in the same transaction as that bus's `setpoint.accepted` event and read at start,
+ * so restore finds a bus's setpoint however many setpoints other buses had since.
+ * Migration 0004 filled it from the events of databases that predate it.
+ */
+export const busSetpoints = sqliteTable('bus_setpoints', {
+  busId: text('bus_id').primaryKey(),
+  voltageV: real('voltage_v').notNull(),
+  currentA: real('current_a').notNull(),
+  /** api | charger | restore | startup | … (the setpoint's SetpointOrigin). */
+  origin: text('origin').notNull(),
+  /** Clock ms when it was accepted. */
+  at: integer('at').notNull(),
+  standby: integer('standby', { mode: 'boolean' }).notNull(),
+});
 
 // Later issues add their tables here (rollups, scheduled jobs).
 

@@ -60,7 +60,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const log = createLogger(config.log.level);
   if (simulated) {
-    log.warn({ speed }, `SIMULATED RIG: no config file given, so powerplane runs its built-in simulator (one USB-CAN-A adapter, two Flatpack2 PSUs, a 16-cell LiFePO4 pack${speed !== 1 ? `, ${speed}× real time` : ''}). Nothing here drives real hardware. Use --config FILE for a real rig.`);
+    log.warn({ speed }, `SIMULATED RIG: no config file given, so powerplane runs its built-in simulator (two USB-CAN-A adapters: two Flatpack2 PSUs on one, a Deye BMS on the other, and a 16-cell LiFePO4 pack${speed !== 1 ? `, ${speed}× real time` : ''}). Nothing here drives real hardware. Use --config FILE for a real rig.`);
   }
   const dbPath = resolve(config.database.path);
   try {

@@ -20,7 +20,10 @@ import type { TransportFactory } from './drivers/transport/types.js';
 import { BmsDriver } from './drivers/bms/driver.js';
 import { BmsSim } from './drivers/bms/sim.js';
 
-/** The demo rig: one USB-CAN-A adapter, two Flatpack2 PSUs, a 16-cell LiFePO4 pack. */
+/**
+ * The demo rig: a USB-CAN-A adapter with two Flatpack2 PSUs (can0), a second one with a Deye
+ * BMS (can1, unless `bms: false`), a 16-cell LiFePO4 pack and a charger on can0 guided by the BMS.
+ */
 export const SIM_PSU_SERIALS = ['192750001639', '163850019608'] as const;
 
 export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string; bms?: boolean } = {}): PowerplaneConfig {

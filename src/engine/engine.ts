@@ -303,12 +303,10 @@ export class Engine {
     return r.ok ? { ok: true } : { ok: false, code: r.code, message: r.message };
   }
 
+  /** The bus's desired output from the durable per-bus record (written with its setpoint.accepted event). */
   private lastBusSetpoint(busId: string): BusSetpoint | null {
-    const page = this.store.listEvents({ types: ['setpoint.accepted'] }, 200);
-    const e = page.items.find((ev) => ev.busId === busId);
-    if (!e) return null;
-    const d = e.data as { voltageV: number; currentA: number; origin: string; standby?: boolean };
-    return { voltageV: d.voltageV, currentA: d.currentA, origin: d.origin, at: e.ts, standby: !!d.standby };
+    const r = this.store.busSetpoints().find((x) => x.busId === busId);
+    return r ? { voltageV: r.voltageV, currentA: r.currentA, origin: r.origin, at: r.at, standby: r.standby } : null;
   }
 
   start(): void {
@@ -842,6 +840,8 @@ export class Engine {
       const ids = this.psusOf(b.id).map((p) => p.id);
       allIds.push(...ids);
       const at = this.clock.now();
+      // Committed in the same fsynced transaction as the accepted event just below.
+      this.store.putBusSetpoint({ busId: b.id, voltageV: v.voltageV, currentA: v.currentA, origin, at, standby });
       this.record(
         {
           type: 'setpoint.accepted',

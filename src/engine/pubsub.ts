@@ -15,10 +15,6 @@ export class Topic<T> {
     return () => this.subs.delete(fn);
   }
 
-  get size(): number {
-    return this.subs.size;
-  }
-
   /** An async iterator over future values that pass `filter`; ends when the consumer returns. */
   iterate(filter: (v: T) => boolean = () => true, maxQueue = 1000): AsyncIterableIterator<T> & { dropped: number } {
     const queue: T[] = [];

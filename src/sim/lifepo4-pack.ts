@@ -1,27 +1,11 @@
 /**
  * A LiFePO4 pack for simulators: open-circuit voltage from SOC, one series resistance,
  * coulomb counting. Shared by the Flatpack2 simulator (which charges it) and the BMS
- * simulator (which reads it), so both see the same battery.
+ * simulator (which reads it), so both see the same battery. Its curve starts from the
+ * charger's OCV table (the simulator imports the charger's, never the other way round).
  */
 
-/**
- * Per-cell OCV → SOC table of the mti-sk charger (flatpack2-charger-behaviour.md §4.8).
- * The charger's SOC estimate interpolates it; it ends at 3.40 V = 100 %.
- */
-export const OCV_TABLE: ReadonlyArray<readonly [cellV: number, socPct: number]> = Object.freeze([
-  [2.8, 0],
-  [3.0, 5],
-  [3.12, 10],
-  [3.22, 20],
-  [3.25, 30],
-  [3.27, 40],
-  [3.28, 50],
-  [3.29, 60],
-  [3.3, 70],
-  [3.32, 80],
-  [3.35, 90],
-  [3.4, 100],
-] as const);
+import { interpolateTable, OCV_TABLE } from '../engine/charger/ocv.js';
 
 /**
  * The curve the simulated pack follows. 0–90 % is the §4.8 table unchanged (so the charger's
@@ -49,30 +33,9 @@ export const SIM_OCV_CURVE: ReadonlyArray<readonly [cellV: number, socPct: numbe
   [3.65, 100],
 ] as const);
 
-/** SOC (%) from a resting cell voltage by the §4.8 table; linear, clamped to 0..100. */
-export function socFromCellVoltage(cellV: number): number {
-  return interpolate(OCV_TABLE, 0, 1, cellV);
-}
-
 /** Simulated cell OCV (V) at a SOC (%), from SIM_OCV_CURVE; clamped at the ends. */
 export function cellOcvFromSoc(socPct: number): number {
-  return interpolate(SIM_OCV_CURVE, 1, 0, socPct);
-}
-
-/** Piecewise-linear lookup of column `out` by column `by` (ascending), clamped; NaN → first row. */
-function interpolate(table: ReadonlyArray<readonly [number, number]>, by: 0 | 1, out: 0 | 1, x: number): number {
-  const first = table[0];
-  const last = table[table.length - 1];
-  if (!(x > first[by])) return first[out];
-  if (x >= last[by]) return last[out];
-  for (let i = 1; i < table.length; i++) {
-    const hi = table[i];
-    if (x <= hi[by]) {
-      const lo = table[i - 1];
-      return lo[out] + ((x - lo[by]) / (hi[by] - lo[by])) * (hi[out] - lo[out]);
-    }
-  }
-  return last[out];
+  return interpolateTable(SIM_OCV_CURVE, 1, 0, socPct);
 }
 
 export interface PackParams {

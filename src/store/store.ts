@@ -24,6 +24,7 @@ import * as schema from '../../drizzle/schema.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { BucketAverager } from './downsample.js';
 import type {
+  BusSetpointRow,
   DeviceInput,
   DeviceRow,
   EventFilter,
@@ -127,6 +128,8 @@ export class Store {
   private frameQ: FrameRow[] = [];
   private sampleQ: QueuedSample[] = [];
   private eventQ: QueuedEvent[] = [];
+  /** Bus setpoints to write with the next flush, newest per bus (kept through a fault like events). */
+  private busSetpointQ = new Map<string, BusSetpointRow>();
   private queued = 0;
   private nextEventId: number;
 
@@ -142,6 +145,7 @@ export class Store {
   private readonly insFrame: Database.Statement;
   private readonly insSample: Database.Statement;
   private readonly insEvent: Database.Statement;
+  private readonly putBusSetpointStmt: Database.Statement;
   private readonly writeQueued: (reserveUpTo: number | null) => void;
   private readonly latestPerDeviceStmt: Database.Statement<{ type: string }, RawEvent>;
   private readonly latestOfTypeStmt: Database.Statement<[string], RawEvent>;
@@ -227,6 +231,11 @@ export class Store {
     );
     this.insSample = db.prepare('INSERT INTO samples (ts, device_id, "values") VALUES (?, ?, ?)');
     this.insEvent = db.prepare('INSERT INTO events (id, ts, type, device_id, bus_id, data) VALUES (?, ?, ?, ?, ?, ?)');
+    this.putBusSetpointStmt = db.prepare(
+      `INSERT INTO bus_setpoints (bus_id, voltage_v, current_a, origin, at, standby) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(bus_id) DO UPDATE SET voltage_v = excluded.voltage_v, current_a = excluded.current_a,
+         origin = excluded.origin, at = excluded.at, standby = excluded.standby`,
+    );
     this.writeQueued = db.transaction((reserveUpTo: number | null) => {
       this.writeAll();
       for (const w of this.pendingWrites) w.run();
@@ -293,9 +302,14 @@ export class Store {
     if (this.closed) return;
     if (this.fault) {
       if (Date.now() - this.lastRetryAt >= this.faultRetryMs) this.retry();
-    } else if (this.queued > 0 || this.pendingWrites.length > 0) {
+    } else if (this.hasQueued()) {
       this.backgroundFlush();
     }
+  }
+
+  /** Rows or direct writes wait for a flush. */
+  private hasQueued(): boolean {
+    return this.queued > 0 || this.pendingWrites.length > 0 || this.busSetpointQ.size > 0;
   }
 
   /** Runs `fn` in a transaction committed with synchronous=FULL (survives a power cut). */
@@ -395,7 +409,7 @@ export class Store {
 
   get stats(): StoreStats {
     return {
-      queued: this.queued + this.pendingWrites.length,
+      queued: this.queued + this.pendingWrites.length + this.busSetpointQ.size,
       flushedRows: this.flushedRows,
       flushes: this.flushes,
       lastFlushMs: this.lastFlushMs,
@@ -451,6 +465,22 @@ export class Store {
   }
 
   /**
+   * Records a bus's desired output (replacing its previous one). It is queued, not written:
+   * append the bus's durable `setpoint.accepted` event right after, and both are committed in
+   * the same fsynced transaction. During a fault it stays queued (the newest per bus) and is
+   * written with the events when writes work again.
+   */
+  putBusSetpoint(sp: BusSetpointRow): void {
+    this.assertOpen();
+    // A row SQLite would refuse (NOT NULL) would hold every later write back: not kept.
+    if (!Number.isFinite(sp.voltageV) || !Number.isFinite(sp.currentA) || !Number.isFinite(sp.at)) {
+      this.dropped++;
+      return;
+    }
+    this.busSetpointQ.set(sp.busId, { ...sp });
+  }
+
+  /**
    * A durable commit is fsynced (synchronous=FULL for this one transaction): a setpoint or a
    * charge phase must survive a power cut, not only a killed process. Batches of frames and
    * samples stay on NORMAL, where WAL commits are cheap. A failure is a fault, not a throw.
@@ -476,7 +506,7 @@ export class Store {
     this.assertOpen();
     const needReserve = this.nextEventId - 1 > this.reservedEventId - Math.floor(this.eventIdBlock / 2);
     // During a fault the id reservation is always rewritten: it also proves writes work again.
-    if (this.queued === 0 && this.pendingWrites.length === 0 && !this.fault) return;
+    if (!this.hasQueued() && !this.fault) return;
     const t0 = performance.now();
     const reserveUpTo = needReserve ? this.nextEventId - 1 + this.eventIdBlock : this.fault ? this.reservedEventId : null;
     try {
@@ -487,11 +517,12 @@ export class Store {
     }
     if (reserveUpTo !== null) this.reservedEventId = reserveUpTo;
     this.lastFlushMs = performance.now() - t0;
-    this.flushedRows += this.queued + this.pendingWrites.length;
+    this.flushedRows += this.queued + this.pendingWrites.length + this.busSetpointQ.size;
     this.flushes++;
     this.frameQ = [];
     this.sampleQ = [];
     this.eventQ = [];
+    this.busSetpointQ = new Map();
     this.pendingWrites = [];
     this.queued = 0;
     if (this.fault) this.recovered();
@@ -511,6 +542,9 @@ export class Store {
     }
     for (const s of this.sampleQ) this.insSample.run(s.ts, s.deviceId, s.json);
     for (const e of this.eventQ) this.insEvent.run(e.id, e.ts, e.type, e.deviceId, e.busId, e.json);
+    for (const b of this.busSetpointQ.values()) {
+      this.putBusSetpointStmt.run(b.busId, b.voltageV, b.currentA, b.origin, b.at, b.standby ? 1 : 0);
+    }
   }
 
   /**
@@ -614,7 +648,19 @@ export class Store {
   /** During a fault, reads do not retry the writes (the timer does): they see what is on disk. */
   private flushForRead(): void {
     this.assertOpen();
-    if (!this.fault && (this.queued > 0 || this.pendingWrites.length > 0)) this.backgroundFlush();
+    if (!this.fault && this.hasQueued()) this.backgroundFlush();
+  }
+
+  /**
+   * Every bus's desired output (its last accepted setpoint), by bus id. During a fault, a
+   * setpoint not yet on disk is included: it is what the bus was last told.
+   */
+  busSetpoints(): BusSetpointRow[] {
+    this.flushForRead();
+    const byBus = new Map<string, BusSetpointRow>();
+    for (const r of this.orm.select().from(schema.busSetpoints).all()) byBus.set(r.busId, r);
+    for (const [id, r] of this.busSetpointQ) byBus.set(id, { ...r });
+    return [...byBus.values()].sort((a, b) => (a.busId < b.busId ? -1 : a.busId > b.busId ? 1 : 0));
   }
 
   listDevices(): DeviceRow[] {

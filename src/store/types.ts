@@ -36,6 +36,16 @@ export interface StoredEvent {
   data: Record<string, unknown>;
 }
 
+/** A rectifier bus's desired output: its last accepted setpoint (table bus_setpoints). */
+export interface BusSetpointRow {
+  busId: string;
+  voltageV: number;
+  currentA: number;
+  origin: string;
+  at: number;
+  standby: boolean;
+}
+
 export type SampleValue = number | string | null;
 
 export interface SampleRow {

@@ -130,4 +130,25 @@ describe('charger end to end on the simulated rig', () => {
     expect(bad).toMatchObject({ ok: false, code: 'OUT_OF_RANGE' });
     if (!bad.ok) expect(bad.message).toMatch(/cellVoltageMaxV/);
   });
+
+  it('refuses a change of the target voltage during a running charge with CONFLICT, and allows it once stopped', async () => {
+    t = bigPackRig(50);
+    await t.clock.advance(4000);
+    const charger = t.rig.engine.charger('charger1')!;
+    expect((await charger.startCharge('api')).ok).toBe(true);
+    await t.clock.advance(60_000);
+    const target = charger.view().targetVoltageV;
+    for (const patch of [{ cellVoltageMaxV: 3.5 }, { cellCount: 15 }]) {
+      const r = await charger.updateSettings('api', patch);
+      expect(r).toMatchObject({ ok: false, code: 'CONFLICT' });
+      if (!r.ok) expect(r.message).toMatch(/charger charger1 is charging .*stop the charge first/);
+    }
+    expect(charger.view()).toMatchObject({ targetVoltageV: target, settings: { cellVoltageMaxV: 3.6, cellCount: 16 } });
+    // A value that is wrong in itself is still OUT_OF_RANGE, whatever the state.
+    expect(await charger.updateSettings('api', { cellVoltageMaxV: 3.7 })).toMatchObject({ ok: false, code: 'OUT_OF_RANGE' });
+    expect((await charger.stopCharge('api', 'test')).ok).toBe(true);
+    const after = await charger.updateSettings('api', { cellVoltageMaxV: 3.5 });
+    expect(after.ok).toBe(true);
+    expect(charger.view().targetVoltageV).toBe(56);
+  });
 });

@@ -211,6 +211,38 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     // No applyOnStart now: the stored setpoint is restored.
     expect(t.store.latestEvent({ types: ['setpoint.accepted'] })!.data).toMatchObject({ origin: 'restore', voltageV: 51 });
   });
+  it('defect 10: a bus whose last setpoint is older than 200 other setpoints still restores it after a restart', async () => {
+    const { tempDbPath } = await import('../helpers/rig.js');
+    const dbPath = tempDbPath();
+    // A second rectifier bus with its own PSU: its setpoints are the "other" ones.
+    const C = '192750009999';
+    const twoBuses = () => {
+      const c = simulatedConfig({ port: 0, dbPath, bms: false });
+      c.buses.push({ ...c.buses[0], id: 'can2', flatpack2: { ...c.buses[0].flatpack2!, psus: { [C]: { name: 'Rectifier C', applyOnStart: false } } } });
+      return c;
+    };
+    t = makeSimRig({ dbPath, config: twoBuses() });
+    await t.clock.advance(4000);
+    expect(t.rig.engine.psu(psuDeviceId(C))?.online).toBe(true);
+    expect(await t.rig.engine.setPsuOutput('api', idA, { voltageV: 52, currentA: 15 })).toMatchObject({ ok: true });
+    for (let i = 0; i < 201; i++) {
+      const r = await t.rig.engine.setPsuOutput('api', psuDeviceId(C), { voltageV: 50 + (i % 4) * 0.5, currentA: 10 });
+      expect(r.ok).toBe(true);
+    }
+    expect(t.store.listEvents({ types: ['setpoint.accepted'] }, 300).items.filter((e) => e.busId === 'can2')).toHaveLength(201);
+    await t.stop();
+
+    t = makeSimRig({ dbPath, config: twoBuses() });
+    // Known before any frame arrives, from the durable record (not from the last 200 events).
+    expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ voltageV: 52, currentA: 15, origin: 'api', standby: false });
+    expect(t.rig.engine.busSetpoint('can2')).toMatchObject({ voltageV: 50 + (200 % 4) * 0.5, currentA: 10, origin: 'api' });
+    await t.clock.advance(4000);
+    await t.clock.advance(3000);
+    const sim = t.rig.sim!.flatpack2.get('can0')!;
+    expect(sim.psu(A).setVoltageV).toBeCloseTo(52, 2);
+    const restored = t.store.listEvents({ types: ['setpoint.accepted'] }, 10).items.find((e) => e.busId === 'can0');
+    expect(restored?.data).toMatchObject({ origin: 'restore', voltageV: 52, currentA: 15 });
+  });
 });
 
 describe('Flatpack2 alerts, default voltage and link watchdog', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LiFePO4Pack, OCV_TABLE, SIM_OCV_CURVE, cellOcvFromSoc, socFromCellVoltage } from '../../src/sim/lifepo4-pack.js';
+import { LiFePO4Pack, SIM_OCV_CURVE, cellOcvFromSoc } from '../../src/sim/lifepo4-pack.js';
+import { OCV_TABLE, socFromCellVoltage } from '../../src/engine/charger/ocv.js';
 
 const pack16 = (socPct: number, extra: Partial<ConstructorParameters<typeof LiFePO4Pack>[0]> = {}): LiFePO4Pack =>
   new LiFePO4Pack({ cells: 16, capacityAh: 100, socPct, internalResistanceOhm: 0.02, ...extra });

@@ -45,7 +45,7 @@ function breakWrites(store: Store): () => void {
     disk.fill();
     return () => disk.unfill();
   }
-  const tables = ['frames', 'samples', 'events', 'devices', 'charge_sessions', 'charge_phases', 'store_meta'];
+  const tables = ['frames', 'samples', 'events', 'devices', 'charge_sessions', 'charge_phases', 'store_meta', 'bus_setpoints'];
   for (const t of tables) {
     for (const op of ['INSERT', 'UPDATE']) store.db.exec(`CREATE TEMP TRIGGER full_${op}_${t} BEFORE ${op} ON ${t} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
   }

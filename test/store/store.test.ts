@@ -451,3 +451,92 @@ describe('devices', () => {
     ]);
   });
 });
+
+describe('bus setpoints (the durable desired output of each bus)', () => {
+  const sp = (busId: string, voltageV: number, over: Partial<{ currentA: number; origin: string; at: number; standby: boolean }> = {}) => ({
+    busId,
+    voltageV,
+    currentA: 10,
+    origin: 'api',
+    at: 1000,
+    standby: false,
+    ...over,
+  });
+
+  it('commits a bus setpoint in the same durable transaction as its setpoint.accepted event, one row per bus', () => {
+    const s = openStore();
+    s.putBusSetpoint(sp('can0', 52));
+    expect(peek('SELECT * FROM bus_setpoints')).toEqual([]);
+    s.appendEvent({ ts: 1000, type: 'setpoint.accepted', busId: 'can0', data: { voltageV: 52 } }, { durable: true });
+    expect(peek('SELECT bus_id, voltage_v, current_a, origin, at, standby FROM bus_setpoints')).toEqual([
+      { bus_id: 'can0', voltage_v: 52, current_a: 10, origin: 'api', at: 1000, standby: 0 },
+    ]);
+    s.putBusSetpoint(sp('can1', 48, { currentA: 0.1, origin: 'charger', at: 2000, standby: true }));
+    s.appendEvent({ ts: 2000, type: 'setpoint.accepted', busId: 'can1' }, { durable: true });
+    s.putBusSetpoint(sp('can0', 53.5, { at: 3000 }));
+    s.appendEvent({ ts: 3000, type: 'setpoint.accepted', busId: 'can0' }, { durable: true });
+    expect(s.busSetpoints()).toEqual([sp('can0', 53.5, { at: 3000 }), sp('can1', 48, { currentA: 0.1, origin: 'charger', at: 2000, standby: true })]);
+
+    // One transaction: when the setpoint row cannot be written, neither is the event (and back).
+    s.db.exec("CREATE TEMP TRIGGER refuse BEFORE UPDATE ON bus_setpoints BEGIN SELECT RAISE(ABORT, 'disk says no'); END");
+    s.putBusSetpoint(sp('can0', 50, { at: 4000 }));
+    s.appendEvent({ ts: 4000, type: 'setpoint.accepted', busId: 'can0' }, { durable: true });
+    expect(s.health.writable).toBe(false);
+    expect(peek<{ ts: number }>("SELECT ts FROM events WHERE type = 'setpoint.accepted' ORDER BY id").map((r) => r.ts)).toEqual([1000, 2000, 3000]);
+    expect(peek<{ voltage_v: number }>("SELECT voltage_v FROM bus_setpoints WHERE bus_id = 'can0'")).toEqual([{ voltage_v: 53.5 }]);
+    // Kept in memory during the fault: reads give what the bus was last told.
+    expect(s.busSetpoints().find((r) => r.busId === 'can0')).toEqual(sp('can0', 50, { at: 4000 }));
+    s.db.exec('DROP TRIGGER refuse');
+    expect(s.retry()).toBe(true);
+    expect(peek<{ ts: number }>("SELECT ts FROM events WHERE type = 'setpoint.accepted' ORDER BY id").map((r) => r.ts)).toEqual([1000, 2000, 3000, 4000]);
+    expect(peek<{ voltage_v: number; at: number }>("SELECT voltage_v, at FROM bus_setpoints WHERE bus_id = 'can0'")).toEqual([{ voltage_v: 50, at: 4000 }]);
+    s.close();
+    expect(openStore().busSetpoints().map((r) => [r.busId, r.voltageV])).toEqual([
+      ['can0', 50],
+      ['can1', 48],
+    ]);
+  });
+
+  it('fills bus_setpoints from the newest setpoint.accepted event of each bus when an existing database migrates', async () => {
+    // A database as the release before bus_setpoints left it: migrations up to 0002 only.
+    const { drizzle } = await import('drizzle-orm/better-sqlite3');
+    const { migrate } = await import('drizzle-orm/better-sqlite3/migrator');
+    const old = path.join(dir, 'migrations-0002');
+    fs.cpSync(path.join(REPO, 'migrations'), old, { recursive: true });
+    const journalPath = path.join(old, 'meta', '_journal.json');
+    const journal = JSON.parse(fs.readFileSync(journalPath, 'utf8')) as { entries: Array<{ tag: string }> };
+    const upTo = journal.entries.findIndex((e) => e.tag === '0002_store_meta');
+    expect(upTo).toBeGreaterThanOrEqual(0);
+    journal.entries = journal.entries.slice(0, upTo + 1);
+    fs.writeFileSync(journalPath, JSON.stringify(journal));
+    const db = new Database(dbPath);
+    migrate(drizzle({ client: db }), { migrationsFolder: old });
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'bus_setpoints'").all()).toEqual([]);
+    const ins = db.prepare('INSERT INTO events (id, ts, type, device_id, bus_id, data) VALUES (?, ?, ?, ?, ?, ?)');
+    let id = 0;
+    const ev = (type: string, busId: string | null, data: Record<string, unknown>): number => {
+      ins.run(++id, 1000 + id, type, null, busId, JSON.stringify(data));
+      return 1000 + id;
+    };
+    ev('setpoint.accepted', 'can0', { origin: 'api', voltageV: 51, currentA: 5, standby: false });
+    const can0At = ev('setpoint.accepted', 'can0', { origin: 'api', voltageV: 52, currentA: 15, standby: false });
+    // More than 200 newer setpoints of another bus: the old scan found nothing for can0.
+    let can2At = 0;
+    for (let i = 0; i < 250; i++) can2At = ev('setpoint.accepted', 'can2', { origin: 'api', voltageV: 50, currentA: 1 + i, standby: false });
+    ev('setpoint.rejected', 'can0', { origin: 'api', voltageV: 60, currentA: 1 });
+    const can1At = ev('setpoint.accepted', 'can1', { origin: 'charger', voltageV: 48, currentA: 0.1, standby: true });
+    ev('setpoint.accepted', null, { origin: 'api', voltageV: 49, currentA: 1 });
+    const can3At = ev('setpoint.accepted', 'can3', { origin: 'startup', voltageV: 53, currentA: 2 }); // no standby flag: not standby
+    // A malformed newest event does not hide the valid one before it.
+    ev('setpoint.accepted', 'can3', { origin: 'api' });
+    db.close();
+
+    const s = openStore();
+    expect(s.busSetpoints()).toEqual([
+      { busId: 'can0', voltageV: 52, currentA: 15, origin: 'api', at: can0At, standby: false },
+      { busId: 'can1', voltageV: 48, currentA: 0.1, origin: 'charger', at: can1At, standby: true },
+      { busId: 'can2', voltageV: 50, currentA: 250, origin: 'api', at: can2At, standby: false },
+      { busId: 'can3', voltageV: 53, currentA: 2, origin: 'startup', at: can3At, standby: false },
+    ]);
+  });
+});

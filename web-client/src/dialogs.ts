@@ -183,7 +183,7 @@ export function startChargeDialog(c: Charger): void {
       return;
     }
     const start = button('Start charge', () => void sendFrom(d, start, async () => {
-      const r = await gql<{ startCharge: Charger }>(Q.startCharge(), { id: c.id, currentA: a });
+      const r = await gql<{ startCharge: Charger }>(Q.START_CHARGE, { id: c.id, currentA: a });
       void loadChargers();
       return `${r.startCharge.name}: charging started (${r.startCharge.phase})`;
     }), 'primary');
@@ -212,7 +212,7 @@ export function stopChargeDialog(c: Charger): void {
     confirmLabel: 'Stop charge',
     danger: true,
     run: async () => {
-      const r = await gql<{ stopCharge: Charger }>(Q.stopCharge(), { id: c.id });
+      const r = await gql<{ stopCharge: Charger }>(Q.STOP_CHARGE, { id: c.id });
       void loadChargers();
       return `${r.stopCharge.name}: ${r.stopCharge.stopReason ?? 'stopped'}`;
     },

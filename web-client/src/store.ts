@@ -5,7 +5,7 @@
  */
 import { gql, isUnsupported, onConnection, subscribe, ApiError, setApiToken } from './api.js';
 import * as Q from './queries.js';
-import type { Battery, Bus, Charger, Device, EventRecord, Feature, SystemInfo, TelemetryPoint } from './types.js';
+import type { Battery, Bus, Charger, Device, EventRecord, Feature, Loaded, SystemInfo, TelemetryPoint } from './types.js';
 
 export type Topic = 'system' | 'devices' | 'buses' | 'chargers' | 'batteries' | 'events' | 'conn';
 
@@ -17,7 +17,7 @@ export const state = {
   loadError: null as string | null,
   devices: new Map<string, Device>(),
   buses: [] as Bus[],
-  chargers: { status: 'loading' } as Feature<Charger>,
+  chargers: { status: 'loading' } as Loaded<Charger>,
   batteries: { status: 'loading' } as Feature<Battery>,
   /** Newest first. */
   events: [] as EventRecord[],
@@ -130,24 +130,12 @@ export async function loadBuses(): Promise<void> {
   }
 }
 
-const chargerDefaults = (c: Charger): Charger => ({ ...c, batteryId: c.batteryId ?? null, bmsCaps: c.bmsCaps ?? null });
-
 export async function loadChargers(): Promise<void> {
-  for (const fields of Q.CHARGER_SELECTIONS) {
-    try {
-      const r = await gql<{ chargers: Charger[] }>(Q.chargersQuery(fields));
-      Q.charger.fields = fields;
-      // Fields this server lacks (e.g. the BMS link) read as "not there".
-      state.chargers = { status: 'ok', items: r.chargers.map(chargerDefaults) };
-      break;
-    } catch (e) {
-      if (isUnsupported(e)) {
-        state.chargers = { status: 'unsupported', message: message(e) };
-        continue;
-      }
-      if (state.chargers.status !== 'ok') state.chargers = { status: 'error', message: message(e) };
-      break;
-    }
+  try {
+    const r = await gql<{ chargers: Charger[] }>(Q.CHARGERS);
+    state.chargers = { status: 'ok', items: r.chargers };
+  } catch (e) {
+    if (state.chargers.status !== 'ok') state.chargers = { status: 'error', message: message(e) };
   }
   notify('chargers');
 }
@@ -234,14 +222,14 @@ export function startStore(): void {
     if (e.type.startsWith('battery.') || e.type.startsWith('bms.')) batteryMoved();
   });
 
-  // Charger and battery parts of the API may be missing on this server; the pages then say so.
+  // The battery part of the API may be missing on this server; its page then says so.
   listen(['chargers'], () => {
     if (state.chargers.status === 'ok' && !chargerSubStop) {
-      chargerSubStop = subscribe<{ chargeProgress: Charger }>(Q.subChargers(), undefined, ({ chargeProgress: c }) => {
+      chargerSubStop = subscribe<{ chargeProgress: Charger }>(Q.SUB_CHARGERS, undefined, ({ chargeProgress: c }) => {
         if (state.chargers.status !== 'ok') return;
         const items = state.chargers.items.filter((x) => x.id !== c.id);
         const at = state.chargers.items.findIndex((x) => x.id === c.id);
-        items.splice(at < 0 ? items.length : at, 0, chargerDefaults(c));
+        items.splice(at < 0 ? items.length : at, 0, c);
         state.chargers = { status: 'ok', items };
         notify('chargers');
       });
@@ -256,7 +244,7 @@ export function startStore(): void {
   });
   // A slow safety net for anything without a subscription.
   setInterval(() => {
-    if (state.chargers.status !== 'unsupported') void loadChargers();
+    void loadChargers();
     if (state.batteries.status !== 'unsupported') void loadBatteries();
   }, 10_000);
 }

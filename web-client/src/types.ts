@@ -151,9 +151,8 @@ export interface TelemetryPoint {
   values: Record<string, number | string | null>;
 }
 
-/** A part of the API that may not exist on this server yet (charger, battery). */
-export type Feature<T> =
-  | { status: 'loading' }
-  | { status: 'unsupported'; message: string }
-  | { status: 'error'; message: string }
-  | { status: 'ok'; items: T[] };
+/** A list the dashboard loads from the server. */
+export type Loaded<T> = { status: 'loading' } | { status: 'error'; message: string } | { status: 'ok'; items: T[] };
+
+/** A part of the API that may not exist on this server yet (battery). */
+export type Feature<T> = Loaded<T> | { status: 'unsupported'; message: string };

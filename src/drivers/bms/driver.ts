@@ -259,10 +259,6 @@ export class BmsDriver {
     return this.dialectNow;
   }
 
-  get isOnline(): boolean {
-    return this.online;
-  }
-
   /** Decode from now on in another dialect; the dialect check starts over (pending until the next 0x35E). */
   setDialect(dialect: BmsDialect): void {
     this.dialectNow = dialect;

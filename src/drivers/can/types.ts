@@ -8,13 +8,6 @@ export interface CanFrame {
   data: Uint8Array;
 }
 
-/** A frame with the bus it was on, its direction and the clock time it was seen or sent. */
-export interface TimedCanFrame extends CanFrame {
-  busId: string;
-  dir: 'rx' | 'tx';
-  ts: number;
-}
-
 export function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0').toUpperCase()).join(' ');
 }

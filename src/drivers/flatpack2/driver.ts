@@ -133,10 +133,6 @@ export class Flatpack2Driver {
     for (const u of this.unsubscribe.splice(0)) u();
   }
 
-  psus(): Array<{ serial: string; addr: number; online: boolean; lastStatusAt: number | null }> {
-    return [...this.bySerial.values()].map((p) => ({ serial: p.serial, addr: p.addr, online: p.online, lastStatusAt: p.lastStatusAt }));
-  }
-
   /** Broadcast SET (the only form the PSUs obey): every logged-in PSU on the bus applies it. */
   sendSet(p: { voltageV: number; currentA: number; ovpV: number; walkIn: 'short' | 'long' }): Promise<boolean> {
     // A SET is addressed traffic: it refreshes the login budget of every PSU that obeys it.

@@ -41,7 +41,7 @@
  *     capped at the target (the original could SET above it for a battery above target).
  */
 import { checkGroupCurrent, checkPsuSetpoint, FLATPACK2_STANDBY, validateChargerSettings, type Flatpack2Limits } from '../gate.js';
-import { socFromCellVoltage } from '../../sim/lifepo4-pack.js';
+import { socFromCellVoltage } from './ocv.js';
 import { chargeTargetV, type ChargerSettings } from './settings.js';
 
 export { DEFAULT_CHARGER_SETTINGS, chargeTargetV, nominalTargetV } from './settings.js';
@@ -75,7 +75,7 @@ export interface PhaseSpan {
   endedAt: number | null;
 }
 
-/** What the engine rebuilds from the event log to continue a session after a crash. */
+/** What the runtime reads from the stored session (charge_sessions and charge_phases rows) to continue it after a crash. */
 export interface ResumeInfo {
   startedAt: number;
   ah: number;

@@ -214,10 +214,6 @@ export class ChargerRuntime {
     void this.input({ type: 'bms', now: this.host.clock.now(), bms: limits }, 'bms');
   }
 
-  getSettings(): ChargerSettings {
-    return this.settings;
-  }
-
   /** A manual or API start; `currentA` overrides the configured charge current. */
   async startCharge(origin: string, currentA?: number): Promise<ChargerResult> {
     if (isActive(this.state.phase)) return { ok: false, code: 'ALREADY_CHARGING', message: `charger ${this.id} is already charging (${this.state.phase}); stop it first` };
@@ -288,7 +284,8 @@ export class ChargerRuntime {
       return { ok: false, code: 'LINK_DOWN', message: `the CAN adapter of ${this.busId} is not connected, so the rectifiers cannot be given a new current now; retry when it is back` };
     }
     if (isActive(this.state.phase) && (patch.cellCount !== undefined || patch.cellVoltageMaxV !== undefined)) {
-      return { ok: false, code: 'OUT_OF_RANGE', message: 'the target voltage (cellCount, cellVoltageMaxV) is fixed for a running charge; stop it first' };
+      // The value may be fine; the state is what refuses it: a conflict, not a range error.
+      return { ok: false, code: 'CONFLICT', message: `charger ${this.id} is charging (${this.state.phase}) and its target voltage (cellCount, cellVoltageMaxV) is fixed for a running charge; stop the charge first, then change them` };
     }
     const before = this.settings;
     this.settings = next;

@@ -133,7 +133,6 @@ export const chargerPage: Page = {
       cards.render(f.status === 'ok' ? f.items : []);
       const text =
         f.status === 'loading' ? 'Loading…'
-        : f.status === 'unsupported' ? 'No charger configured (this server has no charger API).'
         : f.status === 'error' ? `Cannot load the charger: ${f.message}`
         : f.items.length ? ''
         : 'No charger configured.';
