@@ -26,7 +26,7 @@ import { silentLogger } from '../src/log.js';
 import { buildRig, simulatedConfig } from '../src/rig.js';
 import { startServer } from '../src/server.js';
 import { Store } from '../src/store/store.js';
-import { FP2 } from '../src/drivers/flatpack2/codec.js';
+import { FP2 } from '../src/families/flatpack2/codec.js';
 
 const ALIAS_BOMB = '{' + Array.from({ length: 1000 }, (_, i) => `a${i}: frames(first: 1000) { edges { node { id at busId canIdHex dataHex kind } } }`).join(' ') + '}';
 

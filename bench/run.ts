@@ -9,14 +9,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeFrame, WaveshareDecoder } from '../src/drivers/can/waveshare.js';
-import { decodeFp2, encodeStatus, encodeHello, encodeLogin } from '../src/drivers/flatpack2/codec.js';
-import type { CanFrame } from '../src/drivers/can/types.js';
+import { encodeFrame, WaveshareDecoder } from '../src/families/can/waveshare.js';
+import { decodeFp2, encodeStatus, encodeHello, encodeLogin } from '../src/families/flatpack2/codec.js';
+import type { CanFrame } from '../src/families/can/types.js';
 import { Store, type FrameRow } from '../src/store/store.js';
 import { runBare, benchStoreVsBare } from './store-bench.js';
 import { FakeClock } from '../src/clock.js';
 import { Engine } from '../src/engine/engine.js';
-import { Flatpack2Driver, type CanLink } from '../src/drivers/flatpack2/driver.js';
+import { Flatpack2Driver } from '../src/families/flatpack2/driver.js';
+import type { CanLink } from '../src/families/can/types.js';
 import { silentLogger } from '../src/log.js';
 import { parseConfig } from '../src/config/load.js';
 

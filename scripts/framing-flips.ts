@@ -5,9 +5,9 @@
  * bounds turned into `invalid`, and how many became a (plausible, but wrong) reading.
  * Run: npx tsx scripts/framing-flips.ts
  */
-import { encodeFrame, WaveshareDecoder } from '../src/drivers/can/waveshare.js';
-import { decodeFp2, encodeStatus } from '../src/drivers/flatpack2/codec.js';
-import { decodeBms, encodeCellExtremes, encodeChargeLimits, encodeMeasurements, encodeModuleStatus, encodeSoc } from '../src/drivers/bms/codec.js';
+import { encodeFrame, WaveshareDecoder } from '../src/families/can/waveshare.js';
+import { decodeFp2, encodeStatus } from '../src/families/flatpack2/codec.js';
+import { decodeBms, encodeCellExtremes, encodeChargeLimits, encodeMeasurements, encodeModuleStatus, encodeSoc } from '../src/families/bms/codec.js';
 
 const frames = [
   encodeStatus({ addr: 1, stateCode: 4, intakeTempC: 27, currentA: 15.2, voltageV: 53.4, inputVoltageV: 231, outputTempC: 35 }),

@@ -8,17 +8,17 @@ import type { PowerplaneConfig, BusConfig } from './config/schema.js';
 import { parseConfig } from './config/load.js';
 import { Engine } from './engine/engine.js';
 import type { Store } from './store/store.js';
-import { CanAdapterLink } from './drivers/can/adapter.js';
+import { CanAdapterLink } from './families/can/adapter.js';
 import { serialTransportFactory } from './drivers/transport/serial.js';
 import { createMemoryLink } from './drivers/transport/memory.js';
-import { WaveshareAdapterSim } from './drivers/can/adapter-sim.js';
-import { CanBusSim } from './sim/can-bus.js';
-import { Flatpack2Driver } from './drivers/flatpack2/driver.js';
-import { Flatpack2Sim } from './drivers/flatpack2/sim.js';
+import { WaveshareAdapterSim } from './families/can/adapter-sim.js';
+import { CanBusSim } from './families/can/bus-sim.js';
+import { Flatpack2Driver } from './families/flatpack2/driver.js';
+import { Flatpack2Sim } from './families/flatpack2/sim.js';
 import { LiFePO4Pack } from './sim/lifepo4-pack.js';
 import type { TransportFactory } from './drivers/transport/types.js';
-import { BmsDriver } from './drivers/bms/driver.js';
-import { BmsSim } from './drivers/bms/sim.js';
+import { BmsDriver } from './families/bms/driver.js';
+import { BmsSim } from './families/bms/sim.js';
 
 /**
  * The demo rig: a USB-CAN-A adapter with two Flatpack2 PSUs (can0), a second one with a Deye

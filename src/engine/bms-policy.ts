@@ -15,7 +15,7 @@
  *   on; every other one does not — including a bit the tables do not name.
  * - Alarms and request flags: a known one is information; a bit the tables do not name blocks.
  */
-import type { BatterySnapshot, DialectCheck } from '../drivers/bms/driver.js';
+import type { BatterySnapshot, DialectCheck } from '../families/bms/driver.js';
 import {
   DEYE_ALARM_TABLES,
   DEYE_PROTECTION_TABLES,
@@ -23,7 +23,7 @@ import {
   PYLON_ALARM_TABLES,
   PYLON_PROTECTION_TABLES,
   REQUEST_FLAG_TABLE,
-} from '../drivers/bms/codec.js';
+} from '../families/bms/codec.js';
 import type { BmsLimits } from './charger/machine.js';
 
 const names = (tables: ReadonlyArray<ReadonlyArray<string | null>>): Set<string> => new Set(tables.flat().filter((n): n is string => n !== null));

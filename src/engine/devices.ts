@@ -1,5 +1,5 @@
 /** The device projections the API shows, rebuilt from the store at start. */
-import type { BatterySnapshot } from '../drivers/bms/driver.js';
+import type { BatterySnapshot } from '../families/bms/driver.js';
 
 export interface SetpointView {
   voltageV: number;

@@ -30,7 +30,7 @@ export interface Framer<F> {
   encode(frame: F): Uint8Array;
 }
 
-/** The same three states as today's CanAdapterLink (src/drivers/can/adapter.ts). */
+/** The same three states as today's CanAdapterLink (src/families/can/adapter.ts). */
 export type LinkState = 'connecting' | 'up' | 'down';
 
 /** Why a frame did not go out. */

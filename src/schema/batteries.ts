@@ -2,8 +2,8 @@
 import { apiError, builder } from './builder.js';
 import { Device } from './devices.js';
 import type { BatteryView } from '../engine/devices.js';
-import type { BmsModuleSnapshot, LatestFrame } from '../drivers/bms/driver.js';
-import { canIdHex, hex } from '../drivers/can/types.js';
+import type { BmsModuleSnapshot, LatestFrame } from '../families/bms/driver.js';
+import { canIdHex, hex } from '../families/can/types.js';
 
 const Module = builder.objectRef<BmsModuleSnapshot>('BatteryModule').implement({
   fields: (t) => ({

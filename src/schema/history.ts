@@ -2,7 +2,7 @@
 import { builder, apiError } from './builder.js';
 import { clampFirst, connectionOf, type ConnectionShape } from './connection.js';
 import type { StoredEvent, StoredFrame, SampleRow } from '../store/store.js';
-import { canIdHex, hex } from '../drivers/can/types.js';
+import { canIdHex, hex } from '../families/can/types.js';
 import { decodeCursor, encodeCursor } from '../store/cursor.js';
 
 const Frame = builder.objectRef<StoredFrame>('CanFrameRecord').implement({

@@ -7,9 +7,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { CanFrame } from '../../src/drivers/can/types.js';
-import { encodeFrame, WaveshareDecoder, type WaveshareFraming } from '../../src/drivers/can/waveshare.js';
-import { decodeFp2, encodeDefaultVoltageAck, encodeStatus, FP2_BOUNDS, type Fp2Message } from '../../src/drivers/flatpack2/codec.js';
+import type { CanFrame } from '../../src/families/can/types.js';
+import { encodeFrame, WaveshareDecoder, type WaveshareFraming } from '../../src/families/can/waveshare.js';
+import { decodeFp2, encodeDefaultVoltageAck, encodeStatus, FP2_BOUNDS, type Fp2Message } from '../../src/families/flatpack2/codec.js';
 import {
   BMS_BOUNDS,
   decodeBms,
@@ -29,7 +29,7 @@ import {
   MAX_MODULES,
   type BmsDialect,
   type BmsMessage,
-} from '../../src/drivers/bms/codec.js';
+} from '../../src/families/bms/codec.js';
 
 const bytes = (s: string) => Uint8Array.from(s.trim().split(/\s+/), (h) => parseInt(h, 16));
 const std = (id: number, data: string): CanFrame => ({ id, extended: false, remote: false, data: bytes(data) });

@@ -8,11 +8,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';
 import { simulatedConfig } from '../../src/rig.js';
 import { bmsLimitsFromSnapshot } from '../../src/engine/bms-policy.js';
-import { decodeBms, encodeAlarms } from '../../src/drivers/bms/codec.js';
-import { decodeFp2 } from '../../src/drivers/flatpack2/codec.js';
-import type { BmsDialect } from '../../src/drivers/bms/codec.js';
-import type { BatterySnapshot } from '../../src/drivers/bms/driver.js';
-import type { CanFrame } from '../../src/drivers/can/types.js';
+import { decodeBms, encodeAlarms } from '../../src/families/bms/codec.js';
+import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
+import type { BmsDialect } from '../../src/families/bms/codec.js';
+import type { BatterySnapshot } from '../../src/families/bms/driver.js';
+import type { CanFrame } from '../../src/families/can/types.js';
 
 let t: TestRig | null = null;
 afterEach(async () => {

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makeCrashableRig, type CrashableRig } from '../helpers/crash-rig.js';
 import { tempDbPath } from '../helpers/rig.js';
 import { simulatedConfig, SIM_PSU_SERIALS } from '../../src/rig.js';
-import { decodeFp2 } from '../../src/drivers/flatpack2/codec.js';
+import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
 import { FLATPACK2_STANDBY } from '../../src/engine/gate.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { PowerplaneConfig } from '../../src/config/schema.js';

@@ -7,8 +7,8 @@ import { simulatedConfig } from '../../src/rig.js';
 import { makeSimRig, type TestRig } from '../helpers/rig.js';
 import { SIM_PSU_SERIALS } from '../../src/rig.js';
 import { psuDeviceId } from '../../src/engine/devices.js';
-import { decodeFp2 } from '../../src/drivers/flatpack2/codec.js';
-import type { CanFrame } from '../../src/drivers/can/types.js';
+import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
+import type { CanFrame } from '../../src/families/can/types.js';
 
 const [A, B] = SIM_PSU_SERIALS;
 const idA = psuDeviceId(A);

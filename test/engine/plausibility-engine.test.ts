@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';
 import { simulatedConfig, SIM_PSU_SERIALS } from '../../src/rig.js';
 import { psuDeviceId } from '../../src/engine/devices.js';
-import { statusId } from '../../src/drivers/flatpack2/codec.js';
+import { statusId } from '../../src/families/flatpack2/codec.js';
 
 let t: TestRig | null = null;
 afterEach(async () => {

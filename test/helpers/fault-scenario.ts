@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import { makeCrashableRig, type CrashableRig } from './crash-rig.js';
 import { tempDbPath } from './rig.js';
 import { simulatedConfig, SIM_PSU_SERIALS } from '../../src/rig.js';
-import { decodeFp2 } from '../../src/drivers/flatpack2/codec.js';
+import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
 import { FLATPACK2_STANDBY } from '../../src/engine/gate.js';
 
 export type Op =

@@ -1,6 +1,6 @@
 /** Listens on a simulated CAN bus like a logic analyser: every frame the adapter puts on the wire. */
 import type { Rig } from '../../src/rig.js';
-import { FP2 } from '../../src/drivers/flatpack2/codec.js';
+import { FP2 } from '../../src/families/flatpack2/codec.js';
 
 export interface WireSpy {
   frames: Array<{ at: number; id: number }>;

@@ -8,9 +8,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, type TimerHandle } from '../../src/clock.js';
-import type { CanFrame } from '../../src/drivers/can/types.js';
-import { decodeBms } from '../../src/drivers/bms/codec.js';
-import { BmsSim } from '../../src/drivers/bms/sim.js';
+import type { CanFrame } from '../../src/families/can/types.js';
+import { decodeBms } from '../../src/families/bms/codec.js';
+import { BmsSim } from '../../src/families/bms/sim.js';
 import { LiFePO4Pack } from '../../src/sim/lifepo4-pack.js';
 import { simulatedConfig, SIM_PSU_SERIALS } from '../../src/rig.js';
 import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';

@@ -8,8 +8,8 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.js';
-import { decodeFp2 } from '../../src/drivers/flatpack2/codec.js';
-import type { CanFrame } from '../../src/drivers/can/types.js';
+import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
+import type { CanFrame } from '../../src/families/can/types.js';
 import { silentLogger } from '../../src/log.js';
 import { buildRig, simulatedConfig, SIM_PSU_SERIALS, type Rig } from '../../src/rig.js';
 import { startServer, type RunningServer } from '../../src/server.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { CanFrame } from '../../src/drivers/can/types.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
 import {
   encodeFixed,
   encodeFrame,
@@ -10,7 +10,7 @@ import {
   WAVESHARE_BITRATE_CODES,
   WaveshareDecoder,
   type WaveshareFraming,
-} from '../../src/drivers/can/waveshare.js';
+} from '../../../src/families/can/waveshare.js';
 
 const bytes = (s: string) => Uint8Array.from(s.trim().split(/\s+/), (h) => parseInt(h, 16));
 const frame = (id: number, extended: boolean, data: string, remote = false): CanFrame => ({

@@ -4,8 +4,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { CanFrame } from '../../src/drivers/can/types.js';
-import { encodeFixed, settingFrame, WaveshareDecoder } from '../../src/drivers/can/waveshare.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
+import { encodeFixed, settingFrame, WaveshareDecoder } from '../../../src/families/can/waveshare.js';
 import {
   decodeBms,
   encodeAlarms,
@@ -34,7 +34,7 @@ import {
   encodeVersions,
   type BmsDialect,
   type BmsMessage,
-} from '../../src/drivers/bms/codec.js';
+} from '../../../src/families/bms/codec.js';
 
 const bytes = (s: string) => Uint8Array.from(s.trim().split(/\s+/), (h) => parseInt(h, 16));
 const std = (id: number, data: string | Uint8Array): CanFrame => ({ id, extended: false, remote: false, data: typeof data === 'string' ? bytes(data) : data });

@@ -4,20 +4,20 @@
  * adapter simulator, a simulated CAN bus and two simulated PSUs feeding a pack.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { RealClock } from '../../src/clock.js';
-import { silentLogger } from '../../src/log.js';
-import { buildRig, type Rig } from '../../src/rig.js';
-import { parseConfig } from '../../src/config/load.js';
-import { Store } from '../../src/store/store.js';
-import { SerialTransport } from '../../src/drivers/transport/serial.js';
-import { WaveshareAdapterSim } from '../../src/drivers/can/adapter-sim.js';
-import { CanBusSim } from '../../src/sim/can-bus.js';
-import { Flatpack2Sim } from '../../src/drivers/flatpack2/sim.js';
-import { LiFePO4Pack } from '../../src/sim/lifepo4-pack.js';
-import { openPtyPair } from '../helpers/pty-pair.js';
-import { tempDbPath } from '../helpers/rig.js';
-import { startServer } from '../../src/server.js';
-import { waitFor } from '../helpers/server.js';
+import { RealClock } from '../../../src/clock.js';
+import { silentLogger } from '../../../src/log.js';
+import { buildRig, type Rig } from '../../../src/rig.js';
+import { parseConfig } from '../../../src/config/load.js';
+import { Store } from '../../../src/store/store.js';
+import { SerialTransport } from '../../../src/drivers/transport/serial.js';
+import { WaveshareAdapterSim } from '../../../src/families/can/adapter-sim.js';
+import { CanBusSim } from '../../../src/families/can/bus-sim.js';
+import { Flatpack2Sim } from '../../../src/families/flatpack2/sim.js';
+import { LiFePO4Pack } from '../../../src/sim/lifepo4-pack.js';
+import { openPtyPair } from '../../helpers/pty-pair.js';
+import { tempDbPath } from '../../helpers/rig.js';
+import { startServer } from '../../../src/server.js';
+import { waitFor } from '../../helpers/server.js';
 
 const SERIALS = ['192750001639', '163850019608'];
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -31,7 +31,7 @@
 import { SilenceWatchdog, type Clock, type TimerHandle } from '../../clock.js';
 import type { CanFrame } from '../can/types.js';
 import type { LinkState } from '../can/adapter.js';
-import type { CanLink } from '../flatpack2/driver.js';
+import type { CanLink } from '../can/types.js';
 import {
   BMS_ID,
   decodeBms,

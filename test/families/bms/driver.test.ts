@@ -5,20 +5,20 @@
  * 2,000,000 baud on a RealClock.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeClock, RealClock, type Clock } from '../../src/clock.js';
-import { CanAdapterLink } from '../../src/drivers/can/adapter.js';
-import { WaveshareAdapterSim } from '../../src/drivers/can/adapter-sim.js';
-import type { CanFrame } from '../../src/drivers/can/types.js';
-import { decodeBms, encodeHeartbeat, type BmsDialect } from '../../src/drivers/bms/codec.js';
-import { BmsDriver, type BmsDriverOptions, type BmsObservation } from '../../src/drivers/bms/driver.js';
-import { BmsSim, type BmsSimOptions } from '../../src/drivers/bms/sim.js';
-import { createMemoryLink } from '../../src/drivers/transport/memory.js';
-import { SerialTransport, serialTransportFactory } from '../../src/drivers/transport/serial.js';
-import type { TransportFactory, Transport } from '../../src/drivers/transport/types.js';
-import { CanBusSim } from '../../src/sim/can-bus.js';
-import { LiFePO4Pack } from '../../src/sim/lifepo4-pack.js';
-import { openPtyPair } from '../helpers/pty-pair.js';
-import { waitFor } from '../helpers/wait.js';
+import { FakeClock, RealClock, type Clock } from '../../../src/clock.js';
+import { CanAdapterLink } from '../../../src/families/can/adapter.js';
+import { WaveshareAdapterSim } from '../../../src/families/can/adapter-sim.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
+import { decodeBms, encodeHeartbeat, type BmsDialect } from '../../../src/families/bms/codec.js';
+import { BmsDriver, type BmsDriverOptions, type BmsObservation } from '../../../src/families/bms/driver.js';
+import { BmsSim, type BmsSimOptions } from '../../../src/families/bms/sim.js';
+import { createMemoryLink } from '../../../src/drivers/transport/memory.js';
+import { SerialTransport, serialTransportFactory } from '../../../src/drivers/transport/serial.js';
+import type { TransportFactory, Transport } from '../../../src/drivers/transport/types.js';
+import { CanBusSim } from '../../../src/families/can/bus-sim.js';
+import { LiFePO4Pack } from '../../../src/sim/lifepo4-pack.js';
+import { openPtyPair } from '../../helpers/pty-pair.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const bytes = (s: string) => Uint8Array.from(s.trim().split(/\s+/), (h) => parseInt(h, 16));
 const BITRATE = 500_000;
@@ -415,7 +415,7 @@ describe('BmsDriver ↔ BmsSim over a REAL pty pair (serialport, 2,000,000 baud,
     await waitFor(() => r.adapterSim.config !== null, 'setting applied', 15_000, 20);
     expect(r.adapterSim.config).toEqual({ framing: 'fixed', bitrate: BITRATE });
     // The stack starts talking once the host port is open, so every byte read is a whole frame
-    // (joining a running bus mid-frame is the resync case of test/codec/bms.test.ts).
+    // (joining a running bus mid-frame is the resync case of test/families/bms/codec.test.ts).
     r.sim.start();
     await waitFor(() => {
       const b = r.driver.snapshot();

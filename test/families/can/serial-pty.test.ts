@@ -8,18 +8,18 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RealClock } from '../../src/clock.js';
-import { CanAdapterLink } from '../../src/drivers/can/adapter.js';
-import { WaveshareAdapterSim } from '../../src/drivers/can/adapter-sim.js';
-import type { CanFrame } from '../../src/drivers/can/types.js';
+import { RealClock } from '../../../src/clock.js';
+import { CanAdapterLink } from '../../../src/families/can/adapter.js';
+import { WaveshareAdapterSim } from '../../../src/families/can/adapter-sim.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
 import {
   findSerialPortByVidPid,
   SerialTransport,
   serialTransportFactory,
-} from '../../src/drivers/transport/serial.js';
-import { CanBusSim } from '../../src/sim/can-bus.js';
-import { openPtyPair, type PtyPair } from '../helpers/pty-pair.js';
-import { waitFor } from '../helpers/wait.js';
+} from '../../../src/drivers/transport/serial.js';
+import { CanBusSim } from '../../../src/families/can/bus-sim.js';
+import { openPtyPair, type PtyPair } from '../../helpers/pty-pair.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const bytes = (s: string) => Uint8Array.from(s.trim().split(/\s+/), (h) => parseInt(h, 16));
 // flatpack2.md §4 #11 (SET all) and #1 (status of PSU 1).

@@ -1,3 +1,5 @@
+import type { LinkState } from './adapter.js';
+
 /** A classic CAN 2.0 frame as the link codecs yield it, whatever the adapter's framing. */
 export interface CanFrame {
   /** 11-bit (standard) or 29-bit (extended) identifier. */
@@ -14,4 +16,15 @@ export function hex(bytes: Uint8Array): string {
 
 export function canIdHex(frame: Pick<CanFrame, 'id' | 'extended'>): string {
   return '0x' + frame.id.toString(16).toUpperCase().padStart(frame.extended ? 8 : 3, '0');
+}
+
+/** What a driver on the CAN carrier needs of its link (CanAdapterLink satisfies it). */
+export interface CanLink {
+  readonly busId: string;
+  readonly state: LinkState;
+  send(frame: CanFrame): Promise<boolean>;
+  reconnect(reason: string): void;
+  onFrame(cb: (frame: CanFrame, ts: number) => void): () => void;
+  onTx(cb: (frame: CanFrame, ts: number) => void): () => void;
+  onState(cb: (state: LinkState, detail: string) => void): () => void;
 }

@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeClock, settle } from '../../src/clock.js';
-import { CanAdapterLink, type LinkState } from '../../src/drivers/can/adapter.js';
-import { WaveshareAdapterSim } from '../../src/drivers/can/adapter-sim.js';
-import type { CanFrame } from '../../src/drivers/can/types.js';
-import { encodeVariable, settingFrame, type WaveshareFraming } from '../../src/drivers/can/waveshare.js';
-import { createMemoryLink } from '../../src/drivers/transport/memory.js';
-import type { Transport, TransportFactory } from '../../src/drivers/transport/types.js';
-import { CanBusSim } from '../../src/sim/can-bus.js';
+import { FakeClock, settle } from '../../../src/clock.js';
+import { CanAdapterLink, type LinkState } from '../../../src/families/can/adapter.js';
+import { WaveshareAdapterSim } from '../../../src/families/can/adapter-sim.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
+import { encodeVariable, settingFrame, type WaveshareFraming } from '../../../src/families/can/waveshare.js';
+import { createMemoryLink } from '../../../src/drivers/transport/memory.js';
+import type { Transport, TransportFactory } from '../../../src/drivers/transport/types.js';
+import { CanBusSim } from '../../../src/families/can/bus-sim.js';
 
 const bytes = (s: string) => Uint8Array.from(s.trim().split(/\s+/), (h) => parseInt(h, 16));
 

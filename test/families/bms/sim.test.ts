@@ -1,16 +1,16 @@
 /**
  * The BMS stack simulator on a FakeClock, reading the shared LiFePO4Pack. Behaviour per
  * bms-can-simulation.md (§2 schedule, §3 model, §4 scenarios) and the modelling choices
- * documented in src/drivers/bms/sim.ts.
+ * documented in src/families/bms/sim.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../../src/clock.js';
-import type { CanFrame } from '../../src/drivers/can/types.js';
-import { decodeBms, encodeHeartbeat, type BmsMessage, type BmsMessageOf } from '../../src/drivers/bms/codec.js';
-import { BmsSim, type BmsSimOptions } from '../../src/drivers/bms/sim.js';
-import { Flatpack2Sim } from '../../src/drivers/flatpack2/sim.js';
-import { LiFePO4Pack } from '../../src/sim/lifepo4-pack.js';
-import { mulberry32 } from '../helpers/rng.js';
+import { FakeClock } from '../../../src/clock.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
+import { decodeBms, encodeHeartbeat, type BmsMessage, type BmsMessageOf } from '../../../src/families/bms/codec.js';
+import { BmsSim, type BmsSimOptions } from '../../../src/families/bms/sim.js';
+import { Flatpack2Sim } from '../../../src/families/flatpack2/sim.js';
+import { LiFePO4Pack } from '../../../src/sim/lifepo4-pack.js';
+import { mulberry32 } from '../../helpers/rng.js';
 
 interface Sent {
   t: number;

@@ -7,6 +7,7 @@
 import { SilenceWatchdog, type Clock, type TimerHandle } from '../../clock.js';
 import type { CanFrame } from '../can/types.js';
 import type { LinkState } from '../can/adapter.js';
+import type { CanLink } from '../can/types.js';
 import {
   FP2,
   decodeFp2,
@@ -17,17 +18,6 @@ import {
   type AlertType,
   type Fp2Message,
 } from './codec.js';
-
-/** What the driver needs of a CAN link (CanAdapterLink satisfies it). */
-export interface CanLink {
-  readonly busId: string;
-  readonly state: LinkState;
-  send(frame: CanFrame): Promise<boolean>;
-  reconnect(reason: string): void;
-  onFrame(cb: (frame: CanFrame, ts: number) => void): () => void;
-  onTx(cb: (frame: CanFrame, ts: number) => void): () => void;
-  onState(cb: (state: LinkState, detail: string) => void): () => void;
-}
 
 export type StatusMessage = Extract<Fp2Message, { kind: 'status' }>;
 

@@ -1,10 +1,10 @@
 /**
  * Flatpack2 simulator against a fake controller, on a FakeClock. Behaviour per
- * flatpack2.md §2 (catalogue) and §2.8 (timing); modelling choices per src/drivers/flatpack2/sim.ts.
+ * flatpack2.md §2 (catalogue) and §2.8 (timing); modelling choices per src/families/flatpack2/sim.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../../src/clock.js';
-import type { CanFrame } from '../../src/drivers/can/types.js';
+import { FakeClock } from '../../../src/clock.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
 import {
   FP2,
   decodeFp2,
@@ -13,9 +13,9 @@ import {
   encodeLogin,
   encodeSet,
   type Fp2Message,
-} from '../../src/drivers/flatpack2/codec.js';
-import { Flatpack2Sim, type SimPsuSpec } from '../../src/drivers/flatpack2/sim.js';
-import { LiFePO4Pack, type PackParams } from '../../src/sim/lifepo4-pack.js';
+} from '../../../src/families/flatpack2/codec.js';
+import { Flatpack2Sim, type SimPsuSpec } from '../../../src/families/flatpack2/sim.js';
+import { LiFePO4Pack, type PackParams } from '../../../src/sim/lifepo4-pack.js';
 
 const S1 = '192750001639';
 const S2 = '163850019608';

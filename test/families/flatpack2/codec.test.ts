@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { CanFrame } from '../../src/drivers/can/types.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
 import {
   ALERT_BIT_NAMES,
   FP2,
@@ -20,7 +20,7 @@ import {
   serialFromBcd,
   serialToBcd,
   statusId,
-} from '../../src/drivers/flatpack2/codec.js';
+} from '../../../src/families/flatpack2/codec.js';
 
 const bytes = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/), (b) => parseInt(b, 16));
 const ext = (id: number, data: string): CanFrame => ({ id, extended: true, remote: false, data: bytes(data) });

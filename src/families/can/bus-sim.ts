@@ -3,7 +3,7 @@
  * order, on a microtask (never synchronously, so a node may answer from its handler).
  * No arbitration, no errors: the bus is an ideal wire; faults belong to adapters and devices.
  */
-import type { CanFrame } from '../drivers/can/types.js';
+import type { CanFrame } from './types.js';
 
 export interface CanBusNode {
   send(frame: CanFrame): void;
