@@ -9,14 +9,14 @@ import { parseConfig } from './config/load.js';
 import { Engine } from './engine/engine.js';
 import type { Store } from './store/store.js';
 import { CanAdapterLink } from './families/can/adapter.js';
-import { serialTransportFactory } from './drivers/transport/serial.js';
-import { createMemoryLink } from './drivers/transport/memory.js';
+import { serialTransportFactory } from './link/transports/serial.js';
+import { createMemoryLink } from './link/transports/memory.js';
 import { WaveshareAdapterSim } from './families/can/adapter-sim.js';
 import { CanBusSim } from './families/can/bus-sim.js';
 import { Flatpack2Driver } from './families/flatpack2/driver.js';
 import { Flatpack2Sim } from './families/flatpack2/sim.js';
 import { LiFePO4Pack } from './sim/lifepo4-pack.js';
-import type { TransportFactory } from './drivers/transport/types.js';
+import type { TransportFactory } from './link/transports/types.js';
 import { BmsDriver } from './families/bms/driver.js';
 import { BmsSim } from './families/bms/sim.js';
 

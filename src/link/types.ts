@@ -4,7 +4,7 @@
  *   Transport (bytes)  →  Framer<F> (bytes ⇄ frames)  →  Link<F> (frames, state, reconnect)
  *                                                        →  RequestQueue<F> (one exchange at a time)
  *
- * A transport moves bytes (src/drivers/transport/types.ts). A framer is pure and owns the
+ * A transport moves bytes (src/link/transports/types.ts). A framer is pure and owns the
  * protocol's byte framing and resync. A link owns one connection's life (open, backoff,
  * reconnect) and hands frames both ways. A request queue (request-queue.ts) turns frames into
  * request/reply exchanges for the request/reply families (PI18, VE.Bus MK2, OpenEVSE RAPI).

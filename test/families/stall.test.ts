@@ -15,7 +15,7 @@ import { BmsDriver, type BmsObservation } from '../../src/families/bms/driver.js
 import { BmsSim } from '../../src/families/bms/sim.js';
 import { Flatpack2Driver, type Fp2Observation } from '../../src/families/flatpack2/driver.js';
 import { encodeStatus } from '../../src/families/flatpack2/codec.js';
-import { serialTransportFactory } from '../../src/drivers/transport/serial.js';
+import { serialTransportFactory } from '../../src/link/transports/serial.js';
 import { LiFePO4Pack } from '../../src/sim/lifepo4-pack.js';
 import { openPtyPair } from '../helpers/pty-pair.js';
 import { waitFor } from '../helpers/wait.js';

@@ -4,7 +4,7 @@
  * reconnects, accepts data frames in either framing, answers nothing to the setting command
  * (flatpack2.md §6.3), and at the wrong bit rate passes no traffic at all.
  */
-import type { Transport } from '../../drivers/transport/types.js';
+import type { Transport } from '../../link/transports/types.js';
 import type { CanBusNode, CanBusSim } from './bus-sim.js';
 import type { CanFrame } from './types.js';
 import {

@@ -5,7 +5,7 @@
  * injected clock, with a fresh transport from the factory each time (the port may have moved).
  */
 import type { Clock, TimerHandle } from '../../clock.js';
-import type { Transport, TransportFactory } from '../../drivers/transport/types.js';
+import type { Transport, TransportFactory } from '../../link/transports/types.js';
 import type { CanFrame } from './types.js';
 import { canIdHex } from './types.js';
 import {

@@ -19,7 +19,7 @@
  * the framer's resync and the request queue's late window.
  */
 import type { Clock } from '../../clock.js';
-import type { Transport } from '../../drivers/transport/types.js';
+import type { Transport } from './types.js';
 
 /** The part of a node-hid `HID` object this transport uses; tests pass a fake. */
 export interface HidDevice {

@@ -9,7 +9,7 @@
  */
 import { Socket } from 'node:net';
 import { RealClock, type Clock, type TimerHandle } from '../../clock.js';
-import type { Transport, TransportFactory } from '../../drivers/transport/types.js';
+import type { Transport, TransportFactory } from './types.js';
 
 export interface TcpTransportOptions {
   host: string;

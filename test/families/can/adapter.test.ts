@@ -4,8 +4,8 @@ import { CanAdapterLink, type LinkState } from '../../../src/families/can/adapte
 import { WaveshareAdapterSim } from '../../../src/families/can/adapter-sim.js';
 import type { CanFrame } from '../../../src/families/can/types.js';
 import { encodeVariable, settingFrame, type WaveshareFraming } from '../../../src/families/can/waveshare.js';
-import { createMemoryLink } from '../../../src/drivers/transport/memory.js';
-import type { Transport, TransportFactory } from '../../../src/drivers/transport/types.js';
+import { createMemoryLink } from '../../../src/link/transports/memory.js';
+import type { Transport, TransportFactory } from '../../../src/link/transports/types.js';
 import { CanBusSim } from '../../../src/families/can/bus-sim.js';
 
 const bytes = (s: string) => Uint8Array.from(s.trim().split(/\s+/), (h) => parseInt(h, 16));

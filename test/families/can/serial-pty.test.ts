@@ -16,7 +16,7 @@ import {
   findSerialPortByVidPid,
   SerialTransport,
   serialTransportFactory,
-} from '../../../src/drivers/transport/serial.js';
+} from '../../../src/link/transports/serial.js';
 import { CanBusSim } from '../../../src/families/can/bus-sim.js';
 import { openPtyPair, type PtyPair } from '../../helpers/pty-pair.js';
 import { waitFor } from '../../helpers/wait.js';

@@ -9,7 +9,7 @@ import { silentLogger } from '../../../src/log.js';
 import { buildRig, type Rig } from '../../../src/rig.js';
 import { parseConfig } from '../../../src/config/load.js';
 import { Store } from '../../../src/store/store.js';
-import { SerialTransport } from '../../../src/drivers/transport/serial.js';
+import { SerialTransport } from '../../../src/link/transports/serial.js';
 import { WaveshareAdapterSim } from '../../../src/families/can/adapter-sim.js';
 import { CanBusSim } from '../../../src/families/can/bus-sim.js';
 import { Flatpack2Sim } from '../../../src/families/flatpack2/sim.js';

@@ -1,7 +1,7 @@
 /**
  * A transport moves bytes and nothing else: no framing, no retries, no policy.
- * Real ones wrap `serialport` (and later node-hid, TCP); test ones are an in-memory pair
- * and a real pseudo-terminal pair opened with `serialport`.
+ * Real ones wrap `serialport` (serial.ts), a TCP socket (tcp.ts) and `node-hid` (hid.ts); test
+ * ones are an in-memory pair (memory.ts) and a real pseudo-terminal pair opened with `serialport`.
  */
 export interface Transport {
   /** Human-readable target, e.g. "/dev/ttyUSB0" or "memory:can0"; used in every log line. */
