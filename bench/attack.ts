@@ -24,6 +24,7 @@ import WebSocket from 'ws';
 import { RealClock } from '../src/clock.js';
 import { silentLogger } from '../src/log.js';
 import { buildRig, simulatedConfig } from '../src/rig.js';
+import { kindsIn, loadFamilies } from '../src/families/registry.js';
 import { startServer } from '../src/server.js';
 import { Store } from '../src/store/store.js';
 import { FP2 } from '../src/families/flatpack2/codec.js';
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
   const dbPath = path.join(dir, 'attack.db');
   const store = Store.open({ path: dbPath });
   const config = simulatedConfig({ port: 0, dbPath, bms: true });
-  const rig = buildRig({ config, clock: new RealClock(1), store, log: silentLogger(), simulated: true });
+  const rig = buildRig({ config, clock: new RealClock(1), store, log: silentLogger(), simulated: true, families: await loadFamilies(kindsIn(config)) });
   rig.start();
   // BENCH_MAX_WS=1000 lifts the connection cap to see 1,000 live subscribers rather than 100 + 900 refused.
   const maxWs = process.env.BENCH_MAX_WS ? Number(process.env.BENCH_MAX_WS) : undefined;

@@ -9,6 +9,7 @@ import { RealClock } from './clock.js';
 import { createLogger } from './log.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { buildRig, simulatedClockStart, simulatedConfig } from './rig.js';
+import { kindsIn, loadFamilies } from './families/registry.js';
 import { Store, StoreOpenError } from './store/store.js';
 import { startServer } from './server.js';
 
@@ -72,7 +73,9 @@ export async function main(argv: string[]): Promise<void> {
   const store = Store.open({ path: dbPath });
   // A simulated rig continues its own time across restarts (it may run ahead of the wall clock).
   const clock = simulated ? new RealClock(speed, simulatedClockStart(store)) : new RealClock(1);
-  const rig = buildRig({ config, clock, store, log, simulated, pack: simSoc === undefined ? undefined : { socPct: simSoc } });
+  // Only the device families this config names are loaded (a family may bring a heavy dependency).
+  const families = await loadFamilies(kindsIn(config));
+  const rig = buildRig({ config, clock, store, log, simulated, families, pack: simSoc === undefined ? undefined : { socPct: simSoc } });
   rig.start();
   const server = await startServer({ engine: rig.engine, log, ...config.server });
 

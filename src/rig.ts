@@ -1,6 +1,7 @@
 /**
  * Builds the running system from a config: per bus an adapter link (real serial port or the
- * built-in simulator), the device driver on it, all registered with the engine.
+ * built-in simulator) and, for each device family the bus has a section for, that family's
+ * driver on it (src/families/registry.ts), all registered with the engine.
  */
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
@@ -13,12 +14,10 @@ import { serialTransportFactory } from './link/transports/serial.js';
 import { createMemoryLink } from './link/transports/memory.js';
 import { WaveshareAdapterSim } from './families/can/adapter-sim.js';
 import { CanBusSim } from './families/can/bus-sim.js';
-import { Flatpack2Driver } from './families/flatpack2/driver.js';
-import { Flatpack2Sim } from './families/flatpack2/sim.js';
 import { LiFePO4Pack } from './sim/lifepo4-pack.js';
 import type { TransportFactory } from './link/transports/types.js';
-import { BmsDriver } from './families/bms/driver.js';
-import { BmsSim } from './families/bms/sim.js';
+import { familyKinds, type FamilyKind, type LoadedFamilies, type SimOf } from './families/registry.js';
+import type { DeviceFamily } from './families/types.js';
 
 /**
  * The demo rig: a USB-CAN-A adapter with two Flatpack2 PSUs (can0), a second one with a Deye
@@ -91,12 +90,13 @@ export function simulatedClockStart(store: Store, wallNow = Date.now()): number 
   return last !== null && last >= wallNow ? last + 1 : wallNow;
 }
 
-export interface SimulatedParts {
+/** Per family kind, its simulator on each bus that has one (e.g. `parts.flatpack2.get('can0')`). */
+export type FamilySims = { [K in FamilyKind]: Map<string, SimOf<K>> };
+
+export interface SimulatedParts extends FamilySims {
   pack: LiFePO4Pack;
   /** The host ends of the adapters' cables, per bus (what a server process opens). */
   hostEnds: Map<string, ReturnType<typeof createMemoryLink>>;
-  flatpack2: Map<string, Flatpack2Sim>;
-  bms: Map<string, BmsSim>;
   canBuses: Map<string, CanBusSim>;
   unplug(busId: string): void;
   replug(busId: string): void;
@@ -116,6 +116,8 @@ export interface RigOptions {
   store: Store;
   log: Logger;
   simulated: boolean;
+  /** The device families the config names, loaded (`await loadFamilies(kindsIn(config))`). */
+  families: LoadedFamilies;
   /** Simulated pack parameters (demo rig and tests). */
   pack?: { cells?: number; capacityAh?: number; socPct?: number; internalResistanceOhm?: number };
   /**
@@ -132,7 +134,7 @@ export interface SimHardware {
 }
 
 /** The simulated side of the demo rig: adapters, PSUs, BMS and one pack, on `clock`. */
-export function buildSimHardware(config: PowerplaneConfig, clock: Clock, packOpts: RigOptions['pack'] = {}): SimHardware {
+export function buildSimHardware(config: PowerplaneConfig, clock: Clock, families: LoadedFamilies, packOpts: RigOptions['pack'] = {}): SimHardware {
   const pack = new LiFePO4Pack({
     cells: packOpts.cells ?? 16,
     capacityAh: packOpts.capacityAh ?? 100,
@@ -140,11 +142,11 @@ export function buildSimHardware(config: PowerplaneConfig, clock: Clock, packOpt
     internalResistanceOhm: packOpts.internalResistanceOhm ?? 0.02,
   });
   const memLinks = new Map<string, ReturnType<typeof createMemoryLink>>();
+  const sims = Object.fromEntries(familyKinds.map((k) => [k, new Map()])) as unknown as FamilySims;
   const parts: SimulatedParts = {
+    ...sims,
     pack,
     hostEnds: memLinks,
-    flatpack2: new Map(),
-    bms: new Map(),
     canBuses: new Map(),
     unplug: (id) => memLinks.get(id)?.unplug(),
     replug: (id) => memLinks.get(id)?.replug(),
@@ -159,22 +161,11 @@ export function buildSimHardware(config: PowerplaneConfig, clock: Clock, packOpt
     const adapterSim = new WaveshareAdapterSim({ transport: mem.device, bus: canBus, initialFraming: bus.adapter.framing });
     starts.push(() => adapterSim.start());
     stops.push(() => adapterSim.stop());
-    if (bus.flatpack2) {
-      const serials = Object.keys(bus.flatpack2.psus);
-      let fp2: Flatpack2Sim | null = null;
-      const node = canBus.attach('flatpack2-sim', (f) => fp2?.receive(f));
-      fp2 = new Flatpack2Sim({ clock, send: (f) => node.send(f), pack, psus: serials.map((serial) => ({ serial })) });
-      parts.flatpack2.set(bus.id, fp2);
-      starts.push(() => fp2!.start());
-      stops.push(() => fp2!.stop());
-    }
-    if (bus.bms) {
-      let bms: BmsSim | null = null;
-      const node = canBus.attach('bms-sim', (f) => bms?.receive(f));
-      bms = new BmsSim({ clock, send: (f) => node.send(f), pack, dialect: bus.bms.dialect });
-      parts.bms.set(bus.id, bms);
-      starts.push(() => bms!.start());
-      stops.push(() => bms!.stop());
+    for (const { kind, family, cfg } of familiesOn(bus, families)) {
+      const sim = family.createSim({ clock, canBus, pack, cfg });
+      (parts[kind] as Map<string, typeof sim>).set(bus.id, sim);
+      starts.push(() => sim.start());
+      stops.push(() => sim.stop());
     }
   }
   return {
@@ -194,7 +185,7 @@ export function buildRig(opts: RigOptions): Rig {
 
   if (opts.simulated) {
     // Hardware handed in outlives this rig; hardware made here starts and stops with it.
-    const hw = opts.hardware ?? buildSimHardware(config, clock, opts.pack);
+    const hw = opts.hardware ?? buildSimHardware(config, clock, opts.families, opts.pack);
     if (!opts.hardware) {
       simStarts.push(() => hw.start());
       simStops.push(() => hw.stop());
@@ -221,12 +212,13 @@ export function buildRig(opts: RigOptions): Rig {
   }
 
   function addBus(bus: BusConfig, factory: TransportFactory): void {
+    const onBus = familiesOn(bus, opts.families);
     const link = new CanAdapterLink({
       busId: bus.id,
       factory,
       framing: bus.adapter.framing,
       bitrate: bus.adapter.bitrate,
-      frameType: bus.adapter.frameType ?? (bus.bms ? 'standard' : 'extended'),
+      frameType: bus.adapter.frameType ?? (onBus.some((f) => f.family.defaultFrameType === 'standard') ? 'standard' : 'extended'),
       clock,
       log: {
         info: (o, m) => log.info({ bus: bus.id, ...o }, m),
@@ -234,22 +226,7 @@ export function buildRig(opts: RigOptions): Rig {
       },
     });
     links.set(bus.id, link);
-    if (bus.flatpack2) {
-      const cfg = bus.flatpack2;
-      const driver = new Flatpack2Driver({
-        link,
-        clock,
-        keepAliveMs: cfg.keepAliveMs,
-        statusTimeoutMs: cfg.statusTimeoutMs,
-        linkWatchdogMs: cfg.linkWatchdogMs,
-        knownAddresses: engine.knownAddresses(bus.id),
-      });
-      engine.addFlatpack2Bus(bus.id, driver, cfg, () => ({ state: link.state, ...link.stats }));
-    }
-    if (bus.bms) {
-      const driver = new BmsDriver({ link, clock, dialect: bus.bms.dialect, offlineAfterMs: bus.bms.offlineAfterMs, heartbeatMs: bus.bms.heartbeatMs ?? null });
-      engine.addBmsBus(bus.id, driver, bus.bms, () => ({ state: link.state, ...link.stats }));
-    }
+    for (const { family, cfg } of onBus) family.attach({ busId: bus.id, link, clock, cfg, engine, stats: () => ({ state: link.state, ...link.stats }) });
   }
 
   for (const ch of config.chargers) engine.addCharger(ch);
@@ -269,4 +246,20 @@ export function buildRig(opts: RigOptions): Rig {
       for (const s of simStops) s();
     },
   };
+}
+
+/**
+ * The families a bus has a section for, in registry order, with their sections. A family the
+ * config names but the caller did not load is a programming error, said as such.
+ */
+function familiesOn(bus: BusConfig, families: LoadedFamilies): Array<{ kind: FamilyKind; family: DeviceFamily; cfg: unknown }> {
+  const out: Array<{ kind: FamilyKind; family: DeviceFamily; cfg: unknown }> = [];
+  for (const kind of familyKinds) {
+    if (bus[kind] === undefined) continue;
+    const family = families.get(kind);
+    if (!family) throw new Error(`bus ${bus.id} has a ${kind} section but the ${kind} family was not loaded (load it with loadFamilies(kindsIn(config)) before building the rig)`);
+    const cfg = family.configOf(bus);
+    if (cfg !== undefined) out.push({ kind, family, cfg });
+  }
+  return out;
 }

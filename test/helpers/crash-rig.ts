@@ -6,6 +6,7 @@
 import { FakeClock, type Clock, type TimerHandle } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
 import { buildRig, buildSimHardware, type Rig, type SimHardware } from '../../src/rig.js';
+import { families } from './families.js';
 import { Store } from '../../src/store/store.js';
 import type { PowerplaneConfig } from '../../src/config/schema.js';
 
@@ -69,7 +70,7 @@ export interface CrashableRig {
 
 export function makeCrashableRig(opts: { config: PowerplaneConfig; dbPath: string; pack?: { socPct?: number; capacityAh?: number } }): CrashableRig {
   const clock = new FakeClock();
-  const hw = buildSimHardware(opts.config, clock, opts.pack);
+  const hw = buildSimHardware(opts.config, clock, families, opts.pack);
   hw.start();
   const logs: string[] = [];
   let proc: ProcessClock;
@@ -77,7 +78,7 @@ export function makeCrashableRig(opts: { config: PowerplaneConfig; dbPath: strin
   const boot = (config: PowerplaneConfig) => {
     proc = new ProcessClock(clock);
     const store = Store.open({ path: opts.dbPath });
-    const rig = buildRig({ config, clock: proc, store, log: silentLogger(logs), simulated: true, hardware: hw });
+    const rig = buildRig({ config, clock: proc, store, log: silentLogger(logs), simulated: true, families, hardware: hw });
     rig.start();
     alive = true;
     return { rig, store };

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { FakeClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
 import { buildRig, simulatedConfig, type Rig } from '../../src/rig.js';
+import { families } from './families.js';
 import { Store } from '../../src/store/store.js';
 import type { PowerplaneConfig } from '../../src/config/schema.js';
 
@@ -28,7 +29,7 @@ export function makeSimRig(opts: { dbPath?: string; clock?: FakeClock; config?: 
   const store = Store.open({ path: dbPath });
   const logs: string[] = [];
   const config = opts.config ?? simulatedConfig({ port: 0, dbPath, bms: opts.bms ?? false });
-  const rig = buildRig({ config, clock, store, log: silentLogger(logs), simulated: true, pack: opts.pack });
+  const rig = buildRig({ config, clock, store, log: silentLogger(logs), simulated: true, families, pack: opts.pack });
   rig.start();
   return {
     rig,

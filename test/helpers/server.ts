@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { RealClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
 import { buildRig, simulatedConfig, type Rig } from '../../src/rig.js';
+import { families } from './families.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
 import { Store } from '../../src/store/store.js';
 import { tempDbPath } from './rig.js';
@@ -28,7 +29,7 @@ export async function startLiveServer(
   const store = Store.open({ path: dbPath });
   const config = simulatedConfig({ port: 0, dbPath, bms: opts.bms ?? false });
   const clock = new RealClock(opts.speed ?? 10);
-  const rig = buildRig({ config, clock, store, log: silentLogger(), simulated: true, pack: opts.pack });
+  const rig = buildRig({ config, clock, store, log: silentLogger(), simulated: true, families, pack: opts.pack });
   rig.start();
   const serverOpts = { host: '127.0.0.1', apiToken: opts.apiToken, ...opts.server };
   let server = await startServer({ engine: rig.engine, log: silentLogger(), port: 0, ...serverOpts });

@@ -12,6 +12,7 @@ import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
 import type { CanFrame } from '../../src/families/can/types.js';
 import { silentLogger } from '../../src/log.js';
 import { buildRig, simulatedConfig, SIM_PSU_SERIALS, type Rig } from '../../src/rig.js';
+import { families } from '../helpers/families.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { Store, type StoredEvent } from '../../src/store/store.js';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
@@ -106,7 +107,7 @@ describe('a full disk mid-charge', () => {
     const clock = new FakeClock();
     const store = Store.open({ path: dbPath, flushIntervalMs: 10, faultRetryMs: 50, minFreeBytes: 0 });
     const logs: string[] = [];
-    const rig = buildRig({ config: simulatedConfig({ port: 0, dbPath, bms: true }), clock, store, log: silentLogger(logs), simulated: true });
+    const rig = buildRig({ config: simulatedConfig({ port: 0, dbPath, bms: true }), clock, store, log: silentLogger(logs), simulated: true, families });
     rig.start();
     const server = await startServer({ engine: rig.engine, log: silentLogger(), host: '127.0.0.1', port: 0 });
     running = { rig, store, server };

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RealClock } from '../../../src/clock.js';
 import { silentLogger } from '../../../src/log.js';
 import { buildRig, type Rig } from '../../../src/rig.js';
+import { families } from '../../helpers/families.js';
 import { parseConfig } from '../../../src/config/load.js';
 import { Store } from '../../../src/store/store.js';
 import { SerialTransport } from '../../../src/link/transports/serial.js';
@@ -30,7 +31,7 @@ function hardwareRig(path: string, framing: 'variable' | 'fixed'): { rig: Rig; s
   const config = parseConfig({
     buses: [{ id: 'can0', adapter: { path, autodetect: false, framing, bitrate: 125000 }, flatpack2: { psus: { [SERIALS[0]]: { name: 'Left' } } } }],
   });
-  const rig = buildRig({ config, clock: new RealClock(), store, log: silentLogger(), simulated: false });
+  const rig = buildRig({ config, clock: new RealClock(), store, log: silentLogger(), simulated: false, families });
   rig.start();
   cleanups.push(async () => {
     await rig.stop();
