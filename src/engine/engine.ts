@@ -613,12 +613,18 @@ export class Engine {
       case 'obeying': {
         const ids = new Set(o.serials.map(psuDeviceId));
         for (const serial of o.serials) this.psuFor(bus, serial);
+        const joined: Flatpack2PsuView[] = [];
         for (const d of this.psusOf(bus.id)) {
           const obeying = ids.has(d.id);
           if (d.obeying === obeying) continue;
           d.obeying = obeying;
+          if (obeying) joined.push(d);
           this.changed(d);
         }
+        // A PSU obeys from its login and runs at its power-on voltage until a SET arrives: give
+        // it the bus's desired state now, not at its first status frame (restore stays out of a
+        // charger's way; the charger re-shares below).
+        for (const d of joined) this.restore(bus, d.serial);
         // A charger shares its current over exactly the PSUs that obey its broadcast.
         for (const c of this.chargersOn(bus.id)) c.onPresence();
         return;

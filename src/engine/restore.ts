@@ -49,13 +49,14 @@ function restorable(sp: BusSetpoint): { voltageV: number; currentA: number; stan
 
 export function decideRestore(i: RestoreInput): RestoreDecision {
   if (i.ownedByCharger) return { action: 'none', why: 'a charger owns the PSUs on this bus' };
+  // Something asked for this bus in this run (a person, a charger, startup values): that wins.
+  // A restore's own SET (the safe standby given to a PSU that logs in) is not such a request.
+  const explicitThisRun = i.setpoint !== null && i.setpoint.at >= i.runStartedAt && i.setpoint.origin !== 'restore';
+  if (!explicitThisRun && i.startup && !i.startupAlreadyApplied) {
+    return { action: 'set', origin: 'startup', voltageV: i.startup.voltageV, currentA: i.startup.currentA, standby: false, markStartupApplied: true };
+  }
   if (i.lastRestoreAt !== null && i.now - i.lastRestoreAt < (i.coalesceMs ?? 2000)) {
     return { action: 'none', why: 'the same broadcast SET went out moments ago' };
-  }
-  const fromThisRun = i.setpoint !== null && i.setpoint.at >= i.runStartedAt;
-  if (fromThisRun && i.setpoint) return { action: 'set', origin: 'restore', ...restorable(i.setpoint), markStartupApplied: true };
-  if (i.startup && !i.startupAlreadyApplied) {
-    return { action: 'set', origin: 'startup', voltageV: i.startup.voltageV, currentA: i.startup.currentA, standby: false, markStartupApplied: true };
   }
   if (i.setpoint) return { action: 'set', origin: 'restore', ...restorable(i.setpoint), markStartupApplied: true };
   if (i.chargerBus) return { action: 'set', origin: 'restore', ...FLATPACK2_STANDBY, standby: true, markStartupApplied: true };

@@ -47,6 +47,11 @@ const FOUND: Array<[string, Op[], { socPct: number; absentAtStart?: 0 | 1 | null
     [{ k: 'current', chargeCurrentA: 59 }, { k: 'bmsSilence', ms: 15193 }, { k: 'start', currentA: 48 }, { k: 'psu', which: 1, present: false }, { k: 'crash', downMs: 5438 }, { k: 'bmsSilence', ms: 15863 }],
     { socPct: 19, absentAtStart: null },
   ],
+  [
+    'a rectifier first reached after a restart gets the bus\'s desired state right after its login (its SET went out before the login and was ignored, leaving it at its factory 53.5 V)',
+    [{ k: 'start', currentA: 56 }, { k: 'crash', downMs: 21162 }, { k: 'unplug', downMs: 15366 }, { k: 'psu', which: 0, present: true }, { k: 'crash', downMs: 3144 }, { k: 'advance', ms: 212 }],
+    { socPct: 58, absentAtStart: 0 },
+  ],
 ];
 
 describe('issue 8: random fault scenarios keep the charger and restore safe', () => {

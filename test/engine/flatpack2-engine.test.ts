@@ -194,7 +194,10 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     t = makeSimRig({ dbPath, config });
     await discovered(t);
     await t.clock.advance(5000);
-    expect(t.store.latestEvent({ types: ['setpoint.accepted'] })!.data).toMatchObject({ origin: 'startup', voltageV: 51 });
+    // A's startup values go out once; a PSU that logs in after them gets the same bus state (restore).
+    const accepted = t.store.listEvents({ types: ['setpoint.accepted'] }, 20).items.map((e) => e.data);
+    expect(accepted.filter((d) => d.origin === 'startup')).toEqual([expect.objectContaining({ voltageV: 51 })]);
+    expect(accepted[0]).toMatchObject({ voltageV: 51 });
     expect(t.rig.engine.psu(idA)!.name).toBe('Left');
     const sim = t.rig.sim!.flatpack2.get('can0')!;
     expect(sim.psu(B).setVoltageV).toBeCloseTo(51, 2);
@@ -205,7 +208,8 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     const devs = t.rig.engine.listDevices();
     expect(devs.map((d) => d.id).sort()).toEqual([idA, idB].sort());
     expect(devs.every((d) => !d.online)).toBe(true);
-    expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ voltageV: 51, origin: 'startup' });
+    // The bus's desired state (A's startup values, re-sent to B by a restore) survives the restart.
+    expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ voltageV: 51, currentA: 5, standby: false });
     await discovered(t);
     await t.clock.advance(3000);
     // No applyOnStart now: the stored setpoint is restored.

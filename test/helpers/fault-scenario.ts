@@ -85,7 +85,6 @@ export async function runScenario(ops: Op[], opts: { socPct?: number; absentAtSt
   let crashed = false;
   const trail: string[] = [];
   const fail = (msg: string): never => {
-    if (process.env.PP_DEBUG) console.log(t.store.listEvents({}, 45).items.reverse().map((e) => `${e.ts % 1e6} ${e.type} ${e.deviceId ?? ""} ${JSON.stringify(e.data).slice(0, 140)}`).join("\n"));
     throw new InvariantError(`${msg}\n  after: ${trail.slice(-12).join(' → ')}`);
   };
   const charger = () => t.rig.engine.charger('charger1')!;

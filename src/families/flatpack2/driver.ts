@@ -274,9 +274,10 @@ export class Flatpack2Driver {
     psu.lastLoginAt = now;
     const joining = psu.obeyUntil <= now;
     psu.obeyUntil = now + LOGIN_HOLD_MS;
-    // Announce a joining PSU before its login goes out, so a charger re-shares at once.
-    if (joining) this.emitObeying();
     void this.link.send(encodeLogin(psu.serial, psu.addr));
+    // Announce a joining PSU right after its login is queued: the SET the engine sends for it
+    // (a charger's re-share, a restore) must follow the login, or the PSU ignores it.
+    if (joining) this.emitObeying();
   }
 
   private keepAlive(): void {
