@@ -9,7 +9,18 @@ export interface SetpointView {
   standby: boolean;
 }
 
-export interface Flatpack2PsuView {
+/** What a Flatpack2 status frame reports, in engineering units. */
+export interface PsuReadings {
+  outputVoltageV: number | null;
+  outputCurrentA: number | null;
+  outputPowerW: number | null;
+  inputVoltageV: number | null;
+  intakeTempC: number | null;
+  outputTempC: number | null;
+  state: string | null;
+}
+
+export interface Flatpack2PsuView extends PsuReadings {
   kind: 'flatpack2';
   id: string;
   busId: string;
@@ -18,13 +29,6 @@ export interface Flatpack2PsuView {
   name: string;
   online: boolean;
   lastSeen: number | null;
-  outputVoltageV: number | null;
-  outputCurrentA: number | null;
-  outputPowerW: number | null;
-  inputVoltageV: number | null;
-  intakeTempC: number | null;
-  outputTempC: number | null;
-  state: string | null;
   stateCode: number | null;
   warnings: string[];
   alarms: string[];
@@ -39,15 +43,9 @@ export interface Flatpack2PsuView {
   lastReading: PsuReadingView | null;
 }
 
-export interface PsuReadingView {
+/** The last readings of a PSU and when they were measured. */
+export interface PsuReadingView extends PsuReadings {
   at: number;
-  outputVoltageV: number | null;
-  outputCurrentA: number | null;
-  outputPowerW: number | null;
-  inputVoltageV: number | null;
-  intakeTempC: number | null;
-  outputTempC: number | null;
-  state: string | null;
 }
 
 /** A battery stack seen through its BMS; values are the BMS's own (null until heard). */

@@ -59,6 +59,18 @@ async function chargeToCC(r: CrashableRig): Promise<void> {
   await r.clock.advance(30_000);
 }
 
+/**
+ * SIGKILL, then a new server process on the same database; returns how many SETs the bus had
+ * seen before the restart (bytes the dead process had written still reach the bus first).
+ */
+async function crashAndRestart(r: CrashableRig, sets: unknown[], config?: PowerplaneConfig): Promise<number> {
+  r.crash();
+  await new Promise((res) => setImmediate(res));
+  const before = sets.length;
+  r.restart(config);
+  return before;
+}
+
 /** What the logged-in PSUs may deliver together: per-unit limit × every unit that obeys. */
 function deliverableA(r: CrashableRig): number {
   return SIM_PSU_SERIALS.map((s) => fp2(r).psu(s)).filter((p) => p.present && p.loggedIn).reduce((a, p) => a + p.currentLimitA, 0);
@@ -112,10 +124,7 @@ describe('issue 8: charger and restore under faults', () => {
     t = rig();
     const sets = spySets(t);
     await chargeToCC(t);
-    t.crash();
-    await new Promise((r) => setImmediate(r)); // bytes the dead process had written still reach the bus
-    const before = sets.length;
-    t.restart(config({ autoStart: false }, t.dbPath));
+    const before = await crashAndRestart(t, sets, config({ autoStart: false }, t.dbPath));
     await t.clock.advance(60_000);
     expect(charger(t).activeSessionId).toBeNull();
     expect(charger(t).phase).not.toMatch(/detect|ramp|CC|CV/);
@@ -130,10 +139,7 @@ describe('issue 8: charger and restore under faults', () => {
     const sets = spySets(t);
     await chargeToCC(t);
     expect((await charger(t).updateSettings('api', { autoStart: false })).ok).toBe(true);
-    t.crash();
-    await new Promise((r) => setImmediate(r));
-    const before = sets.length;
-    t.restart();
+    const before = await crashAndRestart(t, sets);
     await t.clock.advance(60_000);
     expect(charger(t).activeSessionId).toBeNull();
     expect(sets.slice(before).length).toBeGreaterThan(0);
@@ -144,10 +150,7 @@ describe('issue 8: charger and restore under faults', () => {
     t = rig();
     const sets = spySets(t);
     await chargeToCC(t);
-    t.crash();
-    await new Promise((r) => setImmediate(r)); // bytes the dead process had written still reach the bus
-    const before = sets.length;
-    t.restart();
+    const before = await crashAndRestart(t, sets);
     await until(t, () => charger(t!).phase === 'ramp' || charger(t!).phase === 'CC', 600_000);
     const after = sets.slice(before);
     expect(after.length).toBeGreaterThan(0);
