@@ -52,6 +52,11 @@ const FOUND: Array<[string, Op[], { socPct: number; absentAtStart?: 0 | 1 | null
     [{ k: 'start', currentA: 56 }, { k: 'crash', downMs: 21162 }, { k: 'unplug', downMs: 15366 }, { k: 'psu', which: 0, present: true }, { k: 'crash', downMs: 3144 }, { k: 'advance', ms: 212 }],
     { socPct: 58, absentAtStart: 0 },
   ],
+  [
+    'a start while the adapter is still connecting is refused (its probe could not reach the rectifiers, which kept a manual 19.5 A each)',
+    [{ k: 'manual', voltageV: 55.39, currentA: 19.5 }, { k: 'unplug', downMs: 6196 }, { k: 'start', currentA: 27 }, { k: 'advance', ms: 41986 }, { k: 'stall', ms: 3897 }, { k: 'advance', ms: 38728 }],
+    { socPct: 32, absentAtStart: null },
+  ],
 ];
 
 describe('issue 8: random fault scenarios keep the charger and restore safe', () => {

@@ -26,7 +26,9 @@ export type Op =
   | { k: 'manual'; voltageV: number; currentA: number }
   | { k: 'current'; chargeCurrentA: number }
   /** The BMS starts speaking the other dialect (a Pylontech stack on a deye config, or back). */
-  | { k: 'dialect' };
+  | { k: 'dialect' }
+  /** The event loop is blocked (a heavy query, GC, a loaded machine): time passes, no timer fires. */
+  | { k: 'stall'; ms: number };
 
 export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ k: fc.constant('advance' as const), ms: fc.integer({ min: 200, max: 60_000 }) }) },
@@ -47,6 +49,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('current' as const), chargeCurrentA: fc.integer({ min: 4, max: 60 }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('dialect' as const) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('stall' as const), ms: fc.integer({ min: 100, max: 20_000 }) }) },
 );
 
 export interface ScenarioStats {
@@ -231,6 +234,9 @@ export async function runScenario(ops: Op[], opts: { socPct?: number; absentAtSt
         }
         case 'current':
           await charger().updateSettings('api', { chargeCurrentA: op.chargeCurrentA });
+          break;
+        case 'stall':
+          t.clock.stall(op.ms);
           break;
         case 'dialect': {
           const bms = t.hw.parts.bms.get('can1')!;

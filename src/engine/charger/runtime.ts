@@ -224,6 +224,11 @@ export class ChargerRuntime {
     }
     const dialect = this.batteryId ? dialectRefusal(this.batteryId, this.host.battery(this.batteryId)?.snapshot ?? null) : null;
     if (dialect) return { ok: false, ...dialect };
+    if (!this.host.linkUp(this.busId)) {
+      // Its first command (the DETECT probe) could not reach the rectifiers, which would keep
+      // whatever they were last given.
+      return { ok: false, code: 'LINK_DOWN', message: `the CAN adapter of ${this.busId} is not connected yet; retry when it is (buses { linkState })` };
+    }
     if (!this.host.busPsus(this.busId).some((p) => p.online)) {
       return { ok: false, code: 'NO_PSUS', message: `no PSU of charger ${this.id} is online on ${this.busId}; wait for discovery (devices { online })` };
     }
