@@ -708,8 +708,8 @@ export class Engine {
   fallbackState(busId: string): { voltageV: number | null; pendingIds: string[] } {
     const bus = this.buses.get(busId);
     if (!bus || bus.fallbackV === null) return { voltageV: null, pendingIds: [] };
+    // A read, also made by every charger view: writes and their retries happen on discovery and status frames.
     const pending = this.psusOf(busId).filter((p) => (p.online || p.obeying) && p.fallbackAckV !== bus.fallbackV);
-    for (const p of pending) if (p.online) this.ensureFallback(bus, p);
     return { voltageV: bus.fallbackV, pendingIds: pending.map((p) => p.id) };
   }
 
