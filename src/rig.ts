@@ -177,7 +177,7 @@ export function buildSimHardware(config: PowerplaneConfig, clock: Clock, familie
 
 export function buildRig(opts: RigOptions): Rig {
   const { config, clock, store, log } = opts;
-  const engine = new Engine({ store, clock, log, simulated: opts.simulated });
+  const engine = new Engine({ store, clock, log, simulated: opts.simulated, families: opts.families });
   const links = new Map<string, CanAdapterLink>();
   let sim: SimulatedParts | null = null;
   const simStarts: Array<() => void> = [];
@@ -226,7 +226,7 @@ export function buildRig(opts: RigOptions): Rig {
       },
     });
     links.set(bus.id, link);
-    for (const { family, cfg } of onBus) family.attach({ busId: bus.id, link, clock, cfg, engine, stats: () => ({ state: link.state, ...link.stats }) });
+    for (const { family, cfg } of onBus) engine.addLink(bus.id, family, family.attach({ linkId: bus.id, link, clock, log, cfg, known: engine.knownOn(bus.id) }));
   }
 
   for (const ch of config.chargers) engine.addCharger(ch);
@@ -258,7 +258,7 @@ function familiesOn(bus: BusConfig, families: LoadedFamilies): Array<{ kind: Fam
     if (bus[kind] === undefined) continue;
     const family = families.get(kind);
     if (!family) throw new Error(`bus ${bus.id} has a ${kind} section but the ${kind} family was not loaded (load it with loadFamilies(kindsIn(config)) before building the rig)`);
-    const cfg = family.configOf(bus);
+    const cfg = family.configOf(bus as unknown as Record<string, unknown>);
     if (cfg !== undefined) out.push({ kind, family, cfg });
   }
   return out;

@@ -34,7 +34,7 @@ export async function loadFamilies(kinds: Iterable<FamilyKind> = familyKinds): P
   for (const k of familyKinds) {
     if (!wanted.has(k)) continue;
     const mod = await familyLoaders[k]();
-    const family = mod.family as DeviceFamily;
+    const family = mod.family as unknown as DeviceFamily;
     if (family.kind !== k) throw new Error(`family module for "${k}" declares kind "${family.kind}"`);
     out.set(k, family);
   }

@@ -2,6 +2,7 @@
  * The charger end to end against the simulator on a fake clock: a 400 Ah pack from 10 % to
  * DONE through every phase, recorded as a session; reconnects and PSU loss handled softly.
  */
+import type { Flatpack2PsuView } from '../../src/families/flatpack2/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';
 import { simulatedConfig, SIM_PSU_SERIALS } from '../../src/rig.js';
@@ -58,7 +59,7 @@ describe('charger end to end on the simulated rig', () => {
     const phases = t.rig.engine.sessions.phases(session.id).map((p) => p.phase);
     expect(phases).toEqual(['detect', 'ramp', 'CC', 'CV', 'done']);
     // The PSUs are released and in standby.
-    expect(t.rig.engine.listDevices().every((d) => d.kind !== "flatpack2" || d.ownedBy === null)).toBe(true);
+    expect(t.rig.engine.listDevices().every((d) => d.kind !== "flatpack2" || (d as Flatpack2PsuView).ownedBy === null)).toBe(true);
     expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ standby: true, origin: 'charger' });
   }, 60_000);
 

@@ -27,4 +27,11 @@ export interface CanLink {
   onFrame(cb: (frame: CanFrame, ts: number) => void): () => void;
   onTx(cb: (frame: CanFrame, ts: number) => void): () => void;
   onState(cb: (state: LinkState, detail: string) => void): () => void;
+  /** Counters (decoder errors, reconnects, tx) for the API and the corrupt-input report. */
+  readonly stats?: object;
+}
+
+/** A CAN link's counters as plain values (empty for a link that keeps none). */
+export function adapterStats(link: CanLink): Record<string, number | string | null> {
+  return { ...((link.stats ?? {}) as Record<string, number | string | null>) };
 }

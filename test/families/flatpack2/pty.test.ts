@@ -3,6 +3,7 @@
  * config opens pty side a with `serialport` (as it would /dev/ttyUSB0); side b carries the
  * adapter simulator, a simulated CAN bus and two simulated PSUs feeding a pack.
  */
+import type { Flatpack2PsuView } from '../../../src/families/flatpack2/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RealClock } from '../../../src/clock.js';
 import { silentLogger } from '../../../src/log.js';
@@ -72,7 +73,7 @@ describe('Flatpack2 over a real pseudo-terminal with serialport', () => {
       expect(r).toMatchObject({ ok: true, sent: true });
       await waitFor(() => Math.abs(sim!.psu(SERIALS[1]).setVoltageV - 53.2) < 0.005, 'the simulated PSU to take the SET', 5000);
       expect(sim.psu(SERIALS[0]).currentLimitA).toBeCloseTo(6, 1);
-      await waitFor(() => (rig.engine.psu(`fp2-${SERIALS[0]}`)!.outputCurrentA ?? 0) > 5, 'current to follow', 15_000);
+      await waitFor(() => (rig.engine.device<Flatpack2PsuView>(`fp2-${SERIALS[0]}`)!.outputCurrentA ?? 0) > 5, 'current to follow', 15_000);
       store.flush();
       expect(store.listFrames({ dir: 'tx', kind: 'login' }, 1).items.length).toBe(1);
       expect(store.listFrames({ dir: 'rx', kind: 'status' }, 1).items.length).toBe(1);
