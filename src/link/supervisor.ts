@@ -390,10 +390,8 @@ export class SupervisedLink<F> implements Link<F> {
     this.watchdog?.heard('rx');
     const ts = this.clock.now();
     for (const frame of frames) {
-      for (const l of this.frameListeners) {
-        this.safeCall(() => l(frame, ts));
-        if (gen !== this.generation) return; // a listener reconnected: the rest belongs to the old connection
-      }
+      // All of them, even if a listener reconnects meanwhile: they were received on this connection.
+      for (const l of this.frameListeners) this.safeCall(() => l(frame, ts));
     }
   }
 
