@@ -11,7 +11,9 @@
  *   to `backoff.maxMs`. Reaching 'up' resets the backoff.
  * - Every teardown bumps a generation: late callbacks of an old attempt (an open that resolves
  *   after a reconnect, data or a close event from the old transport, a write that fails late)
- *   are ignored, and a transport an old attempt opened is closed.
+ *   are ignored, and a transport an old attempt opened is closed. The next attempt (and the
+ *   end of `stop()`) waits for a superseded factory/open to settle and let go of the device,
+ *   so two attempts never hold it at once (transports must settle `open`: TCP has a timeout).
  * - `reconnect(reason)` closes and reopens now; it supersedes an attempt in progress and a
  *   pending retry. A failed write reconnects once per connection (later failures of the same
  *   connection find a new generation).
