@@ -83,9 +83,10 @@ function engineOnce(dir: string, capture: Uint8Array, run: number): { ms: number
   const clock = new FakeClock();
   const frameListeners: Array<(f: CanFrame, ts: number) => void> = [];
   const link: CanLink = {
+    id: 'can0',
     busId: 'can0',
     state: 'up',
-    send: async () => true,
+    send: async () => ({ ok: true }),
     reconnect: () => {},
     onFrame: (cb) => (frameListeners.push(cb), () => {}),
     onTx: () => () => {},
