@@ -92,7 +92,7 @@ function engineOnce(dir: string, capture: Uint8Array, run: number): { ms: number
     onTx: () => () => {},
     onState: () => () => {},
   };
-  const cfg = parseConfig({ buses: [{ id: 'can0', adapter: { path: '/dev/null' }, flatpack2: {} }] }).buses[0].flatpack2!;
+  const cfg = parseConfig({ buses: [{ id: 'can0', adapter: { path: '/dev/null' }, flatpack2: {} }] }).links[0].flatpack2!;
   const families = new Map([['flatpack2', flatpack2 as unknown as DeviceFamily]]) as LoadedFamilies;
   const engine = new Engine({ store, clock, log: silentLogger(), simulated: true, families });
   const fl = flatpack2.attach({ linkId: 'can0', link, clock, log: silentLogger(), cfg, known: [] });

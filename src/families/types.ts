@@ -16,6 +16,8 @@ import type { BatteryLimitsSource, DcOutputBus } from '../engine/capabilities.js
 import type { DeviceDriver, Observation, Values } from './contract.js';
 import type { CanBusSim } from './can/bus-sim.js';
 import type { CanLink } from './can/types.js';
+import type { Framer } from '../link/types.js';
+import type { Transport } from '../link/transports/types.js';
 
 /** What every device view has; a family's view adds its own fields. */
 export interface DeviceViewBase {
@@ -63,9 +65,10 @@ export interface FamilyLink<View extends DeviceViewBase = DeviceViewBase, Fact =
   latestFrames?(): unknown[];
 }
 
-export interface AttachContext<Cfg> {
+export interface AttachContext<Cfg, L = CanLink> {
   linkId: string;
-  link: CanLink;
+  /** The link the rig built for the family's carrier: a CanLink for CAN families, a Link<F> of the family's framer otherwise. */
+  link: L;
   clock: Clock;
   log: Logger;
   cfg: Cfg;
@@ -80,16 +83,19 @@ export interface DeviceFamily<Cfg = unknown, Sim extends FamilySim = FamilySim, 
   readonly linkNoun: string;
   /** Prefix of the family's own event types ("psu", "battery"). */
   readonly eventPrefix: string;
-  /** The carrier the family speaks over. */
-  readonly carrier: 'can';
-  /** The CAN frame type the adapter is set to when the link config names none. */
-  readonly defaultFrameType: 'standard' | 'extended';
-  /** This family's section of a link config, or undefined when the link has none. */
-  configOf(link: Record<string, unknown>): Cfg | undefined;
+  /** The carrier the family speaks over: CAN through the Waveshare adapter, or its own framing on a byte stream. */
+  readonly carrier: 'can' | 'stream';
+  /** CAN families: the frame type the adapter is set to when the link config names none. */
+  readonly defaultFrameType?: 'standard' | 'extended';
+  /** Stream families: bytes ⇄ frames for the link the rig builds. */
+  createFramer?(): Framer<unknown>;
   /** The view of a device the store remembers (every device starts offline). */
   restoreView(stored: StoredDeviceContext): View;
   /** Builds the family's driver on `link`, with its projection and capabilities. */
-  attach(ctx: AttachContext<Cfg>): FamilyLink<View, unknown>;
-  /** Builds the family's simulator as a node on the simulated bus (not started). */
-  createSim(ctx: { clock: Clock; canBus: CanBusSim; pack: LiFePO4Pack; cfg: Cfg }): Sim;
+  attach(ctx: AttachContext<Cfg, any>): FamilyLink<View, unknown>;
+  /**
+   * Builds the family's simulator (not started): a node on the simulated CAN bus (`canBus`, CAN
+   * families) or the device end of the simulated cable (`device`, stream families).
+   */
+  createSim(ctx: { clock: Clock; canBus?: CanBusSim; device: Transport; pack: LiFePO4Pack; cfg: Cfg }): Sim;
 }

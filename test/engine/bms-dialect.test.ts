@@ -4,6 +4,7 @@
  * the fake clock; the BMS simulator speaks whichever dialect the test picks, independent of
  * the configuration.
  */
+import type { CanAdapterLink } from '../../src/families/can/adapter.js';
 import type { BatteryView } from '../../src/families/bms/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';
@@ -25,7 +26,7 @@ afterEach(async () => {
 function rig(configured: BmsDialect, speaks: BmsDialect, socPct = 50): TestRig {
   const dbPath = tempDbPath('pp-dialect-');
   const config = simulatedConfig({ port: 0, dbPath, bms: true });
-  config.buses[1]!.bms!.dialect = configured;
+  config.links[1]!.bms!.dialect = configured;
   const r = makeSimRig({ dbPath, config, pack: { socPct, capacityAh: 100 } });
   // Before the first burst (it goes out on the first clock turn).
   r.rig.sim!.bms.get('can1')!.setDialect(speaks);
@@ -39,7 +40,7 @@ async function runUntil(t: TestRig, cond: () => boolean, maxMs: number, stepMs =
 /** Every SET the charger bus sends from now on (per-unit current, A). */
 function watchSets(t: TestRig): Array<{ v: number; a: number }> {
   const sets: Array<{ v: number; a: number }> = [];
-  t.rig.links.get('can0')!.onTx((f: CanFrame) => {
+  (t.rig.links.get('can0') as CanAdapterLink).onTx((f: CanFrame) => {
     const m = decodeFp2(f);
     if (m.kind === 'set') sets.push({ v: m.voltageV, a: m.currentA ?? Infinity });
   });

@@ -2,6 +2,7 @@
  * Batteries and BMS-guided charging end to end on the simulated rig (fake clock): the BMS
  * stack on its own bus in fixed framing, one shared pack with the rectifiers.
  */
+import type { CanAdapterLink } from '../../src/families/can/adapter.js';
 import type { LatestFrame } from '../../src/families/bms/driver.js';
 import type { BatteryView } from '../../src/families/bms/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -84,7 +85,7 @@ describe('battery BMS on the simulated rig', () => {
     const limit = t.rig.engine.device<BatteryView>('bms0')!.snapshot!.chargeCurrentLimitA!;
     expect(limit).toBeLessThan(80); // tapering above 90 % SOC
     const sets: Array<{ v: number; a: number }> = [];
-    t.rig.links.get('can0')!.onTx((f: CanFrame) => {
+    (t.rig.links.get('can0') as CanAdapterLink).onTx((f: CanFrame) => {
       const m = decodeFp2(f);
       if (m.kind === 'set') sets.push({ v: m.voltageV, a: m.currentA ?? Infinity });
     });

@@ -2,6 +2,7 @@
  * Driver + engine against the Flatpack2 simulator over the in-memory adapter link, on a fake
  * clock: discovery, keep-alive, attribution, watchdog, reconnect and restore, the gate.
  */
+import type { CanAdapterLink } from '../../src/families/can/adapter.js';
 import type { Flatpack2PsuView } from '../../src/families/flatpack2/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { simulatedConfig } from '../../src/rig.js';
@@ -23,7 +24,7 @@ afterEach(async () => {
 
 function txLog(t: TestRig): Array<{ ts: number; frame: CanFrame }> {
   const out: Array<{ ts: number; frame: CanFrame }> = [];
-  t.rig.links.get('can0')!.onTx((frame, ts) => out.push({ ts, frame }));
+  (t.rig.links.get('can0') as CanAdapterLink).onTx((frame, ts) => out.push({ ts, frame }));
   return out;
 }
 
@@ -140,7 +141,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     expect(ok.ok).toBe(true);
     t.rig.sim!.unplug('can0');
     await t.clock.advance(500);
-    expect(t.rig.links.get('can0')!.state).toBe('down');
+    expect((t.rig.links.get('can0') as CanAdapterLink).state).toBe('down');
     expect(t.rig.engine.listDevices().every((d) => !d.online)).toBe(true);
     const down = await t.rig.engine.setPsuOutput('api', 'all', { voltageV: 50, currentA: 5 });
     expect(down.ok).toBe(false);
@@ -153,7 +154,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     const setsBefore = tx.filter((x) => decodeFp2(x.frame).kind === 'set').length;
     t.rig.sim!.replug('can0');
     await t.clock.advance(40_000); // backoff ≤ 30 s, then hello → login → status
-    expect(t.rig.links.get('can0')!.state).toBe('up');
+    expect((t.rig.links.get('can0') as CanAdapterLink).state).toBe('up');
     expect(t.rig.engine.listDevices().every((d) => d.online)).toBe(true);
     const restores = tx.filter((x) => decodeFp2(x.frame).kind === 'set').slice(setsBefore);
     expect(restores).toHaveLength(1);
@@ -191,7 +192,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     const { tempDbPath } = await import('../helpers/rig.js');
     const dbPath = tempDbPath();
     const config = simulatedConfig({ port: 0, dbPath, bms: false });
-    config.buses[0].flatpack2!.psus[A] = { name: 'Left', startup: { voltageV: 51.0, currentA: 5 }, applyOnStart: true };
+    config.links[0].flatpack2!.psus[A] = { name: 'Left', startup: { voltageV: 51.0, currentA: 5 }, applyOnStart: true };
     t = makeSimRig({ dbPath, config });
     await discovered(t);
     await t.clock.advance(5000);
@@ -223,7 +224,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     const C = '192750009999';
     const twoBuses = () => {
       const c = simulatedConfig({ port: 0, dbPath, bms: false });
-      c.buses.push({ ...c.buses[0], id: 'can2', flatpack2: { ...c.buses[0].flatpack2!, psus: { [C]: { name: 'Rectifier C', applyOnStart: false } } } });
+      c.links.push({ ...c.links[0], id: 'can2', flatpack2: { ...c.links[0].flatpack2!, psus: { [C]: { name: 'Rectifier C', applyOnStart: false } } } });
       return c;
     };
     t = makeSimRig({ dbPath, config: twoBuses() });
@@ -296,7 +297,7 @@ describe('Flatpack2 alerts, default voltage and link watchdog', () => {
     await t.clock.advance(31_000);
     const changes = t.store.listEvents({ types: ['link.changed'] }, 20).items.map((e) => String(e.data.detail));
     expect(changes.some((d) => /no CAN frame for 30 s/.test(d))).toBe(true);
-    expect(t.rig.links.get('can0')!.stats.reconnects).toBeGreaterThanOrEqual(1);
+    expect((t.rig.links.get('can0') as CanAdapterLink).stats.reconnects).toBeGreaterThanOrEqual(1);
     sim.setPresent(A, true);
     sim.setPresent(B, true);
     await t.clock.advance(5000);

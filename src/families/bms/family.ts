@@ -90,7 +90,6 @@ export const family = {
   eventPrefix: 'battery',
   carrier: 'can',
   defaultFrameType: 'standard',
-  configOf: (link) => link.bms as BmsConfig | undefined,
   restoreView: ({ row }) => ({ kind: 'bms', id: row.id, busId: row.busId ?? 'unknown', name: row.name ?? `Battery ${row.id}`, online: false, lastSeen: row.lastSeen ?? null, snapshot: null }),
   attach({ linkId, link, clock, cfg, known, log }): FamilyLink<BatteryView, BmsFact> {
     const driver = new BmsDriver({ link, clock, dialect: cfg.dialect, offlineAfterMs: cfg.offlineAfterMs, heartbeatMs: cfg.heartbeatMs ?? null });
@@ -130,6 +129,7 @@ export const family = {
     };
   },
   createSim({ clock, canBus, pack, cfg }) {
+    if (!canBus) throw new Error('a CAN family simulator needs the simulated CAN bus');
     let sim: BmsSim | null = null;
     const node = canBus.attach('bms-sim', (f) => sim?.receive(f));
     sim = new BmsSim({ clock, send: (f) => node.send(f), pack, dialect: cfg.dialect });

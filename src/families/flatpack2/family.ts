@@ -103,7 +103,6 @@ export const family = {
   eventPrefix: 'psu',
   carrier: 'can',
   defaultFrameType: 'extended',
-  configOf: (link) => link.flatpack2 as Flatpack2Config | undefined,
   restoreView({ row, lastSample, latestEvent }) {
     const psu = emptyPsu(row.busId ?? 'unknown', row.serial ?? serialOfPsuId(row.id), row.name);
     psu.addr = typeof row.meta.addr === 'number' ? row.meta.addr : null;
@@ -159,6 +158,7 @@ export const family = {
     };
   },
   createSim({ clock, canBus, pack, cfg }) {
+    if (!canBus) throw new Error('a CAN family simulator needs the simulated CAN bus');
     const serials = Object.keys(cfg.psus);
     let sim: Flatpack2Sim | null = null;
     const node = canBus.attach('flatpack2-sim', (f) => sim?.receive(f));
