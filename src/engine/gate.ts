@@ -9,35 +9,15 @@
 import { CHARGER_NUMERIC_KEYS, nominalTargetV, type ChargerSettings } from './charger/settings.js';
 import type { Code } from '../codes.js';
 import type { AdmittedCommand } from '../families/contract.js';
+import type { DcOutputLimits } from './capabilities.js';
 
 /** The gate's refusals: a subset of the one list in src/codes.ts. */
 export type GateCode = Extract<Code, 'OUT_OF_RANGE' | 'DEVICE_OFFLINE' | 'NOT_FOUND' | 'LINK_DOWN' | 'CHARGER_OWNS_PSU' | 'CONFLICT' | 'STORAGE_UNAVAILABLE'>;
 
 export type GateResult<T> = { ok: true; value: T; notes: string[] } | { ok: false; code: GateCode; message: string };
 
-export interface Flatpack2Limits {
-  minVoltageV: number;
-  maxVoltageV: number;
-  minCurrentA: number;
-  maxCurrentA: number;
-  powerRatingW: number;
-  ovpV: number;
-}
-
-/** Flatpack2 48 V family limits (flatpack2.md §2.9): I_MAX = round(P / 48 V, 1). */
-export function flatpack2Limits(p: { powerRatingW: number; ovpV: number }): Flatpack2Limits {
-  return {
-    minVoltageV: 43.5,
-    maxVoltageV: 57.6,
-    minCurrentA: 0.1,
-    maxCurrentA: Math.round((p.powerRatingW / 48) * 10) / 10,
-    powerRatingW: p.powerRatingW,
-    ovpV: p.ovpV,
-  };
-}
-
-/** Standby: a safe idle output that keeps the PSU logged in but pushes no real current. */
-export const FLATPACK2_STANDBY = { voltageV: 48.0, currentA: 0.1 } as const;
+/** The limits of a DC output (src/engine/capabilities.ts); the family provides them. */
+export type Flatpack2Limits = DcOutputLimits;
 
 export interface PsuSetpoint {
   /** Exactly the values that will be encoded: 0.01 V and 0.1 A resolution. */

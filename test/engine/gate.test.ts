@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checkDeviceAvailable, checkPsuSetpoint, flatpack2Limits, FLATPACK2_STANDBY } from '../../src/engine/gate.js';
+import { checkDeviceAvailable, checkPsuSetpoint } from '../../src/engine/gate.js';
+import { flatpack2Limits, FLATPACK2_STANDBY } from '../../src/families/flatpack2/limits.js';
 
 const limits = flatpack2Limits({ powerRatingW: 2000, ovpV: 59.5 });
 

@@ -7,7 +7,7 @@ import type { Flatpack2Config } from '../../config/schema.js';
 import type { DeviceFamily, FamilyLink } from '../types.js';
 import type { DeviceDriver, ExecuteResult, Observation } from '../contract.js';
 import type { DcOutputBus } from '../../engine/capabilities.js';
-import { flatpack2Limits, FLATPACK2_STANDBY } from '../../engine/gate.js';
+import { flatpack2Limits } from './limits.js';
 import { adapterStats, canIdHex } from '../can/types.js';
 import { Flatpack2Driver, type Fp2Observation } from './driver.js';
 import { Flatpack2Sim } from './sim.js';
@@ -131,7 +131,6 @@ export const family = {
     const dcOutput: DcOutputBus = {
       linkId,
       limits,
-      standby: FLATPACK2_STANDBY,
       fallbackVoltageV: cfg.fallbackVoltageV ?? null,
       startupOf: (serial) => {
         const p = cfg.psus[serial];
