@@ -2,15 +2,15 @@
  * Driver + engine against the Flatpack2 simulator over the in-memory adapter link, on a fake
  * clock: discovery, keep-alive, attribution, watchdog, reconnect and restore, the gate.
  */
-import type { CanAdapterLink } from '../../src/families/can/adapter.js';
-import type { Flatpack2PsuView } from '../../src/families/flatpack2/view.js';
+import type { CanAdapterLink } from '../../../src/families/can/adapter.js';
+import type { Flatpack2PsuView } from '../../../src/families/flatpack2/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { simulatedConfig } from '../../src/rig.js';
-import { makeSimRig, type TestRig } from '../helpers/rig.js';
-import { SIM_PSU_SERIALS } from '../../src/rig.js';
-import { psuDeviceId } from '../../src/families/flatpack2/view.js';
-import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
-import type { CanFrame } from '../../src/families/can/types.js';
+import { simulatedConfig } from '../../../src/rig.js';
+import { makeSimRig, type TestRig } from '../../helpers/rig.js';
+import { SIM_PSU_SERIALS } from '../../../src/rig.js';
+import { psuDeviceId } from '../../../src/families/flatpack2/view.js';
+import { decodeFp2 } from '../../../src/families/flatpack2/codec.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
 
 const [A, B] = SIM_PSU_SERIALS;
 const idA = psuDeviceId(A);
@@ -188,8 +188,8 @@ describe('Flatpack2 driver and engine against the simulator', () => {
   });
 
   it('applies per-PSU startup values once, and rebuilds devices and setpoints from the store on restart', async () => {
-    const { simulatedConfig } = await import('../../src/rig.js');
-    const { tempDbPath } = await import('../helpers/rig.js');
+    const { simulatedConfig } = await import('../../../src/rig.js');
+    const { tempDbPath } = await import('../../helpers/rig.js');
     const dbPath = tempDbPath();
     const config = simulatedConfig({ port: 0, dbPath, bms: false });
     config.links[0].flatpack2!.psus[A] = { name: 'Left', startup: { voltageV: 51.0, currentA: 5 }, applyOnStart: true };
@@ -218,7 +218,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     expect(t.store.latestEvent({ types: ['setpoint.accepted'] })!.data).toMatchObject({ origin: 'restore', voltageV: 51 });
   });
   it('defect 10: a bus whose last setpoint is older than 200 other setpoints still restores it after a restart', async () => {
-    const { tempDbPath } = await import('../helpers/rig.js');
+    const { tempDbPath } = await import('../../helpers/rig.js');
     const dbPath = tempDbPath();
     // A second rectifier bus with its own PSU: its setpoints are the "other" ones.
     const C = '192750009999';

@@ -2,15 +2,15 @@
  * Batteries and BMS-guided charging end to end on the simulated rig (fake clock): the BMS
  * stack on its own bus in fixed framing, one shared pack with the rectifiers.
  */
-import type { CanAdapterLink } from '../../src/families/can/adapter.js';
-import type { LatestFrame } from '../../src/families/bms/driver.js';
-import type { BatteryView } from '../../src/families/bms/view.js';
+import type { CanAdapterLink } from '../../../src/families/can/adapter.js';
+import type { LatestFrame } from '../../../src/families/bms/driver.js';
+import type { BatteryView } from '../../../src/families/bms/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';
-import { simulatedConfig } from '../../src/rig.js';
-import { bmsLimitsFromSnapshot } from '../../src/families/bms/policy.js';
-import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
-import type { CanFrame } from '../../src/families/can/types.js';
+import { makeSimRig, tempDbPath, type TestRig } from '../../helpers/rig.js';
+import { simulatedConfig } from '../../../src/rig.js';
+import { bmsLimitsFromSnapshot } from '../../../src/families/bms/policy.js';
+import { decodeFp2 } from '../../../src/families/flatpack2/codec.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
 
 let t: TestRig | null = null;
 afterEach(async () => {
