@@ -288,6 +288,41 @@ export function validateChargerSettings(s: ChargerSettings, limits: Flatpack2Lim
 }
 
 /**
+ * The interlocks a charge start passes, in order: storage, the guiding battery (online, its
+ * dialect confirmed), the link, a unit online, every unit's fallback voltage confirmed.
+ */
+export function checkChargeStart(i: {
+  chargerId: string;
+  busId: string;
+  storage: { writable: boolean; error: string | null };
+  battery: { id: string; online: boolean; refusal: { code: Extract<Code, 'BMS_DIALECT_MISMATCH' | 'BMS_DIALECT_PENDING'>; message: string } | null } | null;
+  linkUp: boolean;
+  unitsOnline: number;
+  fallback: { voltageV: number | null; pendingIds: string[] };
+}): { ok: true } | { ok: false; code: Extract<Code, 'STORAGE_UNAVAILABLE' | 'BMS_OFFLINE' | 'BMS_DIALECT_MISMATCH' | 'BMS_DIALECT_PENDING' | 'LINK_DOWN' | 'NO_PSUS' | 'FALLBACK_PENDING'>; message: string } {
+  const storage = checkStorageWritable(i.storage, { standby: false });
+  if (!storage.ok) return { ok: false, code: 'STORAGE_UNAVAILABLE', message: `charger ${i.chargerId}: ${storage.message}` };
+  if (i.battery && !i.battery.online) {
+    return { ok: false, code: 'BMS_OFFLINE', message: `battery ${i.battery.id} (its BMS) is offline; a guided charge needs its limits - check the BMS CAN link` };
+  }
+  if (i.battery?.refusal) return { ok: false, ...i.battery.refusal };
+  if (!i.linkUp) {
+    // Its first command (the DETECT probe) could not reach the rectifiers, which would keep
+    // whatever they were last given.
+    return { ok: false, code: 'LINK_DOWN', message: `the CAN adapter of ${i.busId} is not connected yet; retry when it is (buses { linkState })` };
+  }
+  if (i.unitsOnline === 0) return { ok: false, code: 'NO_PSUS', message: `no PSU of charger ${i.chargerId} is online on ${i.busId}; wait for discovery (devices { online })` };
+  if (i.fallback.pendingIds.length) {
+    return {
+      ok: false,
+      code: 'FALLBACK_PENDING',
+      message: `PSU(s) ${i.fallback.pendingIds.join(', ')} have not confirmed the fallback voltage of ${i.fallback.voltageV?.toFixed(2)} V yet (what they deliver unsupervised); it is being written - try again in a few seconds`,
+    };
+  }
+  return { ok: true };
+}
+
+/**
  * Admission: the gate's checks, and the only place an AdmittedCommand is made (a driver's
  * `execute` and a DC output's `send` take nothing else), so a check runs once and cannot be
  * skipped. The cast below is the brand's one use.
