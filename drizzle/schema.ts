@@ -138,7 +138,56 @@ export const busSetpoints = sqliteTable('bus_setpoints', {
   standby: integer('standby', { mode: 'boolean' }).notNull(),
 });
 
-// Later issues add their tables here (rollups, scheduled jobs).
+/**
+ * Scheduled jobs (src/engine/scheduler): one row per job, from the API or the config
+ * (`source`). `last_scheduled_at` is the latest scheduled instant that was handled (run,
+ * skipped or caught up), written before the run starts, so a restart never runs it again.
+ */
+export const jobs = sqliteTable('jobs', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  /** A croner expression (seconds optional), or null for a one-off job. */
+  cron: text('cron'),
+  /** A one-off job's instant (clock ms), or null. */
+  at: integer('at'),
+  timezone: text('timezone').notNull(),
+  enabled: integer('enabled', { mode: 'boolean' }).notNull(),
+  /** skip | once */
+  catchUp: text('catch_up').notNull(),
+  maxLatenessS: integer('max_lateness_s').notNull(),
+  conditions: text('conditions', { mode: 'json' }).$type<unknown[]>().notNull(),
+  actions: text('actions', { mode: 'json' }).$type<unknown[]>().notNull(),
+  /** api | config */
+  source: text('source').notNull(),
+  createdBy: text('created_by').notNull(),
+  createdAt: integer('created_at').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+  lastScheduledAt: integer('last_scheduled_at'),
+});
+
+/** Every run of a job: when it was due, when it ran, what came of it and the events it caused. */
+export const jobRuns = sqliteTable(
+  'job_runs',
+  {
+    id: integer('id').primaryKey(),
+    jobId: text('job_id').notNull(),
+    /** The scheduled instant (null for a manual run). */
+    scheduledAt: integer('scheduled_at'),
+    startedAt: integer('started_at').notNull(),
+    finishedAt: integer('finished_at'),
+    /** schedule | catch-up | manual */
+    trigger: text('trigger').notNull(),
+    /** running | ok | refused | failed | skipped */
+    outcome: text('outcome').notNull(),
+    code: text('code'),
+    reason: text('reason'),
+    steps: text('steps', { mode: 'json' }).$type<unknown[]>().notNull(),
+    eventIds: text('event_ids', { mode: 'json' }).$type<number[]>().notNull(),
+  },
+  (t) => [index('job_runs_job_idx').on(t.jobId, t.id)],
+);
+
+// Later issues add their tables here (rollups).
 
 /**
  * Small durable counters of the store itself, one row per key. `event_id_reserved`: event ids

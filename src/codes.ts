@@ -30,6 +30,7 @@ export const CODES = {
   TOO_MANY_CONNECTIONS: 'The server has as many WebSocket connections as it accepts; close one or retry later.',
   CROSS_ORIGIN_REFUSED: 'The request came from a web page of another origin (or a form post); add the origin to server.allowedOrigins if it is yours.',
   METHOD_NOT_ALLOWED: 'That HTTP method is not accepted on this path (mutations need POST).',
+  READ_ONLY: 'That job comes from the config file and is read-only in the API; change it in the config and restart.',
   STORAGE_UNAVAILABLE: 'The database cannot be written (disk full, read-only); chargers are in standby until it is fixed.',
   INTERNAL: 'An unexpected error in the server; it is in the server log.',
 } as const;

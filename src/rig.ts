@@ -239,6 +239,7 @@ export function buildRig(opts: RigOptions): Rig {
   }
 
   for (const ch of config.chargers) engine.addCharger(ch);
+  engine.scheduler.loadConfigJobs(config.jobs);
 
   return {
     engine,

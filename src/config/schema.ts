@@ -2,6 +2,7 @@
  * The powerplane.yaml format. zod gives us one declaration that both validates and types
  * the config, and its issue paths let every error name the offending key.
  */
+import { jobInputSchema } from '../engine/scheduler/spec.js';
 import { z } from 'zod';
 import { checkFallbackVoltage, validateChargerSettings } from '../engine/gate.js';
 import { familyConfigs, familyKinds, type FamilyKind } from '../families/registry.js';
@@ -265,6 +266,8 @@ export const configSchema = z.preprocess(upgradeOlderKeys, z
       .default({ path: 'powerplane.db', retainFramesDays: 7, retainSamplesDays: 90 }),
     links: z.array(linkSchema).min(1, 'name at least one link (a CAN bus, a serial line, a USB-HID device…) under "links:"'),
     chargers: z.array(chargerSchema).default([]),
+    /** Scheduled jobs (read-only in the API); references are checked against the rig at load. */
+    jobs: z.array(jobInputSchema).default([]),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
       .strict()
@@ -310,6 +313,12 @@ export const configSchema = z.preprocess(upgradeOlderKeys, z
       const count = ch.psus === 'all' ? Math.max(1, dc.units(fam.cfg)) : ch.psus.length;
       const check = validateChargerSettings(settings, limits, count);
       if (!check.ok) ctx.addIssue({ code: 'custom', path: ['chargers', i, 'settings', check.key], message: check.message });
+    });
+    const jobIds = new Set<string>();
+    c.jobs.forEach((j, i) => {
+      if (!j.id) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'id'], message: `give job "${j.name}" an id (it keys the job's run history)` });
+      else if (jobIds.has(j.id)) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'id'], message: `duplicate job id "${j.id}"` });
+      if (j.id) jobIds.add(j.id);
     });
     if (!isLoopback(c.server.host) && !c.server.apiToken && c.server.tokens.length === 0) {
       ctx.addIssue({

@@ -23,6 +23,7 @@ import { ChargeSessionStore } from '../store/sessions.js';
 import { ChargerRuntime, type ChargerView } from './charger/runtime.js';
 import { DEFAULT_CHARGER_SETTINGS, type ChargerSettings } from './charger/machine.js';
 import { DcOutputController, type SetpointOrigin, type SetpointOutcome } from './controllers/dc-output.js';
+import { Scheduler } from './scheduler/scheduler.js';
 
 export type { SetpointOrigin, SetpointOutcome } from './controllers/dc-output.js';
 
@@ -73,6 +74,8 @@ export class Engine {
   readonly runStartedAt: number;
   /** Everything that sets a DC output bus: setpoints, standby, restore, fallback policy. */
   readonly dc: DcOutputController;
+  /** Scheduled jobs: their actions take the same command paths as a person's (scheduler/). */
+  readonly scheduler: Scheduler;
   private readonly log: Logger;
   private readonly devices = new Map<string, DeviceViewBase>();
   private readonly links = new Map<string, LinkEntry>();
@@ -112,6 +115,7 @@ export class Engine {
       chargers: () => [...this.chargers.values()],
     });
     this.rebuildDevices(opts.families);
+    this.scheduler = new Scheduler({ engine: this, store: this.store, clock: this.clock, log: this.log });
   }
 
   /** Whether the store can write, and why not. */
@@ -254,9 +258,11 @@ export class Engine {
     this.corruptTimer = this.clock.setInterval(() => this.reportCorruption(), 10_000);
     for (const l of this.links.values()) l.fl.driver.start();
     for (const c of this.chargers.values()) c.start();
+    this.scheduler.start();
   }
 
   stop(): void {
+    this.scheduler.stop();
     this.clock.clearInterval(this.corruptTimer);
     for (const c of this.chargers.values()) c.stop();
     for (const l of this.links.values()) void l.fl.driver.stop();

@@ -19,7 +19,7 @@ import type { LinkState } from '../../link/types.js';
 import { admitDcSetpoint, admitPowerOnDefault, checkDeviceAvailable, checkFallbackVoltage, checkStorageWritable, type Flatpack2Limits, type GateCode } from '../gate.js';
 import { decideRestore, type BusSetpoint } from '../restore.js';
 
-export type SetpointOrigin = 'api' | 'startup' | 'restore' | 'charger' | 'safety';
+export type SetpointOrigin = 'api' | 'schedule' | 'startup' | 'restore' | 'charger' | 'safety';
 
 export type SetpointOutcome =
   | { ok: true; voltageV: number; currentA: number; clamped: boolean; deviceIds: string[]; message: string; sent: boolean }
