@@ -6,7 +6,7 @@
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
 import { familyOf, type PowerplaneConfig, type LinkConfig, type TransportConfig } from './config/schema.js';
-import { parseConfig } from './config/load.js';
+import { ConfigError, parseConfig } from './config/load.js';
 import { Engine } from './engine/engine.js';
 import type { Store } from './store/store.js';
 import { CanAdapterLink } from './families/can/adapter.js';
@@ -239,7 +239,12 @@ export function buildRig(opts: RigOptions): Rig {
   }
 
   for (const ch of config.chargers) engine.addCharger(ch);
-  engine.scheduler.loadConfigJobs(config.jobs);
+  // References (chargers, devices, what a device supports) are checked against the built rig.
+  try {
+    engine.scheduler.loadConfigJobs(config.jobs);
+  } catch (err) {
+    throw new ConfigError(String((err as Error).message));
+  }
 
   return {
     engine,
