@@ -46,3 +46,27 @@ export const SESSIONS = `query($first: Int) { chargeSessions(first: $first) { ed
 
 export const SESSION = `query($id: ID!, $maxPoints: Int) { chargeSession(id: $id) { id ccToCvAt phases { phase startedAt endedAt }
   samples(maxPoints: $maxPoints) { at voltageV currentA ah wh socPct } } }`;
+
+// ---- scheduled jobs (pages/schedule.ts) ----
+
+const JOB_FIELDS = `id name cron at timezone enabled catchUp maxLatenessS conditions actions source readOnly nextRunAt running
+  lastRun { id outcome code reason startedAt }`;
+const JOB_RUN_FIELDS = `id jobId scheduledAt startedAt finishedAt trigger outcome code reason steps { action outcome code message } eventIds`;
+
+export const JOBS = `{ jobs { ${JOB_FIELDS} } }`;
+
+export const JOB_RUNS = `query JobRuns($jobId: ID, $first: Int) { jobRuns(jobId: $jobId, first: $first) { nodes { ${JOB_RUN_FIELDS} } } }`;
+
+export const VALIDATE_JOB = `query ValidateJob($input: JobInput!) { validateJob(input: $input, count: 5) { ok issues { path message } nextRuns } }`;
+
+export const CREATE_JOB = `mutation CreateJob($input: JobInput!) { createJob(input: $input) { ${JOB_FIELDS} } }`;
+
+export const UPDATE_JOB = `mutation UpdateJob($id: ID!, $input: JobInput!) { updateJob(id: $id, input: $input) { ${JOB_FIELDS} } }`;
+
+export const DELETE_JOB = `mutation DeleteJob($id: ID!) { deleteJob(id: $id) { id } }`;
+
+export const SET_JOB_ENABLED = `mutation SetJobEnabled($id: ID!, $enabled: Boolean!) { setJobEnabled(id: $id, enabled: $enabled) { ${JOB_FIELDS} } }`;
+
+export const RUN_JOB_NOW = `mutation RunJobNow($id: ID!) { runJobNow(id: $id) { ${JOB_RUN_FIELDS} } }`;
+
+export const JOB_RUNS_LIVE = `subscription JobRunsLive { jobRuns { ${JOB_RUN_FIELDS} } }`;

@@ -1,0 +1,107 @@
+/**
+ * The schedule page in a real browser against a real server on the simulated rig at 10× real
+ * time: the server's validation messages as the operator types, the next-five-runs preview,
+ * creating a job and seeing it run on its schedule (history with outcomes, live), the enabled
+ * toggle, and a refusal recorded with the gate's code.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { startLiveServer, waitFor, type LiveServer } from '../helpers/server.js';
+import { JOBS, JOB_RUNS, VALIDATE_JOB } from '../../web-client/src/queries.js';
+import { ensureDashboardBuilt, goTo, launchBrowser, openDashboard, screenshot, type DashboardPage } from './browser.js';
+
+const poll = <T>(fn: () => T | Promise<T>, timeout = 15_000) => expect.poll(fn, { timeout, interval: 100 });
+
+describe('schedule page in chromium on the simulated rig', () => {
+  let s: LiveServer;
+  let browser: Browser;
+  let d: DashboardPage;
+  let page: Page;
+
+  beforeAll(async () => {
+    ensureDashboardBuilt();
+    [s, browser] = await Promise.all([startLiveServer({ speed: 10, bms: false }), launchBrowser()]);
+    for (const [name, q, v] of [['jobs', JOBS, {}], ['jobRuns', JOB_RUNS, { first: 5 }], ['validateJob', VALIDATE_JOB, { input: { name: 'x', cron: '0 1 * * *', actions: [] } }]] as const) {
+      const r = await s.gql(q, v);
+      expect(r.errors, `the dashboard's ${name} query against this server`).toBeUndefined();
+    }
+    await waitFor(async () => (await s.gql<{ devices: Array<{ online: boolean }> }>('{ devices { online } }')).data?.devices.some((x) => x.online), 'an online PSU');
+    d = await openDashboard(browser, s.url);
+    page = d.page;
+    await goTo(page, 'Schedule');
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await s?.stop();
+  });
+
+  it('create: the server\'s messages while typing, a preview of the next five runs, then the job runs at simulated speed', async () => {
+    await page.getByTestId('job-new').click();
+    const form = page.getByTestId('job-form');
+    await form.getByTestId('job-form-name').fill('standby every 5 s');
+    await form.getByTestId('job-form-cron').fill('*/5 * * 99 * *');
+    await form.getByTestId('job-form-timezone').fill('UTC');
+    await poll(() => form.getByTestId('job-form-issues').innerText()).toMatch(/cron: not a cron expression croner reads/);
+    await poll(() => form.getByTestId('job-form-issues').innerText()).toMatch(/actions: name at least one action/);
+    await form.getByTestId('job-form-cron').fill('*/5 * * * * *');
+    // An unknown charger: the server names the key.
+    await form.getByTestId('job-form-actions').fill('[{"type":"charge-start","chargerId":"nope"}]');
+    await poll(() => form.getByTestId('job-form-issues').innerText()).toMatch(/actions\.0\.chargerId: no charger "nope"/);
+    await form.getByTestId('job-form-actions').fill('');
+    await form.getByTestId('job-form-add-action').selectOption({ label: 'DC output standby' });
+    await poll(() => form.getByTestId('job-form-preview').locator('li').count()).toBe(5);
+    expect(await form.getByTestId('job-form-issues').innerText()).toBe('');
+    await screenshot(page, 'schedule-form');
+    await form.getByTestId('job-form-save').click();
+    await poll(() => form.isHidden()).toBe(true);
+
+    const row = page.getByTestId('job-row').filter({ hasText: 'standby every 5 s' });
+    await poll(() => row.count()).toBe(1);
+    const jobId = await row.getAttribute('data-job-id');
+    const next = await row.getByTestId('job-next-run').innerText();
+    expect(next).not.toBe('—');
+    // The next run as the page's local time shows it, from the server's instant.
+    const job = (await s.gql<{ job: { nextRunAt: string } }>(`query($id: ID!) { job(id: $id) { nextRunAt } }`, { id: jobId })).data!.job;
+    // The row shows the server's instant in the page's local time (the slot may have moved on by one since).
+    const at = Date.parse(job.nextRunAt);
+    const locals = await page.evaluate(
+      (ms) => ms.map((m) => new Date(m).toLocaleString(undefined, { weekday: 'short', year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' })),
+      [at - 10_000, at - 5_000, at],
+    );
+    expect(locals).toContain(next);
+    // 5 s of rig time is half a second here: runs appear in the history, live.
+    const okRuns = page.getByTestId('run-row').filter({ hasText: 'standby every 5 s' }).and(page.locator('[data-outcome="OK"]'));
+    await poll(() => okRuns.count(), 20_000).toBeGreaterThanOrEqual(2);
+    expect(await okRuns.first().innerText()).toMatch(/schedule/);
+    await poll(() => row.getByTestId('job-last-run').innerText()).toMatch(/ok/);
+    await screenshot(page, 'schedule-runs');
+
+    // Disable: no next run, and no new runs after the ones in flight.
+    await row.getByTestId('job-enabled').uncheck();
+    await poll(() => row.getAttribute('data-enabled')).toBe('false');
+    await poll(() => row.getByTestId('job-next-run').innerText()).toBe('disabled');
+    const runsNow = (await s.gql<{ jobRuns: { nodes: unknown[] } }>(`query($id: ID) { jobRuns(jobId: $id, first: 200) { nodes { id } } }`, { id: jobId })).data!.jobRuns.nodes.length;
+    await new Promise((r) => setTimeout(r, 1500)); // 15 s of rig time: three slots
+    const runsLater = (await s.gql<{ jobRuns: { nodes: unknown[] } }>(`query($id: ID) { jobRuns(jobId: $id, first: 200) { nodes { id } } }`, { id: jobId })).data!.jobRuns.nodes.length;
+    expect(runsLater).toBe(runsNow);
+  }, 60_000);
+
+  it('run now: a refusal is shown in the history with the gate\'s code', async () => {
+    await page.getByTestId('job-new').click();
+    const form = page.getByTestId('job-form');
+    await form.getByTestId('job-form-name').fill('stop the charge');
+    await form.getByTestId('job-form-cron').fill('0 6 * * *');
+    await form.getByTestId('job-form-add-action').selectOption({ label: 'Stop charge' });
+    await poll(() => form.getByTestId('job-form-preview').locator('li').count()).toBe(5);
+    await form.getByTestId('job-form-save').click();
+    const row = page.getByTestId('job-row').filter({ hasText: 'stop the charge' });
+    await poll(() => row.count()).toBe(1);
+    await row.getByTestId('job-run-now').click();
+    const refused = page.getByTestId('run-row').filter({ hasText: 'stop the charge' }).and(page.locator('[data-outcome="REFUSED"]'));
+    await poll(() => refused.count()).toBe(1);
+    expect(await refused.innerText()).toMatch(/refused \(NOT_CHARGING\)[\s\S]*manual|manual[\s\S]*refused \(NOT_CHARGING\)/);
+    expect(d.errors).toEqual([]);
+    expect(d.foreignRequests()).toEqual([]);
+  }, 60_000);
+});
