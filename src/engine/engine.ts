@@ -9,6 +9,7 @@ import type { Store, StoredEvent, StoreHealth } from '../store/store.js';
 import type { Flatpack2Config } from '../config/schema.js';
 import type { Flatpack2Driver, Fp2Observation } from '../families/flatpack2/driver.js';
 import type { LinkState } from '../families/can/adapter.js';
+import { canFrameRecord } from '../families/can/types.js';
 import { Topic } from './pubsub.js';
 import { withActor } from './actor.js';
 import { checkDefaultVoltage, checkDeviceAvailable, checkFallbackVoltage, checkPsuSetpoint, checkStorageWritable, flatpack2Limits, FLATPACK2_STANDBY, type Flatpack2Limits, type GateCode } from './gate.js';
@@ -416,7 +417,7 @@ export class Engine {
     const b = bus.battery;
     switch (o.kind) {
       case 'frame':
-        this.store.appendFrame({ ts: o.ts, busId: bus.id, dir: o.dir, canId: o.frame.id, extended: o.frame.extended, remote: o.frame.remote, data: o.frame.data, kind: o.msg.kind, deviceId: b.id });
+        this.store.appendFrame({ ts: o.ts, link: bus.id, ...canFrameRecord(o.frame, o.dir, o.msg.kind, b.id) });
         return;
       case 'invalid':
         // Recorded and flagged, never turned into telemetry (the driver keeps it out of the snapshot).
@@ -512,17 +513,7 @@ export class Engine {
     switch (o.kind) {
       case 'frame': {
         const f = o.frame;
-        this.store.appendFrame({
-          ts: o.ts,
-          busId: bus.id,
-          dir: o.dir,
-          canId: f.id,
-          extended: f.extended,
-          remote: f.remote,
-          data: f.data,
-          kind: o.msg.kind,
-          deviceId: o.serial ? psuDeviceId(o.serial) : null,
-        });
+        this.store.appendFrame({ ts: o.ts, link: bus.id, ...canFrameRecord(f, o.dir, o.msg.kind, o.serial ? psuDeviceId(o.serial) : null) });
         if (o.msg.kind === 'invalid') {
           this.record({ type: 'frame.invalid', busId: bus.id, data: { canId: f.id, reason: o.msg.reason } });
         }
