@@ -21,8 +21,20 @@ export function canIdHex(frame: Pick<CanFrame, 'id' | 'extended'>): string {
 
 /** A CAN id as a frame record's address: upper-case hex, 8 digits when extended, 3 when standard ('05014004', '351'). */
 export function canAddress(frame: Pick<CanFrame, 'id' | 'extended'>): string {
-  return frame.id.toString(16).toUpperCase().padStart(frame.extended ? 8 : 3, '0');
+  // A bus carries a handful of ids: one string per id, not one per frame (every recorded frame
+  // holds its address until the store's next flush). Bounded, for a bus full of random ids.
+  const cache = frame.extended ? extAddresses : stdAddresses;
+  let a = cache.get(frame.id);
+  if (a === undefined) {
+    if (cache.size >= ADDRESS_CACHE_MAX) cache.clear();
+    a = frame.id.toString(16).toUpperCase().padStart(frame.extended ? 8 : 3, '0');
+    cache.set(frame.id, a);
+  }
+  return a;
 }
+const ADDRESS_CACHE_MAX = 4096;
+const extAddresses = new Map<number, string>();
+const stdAddresses = new Map<number, string>();
 
 /** The CAN flags as a frame record's meta: four shared constants, so the store serialises each once. */
 const CAN_META = [
