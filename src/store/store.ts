@@ -427,7 +427,8 @@ export class Store {
 
   /**
    * Queues a frame of any protocol; `f` (and its bytes) is kept by reference until the next
-   * flush. Its meta is serialised now, so a value JSON cannot hold fails here, not in a flush.
+   * flush. Its meta is serialised now, so a value JSON cannot hold fails here, not in a flush;
+   * the same meta object passed again is taken as unchanged (its JSON is reused).
    */
   appendFrame(f: FrameRow): void {
     if ((this.queued >= this.maxBatch || this.closed) && this.refuse()) return;
