@@ -63,6 +63,17 @@ export class Pi18Framer implements Framer<Pi18Frame> {
     this.buf = new Uint8Array(0);
   }
 
+  /**
+   * Drops a partial frame before a new exchange (pi18.md §3.2 mitigation 1: drain stale bytes
+   * before every send) and counts it as corrupt; returns the bytes dropped. Whole stale frames
+   * have already come out of `push` (the request queue discards them as late or unsolicited).
+   */
+  drain(): number {
+    const n = this.buf.length;
+    if (n) this.drop(n);
+    return n;
+  }
+
   push(chunk: Uint8Array): Pi18Frame[] {
     if (chunk.length) {
       const next = new Uint8Array(this.buf.length + chunk.length);

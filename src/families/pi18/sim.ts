@@ -14,7 +14,7 @@
  * Scripted behaviours (SimScript, subject = the request's command text):
  *   'nak'          answer a setter `^0` ('nak-query': a query)
  *   'nak30'        answer a PI30 `(NAK` (some firmware does, §1.3)
- *   'drop-reply'   answer nothing
+ *   'drop-reply'   answer nothing (a setter is applied first: the ack is what gets lost)
  *   'corrupt-crc'  answer with one CRC byte flipped
  *   'ignore'       acknowledge a setter `^1` but do not apply it (a read-back mismatch)
  *   'delay-reply'  answer after `delayReplyMs` on the sim's clock (a reply that arrives late)
@@ -301,17 +301,19 @@ export class Pi18Sim {
   private answer(req: Pi18Frame & { type: 'query' | 'set' }): { bytes: Uint8Array; delayMs?: number } | null {
     const cmd = req.command;
     if (this.script.take('fault-86', cmd)) this.setFault(86);
-    if (this.script.take('drop-reply', cmd)) return null;
     const isSetter = req.type === 'set';
-    if (this.script.take('nak30', cmd)) return { bytes: this.frame({ type: 'nak30', text: '(NAK' }) };
     let bytes: Uint8Array;
-    if (isSetter ? this.script.take('nak', cmd) : this.script.take('nak-query', cmd)) {
+    if (this.script.take('nak30', cmd)) {
+      bytes = this.frame({ type: 'nak30', text: '(NAK' });
+    } else if (isSetter ? this.script.take('nak', cmd) : this.script.take('nak-query', cmd)) {
       bytes = this.frame({ type: 'nak' });
     } else if (req.lengthMismatch) {
       bytes = this.frame({ type: 'nak' }); // firmware that checks the length refuses (§1.1)
     } else {
       bytes = isSetter ? this.set(cmd) : this.query(cmd);
     }
+    // What happens to the reply on its way back: a setter has taken effect (or not) already.
+    if (this.script.take('drop-reply', cmd)) return null;
     if (this.script.take('corrupt-crc', cmd)) {
       bytes = bytes.slice();
       bytes[bytes.length - 2] ^= 0x5a;

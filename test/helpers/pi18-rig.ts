@@ -1,0 +1,78 @@
+/**
+ * One simulated LVX6048 and its driver, on the FakeClock, for PI18 driver and profile tests:
+ * Pi18Sim behind a fake HID device → HidTransport (8-byte reports) → TestLink + Pi18Framer →
+ * Pi18Driver. `pair` builds two units (master/slave) each on its own fake HID device.
+ */
+import { FakeClock } from '../../src/clock.js';
+import type { AdmittedCommand, Observation } from '../../src/families/contract.js';
+import { Pi18Driver, type Pi18Command, type Pi18DriverOptions, type Pi18Fact } from '../../src/families/pi18/driver.js';
+import type { Pi18Frame } from '../../src/families/pi18/codec.js';
+import { Pi18Framer } from '../../src/families/pi18/framer.js';
+import { createPi18Pair, Pi18Sim, type FakePi18HidDevice, type Pi18SimOptions } from '../../src/families/pi18/sim.js';
+import { HidTransport } from '../../src/link/transports/hid.js';
+import { recordTx, type TxRecorder } from './expect-tx.js';
+import { TestLink } from './pi18-link.js';
+
+export interface Pi18Unit {
+  clock: FakeClock;
+  sim: Pi18Sim;
+  dev: FakePi18HidDevice;
+  framer: Pi18Framer;
+  link: TestLink<Pi18Frame>;
+  driver: Pi18Driver;
+  obs: Observation<Pi18Fact>[];
+  tx: TxRecorder<Pi18Frame>;
+  stop(): Promise<void>;
+}
+
+/** Only for tests: the gate is the one maker of admitted commands in the server. */
+export function admitForTest(cmd: Pi18Command): AdmittedCommand<Pi18Command> {
+  return cmd as AdmittedCommand<Pi18Command>;
+}
+
+export async function hidUnit(
+  opts: { sim?: Pi18SimOptions; driver?: Partial<Pi18DriverOptions>; clock?: FakeClock; simInstance?: Pi18Sim; id?: string } = {},
+): Promise<Pi18Unit> {
+  const clock = opts.clock ?? new FakeClock();
+  const sim = opts.simInstance ?? new Pi18Sim({ clock, ...opts.sim });
+  const dev = sim.hidDevice();
+  const id = opts.id ?? 'lvx-1';
+  const transport = new HidTransport({ target: { vendorId: 0x0665, productId: 0x5161 }, opener: async () => dev, dropAfterDelimiter: 0x0d });
+  let driver: Pi18Driver | null = null;
+  const framer = new Pi18Framer({ onReject: (r) => driver?.onReject(r) });
+  const link = new TestLink<Pi18Frame>(id, transport, framer, () => clock.now());
+  const tx = recordTx(link, clock);
+  driver = new Pi18Driver({ deviceId: id, link, clock, framer, statusMs: 5000, faultsMs: 10_000, settingsMs: 60_000, ...opts.driver });
+  const obs: Observation<Pi18Fact>[] = [];
+  driver.onObservation((o) => obs.push(o));
+  await link.start();
+  driver.start();
+  const d = driver;
+  return {
+    clock,
+    sim,
+    dev,
+    framer,
+    link,
+    driver: d,
+    obs,
+    tx,
+    async stop() {
+      await d.stop();
+      await link.stop();
+    },
+  };
+}
+
+export async function hidPair(opts: { sim?: Pi18SimOptions; driver?: Partial<Pi18DriverOptions> } = {}): Promise<[Pi18Unit, Pi18Unit]> {
+  const clock = new FakeClock();
+  const [a, b] = createPi18Pair({ clock, ...opts.sim });
+  const ua = await hidUnit({ clock, simInstance: a, id: 'lvx-1', driver: opts.driver });
+  const ub = await hidUnit({ clock, simInstance: b, id: 'lvx-2', driver: opts.driver });
+  return [ua, ub];
+}
+
+/** The observations of one type, typed. */
+export function ofType<T extends Observation<Pi18Fact>['type']>(obs: Observation<Pi18Fact>[], type: T): Extract<Observation<Pi18Fact>, { type: T }>[] {
+  return obs.filter((o): o is Extract<Observation<Pi18Fact>, { type: T }> => o.type === type);
+}
