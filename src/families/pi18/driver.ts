@@ -144,7 +144,7 @@ export class Pi18Driver implements DeviceDriver<Pi18Command, Pi18Fact> {
   private readonly offs: (() => void)[] = [];
   private timer: TimerHandle | undefined;
   private started = false;
-  private polling = false;
+  private polling: Promise<void> | null = null;
   private sessions = 0;
   private online = false;
   private misses = 0;
@@ -469,9 +469,8 @@ export class Pi18Driver implements DeviceDriver<Pi18Command, Pi18Fact> {
 
   private schedulePoll(): void {
     if (!this.started || this.polling || this.sessions > 0 || this.opts.link.state !== 'up') return;
-    this.polling = true;
-    void this.poll().finally(() => {
-      this.polling = false;
+    this.polling = this.poll().finally(() => {
+      this.polling = null;
     });
   }
 
@@ -504,10 +503,12 @@ export class Pi18Driver implements DeviceDriver<Pi18Command, Pi18Fact> {
       this.lastStatusAt = now();
       if (!ran(await this.readStatus())) return this.afterPoll(results);
     }
+    if (this.sessions > 0) return this.afterPoll(results);
     if (now() - this.lastFaultsAt >= (this.opts.faultsMs ?? 10_000)) {
       this.lastFaultsAt = now();
       if (!ran(await this.readFaults())) return this.afterPoll(results);
     }
+    if (this.sessions > 0) return this.afterPoll(results);
     if (now() - this.lastSettingsAt >= (this.opts.settingsMs ?? 60_000)) {
       this.lastSettingsAt = now();
       ran(await this.readPiri());
@@ -539,7 +540,8 @@ export class Pi18Driver implements DeviceDriver<Pi18Command, Pi18Fact> {
   async session<T>(fn: () => Promise<T>): Promise<T> {
     this.sessions++;
     try {
-      // Let a poll round in progress finish its current exchange first; the queue serialises the rest.
+      // A poll round in progress stops after its current exchange (it checks `sessions`).
+      if (this.polling) await this.polling;
       return await fn();
     } finally {
       this.sessions--;
