@@ -269,8 +269,18 @@ export function checkSettings(settings: readonly { setting: Pi18Setting; unit?: 
       message: `${ctx.device}: custom voltages (${custom.map((s) => s.setting.key).join(', ')}) need battery_type user, but it is ${bt} — set battery_type: user too`,
     });
   }
-  out.push(...crossFieldViolations(merged, ctx.device));
+  // A rule the unit already breaks on keys this change does not touch is the unit's state, not
+  // this change's fault (and the change cannot fix it): only rules touching a written key count.
+  const written = new Set(settings.flatMap((s) => profileKeysOf(s.setting)));
+  out.push(...crossFieldViolations(merged, ctx.device).filter((v) => v.key.split(',').some((k) => written.has(k))));
   return out;
+}
+
+/** The profile keys a setting writes (pairs: both halves). */
+export function profileKeysOf(s: Pi18Setting): string[] {
+  if (s.key === 'battery_thresholds') return ['stop_discharge_voltage', 'stop_charge_voltage'];
+  if (s.key === 'charge_voltages') return ['bulk_voltage', 'float_voltage'];
+  return [s.key];
 }
 
 /** The family's check of one command (its page of the gate): every violation in one message. */

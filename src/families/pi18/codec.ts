@@ -835,6 +835,44 @@ export function settingMatchesPiri(s: Pi18Setting, piri: Piri): boolean {
   }
 }
 
+/** Applies a (valid) setting to a PIRI in place: what the unit stores, and what a read-back should show. */
+export function applySettingToPiri(p: Piri, s: Pi18Setting): void {
+  switch (s.key) {
+    case 'battery_type':
+      p.batteryType = s.value;
+      break;
+    case 'cutoff_voltage':
+      p.cutoffVoltageV = s.volts;
+      break;
+    case 'battery_thresholds':
+      p.stopDischargeVoltageV = s.stopDischargeV;
+      p.stopChargeVoltageV = s.stopChargeV === 'full' ? 0 : s.stopChargeV;
+      break;
+    case 'charge_voltages':
+      p.bulkVoltageV = s.bulkV;
+      p.floatVoltageV = s.floatV;
+      break;
+    case 'max_charging_current':
+      p.maxChargingCurrentA = s.amps;
+      break;
+    case 'max_utility_charging_current':
+      p.maxUtilityChargingCurrentA = s.amps;
+      break;
+    case 'output_source_priority':
+      p.outputSourcePriority = s.value;
+      break;
+    case 'charger_priority':
+      p.chargerPriority = s.value;
+      break;
+    case 'solar_power_priority':
+      p.solarPowerPriority = s.value;
+      break;
+    case 'grid_tie':
+      p.machineType = s.enabled ? 'grid_tie' : 'off_grid';
+      break;
+  }
+}
+
 /** Encodes a PIRI back to its payload (the simulator's reply; inverse of decodePiri for known codes). */
 export function encodePiriPayload(p: Piri): string {
   const t = (v: number, w = 4) => String(Math.round(v * 10)).padStart(w, '0');

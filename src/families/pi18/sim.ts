@@ -42,6 +42,7 @@ import {
   POWER_DIRECTIONS,
   WARNING_FLAGS,
   WORK_MODES,
+  applySettingToPiri,
   type CrcVariant,
   type Enum,
   type Firmware,
@@ -373,7 +374,7 @@ export class Pi18Sim {
     if (s.key === 'max_charging_current' && !this.chargeCurrents.includes(s.amps)) return nak;
     if (s.key === 'max_utility_charging_current' && !this.utilityCurrents.includes(s.amps)) return nak;
     const next = { ...this.piri };
-    applySetting(next, s);
+    applySettingToPiri(next, s);
     if (this.opts.enforceCrossField) {
       if (!(next.cutoffVoltageV < next.stopDischargeVoltageV)) return nak;
       if (next.maxUtilityChargingCurrentA > next.maxChargingCurrentA) return nak;
@@ -467,44 +468,6 @@ export class Pi18Sim {
       dir(s.gridVoltageV > 0 ? 'input' : 'none', LINE_DIRECTIONS),
       n(Math.max(s.heatSinkTempC, s.mppt1TempC, s.mppt2TempC), 3),
     ].join(',');
-  }
-}
-
-/** Applies a (valid) setting to a PIRI in place: what the unit stores. */
-export function applySetting(p: Piri, s: Pi18Setting): void {
-  switch (s.key) {
-    case 'battery_type':
-      p.batteryType = s.value;
-      break;
-    case 'cutoff_voltage':
-      p.cutoffVoltageV = s.volts;
-      break;
-    case 'battery_thresholds':
-      p.stopDischargeVoltageV = s.stopDischargeV;
-      p.stopChargeVoltageV = s.stopChargeV === 'full' ? 0 : s.stopChargeV;
-      break;
-    case 'charge_voltages':
-      p.bulkVoltageV = s.bulkV;
-      p.floatVoltageV = s.floatV;
-      break;
-    case 'max_charging_current':
-      p.maxChargingCurrentA = s.amps;
-      break;
-    case 'max_utility_charging_current':
-      p.maxUtilityChargingCurrentA = s.amps;
-      break;
-    case 'output_source_priority':
-      p.outputSourcePriority = s.value;
-      break;
-    case 'charger_priority':
-      p.chargerPriority = s.value;
-      break;
-    case 'solar_power_priority':
-      p.solarPowerPriority = s.value;
-      break;
-    case 'grid_tie':
-      p.machineType = s.enabled ? 'grid_tie' : 'off_grid';
-      break;
   }
 }
 

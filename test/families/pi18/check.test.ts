@@ -120,3 +120,12 @@ describe('PI18 check: cross-field rules on the merged state', () => {
     expect(checkPi18({ key: 'cutoff_voltage', volts: 42 }, ctx({ settings: null }))).toMatchObject({ ok: false, code: 'CONFLICT', message: expect.stringMatching(/battery_type user/) });
   });
 });
+
+describe('PI18 check: the unit state', () => {
+  it("a rule the unit already breaks on keys the change does not touch does not refuse the change (found by the dump property)", () => {
+    const odd = ctx({ settings: { ...defaultPiri(), maxChargingCurrentA: 10, maxUtilityChargingCurrentA: 30 } });
+    expect(checkSettings([{ setting: { key: 'grid_tie', enabled: true } }], odd)).toEqual([]);
+    expect(keys(checkSettings([{ setting: { key: 'max_charging_current', amps: 20 } }], odd))).toEqual(['max_utility_charging_current,max_charging_current']);
+    expect(checkSettings([{ setting: { key: 'max_utility_charging_current', amps: 10 } }], odd)).toEqual([]);
+  });
+});
