@@ -49,6 +49,7 @@ import {
   type WorkMode,
 } from './codec.js';
 import type { Pi18Framer, Pi18Reject } from './framer.js';
+import type { SyncSnapshot } from './sync.js';
 
 /** A command the gate admits for a PI18 unit: one profile setter, optionally with its parallel unit index. */
 export type Pi18Command = Pi18Setting & {
@@ -393,6 +394,24 @@ export class Pi18Driver implements DeviceDriver<Pi18Command, Pi18Fact> {
     if (!mod.ok) return mod;
     this.gotStatus(gs.value, mod.value.mode);
     return { ok: true, value: { status: gs.value, mode: mod.value.mode }, raw: gs.raw };
+  }
+
+  /** GS, FWS, MOD and VFW back to back, for a sync-check (workflow §7), with polling paused. */
+  async readSync(): Promise<QueryResult<SyncSnapshot>> {
+    return this.session(async () => {
+      const st = await this.readStatus();
+      if (!st.ok) return st;
+      const fws = await this.readFaults();
+      if (!fws.ok) return fws;
+      const vfw = await this.query('VFW', decodeVfw);
+      if (!vfw.ok) return vfw;
+      const serial = this.identity?.serial;
+      return {
+        ok: true,
+        value: { label: serial ? `${this.label} (${serial})` : this.label, status: st.value.status, mode: st.value.mode, faults: fws.value, firmware: vfw.value },
+        raw: st.raw,
+      };
+    });
   }
 
   async readFaults(): Promise<QueryResult<FaultStatus>> {
