@@ -1,7 +1,8 @@
 /**
  * One simulated LVX6048 and its driver, on the FakeClock, for PI18 driver and profile tests:
- * Pi18Sim behind a fake HID device → HidTransport (8-byte reports) → TestLink + Pi18Framer →
- * Pi18Driver. `pair` builds two units (master/slave) each on its own fake HID device.
+ * Pi18Sim behind a fake HID device → HidTransport (8-byte reports) → SupervisedLink + Pi18Framer
+ * → Pi18Driver. Every connection attempt opens a fresh fake device (`dev` is the current one).
+ * `hidPair` builds two units (master/slave) each on its own fake HID device.
  */
 import { FakeClock } from '../../src/clock.js';
 import type { AdmittedCommand, Observation } from '../../src/families/contract.js';
@@ -9,16 +10,17 @@ import { Pi18Driver, type Pi18Command, type Pi18DriverOptions, type Pi18Fact } f
 import type { Pi18Frame } from '../../src/families/pi18/codec.js';
 import { Pi18Framer } from '../../src/families/pi18/framer.js';
 import { createPi18Pair, Pi18Sim, type FakePi18HidDevice, type Pi18SimOptions } from '../../src/families/pi18/sim.js';
+import { SupervisedLink } from '../../src/link/supervisor.js';
 import { HidTransport } from '../../src/link/transports/hid.js';
 import { recordTx, type TxRecorder } from './expect-tx.js';
-import { TestLink } from './pi18-link.js';
 
 export interface Pi18Unit {
   clock: FakeClock;
   sim: Pi18Sim;
-  dev: FakePi18HidDevice;
+  /** The fake HID device of the current connection. */
+  readonly dev: FakePi18HidDevice;
   framer: Pi18Framer;
-  link: TestLink<Pi18Frame>;
+  link: SupervisedLink<Pi18Frame>;
   driver: Pi18Driver;
   obs: Observation<Pi18Fact>[];
   tx: TxRecorder<Pi18Frame>;
@@ -35,30 +37,37 @@ export async function hidUnit(
 ): Promise<Pi18Unit> {
   const clock = opts.clock ?? new FakeClock();
   const sim = opts.simInstance ?? new Pi18Sim({ clock, ...opts.sim });
-  const dev = sim.hidDevice();
   const id = opts.id ?? 'lvx-1';
-  const transport = new HidTransport({ target: { vendorId: 0x0665, productId: 0x5161 }, opener: async () => dev, dropAfterDelimiter: 0x0d });
-  let driver: Pi18Driver | null = null;
-  const framer = new Pi18Framer({ onReject: (r) => driver?.onReject(r) });
-  const link = new TestLink<Pi18Frame>(id, transport, framer, () => clock.now());
+  let dev: FakePi18HidDevice | null = null;
+  const factory = async () =>
+    new HidTransport({
+      target: { vendorId: 0x0665, productId: 0x5161 },
+      opener: async () => (dev = sim.hidDevice()),
+      dropAfterDelimiter: 0x0d,
+    });
+  const framer = new Pi18Framer();
+  const link = new SupervisedLink<Pi18Frame>(factory, framer, { id, clock, name: 'PI18 inverter', backoff: { initialMs: 1000, maxMs: 5000 } });
   const tx = recordTx(link, clock);
-  driver = new Pi18Driver({ deviceId: id, link, clock, framer, statusMs: 5000, faultsMs: 10_000, settingsMs: 60_000, ...opts.driver });
+  const driver = new Pi18Driver({ deviceId: id, link, clock, framer, statusMs: 5000, faultsMs: 10_000, settingsMs: 60_000, ...opts.driver });
   const obs: Observation<Pi18Fact>[] = [];
   driver.onObservation((o) => obs.push(o));
-  await link.start();
   driver.start();
-  const d = driver;
+  link.start();
+  await clock.advance(0);
   return {
     clock,
     sim,
-    dev,
+    get dev() {
+      if (!dev) throw new Error('no HID device opened yet');
+      return dev;
+    },
     framer,
     link,
-    driver: d,
+    driver,
     obs,
     tx,
     async stop() {
-      await d.stop();
+      await driver.stop();
       await link.stop();
     },
   };

@@ -79,7 +79,11 @@ export interface Pi18DriverOptions {
   deviceId: string;
   link: Link<Pi18Frame>;
   clock: Clock;
-  /** The framer the link uses: drained before each exchange, its counters in `stats()`, its rejects recorded. */
+  /**
+   * The framer the link uses (the same instance): drained before each exchange (pi18.md §3.2),
+   * its rejects recorded as invalid frames, its corruptBytes in `stats()`. Without it the
+   * framer's resync alone handles stale bytes.
+   */
   framer?: Pi18Framer;
   /** The serial this unit must report (config); a different unit is reported offline and not polled. */
   expectedSerial?: string;
@@ -178,8 +182,8 @@ export class Pi18Driver implements DeviceDriver<Pi18Command, Pi18Fact> {
     });
   }
 
-  /** Feed the framer's rejects here (Pi18FramerOptions.onReject): they are recorded as invalid frames. */
-  readonly onReject = (r: Pi18Reject): void => {
+  /** The framer's rejects (subscribed in start() when `framer` is given): recorded as invalid frames. */
+  private readonly onReject = (r: Pi18Reject): void => {
     this.rejectsInExchange++;
     this.counters.invalidFrames++;
     this.emit({
@@ -208,7 +212,8 @@ export class Pi18Driver implements DeviceDriver<Pi18Command, Pi18Fact> {
   start(): void {
     if (this.started) return;
     this.started = true;
-    const { link, clock } = this.opts;
+    const { link, clock, framer } = this.opts;
+    if (framer) this.offs.push(framer.onReject(this.onReject));
     this.offs.push(
       link.onFrame((f) => this.onFrame(f)),
       link.onState((state, detail) => {

@@ -36,9 +36,17 @@ export class Pi18Framer implements Framer<Pi18Frame> {
   private padding = 0;
   private rejects = 0;
   private readonly maxFrame: number;
+  private readonly rejectListeners = new Set<(r: Pi18Reject) => void>();
 
   constructor(private readonly opts: Pi18FramerOptions = {}) {
     this.maxFrame = opts.maxFrameBytes ?? 512;
+    if (opts.onReject) this.rejectListeners.add(opts.onReject);
+  }
+
+  /** Subscribes to failed candidates (a driver records them as invalid frames); returns an unsubscribe. */
+  onReject(listener: (r: Pi18Reject) => void): () => void {
+    this.rejectListeners.add(listener);
+    return () => this.rejectListeners.delete(listener);
   }
 
   get corruptBytes(): number {
@@ -122,7 +130,13 @@ export class Pi18Framer implements Framer<Pi18Frame> {
     this.rejects++;
     const bytes = this.buf.slice(0, next);
     this.drop(next);
-    this.opts.onReject?.({ bytes, reason });
+    for (const l of this.rejectListeners) {
+      try {
+        l({ bytes, reason });
+      } catch {
+        // A listener's bug must not break framing.
+      }
+    }
   }
 
   private drop(n: number): void {

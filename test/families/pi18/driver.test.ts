@@ -12,7 +12,7 @@ import type { Observation } from '../../../src/families/contract.js';
 import { SerialTransport } from '../../../src/link/transports/serial.js';
 import { openPtyPair } from '../../helpers/pty-pair.js';
 import { admitForTest, hidUnit, ofType, type Pi18Unit } from '../../helpers/pi18-rig.js';
-import { TestLink } from '../../helpers/pi18-link.js';
+import { SupervisedLink } from '../../../src/link/supervisor.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -238,6 +238,20 @@ describe('Pi18Driver over a fake HID device', () => {
     expect(await u.driver.execute(admitForTest({ key: 'grid_tie', enabled: true }))).toMatchObject({ ok: false, code: 'DEVICE_OFFLINE' });
   });
 
+  it('the HID device is unplugged: offline at once, back online with its identity re-read when the link reopens', async () => {
+    const u = await unit();
+    await u.tx.expect(isCmd('FWS'), 1000);
+    await u.clock.advance(10);
+    u.dev.unplug();
+    await u.clock.advance(10);
+    expect(ofType(u.obs, 'presence').at(-1)).toMatchObject({ online: false, reason: expect.stringMatching(/link down/) });
+    expect(ofType(u.obs, 'link').map((l) => l.state)).toContain('down');
+    u.tx.clear();
+    await u.clock.advance(2000);
+    expect(txCommands(u).slice(0, 2)).toEqual(['ID', 'VFW']);
+    expect(ofType(u.obs, 'presence').at(-1)).toMatchObject({ online: true, identity: { serial: '96142109100037' } });
+  });
+
   it('polling pauses during a session and resumes after it', async () => {
     const u = await unit();
     await u.tx.expect(isCmd('FWS'), 1000);
@@ -262,16 +276,13 @@ describe('Pi18Driver over a real pseudo-terminal at 2400 Bd (RS-232 variant)', (
     sim.attach(deviceSide);
     cleanups.push(() => sim.stop());
     const clock = new RealClock();
-    const host = new SerialTransport({ path: pair.a, baudRate: 2400 });
-    let driver: Pi18Driver | null = null;
-    const framer = new Pi18Framer({ onReject: (r) => driver?.onReject(r) });
-    const link = new TestLink<Pi18Frame>('lvx-serial', host, framer, () => clock.now());
-    driver = new Pi18Driver({ deviceId: 'lvx-serial', link, clock, framer, statusMs: 200, faultsMs: 400, settingsMs: 5000, settleMs: 50, timeoutMs: 2000 });
+    const framer = new Pi18Framer();
+    const link = new SupervisedLink<Pi18Frame>(async () => new SerialTransport({ path: pair.a, baudRate: 2400 }), framer, { id: 'lvx-serial', clock, name: 'PI18 inverter' });
+    const d = new Pi18Driver({ deviceId: 'lvx-serial', link, clock, framer, statusMs: 200, faultsMs: 400, settingsMs: 5000, settleMs: 50, timeoutMs: 2000 });
     const obs: Observation<Pi18Fact>[] = [];
-    driver.onObservation((o) => obs.push(o));
-    await link.start();
-    driver.start();
-    const d = driver;
+    d.onObservation((o) => obs.push(o));
+    d.start();
+    link.start();
     cleanups.push(async () => {
       await d.stop();
       await link.stop();
