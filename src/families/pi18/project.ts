@@ -5,6 +5,7 @@
  */
 import type { LinkState } from '../../link/types.js';
 import type { Observation, Values } from '../contract.js';
+import type { DeviceViewBase } from '../types.js';
 import { enumText, type Firmware, type Piri } from './codec.js';
 import type { Pi18Fact, SetterOutcome } from './driver.js';
 
@@ -14,9 +15,9 @@ export interface InverterFlag {
   text: string;
 }
 
-export interface InverterView {
-  deviceId: string;
-  online: boolean;
+/** The view of one inverter; `id` is the driver's deviceId. */
+export interface InverterView extends DeviceViewBase {
+  kind: 'pi18';
   /** Why the unit is offline (missed replies, wrong serial, link down), for people. */
   offlineReason: string | null;
   linkState: LinkState | null;
@@ -42,9 +43,13 @@ export interface InverterView {
   lastSetter: { command: string; outcome: SetterOutcome['outcome']; at: number } | null;
 }
 
-export function emptyInverterView(deviceId: string): InverterView {
+export function emptyInverterView(id: string, busId: string = id, name: string = id): InverterView {
   return {
-    deviceId,
+    kind: 'pi18',
+    id,
+    busId,
+    name,
+    lastSeen: null,
     online: false,
     offlineReason: null,
     linkState: null,
@@ -76,7 +81,14 @@ function roleOf(settings: Piri | null, index: number | null): InverterView['role
 }
 
 export function projectInverter(view: InverterView, o: Observation<Pi18Fact>): InverterView {
-  if ('deviceId' in o && o.deviceId !== null && o.deviceId !== view.deviceId) return view;
+  if ('deviceId' in o && o.deviceId !== null && o.deviceId !== view.id) return view;
+  const next = project(view, o);
+  // Heard from: anything the unit said (presence online, a reading, a reply, flags, a fact).
+  if (next !== view && o.type !== 'link' && !(o.type === 'presence' && !o.online)) return { ...next, lastSeen: o.at };
+  return next;
+}
+
+function project(view: InverterView, o: Observation<Pi18Fact>): InverterView {
   switch (o.type) {
     case 'link':
       return o.state === view.linkState ? view : { ...view, linkState: o.state, ...(o.state !== 'up' ? { online: false, offlineReason: `link ${o.state}: ${o.detail}` } : {}) };

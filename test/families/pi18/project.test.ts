@@ -22,7 +22,10 @@ describe('projectInverter', () => {
     await u.clock.advance(100);
     let v = viewOf(u);
     expect(v).toMatchObject({
-      deviceId: 'lvx-1',
+      kind: 'pi18',
+      id: 'lvx-1',
+      busId: 'lvx-1',
+      lastSeen: expect.any(Number),
       online: true,
       serial: '96142109100037',
       firmware: { main: '05220' },
