@@ -33,7 +33,15 @@ export function admitForTest(cmd: Pi18Command): AdmittedCommand<Pi18Command> {
 }
 
 export async function hidUnit(
-  opts: { sim?: Pi18SimOptions; driver?: Partial<Pi18DriverOptions>; clock?: FakeClock; simInstance?: Pi18Sim; id?: string } = {},
+  opts: {
+    sim?: Pi18SimOptions;
+    driver?: Partial<Pi18DriverOptions>;
+    clock?: FakeClock;
+    simInstance?: Pi18Sim;
+    id?: string;
+    /** Drop the padding after the CR in each input report (HidTransport dropAfterDelimiter). Default true. */
+    trimReports?: boolean;
+  } = {},
 ): Promise<Pi18Unit> {
   const clock = opts.clock ?? new FakeClock();
   const sim = opts.simInstance ?? new Pi18Sim({ clock, ...opts.sim });
@@ -43,7 +51,7 @@ export async function hidUnit(
     new HidTransport({
       target: { vendorId: 0x0665, productId: 0x5161 },
       opener: async () => (dev = sim.hidDevice()),
-      dropAfterDelimiter: 0x0d,
+      dropAfterDelimiter: opts.trimReports === false ? undefined : 0x0d,
     });
   const framer = new Pi18Framer();
   const link = new SupervisedLink<Pi18Frame>(factory, framer, { id, clock, name: 'PI18 inverter', backoff: { initialMs: 1000, maxMs: 5000 } });

@@ -9,7 +9,7 @@
  * - Queries are idempotent and retried; a setter is never re-sent after a timeout: PIRI is read
  *   to see whether it took effect.
  * - Polling plan: identity (ID, VFW, PIRI, MCHGCR, MUCHGCR) once per connection, GS + MOD every
- *   `statusMs`, FWS every `faultsMs`, PIRI every `settingsMs`. Polling pauses during a `session`
+ *   `statusMs`, FWS every `faultsMs`, PIRI (and ET, while the unit answers it) every `settingsMs`. Polling pauses during a `session`
  *   (a profile apply holds the unit's exchange slot for its whole run).
  * - Observations: `link` (state), `frame` for every frame both ways (protocol 'pi18', the whole
  *   line, readable text, kind = the command name), `presence` with identity, `reading` (GS + MOD),
@@ -25,6 +25,7 @@ import {
   buildFrame,
   commandName,
   decodeCurrentList,
+  decodeEnergy,
   decodeFws,
   decodeGs,
   decodeId,
@@ -157,6 +158,8 @@ export class Pi18Driver implements DeviceDriver<Pi18Command, Pi18Fact> {
   private lastFaultsAt = -Infinity;
   private lastSettingsAt = -Infinity;
   private needIdentity = true;
+  /** null: not asked yet; false: the unit answered ET with ^0. */
+  private energySupported: boolean | null = null;
   private wrongUnit: string | null = null;
   private rejectsInExchange = 0;
   private inFlight: string | null = null;
@@ -419,6 +422,21 @@ export class Pi18Driver implements DeviceDriver<Pi18Command, Pi18Fact> {
     });
   }
 
+  /**
+   * ET, the total PV energy counter (pi18.md §4.6; kWh per the PDF, Wh per PM — unit uncertain,
+   * so reported as a reply, not as telemetry). A unit that answers `^0` is not asked again.
+   */
+  async readEnergy(): Promise<QueryResult<{ energy: number }>> {
+    const r = await this.query('ET', decodeEnergy);
+    if (r.ok) {
+      this.energySupported = true;
+      this.emit({ type: 'reply', at: this.opts.clock.now(), deviceId: this.opts.deviceId, what: 'ET', values: { pvEnergyTotal: r.value.energy } });
+    } else if (r.reason === 'nak') {
+      this.energySupported = false;
+    }
+    return r;
+  }
+
   async readFaults(): Promise<QueryResult<FaultStatus>> {
     const r = await this.query('FWS', decodeFws);
     if (r.ok) this.gotFaults(r.value);
@@ -535,7 +553,7 @@ export class Pi18Driver implements DeviceDriver<Pi18Command, Pi18Fact> {
     if (this.sessions > 0) return this.afterPoll(results);
     if (now() - this.lastSettingsAt >= (this.opts.settingsMs ?? 60_000)) {
       this.lastSettingsAt = now();
-      ran(await this.readPiri());
+      if (ran(await this.readPiri()) && this.energySupported !== false) await this.readEnergy();
     }
     this.afterPoll(results);
   }

@@ -3,7 +3,8 @@
  * pseudo-terminal at 2400 Bd (RealClock). Wire facts: pi18.md; setter rules: workflow §8.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { RealClock } from '../../../src/clock.js';
+import { FakeClock, RealClock } from '../../../src/clock.js';
+import { createMemoryLink } from '../../../src/link/transports/memory.js';
 import { buildFrame, commandName, type Pi18Frame } from '../../../src/families/pi18/codec.js';
 import { Pi18Driver, type Pi18Fact } from '../../../src/families/pi18/driver.js';
 import { Pi18Framer } from '../../../src/families/pi18/framer.js';
@@ -76,12 +77,14 @@ describe('Pi18Driver over a fake HID device', () => {
     expect(frames.filter((f) => f.dir === 'rx')).toHaveLength(8);
   });
 
-  it('polling plan: GS+MOD every statusMs, FWS every faultsMs, PIRI every settingsMs, identity never again', async () => {
+  it('polling plan: GS+MOD every statusMs, FWS every faultsMs, PIRI and ET every settingsMs, identity never again', async () => {
     const u = await unit();
     await u.tx.expect(isCmd('FWS'), 1000);
     u.tx.clear();
     await u.clock.advance(60_000);
     const sent = txCommands(u);
+    expect(sent.filter((c) => c === 'ET')).toHaveLength(1);
+    expect(ofType(u.obs, 'reply').find((r) => r.what === 'ET')).toMatchObject({ values: { pvEnergyTotal: 12345 } });
     expect(sent.filter((c) => c === 'GS')).toHaveLength(12);
     expect(sent.filter((c) => c === 'MOD')).toHaveLength(12);
     expect(sent.filter((c) => c === 'FWS')).toHaveLength(6);
@@ -238,6 +241,27 @@ describe('Pi18Driver over a fake HID device', () => {
     expect(await u.driver.execute(admitForTest({ key: 'grid_tie', enabled: true }))).toMatchObject({ ok: false, code: 'DEVICE_OFFLINE' });
   });
 
+  it('a unit that answers ET with ^0 is not asked for it again (LV5048, pi18.md §4.6)', async () => {
+    const u = await unit();
+    await u.tx.expect(isCmd('FWS'), 1000);
+    u.sim.script.always('nak-query', { when: (c) => c === 'ET' });
+    u.tx.clear();
+    await u.clock.advance(180_000);
+    expect(txCommands(u).filter((c) => c === 'ET')).toHaveLength(1);
+    expect(txCommands(u).filter((c) => c === 'PIRI')).toHaveLength(3);
+    expect(u.driver.isOnline).toBe(true);
+  });
+
+  it('untrimmed HID input reports (padding after the CR reaches the framer) are read the same, with no corrupt bytes', async () => {
+    const u = await unit({ trimReports: false });
+    await u.tx.expect(isCmd('FWS'), 1000);
+    await u.clock.advance(10);
+    expect(u.driver.isOnline).toBe(true);
+    expect(ofType(u.obs, 'reading')[0]!.values.batteryVoltageV).toBe(52.8);
+    expect(u.driver.stats().corruptBytes).toBe(0);
+    expect(u.framer.paddingBytes).toBeGreaterThan(0);
+  });
+
   it('the HID device is unplugged: offline at once, back online with its identity re-read when the link reopens', async () => {
     const u = await unit();
     await u.tx.expect(isCmd('FWS'), 1000);
@@ -262,6 +286,30 @@ describe('Pi18Driver over a fake HID device', () => {
     });
     await u.clock.advance(10);
     expect(txCommands(u)).toContain('GS');
+  });
+});
+
+describe('Pi18Driver over a memory transport (the simulated cable a rig uses)', () => {
+  it('sim.attach(device side) + SupervisedLink(host side): online, readings, a setter with read-back', async () => {
+    const clock = new FakeClock();
+    const mem = createMemoryLink('lvx-mem');
+    const sim = new Pi18Sim({ clock });
+    sim.attach(mem.device);
+    const framer = new Pi18Framer();
+    const link = new SupervisedLink<Pi18Frame>(mem.hostFactory(), framer, { id: 'lvx-mem', clock });
+    const d = new Pi18Driver({ deviceId: 'lvx-mem', link, clock, framer });
+    cleanups.push(async () => {
+      await d.stop();
+      await link.stop();
+      sim.stop();
+    });
+    d.start();
+    link.start();
+    await clock.advance(100);
+    expect(d.isOnline).toBe(true);
+    const r = d.execute(admitForTest({ key: 'battery_thresholds', stopDischargeV: 46, stopChargeV: 'full' }));
+    await clock.advance(1000);
+    expect(await r).toMatchObject({ ok: true, readBack: { stopDischargeVoltageV: 46, stopChargeVoltageV: 0 } });
   });
 });
 
