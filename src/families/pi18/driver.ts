@@ -281,7 +281,8 @@ export class Pi18Driver implements DeviceDriver<Pi18Command, Pi18Fact> {
     if (this.opts.link.state === 'up') {
       let bytes: Uint8Array;
       try {
-        bytes = buildFrame(frame, this.opts.crcVariant);
+        // The link's framer writes the bytes; the record shows the same ones (same CRC variant).
+        bytes = this.opts.framer ? this.opts.framer.encode(frame) : buildFrame(frame, this.opts.crcVariant);
       } catch {
         bytes = new Uint8Array(0);
       }
