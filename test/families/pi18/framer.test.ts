@@ -2,6 +2,7 @@
  * PI18 framer: resync, split HID reports and stale reports of an abandoned exchange
  * (pi18.md §3.2 "Reading" and "Stale bytes", §3.3).
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildFrame, type Pi18Frame } from '../../../src/families/pi18/codec.js';
 import { Pi18Framer, type Pi18Reject } from '../../../src/families/pi18/framer.js';
@@ -113,5 +114,27 @@ describe('Pi18Framer', () => {
   it('encodes requests with CRC; the vendor variant on request', () => {
     expect(new Pi18Framer().encode({ type: 'set', command: 'BUCD440,540' }).subarray(-3)).toEqual(hex('d7 01 0d'));
     expect(new Pi18Framer({ crcVariant: 'vendor' }).encode({ type: 'set', command: 'BUCD440,540' }).subarray(-3)).toEqual(hex('d7 00 0d'));
+  });
+
+  it('property: any garbage without a CR between frames, any chunking → every frame recovered in order, every garbage byte counted', () => {
+    const pool = [PIRI, GS, MOD, ACK, hex('5e 30 1b e3 0d'), buildFrame({ type: 'nak30', text: '(NAK' })];
+    const garbage = fc.uint8Array({ maxLength: 24 }).map((g) => g.filter((b) => b !== 0x0d));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(garbage, fc.integer({ min: 0, max: pool.length - 1 })), { minLength: 1, maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1 }), (items, cuts) => {
+        const stream = cat(...items.flatMap(([g, i]) => [g, pool[i]!]));
+        const f = new Pi18Framer();
+        const out: Pi18Frame[] = [];
+        let at = 0;
+        for (let k = 0; at < stream.length; k++) {
+          const n = cuts[k % cuts.length]!;
+          out.push(...f.push(stream.subarray(at, at + n)));
+          at += n;
+        }
+        expect(out.map((fr) => Array.from(fr.raw!))).toEqual(items.map(([, i]) => Array.from(pool[i]!)));
+        const garbageBytes = items.reduce((a, [g]) => a + g.length, 0);
+        expect(f.corruptBytes + f.paddingBytes).toBe(garbageBytes);
+      }),
+      { numRuns: 400 },
+    );
   });
 });
