@@ -1,5 +1,5 @@
--- Scheduled jobs and their runs (issue 14). Numbered 0008 to follow 0005-0007 of the generic frame record (wt-frames);
--- if those do not land first, renumber this file, its snapshot and its journal entry (tag and idx).
+-- Scheduled jobs and their runs (issue 14): the jobs table (definitions from the API and the config,
+-- with the latest handled scheduled instant) and job_runs (every run and its outcome).
 CREATE TABLE `job_runs` (
 	`id` integer PRIMARY KEY NOT NULL,
 	`job_id` text NOT NULL,

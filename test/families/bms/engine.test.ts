@@ -42,7 +42,7 @@ describe('battery BMS on the simulated rig', () => {
     expect(s.cellHighV! - s.cellLowV!).toBeCloseTo(s.cellDeltaV!, 3);
     expect(s.chargeVoltageLimitV).toBeCloseTo(57.6, 1);
     expect(s.modules.map((m) => m.index)).toEqual([1, 2]);
-    expect(t.store.listFrames({ busId: 'can1', dir: 'rx' }, 5).items.length).toBe(5);
+    expect(t.store.listFrames({ link: 'can1', dir: 'rx' }, 5).items.length).toBe(5);
     expect((t.rig.engine.latestFrames('can1') as LatestFrame[])!.some((f) => f.canId === 0x351 && f.decoded.kind === 'charge-limits')).toBe(true);
   });
 
@@ -76,7 +76,7 @@ describe('battery BMS on the simulated rig', () => {
     await t.clock.advance(50);
     expect(t.store.latestEvent({ types: ['frame.invalid'], deviceId: 'bms0' })).not.toBeNull();
     expect(t.rig.engine.device<BatteryView>('bms0')!.snapshot!.socPct).toBe(before);
-    expect(t.store.listFrames({ busId: 'can1', kind: 'invalid' }, 5).items.length).toBe(1);
+    expect(t.store.listFrames({ link: 'can1', kind: 'invalid' }, 5).items.length).toBe(1);
   });
 
   it('caps the charge at the BMS current limit, with an event naming the BMS value', async () => {

@@ -45,9 +45,9 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     expect(t.rig.sim!.flatpack2.get('can0')!.psu(A).addr).toBe(a.addr);
     expect(t.rig.sim!.flatpack2.get('can0')!.psu(B).addr).toBe(b.addr);
     // Status frames with B's address land on B, not on PSU 1 as in the original.
-    const rx = t.store.listFrames({ busId: 'can0', dir: 'rx', kind: 'status', deviceId: idB }, 5);
+    const rx = t.store.listFrames({ link: 'can0', dir: 'rx', kind: 'status', deviceId: idB }, 5);
     expect(rx.items.length).toBe(5);
-    for (const f of rx.items) expect((f.canId >> 16) & 0xff).toBe(b.addr);
+    for (const f of rx.items) expect([f.protocol, (parseInt(f.address!, 16) >> 16) & 0xff]).toEqual(['can', b.addr]);
     expect(t.store.listEvents({ types: ['device.discovered'] }, 10).items.length).toBe(2);
   });
 
@@ -184,7 +184,11 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     stranger.send({ id: 0x123, extended: false, remote: false, data: new Uint8Array([9]) });
     await t.clock.advance(100);
     const unk = t.store.listFrames({ kind: 'unknown', dir: 'rx' }, 10).items;
-    expect(unk.map((f) => f.canId).sort()).toEqual([0x123, 0x18ff50e5].sort());
+    // Recorded as generic frame records: the CAN id as the address (3 hex digits when standard), flags in meta.
+    expect(unk.map((f) => [f.protocol, f.address, f.meta]).sort()).toEqual([
+      ['can', '123', { extended: false, remote: false }],
+      ['can', '18FF50E5', { extended: true, remote: false }],
+    ]);
   });
 
   it('applies per-PSU startup values once, and rebuilds devices and setpoints from the store on restart', async () => {

@@ -8,38 +8,11 @@ import { ApiError, gql, subscribe } from '../api.js';
 import { h, KeyedList, replaceChildren, setAttr, setText, toast, type Row } from '../dom.js';
 import * as Q from '../queries.js';
 import type { Page } from '../page.js';
+import type * as G from '../generated/graphql.js';
 
-interface JobRunView {
-  id: string;
-  jobId: string;
-  scheduledAt: string | null;
-  startedAt: string;
-  finishedAt: string | null;
-  trigger: 'SCHEDULE' | 'CATCH_UP' | 'MANUAL';
-  outcome: 'RUNNING' | 'OK' | 'REFUSED' | 'FAILED' | 'SKIPPED';
-  code: string | null;
-  reason: string | null;
-  steps: Array<{ action: string; outcome: string; code: string | null; message: string }>;
-  eventIds: string[];
-}
-
-interface JobView {
-  id: string;
-  name: string;
-  cron: string | null;
-  at: string | null;
-  timezone: string;
-  enabled: boolean;
-  catchUp: 'SKIP' | 'ONCE';
-  maxLatenessS: number;
-  conditions: unknown[];
-  actions: unknown[];
-  source: 'API' | 'CONFIG';
-  readOnly: boolean;
-  nextRunAt: string | null;
-  running: boolean;
-  lastRun: { id: string; outcome: JobRunView['outcome']; code: string | null; reason: string | null; startedAt: string } | null;
-}
+/** What the page reads: the generated result types of its documents (npm run codegen). */
+type JobRunView = G.JobRunsQuery['jobRuns']['nodes'][number];
+type JobView = G.JobsQuery['jobs'][number];
 
 /** Local time, with the weekday: when a job runs matters by the day. */
 export function fmtLocal(iso: string | null | undefined): string {
@@ -86,7 +59,7 @@ function jobRow(j0: JobView, ctx: Ctx): Row<JobView> {
     onchange: async () => {
       const want = toggle.checked;
       try {
-        await gql(Q.SET_JOB_ENABLED, { id: current.id, enabled: want });
+        await gql<G.SetJobEnabledMutation>(Q.SET_JOB_ENABLED, { id: current.id, enabled: want } satisfies G.SetJobEnabledMutationVariables);
         toast(`"${current.name}" ${want ? 'enabled' : 'disabled'}`);
       } catch (e) {
         toggle.checked = !want;
@@ -102,7 +75,7 @@ function jobRow(j0: JobView, ctx: Ctx): Row<JobView> {
     onclick: async () => {
       runBtn.disabled = true;
       try {
-        const r = await gql<{ runJobNow: JobRunView }>(Q.RUN_JOB_NOW, { id: current.id });
+        const r = await gql<G.RunJobNowMutation>(Q.RUN_JOB_NOW, { id: current.id } satisfies G.RunJobNowMutationVariables);
         const run = r.runJobNow;
         toast(`"${current.name}": ${OUTCOME_TEXT[run.outcome]}${run.reason ? ` — ${run.reason}` : ''}`, run.outcome === 'OK' ? 'ok' : 'error');
       } catch (e) {
@@ -258,7 +231,7 @@ function jobForm(ctx: Ctx): { el: HTMLElement; open(j: JobView | null): void } {
       return;
     }
     try {
-      const r = await gql<{ validateJob: { ok: boolean; issues: Array<{ path: string; message: string }>; nextRuns: string[] } }>(Q.VALIDATE_JOB, { input: i.value });
+      const r = await gql<G.ValidateJobQuery>(Q.VALIDATE_JOB, { input: i.value });
       if (my !== seq) return;
       showIssues(r.validateJob.issues.map((x) => `${x.path || 'job'}: ${x.message}`));
       replaceChildren(preview, r.validateJob.nextRuns.map((t) => h('li', {}, fmtLocal(t))));
@@ -338,7 +311,7 @@ function jobForm(ctx: Ctx): { el: HTMLElement; open(j: JobView | null): void } {
       lateness.value = j ? String(j.maxLatenessS) : '';
       enabled.checked = j?.enabled ?? true;
       actions.value = j ? JSON.stringify(j.actions, null, 1) : '';
-      conditions.value = j && j.conditions.length ? JSON.stringify(j.conditions, null, 1) : '';
+      conditions.value = j && Array.isArray(j.conditions) && j.conditions.length ? JSON.stringify(j.conditions, null, 1) : '';
       syncKind();
       showIssues([]);
       replaceChildren(preview);
@@ -382,7 +355,7 @@ export const schedulePage: Page = {
     let disposed = false;
     const load = async () => {
       try {
-        const [j, r] = await Promise.all([gql<{ jobs: JobView[] }>(Q.JOBS), gql<{ jobRuns: { nodes: JobRunView[] } }>(Q.JOB_RUNS, { first: 50 })]);
+        const [j, r] = await Promise.all([gql<G.JobsQuery>(Q.JOBS), gql<G.JobRunsQuery>(Q.JOB_RUNS, { first: 50 } satisfies G.JobRunsQueryVariables)]);
         if (disposed) return;
         jobs = j.jobs;
         runs = r.jobRuns.nodes;
@@ -397,7 +370,7 @@ export const schedulePage: Page = {
       }
     };
     let reload: ReturnType<typeof setTimeout> | undefined;
-    const stopLive = subscribe<{ jobRuns: JobRunView }>(Q.JOB_RUNS_LIVE, undefined, (d) => {
+    const stopLive = subscribe<G.JobRunsLiveSubscription>(Q.JOB_RUNS_LIVE, undefined, (d) => {
       const r = d.jobRuns;
       runs = [r, ...runs.filter((x) => x.id !== r.id)].sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 50);
       runRows.render(runs);
