@@ -32,6 +32,12 @@ import { hostTimezone, issueLines, jobInputSchema, type Job, type JobAction, typ
 export const MAX_SLEEP_MS = 60_000;
 /** A fire later than this after its instant counts as missed (the clock jumped, the loop stalled long). */
 export const MISSED_AFTER_MS = MAX_SLEEP_MS + 5_000;
+/**
+ * A catch-up run decided at start waits this long (clock ms) so that the links are up and the
+ * devices heard first: run at once, a 01:00 charge start would always be refused "no PSU online".
+ * The decision (and its event) is at start; the lateness is measured there.
+ */
+export const START_SETTLE_MS = 30_000;
 
 export type SchedulerResult<T> = { ok: true; value: T } | { ok: false; code: Code; message: string; issues?: RefIssue[] };
 
@@ -55,12 +61,15 @@ export class Scheduler {
   private readonly jobs = new Map<string, Job>();
   private readonly timers = new Map<string, { handle: TimerHandle; due: number }>();
   private readonly inProgress = new Map<string, Promise<JobRun>>();
+  private readonly settling = new Map<string, TimerHandle>();
+  private readonly store: Store;
   private started = false;
 
   constructor(opts: SchedulerOptions) {
     this.engine = opts.engine;
     this.clock = opts.clock;
     this.log = opts.log;
+    this.store = opts.store;
     this.db = new JobStore(opts.store);
     this.act = opts.runAction ?? ((a, job) => runAction(this.engine, a, job.name));
     for (const j of this.db.list()) this.jobs.set(j.id, j);
@@ -148,7 +157,14 @@ export class Scheduler {
     return this.jobs.get(id);
   }
 
+  private writable(): SchedulerResult<never> | null {
+    const h = this.store.health;
+    return h.writable ? null : { ok: false, code: 'STORAGE_UNAVAILABLE', message: `jobs cannot be changed while the database cannot be written (${h.error}); free space on its disk or fix its permissions` };
+  }
+
   private editable(id: string): SchedulerResult<Job> {
+    const w = this.writable();
+    if (w) return w;
     const j = this.jobs.get(id);
     if (!j) return { ok: false, code: 'NOT_FOUND', message: `no job "${id}"; query jobs { id } for the ids` };
     if (j.source === 'config') return { ok: false, code: 'READ_ONLY', message: `job "${j.name}" (${id}) comes from the config file; change it there and restart the server` };
@@ -160,6 +176,8 @@ export class Scheduler {
   }
 
   create(input: unknown, actor: string): SchedulerResult<Job> {
+    const w = this.writable();
+    if (w) return w;
     const c = this.check(input);
     if (!c.ok) return this.invalid(c.issues);
     const id = c.spec.id ?? this.newId();
@@ -251,7 +269,7 @@ export class Scheduler {
     }
     for (const j of this.jobs.values()) {
       if (!j.enabled) continue;
-      this.catchUp(j, now, 'the server was down');
+      this.catchUp(j, now, 'the server was down', START_SETTLE_MS);
       this.arm(this.jobs.get(j.id)!);
     }
   }
@@ -259,6 +277,8 @@ export class Scheduler {
   stop(): void {
     this.started = false;
     for (const id of [...this.timers.keys()]) this.disarm(id);
+    for (const t of this.settling.values()) this.clock.clearTimeout(t);
+    this.settling.clear();
   }
 
   /** Slots up to here are handled or not owed; the next fire is searched after it. */
@@ -301,7 +321,7 @@ export class Scheduler {
   }
 
   /** A slot in (lastScheduledAt, now] that was not run: decided once by the catch-up policy. */
-  private catchUp(j: Job, now: number, why: string): void {
+  private catchUp(j: Job, now: number, why: string, delayMs = 0): void {
     const missed = latestFireBetween(j, j.lastScheduledAt ?? now, now);
     if (missed === null) return;
     const latenessMs = now - missed;
@@ -309,12 +329,23 @@ export class Scheduler {
     const reason =
       j.catchUp === 'once'
         ? run
-          ? `missed at ${new Date(missed).toISOString()} (${why}); catchUp once: run now, ${Math.round(latenessMs / 1000)} s late`
+          ? `missed at ${new Date(missed).toISOString()} (${why}); catchUp once: run ${delayMs ? `in ${Math.round(delayMs / 1000)} s, once the devices are heard` : 'now'}, ${Math.round(latenessMs / 1000)} s late`
           : `missed at ${new Date(missed).toISOString()} (${why}); catchUp once, but ${Math.round(latenessMs / 1000)} s late is more than maxLatenessS ${j.maxLatenessS}`
         : `missed at ${new Date(missed).toISOString()} (${why}); catchUp skip`;
     this.engine.record({ type: 'job.catch-up', data: { jobId: j.id, name: j.name, scheduledAt: missed, latenessMs, policy: j.catchUp, decision: run ? 'run' : 'skip', reason } }, true);
     this.log.info({ job: j.id }, `job "${j.name}": ${reason}`);
-    if (run) this.fire(j, missed, 'catch-up');
+    if (run && delayMs > 0) {
+      this.handled(j, missed);
+      this.settling.set(
+        j.id,
+        this.clock.setTimeout(() => {
+          this.settling.delete(j.id);
+          const cur = this.jobs.get(j.id);
+          if (!cur || !cur.enabled || !this.started) return;
+          void this.execute(cur, missed, 'catch-up');
+        }, delayMs),
+      );
+    } else if (run) this.fire(j, missed, 'catch-up');
     else {
       this.handled(j, missed);
       this.record(j, { scheduledAt: missed, trigger: 'catch-up', outcome: 'skipped', reason });

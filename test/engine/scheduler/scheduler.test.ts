@@ -11,7 +11,7 @@ import { Store } from '../../../src/store/store.js';
 import type { JobAction, JobRun } from '../../../src/engine/scheduler/spec.js';
 import { registerDeviceCommand } from '../../../src/engine/scheduler/actions.js';
 import { z } from 'zod';
-import { Scheduler } from '../../../src/engine/scheduler/scheduler.js';
+import { Scheduler, START_SETTLE_MS } from '../../../src/engine/scheduler/scheduler.js';
 import { makeSimRig, tempDbPath, type TestRig } from '../../helpers/rig.js';
 
 const H = 3600_000;
@@ -145,7 +145,7 @@ describe('catch-up after a downtime, and restarts', () => {
     a.stop();
     clock.stall(downFor); // the server is down: nothing runs
     const b = bare(clock, a.dbPath);
-    await clock.advance(1000);
+    await clock.advance(START_SETTLE_MS);
     return { clock, b, j };
   }
 
@@ -153,7 +153,8 @@ describe('catch-up after a downtime, and restarts', () => {
     const { clock, b, j } = await downtime('once', 90 * M); // down 00:30 → 02:00, missed 01:00
     const runs = runsOf(b.engine.scheduler, j.id);
     expect(runs).toHaveLength(1);
-    expect(runs[0]).toMatchObject({ trigger: 'catch-up', outcome: 'ok', scheduledAt: Date.parse('2026-01-10T01:00:00Z'), startedAt: Date.parse('2026-01-10T02:00:00Z') });
+    // Decided at start (02:00), run once the devices had START_SETTLE_MS to be heard.
+    expect(runs[0]).toMatchObject({ trigger: 'catch-up', outcome: 'ok', scheduledAt: Date.parse('2026-01-10T01:00:00Z'), startedAt: Date.parse('2026-01-10T02:00:00Z') + START_SETTLE_MS });
     const ev = b.store.listEvents({ types: ['job.catch-up'] }, 10).items;
     expect(ev).toHaveLength(1);
     expect(ev[0].data).toMatchObject({ jobId: j.id, decision: 'run', policy: 'once', latenessMs: H });
