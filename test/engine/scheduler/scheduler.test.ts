@@ -335,6 +335,20 @@ describe('actions and conditions on the simulated rig', () => {
     expect(r2.outcome).toBe('ok');
   });
 
+  it('a catch-up run after a restart of the rig waits for the devices, so it is not refused for PSUs not yet heard', async () => {
+    const clock = new FakeClock(Date.parse('2026-01-10T00:00:00Z'));
+    const dbPath = tempDbPath('pp-sched-');
+    t = makeSimRig({ bms: false, clock, dbPath });
+    const j = created(t.rig.engine.scheduler, { name: 'standby at 01:00', cron: '0 1 * * *', timezone: 'UTC', catchUp: 'once', actions: [{ type: 'dc-output-standby', target: 'all' }] });
+    await clock.advance(10_000);
+    await t.stop();
+    clock.stall(70 * M); // down over 01:00 (back at 01:10)
+    t = makeSimRig({ bms: false, clock, dbPath });
+    await clock.advance(START_SETTLE_MS + 1000);
+    const runs = runsOf(t.rig.engine.scheduler, j.id);
+    expect(runs.map((r) => [r.trigger, r.outcome, r.code, r.reason])).toEqual([['catch-up', 'ok', null, null]]);
+  });
+
   it('device-command: a family\'s named command runs through engine.command (its gate page, command.* events)', async () => {
     const off = registerDeviceCommand<{ voltageV: number }, { kind: 'power-on-default'; serial: string; voltageV: number }>('flatpack2', 'test-power-on-default', {
       args: z.object({ voltageV: z.number() }).strict(),
