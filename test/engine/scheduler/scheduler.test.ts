@@ -339,7 +339,7 @@ describe('actions and conditions on the simulated rig', () => {
     const clock = new FakeClock(Date.parse('2026-01-10T00:00:00Z'));
     const dbPath = tempDbPath('pp-sched-');
     t = makeSimRig({ bms: false, clock, dbPath });
-    const j = created(t.rig.engine.scheduler, { name: 'standby at 01:00', cron: '0 1 * * *', timezone: 'UTC', catchUp: 'once', actions: [{ type: 'dc-output-standby', target: 'all' }] });
+    const j = created(t.rig.engine.scheduler, { name: 'output at 01:00', cron: '0 1 * * *', timezone: 'UTC', catchUp: 'once', actions: [{ type: 'dc-output-set', target: 'all', voltageV: 53, currentA: 5 }] });
     await clock.advance(10_000);
     await t.stop();
     clock.stall(70 * M); // down over 01:00 (back at 01:10)
