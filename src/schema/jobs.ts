@@ -155,7 +155,7 @@ builder.queryFields((t) => ({
     description: "A job as an editor holds it, checked as createJob would check it, with its next fire times (a preview before saving).",
     args: { input: t.arg({ type: JobInput, required: true }), count: t.arg.int({ required: false, defaultValue: 5 }) },
     resolve: (_r, a, ctx) => {
-      const c = ctx.engine.scheduler.check(toSpec(a.input));
+      const c = ctx.engine.scheduler.checkEdit(toSpec(a.input));
       if (!c.ok) return { ok: false, issues: c.issues, nextRuns: [] };
       return { ok: true, issues: [], nextRuns: ctx.engine.scheduler.preview(c.spec, Math.max(1, Math.min(50, a.count ?? 5))) };
     },

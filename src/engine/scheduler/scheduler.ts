@@ -85,6 +85,14 @@ export class Scheduler {
     return refs.length ? { ok: false, issues: refs } : { ok: true, spec: r.data };
   }
 
+  /** `check` plus what only a person's edit is refused for (a one-off time in the past): createJob's checks. */
+  checkEdit(input: unknown): { ok: true; spec: JobSpec } | { ok: false; issues: RefIssue[] } {
+    const c = this.check(input);
+    if (!c.ok) return c;
+    const past = this.pastOneOff(c.spec);
+    return past ? { ok: false, issues: [past] } : c;
+  }
+
   /**
    * The jobs of the config (read-only in the API). Each is checked against the engine; a bad
    * one throws with its key ("jobs.1.actions.0.chargerId: …"). Config jobs no longer in the
@@ -180,6 +188,8 @@ export class Scheduler {
     if (w) return w;
     const c = this.check(input);
     if (!c.ok) return this.invalid(c.issues);
+    const past = this.pastOneOff(c.spec);
+    if (past) return this.invalid([past]);
     const id = c.spec.id ?? this.newId();
     if (this.jobs.has(id)) return this.invalid([{ path: 'id', message: `a job with the id "${id}" exists; choose another or leave it out` }]);
     const job = this.toJob(c.spec, id, 'api', actor, undefined, this.clock.now());
@@ -195,6 +205,8 @@ export class Scheduler {
     if (!e.ok) return e;
     const c = this.check(input);
     if (!c.ok) return this.invalid(c.issues);
+    const past = this.pastOneOff(c.spec);
+    if (past) return this.invalid([past]);
     if (c.spec.id !== undefined && c.spec.id !== id) return this.invalid([{ path: 'id', message: `a job's id cannot change (${id})` }]);
     const job = this.toJob(c.spec, id, 'api', actor, e.value, this.clock.now());
     this.db.put(job);
@@ -226,6 +238,12 @@ export class Scheduler {
     this.engine.record({ type: enabled ? 'job.enabled' : 'job.disabled', data: { jobId: id, name: job.name } }, true);
     if (this.started) this.arm(job);
     return { ok: true, value: job };
+  }
+
+  /** A one-off time already past would never run: refused when a person sets it (a config keeps its past ones). */
+  private pastOneOff(spec: JobSpec): RefIssue | null {
+    const now = this.clock.now();
+    return spec.at !== undefined && spec.at <= now ? { path: 'at', message: `${new Date(spec.at).toISOString()} is in the past (now ${new Date(now).toISOString()}); a one-off job needs a future time` } : null;
   }
 
   private newId(): string {

@@ -133,6 +133,8 @@ describe('scheduler timing (FakeClock, croner for the instants)', () => {
     await clock.advance(24 * H);
     expect(runsOf(engine.scheduler, j.id).map((r) => iso(r.startedAt))).toEqual(['2026-04-01T06:00:00.000Z']);
     expect(engine.scheduler.nextRuns(j.id, 5)).toEqual([]);
+    const past = engine.scheduler.create({ name: 'too late', at: Date.parse('2026-04-01T06:00:00Z'), actions: [PRUNE] }, 'test');
+    expect(past.ok ? null : past.issues).toEqual([{ path: 'at', message: expect.stringMatching(/is in the past/) }]);
   });
 });
 
