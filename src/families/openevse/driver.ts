@@ -464,6 +464,8 @@ export class OpenEvseDriver implements DeviceDriver<EvseCommand, EvseFact> {
   }
 
   private async runInit(gen: number, reason: string): Promise<void> {
+    // the board may have been replaced or re-flashed: GV goes out as to an unknown board (no seq id)
+    this.protocol = null;
     const gv = await this.exchange(Rapi.getVersion());
     if (gen !== this.generation) return;
     if (!gv.ok) {

@@ -15,6 +15,8 @@ import { SerialTransport } from '../../../src/link/transports/serial.js';
 import { recordTx } from '../../helpers/expect-tx.js';
 import { evseBench, TestLink, type EvseBench } from '../../helpers/openevse-link.js';
 import { openPtyPair } from '../../helpers/pty-pair.js';
+import { openRapiBridge } from '../../helpers/openevse-tcp.js';
+import { TcpTransport } from '../../../src/link/transports/tcp.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -400,5 +402,29 @@ describe('on a real pseudo-terminal', () => {
     expect(driver.heartbeatState).toBe('armed');
     sim.act('plug-in');
     await waitFor(() => obs.some((o) => o.type === 'fact' && o.fact.kind === 'status' && o.fact.source === 'AT' && o.fact.state === 2), '$AT 02');
+  });
+});
+
+describe('over TCP (the WiFi module RAPI bridge / ser2net)', () => {
+  it('connects through a TcpTransport, arms the heartbeat and carries out a command', async () => {
+    const bridge = await openRapiBridge();
+    cleanups.push(() => bridge.close());
+    const clock = new RealClock(1);
+    const link = new TestLink<RapiFrame>('evse-tcp', new TcpTransport({ host: '127.0.0.1', port: bridge.port }), new RapiFramer(), clock);
+    await link.open();
+    cleanups.push(() => link.close());
+    const sim = new OpenEvseSim({ transport: await bridge.client, clock, postMs: 20, bootDebugText: false });
+    sim.start();
+    cleanups.push(() => sim.stop());
+    await waitFor(() => sim.snapshot.booted, 'sim booted');
+    const driver = new OpenEvseDriver({ link, clock, deviceId: 'evse1' });
+    const obs: Observation<EvseFact>[] = [];
+    driver.onObservation((o) => obs.push(o));
+    driver.start();
+    cleanups.push(() => driver.stop());
+    await waitFor(() => obs.some((o) => o.type === 'presence' && o.online), 'online over tcp');
+    expect(driver.heartbeatState).toBe('armed');
+    expect(await driver.execute(admitted({ kind: 'setCurrent', amps: 16 }))).toMatchObject({ ok: true, readBack: { capacityA: 16 } });
+    expect(sim.snapshot.capacityA).toBe(16);
   });
 });
