@@ -61,7 +61,7 @@ export function allowedCurrentRange(view: EvseView | null, circuitLimitA: number
 }
 
 export const checkEvseCommand: FamilyCheck<EvseCommand, EvseCheckContext> = (cmd, ctx) => {
-  const name = ctx.name ?? `EVSE ${ctx.view?.deviceId ?? '?'}`;
+  const name = ctx.name ?? `EVSE ${ctx.view?.name ?? '?'}`;
   const ok = (notes: string[] = []): EvseCheckResult => ({ ok: true, value: cmd, notes });
 
   if (DANGEROUS_COMMANDS.has(cmd.kind) && ctx.role !== 'admin') {

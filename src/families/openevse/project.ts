@@ -4,11 +4,16 @@
  */
 import type { Observation } from '../contract.js';
 import { ECF, VFLAGS, stateInfo } from './codec.js';
-import type { EvseFact, EvseView } from './types.js';
+import { EVSE_KIND, type EvseFact, type EvseView } from './types.js';
 
-export function emptyEvseView(deviceId: string): EvseView {
+/** A device never heard from (or remembered, before its first observation): everything unknown, offline. */
+export function emptyEvseView(id: string, opts: { busId?: string; name?: string } = {}): EvseView {
   return {
-    deviceId,
+    kind: EVSE_KIND,
+    id,
+    busId: opts.busId ?? '',
+    name: opts.name ?? id,
+    lastSeen: null,
     online: false,
     firmware: null,
     protocol: null,
@@ -47,10 +52,11 @@ const power = (a: number | null, v: number | null) => (a === null || v === null 
 export function projectEvse(view: EvseView, o: Observation<EvseFact>): EvseView {
   switch (o.type) {
     case 'presence':
-      if (o.deviceId !== view.deviceId) return view;
+      if (o.deviceId !== view.id) return view;
       return {
         ...view,
         online: o.online,
+        lastSeen: o.online ? o.at : view.lastSeen,
         firmware: typeof o.identity?.firmware === 'string' ? o.identity.firmware : view.firmware,
         protocol: typeof o.identity?.protocol === 'string' ? o.identity.protocol : view.protocol,
         updatedAt: o.at,
@@ -58,8 +64,8 @@ export function projectEvse(view: EvseView, o: Observation<EvseFact>): EvseView 
     case 'link':
       return o.state === 'up' || !view.online ? view : { ...view, online: false, updatedAt: o.at };
     case 'fact':
-      if (o.deviceId !== view.deviceId) return view;
-      return applyFact(view, o.fact, o.at);
+      if (o.deviceId !== view.id) return view;
+      return { ...applyFact(view, o.fact, o.at), lastSeen: o.at };
     default:
       return view;
   }

@@ -2,6 +2,7 @@
  * The OpenEVSE family's command, fact and view types: what the gate checks (check.ts), what the
  * driver carries out (driver.ts) and reports (facts), and what the projection builds (project.ts).
  */
+import type { DeviceViewBase } from '../types.js';
 import type { BacklightColour, FeatureLetter } from './codec.js';
 
 /** A command for one EVSE. The gate checks it (check.ts); the driver carries it out with read-back. */
@@ -59,10 +60,12 @@ export type EvseFact =
   | { kind: 'button'; long: boolean }
   | { kind: 'wifiRequest'; mode: number };
 
-/** The device as the API shows it (built by project.ts). */
-export interface EvseView {
-  deviceId: string;
-  online: boolean;
+/** The family's kind: its folder, registry key and config section key. */
+export const EVSE_KIND = 'openevse';
+
+/** The device as the API shows it (built by project.ts); `id` is the engine's device id. */
+export interface EvseView extends DeviceViewBase {
+  kind: typeof EVSE_KIND;
   firmware: string | null;
   protocol: string | null;
   /** EVSE state code (rapi §8.1) and its words. */

@@ -8,12 +8,11 @@ import { FakeClock, RealClock } from '../../../src/clock.js';
 import type { AdmittedCommand, Observation } from '../../../src/families/contract.js';
 import { type RapiFrame } from '../../../src/families/openevse/codec.js';
 import { OpenEvseDriver, type OpenEvseDriverOptions } from '../../../src/families/openevse/driver.js';
-import { RapiFramer } from '../../../src/families/openevse/framer.js';
 import { OpenEvseSim, type EvseSimProfileName } from '../../../src/families/openevse/sim.js';
 import type { EvseCommand, EvseFact } from '../../../src/families/openevse/types.js';
 import { SerialTransport } from '../../../src/link/transports/serial.js';
 import { recordTx } from '../../helpers/expect-tx.js';
-import { evseBench, TestLink, type EvseBench } from '../../helpers/openevse-link.js';
+import { evseBench, rapiLink, type EvseBench } from '../../helpers/openevse-link.js';
 import { openPtyPair } from '../../helpers/pty-pair.js';
 import { openRapiBridge } from '../../helpers/openevse-tcp.js';
 import { TcpTransport } from '../../../src/link/transports/tcp.js';
@@ -43,7 +42,7 @@ async function setup(profile: EvseSimProfileName = 'us-8.2.3', opts: Partial<Ope
   cleanups.push(() => bench.sim.stop());
   await clock.advance(2000); // the board boots before the driver starts
   const tx = recordTx(bench.link, clock);
-  const driver = new OpenEvseDriver({ link: bench.link, clock, deviceId: 'evse1', name: 'garage', framer: bench.link.framer as RapiFramer, ...opts });
+  const driver = new OpenEvseDriver({ link: bench.link, clock, deviceId: 'evse1', name: 'garage', framer: bench.framer, ...opts });
   const obs: Observation<EvseFact>[] = [];
   driver.onObservation((o) => obs.push(o));
   driver.start();
@@ -389,9 +388,10 @@ describe('on a real pseudo-terminal', () => {
     const sim = new OpenEvseSim({ transport: device, clock, postMs: 50 });
     sim.start();
     cleanups.push(() => sim.stop());
-    const link = new TestLink<RapiFrame>('evse-pty', new SerialTransport({ path: pair.a, baudRate: 115200 }), new RapiFramer(), clock);
-    await link.open();
-    cleanups.push(() => link.close());
+    const { link } = rapiLink('evse-pty', async () => new SerialTransport({ path: pair.a, baudRate: 115200 }), clock);
+    link.start();
+    cleanups.push(() => link.stop());
+    await waitFor(() => link.state === 'up', 'pty link up');
     const driver = new OpenEvseDriver({ link, clock, deviceId: 'evse1' });
     const obs: Observation<EvseFact>[] = [];
     driver.onObservation((o) => obs.push(o));
@@ -410,9 +410,10 @@ describe('over TCP (the WiFi module RAPI bridge / ser2net)', () => {
     const bridge = await openRapiBridge();
     cleanups.push(() => bridge.close());
     const clock = new RealClock(1);
-    const link = new TestLink<RapiFrame>('evse-tcp', new TcpTransport({ host: '127.0.0.1', port: bridge.port }), new RapiFramer(), clock);
-    await link.open();
-    cleanups.push(() => link.close());
+    const { link } = rapiLink('evse-tcp', async () => new TcpTransport({ host: '127.0.0.1', port: bridge.port }), clock);
+    link.start();
+    cleanups.push(() => link.stop());
+    await waitFor(() => link.state === 'up', 'tcp link up');
     const sim = new OpenEvseSim({ transport: await bridge.client, clock, postMs: 20, bootDebugText: false });
     sim.start();
     cleanups.push(() => sim.stop());
@@ -426,5 +427,21 @@ describe('over TCP (the WiFi module RAPI bridge / ser2net)', () => {
     expect(driver.heartbeatState).toBe('armed');
     expect(await driver.execute(admitted({ kind: 'setCurrent', amps: 16 }))).toMatchObject({ ok: true, readBack: { capacityA: 16 } });
     expect(sim.snapshot.capacityA).toBe(16);
+  });
+});
+
+describe('link loss (SupervisedLink)', () => {
+  it('the cable is pulled: offline with the link reason; plugged back: the link reopens and the driver re-initialises', async () => {
+    const s = await setup('us-8.2.3');
+    await untilOnline(s);
+    s.mem.unplug();
+    await s.clock.advance(100);
+    expect(online(s)).toMatchObject({ online: false, reason: expect.stringMatching(/link down/) });
+    expect(await s.driver.execute(admitted({ kind: 'sleep' }))).toMatchObject({ ok: false, code: 'LINK_DOWN' });
+    s.tx.clear();
+    s.mem.replug();
+    await s.tx.expect((f) => f.cmd === 'GV', 5000, { describe: show });
+    await untilOnline(s);
+    expect(s.tx.frames.some((f) => f.cmd === 'SY' && f.args.length === 2)).toBe(true);
   });
 });

@@ -44,7 +44,7 @@ describe('boot (sim §5, rapi §4.1)', () => {
     await clock.advance(100);
     expect(b.rx.map((f) => f.kind)).toEqual(['AT']);
     expect(decodeAT(b.rx[0]!)).toMatchObject({ state: 0, capacityA: 32, vflags: 0x0200 });
-    expect((b.link.framer as RapiFramer).noiseBytes).toBeGreaterThan(0);
+    expect(b.framer.noiseBytes).toBeGreaterThan(0);
     await clock.advance(2000);
     expect(lines(b.rx.slice(1))).toEqual(['$AB 00 8.2.3^1E', '$AT 01 01 32 0200^32']);
   });
