@@ -296,8 +296,17 @@ export class OpenEvseDriver implements DeviceDriver<EvseCommand, EvseFact> {
       case 'setVoltage':
         return this.set(Rapi.setVoltage(Math.round(cmd.voltageV * 1000)), [Rapi.getCurrentVoltage()]);
       case 'heartbeat': {
-        const res = await this.set(Rapi.heartbeatArm(cmd.intervalS, cmd.fallbackA), [Rapi.getHeartbeat()]);
-        return res;
+        const r = await this.exchange(Rapi.heartbeatArm(cmd.intervalS, cmd.fallbackA));
+        const hb = r.ok ? decodeHeartbeat(r.reply) : null;
+        if (!r.ok || !hb) {
+          const readBack = await this.readValues([Rapi.getHeartbeat()]);
+          if (r.ok) return { ok: false, code: 'CONFLICT', message: `EVSE ${this.name}: the reply to $SY (${r.reply.line}) cannot be read; see the read-back`, readBack };
+          const message = r.code === 'NAK' ? `EVSE ${this.name} refused $SY (heartbeat supervision) — this firmware may not have it` : r.message;
+          return { ok: false, code: this.codeFor(r), message, readBack };
+        }
+        this.setHeartbeat(hb.intervalS > 0 ? 'armed' : 'off', hb.intervalS, hb.fallbackA, hb.trigger);
+        this.nextPulseAt = this.clock.now() + this.pulseMs(hb.intervalS);
+        return this.readBack([Rapi.getHeartbeat()], `EVSE ${this.name}: heartbeat supervision ${hb.intervalS > 0 ? `armed (${hb.intervalS} s, fallback ${hb.fallbackA} A)` : 'off'}`);
       }
       case 'reset':
         return this.set(Rapi.restart(), []);
@@ -547,11 +556,14 @@ export class OpenEvseDriver implements DeviceDriver<EvseCommand, EvseFact> {
   }
 
   private async acknowledgeMiss(why: string): Promise<void> {
-    this.counters.heartbeatMisses++;
-    this.setHeartbeat('missed', this.hb.intervalS, this.hb.fallbackA, 2, {
-      type: 'evse.heartbeat.missed',
-      data: { deviceId: this.opts.deviceId, why },
-    });
+    if (this.hb.state !== 'missed') {
+      // a new miss (a retried acknowledgement of the same one is not counted again)
+      this.counters.heartbeatMisses++;
+      this.setHeartbeat('missed', this.hb.intervalS, this.hb.fallbackA, 2, {
+        type: 'evse.heartbeat.missed',
+        data: { deviceId: this.opts.deviceId, why },
+      });
+    }
     const ack = await this.exchange(Rapi.heartbeatAck());
     const hb = ack.ok ? decodeHeartbeat(ack.reply) : null;
     if (hb) {
@@ -633,7 +645,9 @@ export class OpenEvseDriver implements DeviceDriver<EvseCommand, EvseFact> {
         }
       })().finally(() => this.pollBusy.delete(item));
     }
-    if (this.hb.state === 'armed' && this.hb.intervalS && now >= this.nextPulseAt) {
+    // 'missed': the acknowledgement was refused (e.g. over-temperature blocks the restore);
+    // the next pulse is refused again and the acknowledgement retried
+    if ((this.hb.state === 'armed' || this.hb.state === 'missed') && this.hb.intervalS && now >= this.nextPulseAt) {
       this.nextPulseAt = now + this.pulseMs(this.hb.intervalS);
       void this.pulse();
     }

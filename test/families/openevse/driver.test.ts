@@ -155,6 +155,34 @@ describe('heartbeat supervision', () => {
     expect(s.facts('status').filter((f) => f.source === 'AT').map((f) => f.capacityA)).toEqual(expect.arrayContaining([6, 32]));
   });
 
+  it('a refused acknowledgement (restore blocked) is retried with the next pulse; the miss is counted once', async () => {
+    const s = await setup('us-8.2.3', { heartbeat: { intervalS: 10, fallbackA: 6 } });
+    await untilOnline(s);
+    s.sim.script.always('ignore', { when: (l) => /^\$SY :/.test(l) });
+    await s.clock.advance(12_000);
+    s.sim.script.clear();
+    s.sim.script.next('nak', { when: (l) => /^\$SY 165 /.test(l) });
+    await s.clock.advance(4000);
+    expect(s.driver.heartbeatState).toBe('missed');
+    expect(s.sim.snapshot.capacityA).toBe(6);
+    await s.clock.advance(4000);
+    expect(s.driver.heartbeatState).toBe('armed');
+    expect(s.sim.snapshot.capacityA).toBe(32);
+    expect(s.sim.received.filter((l) => /^\$SY 165 /.test(l))).toHaveLength(2);
+    expect(s.driver.stats()).toMatchObject({ heartbeatMisses: 1, heartbeatAcks: 1 });
+  });
+
+  it('execute heartbeat: re-arms with new values, pulses follow the new interval', async () => {
+    const s = await setup('us-8.2.3');
+    await untilOnline(s);
+    const r = await s.driver.execute(admitted({ kind: 'heartbeat', intervalS: 6, fallbackA: 10 }));
+    expect(r).toMatchObject({ ok: true, readBack: { heartbeatIntervalS: 6, heartbeatFallbackA: 10, heartbeatTrigger: 0 } });
+    s.tx.clear();
+    await s.clock.advance(20_000);
+    expect(s.tx.frames.filter((f) => f.cmd === 'SY' && f.args.length === 0).length).toBeGreaterThanOrEqual(9);
+    expect(s.sim.snapshot.heartbeat.trigger).toBe(0);
+  });
+
   it('a miss pending at connect (the server was gone) is acknowledged before arming', async () => {
     const clock = new FakeClock();
     const bench = await evseBench(clock);
