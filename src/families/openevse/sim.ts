@@ -217,6 +217,7 @@ export class OpenEvseSim {
 
   stop(): void {
     this.running = false;
+    this.stopDemoCar();
     this.offData?.();
     this.offData = null;
     this.clock.clearInterval(this.tickTimer);
@@ -284,6 +285,32 @@ export class OpenEvseSim {
     }
     this.pilotInput();
   }
+
+  /**
+   * The demo rig's car: plugs in, asks for charge 2 s later, charges `chargeMs`, stays parked
+   * (state B) `parkedMs`, drives away for `awayMs`, and again, until `stop()` or `stopDemoCar()`.
+   */
+  startDemoCar(opts: { firstAfterMs?: number; chargeMs?: number; parkedMs?: number; awayMs?: number } = {}): void {
+    const charge = opts.chargeMs ?? 20 * 60_000;
+    const parked = opts.parkedMs ?? 5 * 60_000;
+    const away = opts.awayMs ?? 10 * 60_000;
+    const cycle = (after: number) => {
+      this.at(after, 'plug-in')
+        .at(after + 2000, 'request-charge')
+        .at(after + 2000 + charge, 'stop-charge')
+        .at(after + 2000 + charge + parked, 'unplug');
+      this.demoTimer = this.clock.setTimeout(() => cycle(away), after + 2000 + charge + parked);
+    };
+    this.stopDemoCar();
+    cycle(opts.firstAfterMs ?? 10_000);
+  }
+
+  stopDemoCar(): void {
+    this.clock.clearTimeout(this.demoTimer);
+    this.demoTimer = undefined;
+  }
+
+  private demoTimer: TimerHandle | undefined;
 
   setEvLimit(amps: number): void {
     this.evLimitA = amps;

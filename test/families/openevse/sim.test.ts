@@ -290,6 +290,18 @@ describe('faults (sim §2.2)', () => {
   });
 });
 
+describe('the demo car', () => {
+  it('plugs in, charges, stays parked, drives away, and comes back', async () => {
+    const clock = new FakeClock();
+    const b = await booted(clock);
+    b.sim.startDemoCar({ firstAfterMs: 1000, chargeMs: 60_000, parkedMs: 30_000, awayMs: 20_000 });
+    const from = b.rx.length;
+    await clock.advance(1000 + 2000 + 60_000 + 30_000 + 20_000 + 3000);
+    expect(b.rx.slice(from).filter((f) => f.kind === 'AT').map((f) => decodeAT(f)!.state)).toEqual([2, 3, 2, 1, 2, 3]);
+    b.sim.stopDemoCar();
+  });
+});
+
 describe('heartbeat supervision (rapi §6, sim §3)', () => {
   it('a missed pulse lowers the capacity to the fallback, pulses are refused until the cookie, which restores it', async () => {
     const clock = new FakeClock();
