@@ -26,7 +26,11 @@
  * - `legacy-3.x` speaks RAPI 3.0.1: `GS` answers `state elapsed` in decimal, state changes go out
  *   as `$ST %02x` (no `$AT`, no `$AB`), and SY/GY are unknown (`$NK`).
  * - `$SY 165` with nothing pending answers `$OK i a 0` and leaves the trigger as it was (§6).
- * - Temperature throttling (a SHOULD) is not modelled; an injected over-temperature is a 0a fault.
+ * - Temperature throttling (sim §3 SHOULD): while charging, an ambient sensor (DS3231, MCP9808)
+ *   or the IR sensor (TMP007) ≥ 65.0 °C halves the capacity, an ambient one ≥ 68.0 °C quarters
+ *   it (min 6 A), any ≥ 71.0 °C is the 0a fault; the capacity is restored when the ambient
+ *   sensors are ≤ 62.0 °C and the IR one ≤ 60.0 °C. Raising the current while throttled ⇒
+ *   `$NK <current>`. `setTemperatures` is the harness input; 'over-temperature' jumps to 72 °C.
  */
 import type { Clock, TimerHandle } from '../../clock.js';
 import type { Transport } from '../../link/transports/types.js';
@@ -185,6 +189,14 @@ export class OpenEvseSim {
   private pendingPilot: { pilot: Pilot; since: number } | null = null;
   private evaluatedPilot: Pilot = 'A';
   temperaturesTenthsC: [number, number, number] = [250, -2560, -2560];
+  /** 0 none, 1 halved, 2 quartered; with the capacity it throttled from. */
+  private throttle: { level: 0 | 1 | 2; fromA: number } = { level: 0, fromA: 0 };
+
+  /** Sensor temperatures in °C (null = not fitted): DS3231 and MCP9808 ambient, TMP007 IR. */
+  setTemperatures(ds3231C: number | null, mcp9808C: number | null = null, tmp007C: number | null = null): void {
+    const t = (c: number | null) => (c === null ? -2560 : Math.round(c * 10));
+    this.temperaturesTenthsC = [t(ds3231C), t(mcp9808C), t(tmp007C)];
+  }
 
   constructor(opts: OpenEvseSimOptions) {
     this.transport = opts.transport;
@@ -373,6 +385,7 @@ export class OpenEvseSim {
         this.elapsedMs = 0;
         this.sessionMws = 0;
         this.limitSleep = false;
+        this.throttle = { level: 0, fromA: 0 };
         this.capacityA = this.savedA[this.level()];
         this.lastSentAt = null;
         let text = '';
@@ -696,6 +709,7 @@ export class OpenEvseSim {
       this.hwMaxWritten = true;
       return { ok: v === want, data: [v] };
     }
+    if (this.throttle.level > 0 && want > this.capacityA) return { ok: false, data: [this.capacityA] };
     const volatile = a.length === 2;
     const hi = volatile ? Math.min(this.savedA[this.level()], this.levelMax()) : this.levelMax();
     const v = Math.min(hi, Math.max(6, want));
@@ -896,12 +910,37 @@ export class OpenEvseSim {
       if (this.timeLimitQh && this.elapsedMs >= this.timeLimitQh * 15 * 60_000) this.limitReached();
       if (this.chargeLimitKwh && this.sessionMws / 1000 >= this.chargeLimitKwh * 3_600_000) this.limitReached();
     }
+    // ---- temperature throttling (sim §3)
+    this.thermal();
     // ---- heartbeat (rapi §6)
     if (this.hbIntervalS > 0 && this.hbTrigger !== 2 && now - this.hbLastPulse > this.hbIntervalS * 1000) {
       if (this.capacityA > this.hbFallbackA) this.capacityA = Math.max(this.hbFallbackA, 6);
       this.hbTrigger = 2;
     }
     this.write(this.atCheck());
+  }
+
+  private thermal(): void {
+    if (this.ecf & ECF.TEMP_CHK_DISABLED) return;
+    const [ds, mcp, ir] = this.temperaturesTenthsC;
+    const ambient = Math.max(ds === -2560 ? -Infinity : ds, mcp === -2560 ? -Infinity : mcp);
+    const irT = ir === -2560 ? -Infinity : ir;
+    if (Math.max(ambient, irT) >= 710) {
+      if (!this.isFault()) this.fault(0x0a);
+      return;
+    }
+    if (this.throttle.level > 0 && ambient <= 620 && irT <= 600) {
+      this.capacityA = this.throttle.fromA;
+      this.throttle = { level: 0, fromA: 0 };
+      return;
+    }
+    if (!this.relayClosed) return;
+    const want: 0 | 1 | 2 = ambient >= 680 ? 2 : ambient >= 650 || irT >= 650 ? 1 : 0;
+    if (want > this.throttle.level) {
+      const from = this.throttle.level === 0 ? this.capacityA : this.throttle.fromA;
+      this.throttle = { level: want, fromA: from };
+      this.capacityA = Math.max(6, Math.floor(from / (want === 2 ? 4 : 2)));
+    }
   }
 
   private limitReached(): void {

@@ -278,6 +278,29 @@ describe('faults (sim §2.2)', () => {
     expect(lines(await tx(b, clock, cmd('FP', ['0', '0', 'hi'])))[0]).toBe('$NK^21');
   });
 
+  it('temperature throttling while charging: halve at 65 °C, quarter at 68 °C, restore at 62 °C, fault 0a at 71 °C', async () => {
+    const clock = new FakeClock();
+    const b = await booted(clock);
+    b.sim.act('plug-in');
+    b.sim.act('request-charge');
+    await clock.advance(1000);
+    b.sim.setTemperatures(66);
+    await clock.advance(300);
+    expect(b.sim.snapshot.capacityA).toBe(16);
+    expect(decodeAT(b.rx[b.rx.length - 1]!)).toMatchObject({ state: 3, capacityA: 16 });
+    expect((await tx(b, clock, cmd('SC', ['20'])))[0]).toMatchObject({ kind: 'NK', args: ['16'] });
+    b.sim.setTemperatures(69);
+    await clock.advance(300);
+    expect(b.sim.snapshot.capacityA).toBe(8);
+    b.sim.setTemperatures(62);
+    await clock.advance(300);
+    expect(b.sim.snapshot.capacityA).toBe(32);
+    b.sim.setTemperatures(71.5);
+    await clock.advance(300);
+    expect(b.sim.snapshot.state).toBe(0x0a);
+    expect(b.sim.snapshot.vflags & 0x0002).toBe(0x0002);
+  });
+
   it('scripted EV behaviour on the clock (SimScript): plug, charge, stop, unplug', async () => {
     const clock = new FakeClock();
     const b = await booted(clock);
