@@ -69,12 +69,12 @@ async function untilOnline(s: Setup, ms = 3000): Promise<void> {
 }
 
 describe('connect, per profile', () => {
-  for (const [profile, fw, proto, hb] of [
-    ['us-8.2.3', '8.2.3', '5.2.1', 'armed'],
-    ['eu-8.2.3', '8.2.3.EU', '5.2.1', 'armed'],
-    ['arduino-full', '8.2.3', '5.2.1', 'armed'],
-    ['d9-6.0.0', '9.0.1', '6.0.0', 'armed'],
-    ['legacy-3.x', '3.11.3', '3.0.1', 'unsupported'],
+  for (const [profile, fw, proto, hb, maxA, voltageV] of [
+    ['us-8.2.3', '8.2.3', '5.2.1', 'armed', 80, 240],
+    ['eu-8.2.3', '8.2.3.EU', '5.2.1', 'armed', 32, 230],
+    ['arduino-full', '8.2.3', '5.2.1', 'armed', 80, 240],
+    ['d9-6.0.0', '9.0.1', '6.0.0', 'armed', 80, 240],
+    ['legacy-3.x', '3.11.3', '3.0.1', 'unsupported', 80, 240],
   ] as const) {
     it(`${profile}: GV first without a seq id, identity in presence, initial reads, heartbeat ${hb}`, async () => {
       const s = await setup(profile);
@@ -87,7 +87,7 @@ describe('connect, per profile', () => {
       const r = s.readings();
       expect(r).toMatchObject({ state: 1, stateName: 'not_connected', heartbeatState: hb });
       if (profile !== 'legacy-3.x') {
-        expect(r).toMatchObject({ capacityA: 32, minA: 6, pilot: 1 });
+        expect(r).toMatchObject({ capacityA: 32, minA: 6, maxA, pilot: 1, voltageV });
         expect(s.tx.frames.map((f) => f.cmd)).toContain('SY');
       }
     });
