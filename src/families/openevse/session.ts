@@ -22,6 +22,9 @@
  *   at the last time the session was seen); connected but the counters went backwards (the board
  *   rebooted or the car was re-plugged while the server was down) ⇒ ended ('board_counters_reset')
  *   and, if it is charging, a new session starts.
+ * - The board goes offline (link lost, no replies) mid-session: the same decision as after a
+ *   server restart, when it is heard again (resumed 'reconnected', or ended as above). The
+ *   board counts on by itself meanwhile, so no energy is lost.
  */
 import type { Observation } from '../contract.js';
 import { VFLAGS, stateInfo } from './codec.js';
@@ -35,6 +38,9 @@ export type EvStopReason =
   | 'board_reboot'
   | 'unplugged_while_offline'
   | 'board_counters_reset';
+
+/** Why a session waited for the board: its reboot, a server restart, or the board out of reach. */
+export type ResumeReason = 'board_reboot' | 'server_restart' | 'reconnected';
 
 export interface EvSession {
   /** `${deviceId}:${startedAt}`. */
@@ -66,8 +72,8 @@ export interface EvSession {
   chargingMs: number;
   stopReason: EvStopReason | null;
   faults: string[];
-  /** Resumptions with their reason ('board_reboot', 'server_restart') and time. */
-  resumes: { at: number; reason: 'board_reboot' | 'server_restart' }[];
+  /** Resumptions with their reason and time. */
+  resumes: { at: number; reason: ResumeReason }[];
   vehicleStoppedAt: number | null;
 }
 
@@ -75,7 +81,7 @@ export interface EvSessionState {
   deviceId: string;
   active: EvSession | null;
   /** Why the active session waits for the board's first state: its reboot or a server restart. */
-  awaiting: 'board_reboot' | 'server_restart' | null;
+  awaiting: ResumeReason | null;
   /** The last state and whether the relay was closed, with the time of the last current reading. */
   lastState: number | null;
   charging: boolean;
@@ -95,7 +101,7 @@ export interface EvSessionState {
 export type EvSessionChange =
   | { kind: 'started'; session: EvSession }
   | { kind: 'updated'; session: EvSession }
-  | { kind: 'resumed'; session: EvSession; reason: 'board_reboot' | 'server_restart' }
+  | { kind: 'resumed'; session: EvSession; reason: ResumeReason }
   | { kind: 'ended'; session: EvSession; reason: EvStopReason };
 
 export function initialEvSessionState(deviceId: string): EvSessionState {
@@ -147,6 +153,9 @@ function end(state: EvSessionState, s: EvSession, at: number, reason: EvStopReas
 
 /** One observation: the next state and what happened to sessions. */
 export function stepEvSessions(state: EvSessionState, o: Observation<EvseFact>): { state: EvSessionState; changes: EvSessionChange[] } {
+  if (o.type === 'presence' && o.deviceId === state.deviceId && !o.online && state.active && !state.awaiting) {
+    return { state: { ...state, awaiting: 'reconnected', charging: false, lastCurrent: null }, changes: [] };
+  }
   if (o.type !== 'fact' || o.deviceId !== state.deviceId) return { state, changes: [] };
   const f = o.fact;
   const at = o.at;
@@ -243,16 +252,17 @@ function onStatus(state: EvSessionState, f: Extract<EvseFact, { kind: 'status' }
   // ---- an open session waiting for the board to say where it is
   if (s && state.awaiting) {
     const why = state.awaiting;
-    if (why === 'server_restart' && f.elapsedS === null && connected) {
+    const fromStore = why !== 'board_reboot';
+    if (fromStore && f.elapsedS === null && connected) {
       // `$AT` has no elapsed time: wait for the GS poll to compare the counters
       return { state: base, changes: [] };
     }
     if (!connected) {
-      const r = end(st, s, why === 'server_restart' ? s.lastSeenAt : at, why === 'server_restart' ? 'unplugged_while_offline' : 'board_reboot');
+      const r = end(st, s, fromStore ? s.lastSeenAt : at, fromStore ? 'unplugged_while_offline' : 'board_reboot');
       st = r.state;
       changes.push(...r.changes);
       s = null;
-    } else if (why === 'server_restart' && f.elapsedS !== null && f.elapsedS < s.boardElapsedS) {
+    } else if (fromStore && f.elapsedS !== null && f.elapsedS < s.boardElapsedS) {
       const r = end(st, s, s.lastSeenAt, 'board_counters_reset');
       st = r.state;
       changes.push(...r.changes);

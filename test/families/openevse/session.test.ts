@@ -131,6 +131,20 @@ describe('EV sessions (pure)', () => {
     expect(ended(r.changes)[0]!.energyWh).toBeCloseTo(110, 1);
   });
 
+  it('the board out of reach mid-session: resumed when heard again with the car still there', () => {
+    const off: Observation<EvseFact> = { type: 'presence', at: T0 + 300_000, deviceId: 'evse1', online: false, reason: 'link down' };
+    const r = run(initialEvSessionState('evse1'), [at(0, 2, 0x0700), at(10, 3, 0x0540), gu(290, 100_000), at(290, 3, 0x0540, { elapsedS: 280 }), off, gu(900, 300_000), at(900, 3, 0x0540, { elapsedS: 890 }), gu(901, 300_000), at(1000, 1, 0x0200)]);
+    expect(kinds(r.changes)).toEqual(['started', 'resumed:reconnected', 'ended:unplugged']);
+    expect(ended(r.changes)[0]!.energyWh).toBeCloseTo(300_000 / 3600, 1);
+  });
+
+  it('the board out of reach mid-session: ended at its last-seen time when the car left meanwhile', () => {
+    const off: Observation<EvseFact> = { type: 'presence', at: T0 + 300_000, deviceId: 'evse1', online: false, reason: 'link down' };
+    const r = run(initialEvSessionState('evse1'), [at(0, 2, 0x0700), at(10, 3, 0x0540), at(290, 3, 0x0540, { elapsedS: 280 }), off, at(900, 1, 0x0200, { elapsedS: 600 })]);
+    expect(kinds(r.changes)).toEqual(['started', 'ended:unplugged_while_offline']);
+    expect(ended(r.changes)[0]!.endedAt).toBe(T0 + 290_000);
+  });
+
   describe('server restart', () => {
     const open = (): EvSession => {
       const r = run(initialEvSessionState('evse1'), [at(0, 2, 0x0700), at(10, 3, 0x0540), gu(600, 720_000), at(600, 3, 0x0540, { elapsedS: 590 })]);
