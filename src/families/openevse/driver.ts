@@ -158,6 +158,9 @@ export class OpenEvseDriver implements DeviceDriver<EvseCommand, EvseFact> {
   start(): void {
     if (this.started) return;
     this.started = true;
+    // frame records first: a frame is recorded before what it caused (facts, replies)
+    this.offs.push(this.link.onFrame((f, ts) => this.emitFrame(f, 'rx', ts)));
+    this.offs.push(this.link.onTx((f, ts) => this.emitFrame(f, 'tx', ts)));
     const { queue, detach } = RequestQueue.forLink(this.link, {
       clock: this.clock,
       device: `EVSE ${this.name}`,
@@ -167,8 +170,6 @@ export class OpenEvseDriver implements DeviceDriver<EvseCommand, EvseFact> {
     this.queue = queue;
     this.detachQueue = detach;
     this.offs.push(queue.onUnsolicited((f) => this.onUnsolicited(f)));
-    this.offs.push(this.link.onFrame((f, ts) => this.emitFrame(f, 'rx', ts)));
-    this.offs.push(this.link.onTx((f, ts) => this.emitFrame(f, 'tx', ts)));
     this.offs.push(
       this.link.onState((state, detail) => {
         this.emit({ type: 'link', at: this.clock.now(), state, detail });

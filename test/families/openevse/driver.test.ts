@@ -402,6 +402,13 @@ describe('frames', () => {
     const reply = frames.find((f) => f.dir === 'rx' && f.address === ge.address && f.kind === 'OK')!;
     expect(reply.text).toMatch(/^\$OK 32 0001 :..\^..$/);
     expect(frames.some((f) => f.dir === 'rx' && f.kind === 'AB')).toBe(false); // booted before
+    // a frame is recorded before the fact it caused
+    s.sim.act('plug-in');
+    await s.clock.advance(600);
+    const i = s.obs.findIndex((o) => o.type === 'frame' && o.frame.kind === 'AT');
+    const j = s.obs.findIndex((o) => o.type === 'fact' && o.fact.kind === 'status' && o.fact.source === 'AT');
+    expect(i).toBeGreaterThanOrEqual(0);
+    expect(i).toBeLessThan(j);
   });
 });
 
