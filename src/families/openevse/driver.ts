@@ -13,7 +13,10 @@
  *  3. Heartbeat supervision (§6): if `GY` shows a miss pending (trigger 2, the server was gone),
  *     acknowledge it with the cookie (`SY 165`, restores the saved capacity), then arm
  *     `SY interval fallback`, then pulse `SY` every `pulseMs`. A pulse answered `$NK i a 2`
- *     (a pulse came too late) is acknowledged at once. The armed state is a reading and a fact.
+ *     (a pulse came too late) is acknowledged at once; a refused acknowledgement is retried with
+ *     the next pulse, and arming that got no reply is retried every `probeMs`. The armed state
+ *     is a reading and a fact. `stop()` does not disarm: a server that stops (or dies) leaves
+ *     the board to fall back to the safe current by itself, which is the point.
  *  4. Polling plan on its own cadences (GS, GG, GU, GP, GE+GC, GF); state also from `$AT`.
  *  5. `$AB` (or the forced `$AT 00` that precedes it, §4.1) = the board reset: polling stops,
  *     and when `$AB` arrives the whole initialisation runs again (the heartbeat is re-armed,
@@ -128,6 +131,8 @@ export class OpenEvseDriver implements DeviceDriver<EvseCommand, EvseFact> {
   private readonly pollBusy = new Set<PollItem>();
   private hb: { state: HeartbeatState; intervalS: number | null; fallbackA: number | null; trigger: 0 | 1 | 2 | null } = { state: 'unknown', intervalS: null, fallbackA: null, trigger: null };
   private nextPulseAt = 0;
+  private nextArmAt = 0;
+  private armBusy = false;
   private pulseBusy = false;
   private readonly activeFlags = new Map<string, boolean>();
   private readonly counters = {
@@ -513,7 +518,11 @@ export class OpenEvseDriver implements DeviceDriver<EvseCommand, EvseFact> {
       return;
     }
     const st = decodeHeartbeat(gy.reply);
-    if (!st) return;
+    if (!st) {
+      this.counters.invalidReplies++;
+      this.setHeartbeat('unknown', null, null, null);
+      return;
+    }
     if (st.trigger === 2) await this.acknowledgeMiss('pending at connect');
     if (gen !== this.generation) return;
     if (!cfg) {
@@ -645,6 +654,13 @@ export class OpenEvseDriver implements DeviceDriver<EvseCommand, EvseFact> {
           await this.query(r);
         }
       })().finally(() => this.pollBusy.delete(item));
+    }
+    // arming failed at connect (no reply, unreadable reply): try again, supervision matters
+    if (this.hb.state === 'unknown' && this.opts.heartbeat !== null && !this.armBusy && now >= this.nextArmAt) {
+      this.nextArmAt = now + (this.opts.probeMs ?? 5000);
+      this.armBusy = true;
+      const gen = this.generation;
+      void this.superviseAtConnect(gen).finally(() => (this.armBusy = false));
     }
     // 'missed': the acknowledgement was refused (e.g. over-temperature blocks the restore);
     // the next pulse is refused again and the acknowledgement retried

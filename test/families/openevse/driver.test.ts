@@ -201,6 +201,18 @@ describe('heartbeat supervision', () => {
     expect(bench.sim.snapshot.capacityA).toBe(32);
   });
 
+  it('arming that got no reply at connect is tried again until the board is supervised', async () => {
+    const s = await setup('us-8.2.3', { heartbeat: { intervalS: 30, fallbackA: 6 } }, { });
+    s.sim.script.always('ignore', { when: (l) => l.startsWith('$GY') });
+    await untilOnline(s, 10_000);
+    expect(s.driver.heartbeatState).toBe('unknown');
+    expect(s.sim.snapshot.heartbeat.intervalS).toBe(0);
+    s.sim.script.clear();
+    await s.clock.advance(10_000);
+    expect(s.driver.heartbeatState).toBe('armed');
+    expect(s.sim.snapshot.heartbeat.intervalS).toBe(30);
+  });
+
   it('heartbeat: null leaves the board alone and reports what it has', async () => {
     const s = await setup('us-8.2.3', { heartbeat: null });
     await untilOnline(s);
