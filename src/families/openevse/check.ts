@@ -19,12 +19,12 @@
  * - LCD text must fit the board's 31-character frame (with a sequence id and checksum) and its
  *   10 tokens, in printable ASCII; 6.x-only commands need a board that reported RAPI ≥ 6.0.0.
  */
+import type { Role } from '../../auth.js';
 import type { Code } from '../../codes.js';
 import type { FamilyCheck } from '../contract.js';
+import type { DeviceViewBase } from '../types.js';
 import { RAPI_D9, RAPI_MAX_COMMAND_CHARS, RAPI_MAX_TOKENS, Rapi, buildCommand, compareVersion, parseVersion } from './codec.js';
 import { DANGEROUS_COMMANDS, type EvseCommand, type EvseView } from './types.js';
-
-export type Role = 'viewer' | 'operator' | 'admin';
 
 export interface EvseCheckContext {
   /** The device's view (project.ts), or null when it has never been seen. */
@@ -169,3 +169,17 @@ export const checkEvseCommand: FamilyCheck<EvseCommand, EvseCheckContext> = (cmd
       return ok();
   }
 };
+
+/**
+ * The check in the shape `engine.command(origin, deviceId, cmd, check, text)` takes: the engine
+ * hands it the device's view; the caller (the GraphQL mutation) knows the role and the config.
+ */
+export function evseCheck(opts: { circuitLimitA: number | null; role: Role }): (cmd: EvseCommand, ctx: { device: DeviceViewBase }) => EvseCheckResult {
+  return (cmd, { device }) =>
+    checkEvseCommand(cmd, {
+      view: device.kind === 'openevse' ? (device as EvseView) : null,
+      circuitLimitA: opts.circuitLimitA,
+      role: opts.role,
+      name: `EVSE ${device.name}`,
+    });
+}

@@ -2,7 +2,7 @@
  * The OpenEVSE page of the gate (check.ts) and the projection (project.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { allowedCurrentRange, checkEvseCommand, type EvseCheckContext } from '../../../src/families/openevse/check.js';
+import { allowedCurrentRange, checkEvseCommand, evseCheck, type EvseCheckContext } from '../../../src/families/openevse/check.js';
 import { emptyEvseView, projectEvse } from '../../../src/families/openevse/project.js';
 import type { EvseCommand, EvseFact, EvseView } from '../../../src/families/openevse/types.js';
 import type { Observation } from '../../../src/families/contract.js';
@@ -117,6 +117,17 @@ describe('check: other commands', () => {
     expect(check({ kind: 'delayTimer', start: '22:30', end: '06:00' }).ok).toBe(true);
     expect(check({ kind: 'delayTimer', start: '25:00', end: '06:00' })).toMatchObject({ ok: false, code: 'BAD_USER_INPUT' });
     expect(check({ kind: 'setVoltage', voltageV: 400 })).toMatchObject({ ok: false, code: 'OUT_OF_RANGE' });
+  });
+});
+
+describe('evseCheck (the engine.command shape)', () => {
+  it('reads the range from the device view the engine passes, with the role and circuit limit of the caller', () => {
+    const c = evseCheck({ circuitLimitA: 20, role: 'operator' });
+    const device = { ...view(), name: 'garage' };
+    expect(c({ kind: 'setCurrent', amps: 20 }, { device }).ok).toBe(true);
+    const r = c({ kind: 'setCurrent', amps: 21 }, { device });
+    expect(r.ok ? '' : r.message).toMatch(/^EVSE garage: 21 A is outside the allowed 6–20 A/);
+    expect(c({ kind: 'reset' }, { device })).toMatchObject({ ok: false, code: 'FORBIDDEN' });
   });
 });
 
