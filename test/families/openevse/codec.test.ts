@@ -15,6 +15,11 @@ import {
   decodeGC,
   decodeGE,
   decodeGF,
+  decodeGL,
+  decodeGO,
+  decodeGR,
+  decodeGW,
+  decodeGZ,
   decodeGG,
   decodeGI,
   decodeGP,
@@ -217,6 +222,22 @@ describe('field decoders on the worked examples (§10)', () => {
   it('GT: no RTC chip reads 165 165 165 165 165 85', () => {
     expect(decodeGT(parseLine(buildResponse(true, ['165', '165', '165', '165', '165', '85']).line))).toBeNull();
     expect(decodeGT(parseLine(buildResponse(true, ['26', '1', '2', '3', '4', '5']).line))).toEqual({ year: 2026, month: 1, day: 2, hour: 3, minute: 4, second: 5 });
+  });
+});
+
+describe('RAPI 6.0.0 decoders (§9)', () => {
+  const r = (...a: string[]) => parseLine(buildResponse(true, a).line);
+  it('GR relays, GZ frequency ×100 and zero threshold, GW wear, GL life, GO one field on 6.x and two before', () => {
+    expect(decodeGR(r('1', '0', '1'))).toEqual({ dc1: true, dc2: false, ac: true });
+    expect(decodeGZ(r('5000', '100'))).toEqual({ frequencyHz: 50, zeroThresholdMa: 100 });
+    expect(decodeGZ(r('0', '100'))).toEqual({ frequencyHz: null, zeroThresholdMa: 100 });
+    expect(decodeGW(r('1', '31870', '12', '8'))).toEqual({ hot: 1, lastMa: 31870, closeMs: 12, openMs: 8 });
+    expect(decodeGL(r('98', '3', '1200', '12', '0', '2500', '2450', '0', '0'))).toEqual({
+      pctRemaining: 98, coldOpens: 3, damage: 0.0012, transitBaselineMs: 12, drift: false, thermal: 25, thermalBaseline: 24.5, warn: 0, recoveries: 0,
+    });
+    expect(decodeGL(r('98', '3'))).toBeNull();
+    expect(decodeGO(r('700'))).toEqual({ thresholdsC: [70] });
+    expect(decodeGO(r('650', '600'))).toEqual({ thresholdsC: [65, 60] });
   });
 });
 

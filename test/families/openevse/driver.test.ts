@@ -221,6 +221,17 @@ describe('heartbeat supervision', () => {
   });
 });
 
+describe('front button', () => {
+  it('$AN and $WF become button / wifiRequest facts', async () => {
+    const s = await setup();
+    await untilOnline(s);
+    expect(await s.driver.execute(admitted({ kind: 'feature', letter: 'B', on: false }))).toMatchObject({ ok: true, readBack: { ecf: 0x8001 } });
+    s.sim.act('button-long');
+    await s.clock.advance(10);
+    expect(s.facts('button')).toEqual([{ kind: 'button', long: true }]);
+  });
+});
+
 describe('board reset', () => {
   it('boot mid-session: $AT 00 / $AB are seen, the driver re-initialises and re-arms the heartbeat', async () => {
     const s = await setup();

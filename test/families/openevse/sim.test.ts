@@ -313,6 +313,26 @@ describe('faults (sim §2.2)', () => {
   });
 });
 
+describe('front button (rapi §4 $AN/$WF, sim §4)', () => {
+  it('disabled with `$FF B 0`, presses go out as $AN 0 / $AN 1; enabled, a long hold asks for WiFi AP mode ($WF 02) and a short press sleeps', async () => {
+    const clock = new FakeClock();
+    const b = await booted(clock);
+    await tx(b, clock, cmd('FF', ['B', '0']));
+    let from = b.rx.length;
+    b.sim.act('button-short');
+    b.sim.act('button-long');
+    await clock.advance(10);
+    expect(lines(b.rx.slice(from))).toEqual(['$AN 0^3B', '$AN 1^3A']);
+    await tx(b, clock, cmd('FF', ['B', '1']));
+    from = b.rx.length;
+    b.sim.act('button-long');
+    b.sim.act('button-short');
+    await clock.advance(300);
+    expect(lines(b.rx.slice(from))[0]).toBe('$WF 02^17');
+    expect(b.sim.snapshot.state).toBe(0xfe);
+  });
+});
+
 describe('the demo car', () => {
   it('plugs in, charges, stays parked, drives away, and comes back', async () => {
     const clock = new FakeClock();
