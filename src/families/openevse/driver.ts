@@ -379,6 +379,12 @@ export class OpenEvseDriver implements DeviceDriver<EvseCommand, EvseFact> {
           this.counters.queryRetries++;
           continue;
         }
+        return {
+          ok: false,
+          code: 'BAD_CHECKSUM',
+          message: `EVSE ${this.name} received ${label} corrupted (it answered $NK^21: checksum or token error) and did not carry it out — check the cable for noise, then retry`,
+          reply: res.reply,
+        };
       }
       if (res.ok) {
         this.failures = 0;

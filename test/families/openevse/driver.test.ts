@@ -337,6 +337,36 @@ describe('bad input', () => {
     expect(s.sim.received.filter((l) => l.startsWith('$FS'))).toHaveLength(1);
   });
 
+  it('a command the board received corrupted ($NK^21): a query is asked again, a setter is reported as not carried out', async () => {
+    const s = await setup('us-8.2.3', { heartbeat: null });
+    await untilOnline(s);
+    // line noise on the way to the board: the next frame starting with `prefix` gets a wrong checksum
+    const host = s.mem.host as { write: (b: Uint8Array) => Promise<void> };
+    const orig = host.write.bind(host);
+    let garble: string | null = null;
+    host.write = (b: Uint8Array) => {
+      const t = Buffer.from(b).toString('latin1');
+      if (garble && t.startsWith(garble)) {
+        garble = null;
+        return orig(Buffer.from(t.replace(/\^..\r$/, '^00\r'), 'latin1'));
+      }
+      return orig(b);
+    };
+    garble = '$GS';
+    s.tx.clear();
+    await s.clock.advance(2100);
+    expect(s.rx.some((f) => f.line === '$NK^21')).toBe(true);
+    expect(s.tx.frames.filter((f) => f.cmd === 'GS')).toHaveLength(2);
+    expect(s.driver.stats()).toMatchObject({ checksumNaks: 1, queryRetries: 1 });
+    garble = '$SC';
+    const r = await s.driver.execute(admitted({ kind: 'setCurrent', amps: 20 }));
+    expect(r).toMatchObject({ ok: false, code: 'DEVICE_OFFLINE', readBack: { capacityA: 32 } });
+    expect(r.ok ? '' : r.message).toMatch(/did not carry it out/);
+    expect(s.tx.frames.filter((f) => f.cmd === 'SC')).toHaveLength(1);
+    expect(s.sim.snapshot.capacityA).toBe(32);
+    expect(s.driver.stats().checksumNaks).toBe(2);
+  });
+
   it('$NK names the refused command', async () => {
     const s = await setup();
     await untilOnline(s);
