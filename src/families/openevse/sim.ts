@@ -954,6 +954,10 @@ export class OpenEvseSim {
   private evaluate(): void {
     const p = this.evaluatedPilot;
     if (this.state === 0xfe || this.state === 0xff) return;
+    // after `$FD` froze the detection, `$FE` finds the plug as it is now
+    const was = (this.vflags & VFLAGS.EV_CONNECTED) !== 0;
+    if (p !== 'A' && !was) this.onPlug();
+    else if (p === 'A' && was) this.onUnplug();
     if (this.isFault()) {
       if (p === 'A') this.clearFaultOnUnplug();
       return;

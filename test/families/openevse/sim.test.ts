@@ -215,6 +215,20 @@ describe('EV sessions, counters and $AT (sim §2.1, §4, §6)', () => {
     expect(b.rx[b.rx.length - 1]!.line).toMatch(/^\$AT 03 03 32 0540/);
   });
 
+  it('unplugged while disabled: `$FE` finds the plug as it is now ($AT 01, not a stale EV_CONNECTED)', async () => {
+    const clock = new FakeClock();
+    const b = await booted(clock);
+    b.sim.act('plug-in');
+    await clock.advance(500);
+    await tx(b, clock, cmd('FD'));
+    b.sim.act('unplug');
+    await clock.advance(500);
+    expect(b.sim.snapshot.vflags & 0x0100).toBe(0x0100); // frozen while disabled
+    await tx(b, clock, cmd('FE'));
+    await clock.advance(600);
+    expect(b.rx.at(-1)!.line).toMatch(/^\$AT 01 01 32 0200\^/);
+  });
+
   it('capacity rules (sim §3): volatile never exceeds saved, SL 1 applies the L1 saved value, SC M only once', async () => {
     const clock = new FakeClock();
     const b = await booted(clock);
