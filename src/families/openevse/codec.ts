@@ -120,7 +120,11 @@ export function parseLine(raw: string): RapiFrame {
   }
   // `$GI` answers with two spaces after OK (§12.4): drop the empty tokens a double space makes.
   const args = rest.filter((t) => t !== '');
-  return { line, kind: body.startsWith('$') ? classify(cmd) : 'other', cmd, args, seq, checksum, checksumOk };
+  let kind: RapiFrameKind = body.startsWith('$') ? classify(cmd) : 'other';
+  // `ST` is also the delay-timer setter (4 arguments): in echo mode our own `$ST h m h m` comes
+  // back and must not be read as a legacy state message (which has one argument).
+  if (kind === 'ST' && args.length !== 1) kind = 'command';
+  return { line, kind, cmd, args, seq, checksum, checksumOk };
 }
 
 export interface CommandOptions {

@@ -265,6 +265,8 @@ describe('async messages (§4, §10 #18–#22)', () => {
     const f = parseLine(line);
     expect(f.kind).toBe('ST');
     expect(decodeST(f)).toEqual({ state: 3 });
+    // our own delay-timer command echoed back (echo mode) is not a state message
+    expect(parseLine(buildCommand('ST', ['22', '30', '6', '0'], { seq: 4 }).line).kind).toBe('command');
   });
 });
 
