@@ -122,21 +122,17 @@ export function countingTransport(t: Transport): Transport & { written: number; 
       c.written += bytes.length;
       return t.write(bytes);
     },
-    onData(l: (chunk: Uint8Array) => void) {
-      return t.onData((chunk) => {
-        c.read += chunk.length;
-        l(chunk);
-      });
-    },
+    onData: (l: (chunk: Uint8Array) => void) => t.onData(l),
     onClose: (l: (err?: Error) => void) => t.onClose(l),
   };
+  // Counted once per chunk, whoever listens (and whether anyone does).
+  t.onData((chunk) => (c.read += chunk.length));
   return c;
 }
 
 /**
  * Advances `clock` by `ms` in `stepMs` steps, before each step waiting (in real time, up to
  * `maxWaitMs` per step) until every byte written by each side has been read by the other.
- * `host.read` counts only bytes a listener saw, so both sides must have a data listener.
  */
 export async function advanceQuiet(
   clock: FakeClock,

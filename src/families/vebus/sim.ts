@@ -27,6 +27,8 @@
  *   'garbage-before'      3 noise bytes written before the reply
  *   'version-before-reply' an (unsolicited-looking) V frame written just before the reply
  *   'error-reply'         a winmon request answered `80 00` (command not supported)
+ *   'wrong-address'       an `A 01 aa` echoed with address aa + 1 (address unchanged)
+ *   'ack-without-write'   a setting or RAM-var write answered 87/88 but not stored
  */
 import type { Clock, TimerHandle } from '../../clock.js';
 import type { Transport } from '../../link/transports/types.js';
@@ -56,7 +58,9 @@ export type VebusSimBehaviour =
   | 'split-reply'
   | 'garbage-before'
   | 'version-before-reply'
-  | 'error-reply';
+  | 'error-reply'
+  | 'wrong-address'
+  | 'ack-without-write';
 
 export interface VebusSimOptions {
   clock: Clock;
@@ -497,6 +501,7 @@ export class VebusSim {
       case 'A': {
         if (d.length < 2) return [];
         if (d[0] === 1) {
+          if (this.script.take('wrong-address', { type: TYPE_MK, body: req.body })) return [mkFrame('A', 1, (d[1]! + 1) & 0xff)];
           this.address = d[1]!;
           return [mkFrame('A', 1, d[1]!)];
         }
@@ -674,6 +679,7 @@ export class VebusSim {
     if (!s) return reply(RC.NotSupported, 1);
     if (s.access > 0 && this.opts.clock.now() >= this.unlockedUntil) return reply(RC.AccessDenied, s.access);
     if (!isFlagWord(id) && (value < s.min || value > s.max)) return reply(RC.NotSupported, 1);
+    if (this.script.take('ack-without-write', mkFrame('X', WM.WriteViaID, ramOnly ? 3 : 1, id))) return reply(RC.SettingWritten);
     s.ram = value;
     if (ramOnly) this.counters.ramOnlyWrites++;
     else {
@@ -685,6 +691,7 @@ export class VebusSim {
 
   private writeRam(id: number, value: number, reply: (...d: number[]) => Mk2Frame[]): Mk2Frame[] {
     if (MEASURED.has(id) || (id !== 13 && id < 128)) return reply(RC.NotSupported, 1);
+    if (this.script.take('ack-without-write', mkFrame('X', WM.WriteViaID, 0, id))) return reply(RC.RamVarWritten);
     if (id === 13) this.soc = Math.min(1, value / 200);
     else this.ramWritten.set(id, value);
     return reply(RC.RamVarWritten);
