@@ -206,7 +206,7 @@ export interface VebusDriverOptions {
   linkStats?: () => Values;
 }
 
-export const DEFAULT_RAM_VAR_IDS = [9, 11, 12, 13, 14, 15, 16];
+export const DEFAULT_RAM_VAR_IDS = [9, 10, 11, 12, 13, 14, 15, 16];
 export const DEFAULT_SETTING_IDS = [0, 1, 2, 3, 4, 5, 6, 15, 64, 65];
 /** RAM vars whose scaling the info frames need (§6.1, §6.2). */
 const FRAME_RAM_VARS = [0, 1, 2, 3, 4, 5, 7, 8];
