@@ -15,8 +15,10 @@ import type { CanFrame } from '../src/families/can/types.js';
 import { Store, type FrameRow } from '../src/store/store.js';
 import { runBare, benchStoreVsBare } from './store-bench.js';
 import { FakeClock } from '../src/clock.js';
+import { family as flatpack2 } from '../src/families/flatpack2/family.js';
+import type { DeviceFamily, FamilyLink } from '../src/families/types.js';
+import type { LoadedFamilies } from '../src/families/registry.js';
 import { Engine } from '../src/engine/engine.js';
-import { Flatpack2Driver } from '../src/families/flatpack2/driver.js';
 import type { CanLink } from '../src/families/can/types.js';
 import { silentLogger } from '../src/log.js';
 import { parseConfig } from '../src/config/load.js';
@@ -81,18 +83,21 @@ function engineOnce(dir: string, capture: Uint8Array, run: number): { ms: number
   const clock = new FakeClock();
   const frameListeners: Array<(f: CanFrame, ts: number) => void> = [];
   const link: CanLink = {
+    id: 'can0',
     busId: 'can0',
     state: 'up',
-    send: async () => true,
+    send: async () => ({ ok: true }),
     reconnect: () => {},
     onFrame: (cb) => (frameListeners.push(cb), () => {}),
     onTx: () => () => {},
     onState: () => () => {},
   };
-  const cfg = parseConfig({ buses: [{ id: 'can0', adapter: { path: '/dev/null' }, flatpack2: {} }] }).buses[0].flatpack2!;
-  const engine = new Engine({ store, clock, log: silentLogger(), simulated: true });
-  const driver = new Flatpack2Driver({ link, clock, keepAliveMs: 1000, statusTimeoutMs: 5000, linkWatchdogMs: 30000, alertPollMs: 5000 });
-  engine.addFlatpack2Bus('can0', driver, cfg, () => ({}));
+  const cfg = parseConfig({ buses: [{ id: 'can0', adapter: { path: '/dev/null' }, flatpack2: {} }] }).links[0].flatpack2!;
+  const families = new Map([['flatpack2', flatpack2 as unknown as DeviceFamily]]) as LoadedFamilies;
+  const engine = new Engine({ store, clock, log: silentLogger(), simulated: true, families });
+  const fl = flatpack2.attach({ linkId: 'can0', link, clock, log: silentLogger(), cfg, known: [] });
+  engine.addLink('can0', flatpack2 as unknown as DeviceFamily, fl as unknown as FamilyLink);
+  const driver = fl.driver;
   driver.start();
   let samples = 0;
   engine.samples.subscribe(() => samples++);

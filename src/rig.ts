@@ -5,7 +5,7 @@
  */
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
-import type { PowerplaneConfig, BusConfig } from './config/schema.js';
+import { familyOf, type PowerplaneConfig, type LinkConfig, type TransportConfig } from './config/schema.js';
 import { parseConfig } from './config/load.js';
 import { Engine } from './engine/engine.js';
 import type { Store } from './store/store.js';
@@ -15,7 +15,11 @@ import { createMemoryLink } from './link/transports/memory.js';
 import { WaveshareAdapterSim } from './families/can/adapter-sim.js';
 import { CanBusSim } from './families/can/bus-sim.js';
 import { LiFePO4Pack } from './sim/lifepo4-pack.js';
-import type { TransportFactory } from './link/transports/types.js';
+import type { Transport, TransportFactory } from './link/transports/types.js';
+import { tcpTransportFactory } from './link/transports/tcp.js';
+import { HidTransport } from './link/transports/hid.js';
+import { SupervisedLink } from './link/supervisor.js';
+import type { Link } from './link/types.js';
 import { familyKinds, type FamilyKind, type LoadedFamilies, type SimOf } from './families/registry.js';
 import type { DeviceFamily } from './families/types.js';
 
@@ -31,10 +35,10 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
     {
       server: { host: overrides.host ?? '127.0.0.1', port: overrides.port ?? 4000 },
       database: { path: overrides.dbPath ?? 'data/simulated-rig.db' },
-      buses: [
+      links: [
         {
           id: 'can0',
-          adapter: { path: 'simulated', autodetect: false, bitrate: 125000, framing: 'variable' },
+          transport: { path: 'simulated', autodetect: false, bitrate: 125000, framing: 'variable' },
           flatpack2: {
             psus: {
               [SIM_PSU_SERIALS[0]]: { name: 'Rectifier A' },
@@ -46,7 +50,7 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
           ? [
               {
                 id: 'can1',
-                adapter: { path: 'simulated', autodetect: false, bitrate: 500000, framing: 'fixed', frameType: 'standard' },
+                transport: { path: 'simulated', autodetect: false, bitrate: 500000, framing: 'fixed', frameType: 'standard' },
                 bms: { id: 'bms0', name: 'House bank BMS', dialect: 'deye' },
               },
             ]
@@ -102,9 +106,13 @@ export interface SimulatedParts extends FamilySims {
   replug(busId: string): void;
 }
 
+/** A link as the rig runs it: the CAN adapter link, or a supervised link with a family's framing. */
+export type RigLink = CanAdapterLink | SupervisedLink<unknown>;
+
 export interface Rig {
   engine: Engine;
-  links: Map<string, CanAdapterLink>;
+  /** Per link id. Tests narrow a CAN link with `as CanAdapterLink`. */
+  links: Map<string, RigLink>;
   sim: SimulatedParts | null;
   start(): void;
   stop(): Promise<void>;
@@ -153,20 +161,24 @@ export function buildSimHardware(config: PowerplaneConfig, clock: Clock, familie
   };
   const starts: Array<() => void> = [];
   const stops: Array<() => void> = [];
-  for (const bus of config.buses) {
-    const mem = createMemoryLink(bus.id);
-    memLinks.set(bus.id, mem);
-    const canBus = new CanBusSim({ bitrate: bus.adapter.bitrate });
-    parts.canBuses.set(bus.id, canBus);
-    const adapterSim = new WaveshareAdapterSim({ transport: mem.device, bus: canBus, initialFraming: bus.adapter.framing });
-    starts.push(() => adapterSim.start());
-    stops.push(() => adapterSim.stop());
-    for (const { kind, family, cfg } of familiesOn(bus, families)) {
-      const sim = family.createSim({ clock, canBus, pack, cfg });
-      (parts[kind] as Map<string, typeof sim>).set(bus.id, sim);
-      starts.push(() => sim.start());
-      stops.push(() => sim.stop());
+  for (const link of config.links) {
+    const mem = createMemoryLink(link.id);
+    memLinks.set(link.id, mem);
+    const { kind, family, cfg } = familyOn(link, families);
+    let canBus: CanBusSim | undefined;
+    if (link.transport.type === 'waveshare-usb-can-a') {
+      // The CAN carrier: a simulated adapter on the cable, the family's devices as nodes on its bus.
+      const bus = new CanBusSim({ bitrate: link.transport.bitrate });
+      canBus = bus;
+      parts.canBuses.set(link.id, bus);
+      const adapterSim = new WaveshareAdapterSim({ transport: mem.device, bus, initialFraming: link.transport.framing });
+      starts.push(() => adapterSim.start());
+      stops.push(() => adapterSim.stop());
     }
+    const sim = family.createSim({ clock, canBus, device: mem.device, pack, cfg });
+    (parts[kind] as Map<string, typeof sim>).set(link.id, sim);
+    starts.push(() => sim.start());
+    stops.push(() => sim.stop());
   }
   return {
     parts,
@@ -177,8 +189,8 @@ export function buildSimHardware(config: PowerplaneConfig, clock: Clock, familie
 
 export function buildRig(opts: RigOptions): Rig {
   const { config, clock, store, log } = opts;
-  const engine = new Engine({ store, clock, log, simulated: opts.simulated });
-  const links = new Map<string, CanAdapterLink>();
+  const engine = new Engine({ store, clock, log, simulated: opts.simulated, families: opts.families });
+  const links = new Map<string, RigLink>();
   let sim: SimulatedParts | null = null;
   const simStarts: Array<() => void> = [];
   const simStops: Array<() => void> = [];
@@ -191,42 +203,39 @@ export function buildRig(opts: RigOptions): Rig {
       simStops.push(() => hw.stop());
     }
     sim = hw.parts;
-    for (const bus of config.buses) {
-      const mem = hw.parts.hostEnds.get(bus.id);
-      if (!mem) throw new Error(`simulated hardware has no adapter for bus ${bus.id}`);
-      addBus(bus, async () => mem.host);
+    for (const link of config.links) {
+      const mem = hw.parts.hostEnds.get(link.id);
+      if (!mem) throw new Error(`simulated hardware has no cable for link ${link.id}`);
+      addLink(link, async () => mem.host);
     }
   } else {
-    for (const bus of config.buses) {
-      const [vid, pid] = bus.adapter.usbId.split(':');
-      addBus(
-        bus,
-        serialTransportFactory({
-          path: bus.adapter.path,
-          autodetect: bus.adapter.autodetect ? { vid, pid } : undefined,
-          baudRate: bus.adapter.serialBaud,
-          stopBits: bus.adapter.stopBits,
-        }),
-      );
-    }
+    for (const link of config.links) addLink(link, transportFactory(link.transport, clock));
   }
 
-  function addBus(bus: BusConfig, factory: TransportFactory): void {
-    const onBus = familiesOn(bus, opts.families);
-    const link = new CanAdapterLink({
-      busId: bus.id,
-      factory,
-      framing: bus.adapter.framing,
-      bitrate: bus.adapter.bitrate,
-      frameType: bus.adapter.frameType ?? (onBus.some((f) => f.family.defaultFrameType === 'standard') ? 'standard' : 'extended'),
-      clock,
-      log: {
-        info: (o, m) => log.info({ bus: bus.id, ...o }, m),
-        warn: (o, m) => log.warn({ bus: bus.id, ...o }, m),
-      },
-    });
-    links.set(bus.id, link);
-    for (const { family, cfg } of onBus) family.attach({ busId: bus.id, link, clock, cfg, engine, stats: () => ({ state: link.state, ...link.stats }) });
+  function addLink(lc: LinkConfig, factory: TransportFactory): void {
+    const { family, cfg } = familyOn(lc, opts.families);
+    const t = lc.transport;
+    let link: RigLink;
+    const linkLog = {
+      info: (o: object, m: string) => log.info({ bus: lc.id, ...o }, m),
+      warn: (o: object, m: string) => log.warn({ bus: lc.id, ...o }, m),
+    };
+    if (t.type === 'waveshare-usb-can-a') {
+      link = new CanAdapterLink({
+        busId: lc.id,
+        factory,
+        framing: t.framing,
+        bitrate: t.bitrate,
+        frameType: t.frameType ?? family.defaultFrameType ?? 'extended',
+        clock,
+        log: linkLog,
+      });
+    } else {
+      if (!family.createFramer) throw new Error(`link ${lc.id}: the ${family.kind} family has no framing for a ${t.type} transport`);
+      link = new SupervisedLink(factory, family.createFramer(), { id: lc.id, clock, log: linkLog, name: `${family.kind} link` });
+    }
+    links.set(lc.id, link);
+    engine.addLink(lc.id, family, family.attach({ linkId: lc.id, link: link as never, clock, log, cfg, known: engine.knownOn(lc.id) }));
   }
 
   for (const ch of config.chargers) engine.addCharger(ch);
@@ -248,18 +257,33 @@ export function buildRig(opts: RigOptions): Rig {
   };
 }
 
-/**
- * The families a bus has a section for, in registry order, with their sections. A family the
- * config names but the caller did not load is a programming error, said as such.
- */
-function familiesOn(bus: BusConfig, families: LoadedFamilies): Array<{ kind: FamilyKind; family: DeviceFamily; cfg: unknown }> {
-  const out: Array<{ kind: FamilyKind; family: DeviceFamily; cfg: unknown }> = [];
-  for (const kind of familyKinds) {
-    if (bus[kind] === undefined) continue;
-    const family = families.get(kind);
-    if (!family) throw new Error(`bus ${bus.id} has a ${kind} section but the ${kind} family was not loaded (load it with loadFamilies(kindsIn(config)) before building the rig)`);
-    const cfg = family.configOf(bus);
-    if (cfg !== undefined) out.push({ kind, family, cfg });
+/** The transport a link's config describes (real hardware). */
+function transportFactory(t: TransportConfig, clock: Clock): TransportFactory {
+  switch (t.type) {
+    case 'waveshare-usb-can-a': {
+      const [vid, pid] = t.usbId.split(':');
+      return serialTransportFactory({ path: t.path, autodetect: t.autodetect ? { vid, pid } : undefined, baudRate: t.serialBaud, stopBits: t.stopBits });
+    }
+    case 'serial':
+      return serialTransportFactory({ path: t.path, baudRate: t.baudRate });
+    case 'tcp':
+      return tcpTransportFactory({ host: t.host, port: t.port, clock });
+    case 'hid': {
+      const [vid, pid] = t.usbId.split(':');
+      // node-hid is loaded by the transport on first open, only for a link that has one.
+      return async (): Promise<Transport> =>
+        new HidTransport({ target: t.path ? { path: t.path } : { vendorId: parseInt(vid!, 16), productId: parseInt(pid!, 16) }, clock });
+    }
   }
-  return out;
+}
+
+/**
+ * The family of a link, with its section. A family the config names but the caller did not
+ * load is a programming error, said as such.
+ */
+function familyOn(link: LinkConfig, families: LoadedFamilies): { kind: FamilyKind; family: DeviceFamily; cfg: unknown } {
+  const { kind, cfg } = familyOf(link);
+  const family = families.get(kind);
+  if (!family) throw new Error(`link ${link.id} has a ${kind} section but the ${kind} family was not loaded (load it with loadFamilies(kindsIn(config)) before building the rig)`);
+  return { kind, family, cfg };
 }

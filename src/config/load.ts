@@ -21,7 +21,18 @@ export function formatIssues(source: string, err: ZodError): string {
 
 export function parseConfig(raw: unknown, source = 'config'): PowerplaneConfig {
   const r = configSchema.safeParse(raw ?? {});
-  if (!r.success) throw new ConfigError(formatIssues(source, r.error));
+  if (!r.success) {
+    // A config in the older spelling (`buses:` / `adapter:`) hears about its own keys.
+    const older = !!raw && typeof raw === 'object' && 'buses' in raw && !('links' in raw);
+    if (older) {
+      for (const i of r.error.issues) {
+        if (i.path[0] === 'links') i.path[0] = 'buses';
+        if (i.path[0] === 'buses' && i.path[2] === 'transport') i.path[2] = 'adapter';
+      }
+    }
+    const msg = formatIssues(source, r.error);
+    throw new ConfigError(older ? `${msg}\n(this config uses the older "buses:" / "adapter:" keys, still read as "links:" / "transport:"; see the README for the new shape)` : msg);
+  }
   return r.data;
 }
 

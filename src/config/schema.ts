@@ -3,7 +3,9 @@
  * the config, and its issue paths let every error name the offending key.
  */
 import { z } from 'zod';
-import { checkFallbackVoltage, checkPsuSetpoint, flatpack2Limits, validateChargerSettings } from '../engine/gate.js';
+import { checkFallbackVoltage, validateChargerSettings } from '../engine/gate.js';
+import { familyConfigs, familyKinds, type FamilyKind } from '../families/configs.js';
+import type { FamilyConfigEntry } from '../families/config-types.js';
 import { DEFAULT_CHARGER_SETTINGS, type ChargerSettings } from '../engine/charger/settings.js';
 
 const WAVESHARE_BITRATES = [1_000_000, 800_000, 500_000, 400_000, 250_000, 200_000, 125_000, 100_000, 50_000, 20_000, 10_000, 5_000] as const;
@@ -50,95 +52,91 @@ export const adapterSchema = z
     message: 'give either "path" or "autodetect: true" so the adapter can be found',
   });
 
-const serialKey = z.string().regex(/^\d{12}$/, 'PSU serial numbers are 12 decimal digits, e.g. "192750001639"');
+const linkIdSchema = z.string().regex(/^[a-zA-Z][\w-]{0,31}$/, 'link ids are letters, digits, "-" or "_" (e.g. "can0")');
 
-export const psuConfigSchema = z
+/** A plain serial line (RS-232/USB-serial) carrying a family's own framing. */
+export const serialTransportSchema = z
   .object({
-    name: z.string().min(1).max(64).optional(),
-    /** Output applied when the PSU is first seen after start (if applyOnStart). */
-    startup: z
-      .object({ voltageV: z.number(), currentA: z.number() })
-      .strict()
-      .optional(),
-    applyOnStart: z.boolean().default(false),
+    type: z.literal('serial'),
+    /** Serial device path, or "simulated" for the built-in simulator. */
+    path: z.string().min(1),
+    baudRate: z.number().int().min(300).max(4_000_000),
   })
-  .strict()
-  .refine((p) => !p.applyOnStart || p.startup !== undefined, {
-    message: 'applyOnStart needs a "startup: { voltageV, currentA }" block',
-  });
+  .strict();
 
-export const flatpack2Schema = z
+/** A USB-HID device (e.g. a Voltronic inverter's 0665:5161), found by USB id and, where several share it, serial number. */
+export const hidTransportSchema = z
   .object({
-    /** Over-voltage protection sent with every SET; the set voltage must stay below it. */
-    ovpV: z.number().min(43.5).max(65.0).default(59.5),
-    powerRatingW: z.number().int().min(500).max(3000).default(2000),
-    walkIn: z.enum(['short', 'long']).default('short'),
-    /** Login refresh period: the PSU logs out after ~12.8 s without one. */
-    keepAliveMs: z.number().int().min(200).max(5000).default(1000),
-    /** A PSU whose status frames stop for this long is shown offline. */
-    statusTimeoutMs: z.number().int().min(1000).max(60_000).default(5000),
-    /** Reopen the adapter when no frame at all arrives for this long while PSUs are known. */
-    linkWatchdogMs: z.number().int().min(5000).max(600_000).default(30_000),
-    /**
-     * The PSUs' power-on (EEPROM) voltage, what they fall back to at FULL current when nothing
-     * logs them in. Default: 43.5 V (the lowest) on a bus a charger uses, so an unsupervised
-     * PSU pushes nothing into a healthy pack; leave out on a bus without a charger to keep the
-     * PSUs' own value. A DC-load bus sets a float voltage explicitly (≤ 3.40 V per cell).
-     */
-    fallbackVoltageV: z.number().min(43.5).max(57.6).optional(),
-    psus: z.record(z.string(), psuConfigSchema).default({}),
+    type: z.literal('hid'),
+    usbId: vidPid.default('0665:5161'),
+    /** A hidraw path, or "simulated"; when absent the device is found by USB id (and serialNumber). */
+    path: z.string().min(1).optional(),
+    serialNumber: z.string().min(1).optional(),
   })
+  .strict();
+
+/** A TCP byte stream: ser2net, or an OpenEVSE WiFi module's RAPI bridge. */
+export const tcpTransportSchema = z
+  .object({
+    type: z.literal('tcp'),
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535),
+  })
+  .strict();
+
+export const transportSchema = z.preprocess(
+  // A transport without a type is the Waveshare adapter (the only kind the older `adapter:` block knew).
+  (t) => (t && typeof t === 'object' && !('type' in t) ? { ...t, type: 'waveshare-usb-can-a' } : t),
+  z.discriminatedUnion('type', [adapterSchema, serialTransportSchema, hidTransportSchema, tcpTransportSchema]),
+);
+
+const familySections = Object.fromEntries(familyKinds.map((k) => [k, familyConfigs[k].schema.optional()])) as {
+  [K in FamilyKind]: z.ZodOptional<(typeof familyConfigs)[K]['schema']>;
+};
+
+/**
+ * A link: one transport and the device family on it, under its kind's key (`flatpack2:`,
+ * `bms:`, …). The keys allowed come from the family registry.
+ */
+export const linkSchema = z
+  .object({ id: linkIdSchema, transport: transportSchema, ...familySections })
   .strict()
-  .superRefine((f, ctx) => {
-    for (const key of Object.keys(f.psus)) {
-      const r = serialKey.safeParse(key);
-      if (!r.success) ctx.addIssue({ code: 'custom', path: ['psus', key], message: r.error.issues[0].message });
-    }
-    // Startup values go through the same command gate at load, so a bad one is refused now
-    // with the key named, not at every start.
-    const limits = flatpack2Limits(f);
-    for (const [key, p] of Object.entries(f.psus)) {
-      if (!p.startup) continue;
-      const g = checkPsuSetpoint(limits, p.startup);
-      if (!g.ok) ctx.addIssue({ code: 'custom', path: ['psus', key, 'startup'], message: g.message });
-    }
-    // A SET is broadcast: every PSU on one bus gets the same output, so differing startup
-    // values could never both hold — refuse them here rather than let the last one win.
-    const starts = Object.entries(f.psus).filter(([, p]) => p.applyOnStart && p.startup);
-    const distinct = new Set(starts.map(([, p]) => `${p.startup!.voltageV}/${p.startup!.currentA}`));
-    if (distinct.size > 1) {
+  .superRefine((l, ctx) => {
+    const kinds = familyKinds.filter((k) => l[k] !== undefined);
+    if (kinds.length !== 1) {
       ctx.addIssue({
         code: 'custom',
-        path: ['psus'],
-        message: `PSUs ${starts.map(([k]) => k).join(', ')} have different startup values, but a Flatpack2 SET is broadcast to the whole bus: give them the same voltageV/currentA`,
+        path: [],
+        message:
+          kinds.length === 0
+            ? `link "${l.id}" names no device family: add one section, one of ${familyKinds.join(', ')}`
+            : `link "${l.id}" has sections for ${kinds.join(' and ')}: a link carries one device family (a CAN bus runs at one bit rate: Flatpack2 at 125 kbit/s, a BMS at 500 kbit/s); give each its own link`,
+      });
+      return;
+    }
+    const carrier = familyConfigs[kinds[0]!].carrier;
+    const can = l.transport.type === 'waveshare-usb-can-a';
+    if ((carrier === 'can') !== can) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['transport', 'type'],
+        message: carrier === 'can' ? `${kinds[0]} speaks CAN: its transport is a Waveshare USB-CAN-A (type: waveshare-usb-can-a)` : `${kinds[0]} is not a CAN device: give it a serial, hid or tcp transport`,
       });
     }
   });
 
-export const bmsSchema = z
-  .object({
-    /** Device id of the battery in the API (e.g. "bms0"). */
-    id: z.string().regex(/^[a-zA-Z][\w-]{0,31}$/, 'battery ids are letters, digits, "-" or "_" (e.g. "bms0")'),
-    name: z.string().min(1).max(64).optional(),
-    dialect: z.enum(['deye', 'pylontech']),
-    /** No valid stack frame for this long: battery offline, and a guided charge stops. */
-    offlineAfterMs: z.number().int().min(2000).max(300_000).default(10_000),
-    /** Send the inverter-side 0x305 heartbeat at this period (ms); leave out to only listen. */
-    heartbeatMs: z.number().int().min(200).max(60_000).optional(),
-  })
-  .strict();
+/** The family section of a link, with its kind. */
+export function familyOf(l: LinkConfig): { kind: FamilyKind; cfg: unknown } {
+  const kind = familyKinds.find((k) => l[k] !== undefined);
+  if (!kind) throw new Error(`link ${l.id} names no device family`);
+  return { kind, cfg: l[kind] };
+}
 
-export const busSchema = z
-  .object({
-    id: z.string().regex(/^[a-zA-Z][\w-]{0,31}$/, 'bus ids are letters, digits, "-" or "_" (e.g. "can0")'),
-    adapter: adapterSchema,
-    flatpack2: flatpack2Schema.optional(),
-    bms: bmsSchema.optional(),
-  })
-  .strict()
-  .refine((b) => !(b.flatpack2 && b.bms), {
-    message: 'a bus carries either flatpack2 or bms (they run at different bit rates: 125 kbit/s and 500 kbit/s)',
-  });
+/** Like familyOf, for a config still being validated (a link may name none). */
+function familyOrNull(l: LinkConfig): { kind: FamilyKind; cfg: unknown } | null {
+  const kind = familyKinds.find((k) => l[k] !== undefined);
+  return kind ? { kind, cfg: l[kind] } : null;
+}
 
 /** An API token: a name (recorded as the actor of its mutations), a role, and the secret. */
 export const tokenSchema = z
@@ -230,14 +228,31 @@ export const chargerSchema = z
     /** The bus whose Flatpack2 PSUs this charger drives. */
     bus: z.string(),
     /** "all" PSUs on the bus, or a list of serials. A SET is broadcast, so a group is per bus. */
-    psus: z.union([z.literal('all'), z.array(serialKey).min(1)]).default('all'),
+    psus: z.union([z.literal('all'), z.array(z.string()).min(1)]).default('all'),
     /** A battery (bms id) that guides this charger: its limits cap target and current. */
     battery: z.string().optional(),
     settings: chargerSettingsSchema.default({}),
   })
   .strict();
 
-export const configSchema = z
+/**
+ * The older spelling, `buses:` with an `adapter:` block, is read as `links:` with a `transport:`
+ * block (each bus's adapter was a Waveshare USB-CAN-A).
+ */
+function upgradeOlderKeys(raw: unknown): unknown {
+  if (!raw || typeof raw !== 'object' || !('buses' in raw) || 'links' in raw) return raw;
+  const { buses, ...rest } = raw as { buses: unknown };
+  const links = Array.isArray(buses)
+    ? buses.map((b) => {
+        if (!b || typeof b !== 'object' || !('adapter' in b)) return b;
+        const { adapter, ...bus } = b as { adapter: unknown };
+        return { ...bus, transport: adapter };
+      })
+    : buses;
+  return { ...rest, links };
+}
+
+export const configSchema = z.preprocess(upgradeOlderKeys, z
   .object({
     server: serverSchema.default(serverSchema.parse({})),
     database: z
@@ -248,7 +263,7 @@ export const configSchema = z
       })
       .strict()
       .default({ path: 'powerplane.db', retainFramesDays: 7, retainSamplesDays: 90 }),
-    buses: z.array(busSchema).min(1, 'name at least one bus'),
+    links: z.array(linkSchema).min(1, 'name at least one link (a CAN bus, a serial line, a USB-HID device…) under "links:"'),
     chargers: z.array(chargerSchema).default([]),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
@@ -258,27 +273,42 @@ export const configSchema = z
   .strict()
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
-    c.buses.forEach((b, i) => {
-      if (seen.has(b.id)) ctx.addIssue({ code: 'custom', path: ['buses', i, 'id'], message: `duplicate bus id "${b.id}"` });
-      seen.add(b.id);
+    c.links.forEach((l, i) => {
+      if (seen.has(l.id)) ctx.addIssue({ code: 'custom', path: ['links', i, 'id'], message: `duplicate link id "${l.id}"` });
+      seen.add(l.id);
     });
+    const batteries = new Set(c.links.flatMap((l) => {
+      const f = familyOrNull(l);
+      const entry = f ? (familyConfigs[f.kind] as FamilyConfigEntry<unknown>) : null;
+      return f && entry?.batteryId ? [entry.batteryId(f.cfg)] : [];
+    }));
     c.chargers.forEach((ch, i) => {
-      const bus = c.buses.find((b) => b.id === ch.bus);
-      if (!bus || !bus.flatpack2) {
-        ctx.addIssue({ code: 'custom', path: ['chargers', i, 'bus'], message: `charger "${ch.id}" names bus "${ch.bus}", which is not a bus with a flatpack2 section` });
+      const li = c.links.findIndex((l) => l.id === ch.bus);
+      const link = c.links[li];
+      const fam = link ? familyOrNull(link) : null;
+      const dc = fam ? (familyConfigs[fam.kind] as FamilyConfigEntry<unknown>).dcOutput : undefined;
+      if (!link || !fam || !dc) {
+        ctx.addIssue({ code: 'custom', path: ['chargers', i, 'bus'], message: `charger "${ch.id}" names link "${ch.bus}", which is not a link with a DC output (a flatpack2 section)` });
         return;
       }
       if (c.chargers.some((o, j) => j < i && o.bus === ch.bus)) {
-        ctx.addIssue({ code: 'custom', path: ['chargers', i, 'bus'], message: `bus "${ch.bus}" already has a charger: a SET is broadcast, so one charger drives a bus` });
+        ctx.addIssue({ code: 'custom', path: ['chargers', i, 'bus'], message: `link "${ch.bus}" already has a charger: a SET is broadcast, so one charger drives a link` });
       }
-      if (ch.battery && !c.buses.some((b) => b.bms?.id === ch.battery)) {
-        ctx.addIssue({ code: 'custom', path: ['chargers', i, 'battery'], message: `charger "${ch.id}" names battery "${ch.battery}", but no bus has a bms section with that id` });
+      if (ch.psus !== 'all') {
+        ch.psus.forEach((p, k) => {
+          const r = dc.unitKey.safeParse(p);
+          if (!r.success) ctx.addIssue({ code: 'custom', path: ['chargers', i, 'psus', k], message: r.error.issues[0]?.message ?? 'not a unit id' });
+        });
+      }
+      if (ch.battery && !batteries.has(ch.battery)) {
+        ctx.addIssue({ code: 'custom', path: ['chargers', i, 'battery'], message: `charger "${ch.id}" names battery "${ch.battery}", but no link has a bms section with that id` });
       }
       const settings: ChargerSettings = { ...DEFAULT_CHARGER_SETTINGS, ...ch.settings };
-      const fb = checkFallbackVoltage(flatpack2Limits(bus.flatpack2), bus.flatpack2.fallbackVoltageV, settings.cellCount);
-      if (!fb.ok) ctx.addIssue({ code: 'custom', path: ['buses', c.buses.indexOf(bus), 'flatpack2', 'fallbackVoltageV'], message: fb.message });
-      const count = ch.psus === 'all' ? Math.max(1, Object.keys(bus.flatpack2.psus).length) : ch.psus.length;
-      const check = validateChargerSettings(settings, flatpack2Limits(bus.flatpack2), count);
+      const limits = dc.limits(fam.cfg);
+      const fb = checkFallbackVoltage(limits, dc.fallbackVoltageV(fam.cfg), settings.cellCount);
+      if (!fb.ok) ctx.addIssue({ code: 'custom', path: ['links', li, fam.kind, 'fallbackVoltageV'], message: fb.message });
+      const count = ch.psus === 'all' ? Math.max(1, dc.units(fam.cfg)) : ch.psus.length;
+      const check = validateChargerSettings(settings, limits, count);
       if (!check.ok) ctx.addIssue({ code: 'custom', path: ['chargers', i, 'settings', check.key], message: check.message });
     });
     if (!isLoopback(c.server.host) && !c.server.apiToken && c.server.tokens.length === 0) {
@@ -288,14 +318,16 @@ export const configSchema = z
         message: `listening on ${c.server.host} (beyond this machine) needs server.tokens (or server.apiToken) so that only you can read and change the rig; or listen on 127.0.0.1`,
       });
     }
-  });
+  }));
 
 export type PowerplaneConfig = z.infer<typeof configSchema>;
-export type BusConfig = z.infer<typeof busSchema>;
-export type Flatpack2Config = z.infer<typeof flatpack2Schema>;
-export type PsuConfig = z.infer<typeof psuConfigSchema>;
+export type LinkConfig = z.infer<typeof linkSchema>;
+/** The older name of a link. */
+export type BusConfig = LinkConfig;
+export type TransportConfig = z.infer<typeof transportSchema>;
+export type { Flatpack2Config, PsuConfig } from '../families/flatpack2/config.js';
+export type { BmsConfig } from '../families/bms/config.js';
 export type ChargerConfig = z.infer<typeof chargerSchema>;
-export type BmsConfig = z.infer<typeof bmsSchema>;
 export type ServerConfig = z.infer<typeof serverSchema>;
 export type LimitsConfig = z.infer<typeof limitsSchema>;
 export type TokenConfig = z.infer<typeof tokenSchema>;

@@ -1,28 +1,30 @@
 /**
- * The engine: the only place with policy. It turns driver observations into events in the
- * store and projections for the API, runs controllers (restore-on-reconnect, startup apply)
- * and sends every command through the command gate.
+ * The engine: the only place with policy, and it names no device family. Drivers report
+ * observations in one envelope (src/families/contract.ts); the engine turns them into events,
+ * samples and frame records in the store, runs each family's pure projection to get the
+ * device views the API shows, and hands what happened to the controllers, which ask for
+ * capabilities (a DC output bus, battery limits) rather than kinds. Every command passes the
+ * command gate (gate.ts), the only maker of an admitted command.
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Store, StoredEvent, StoreHealth } from '../store/store.js';
-import type { Flatpack2Config } from '../config/schema.js';
-import type { Flatpack2Driver, Fp2Observation } from '../families/flatpack2/driver.js';
-import type { LinkState } from '../families/can/adapter.js';
+import type { ChargerConfig } from '../config/schema.js';
+import type { LinkState } from '../link/types.js';
+import type { Observation } from '../families/contract.js';
+import type { DeviceFamily, DeviceViewBase, FamilyLink } from '../families/types.js';
+import type { LoadedFamilies } from '../families/registry.js';
+import type { BatteryLimitsSource, DcOutputLimits, DcUnitView } from './capabilities.js';
 import { Topic } from './pubsub.js';
 import { withActor } from './actor.js';
-import { checkDefaultVoltage, checkDeviceAvailable, checkFallbackVoltage, checkPsuSetpoint, checkStorageWritable, flatpack2Limits, FLATPACK2_STANDBY, type Flatpack2Limits, type GateCode } from './gate.js';
-import { decideRestore, type BusSetpoint } from './restore.js';
-import { emptyPsu, markPsuStale, psuDeviceId, type DeviceView, type Flatpack2PsuView, type PsuReadingView } from './devices.js';
+import { admitFamilyCommand } from './gate.js';
+import type { BusSetpoint } from './restore.js';
 import { ChargeSessionStore } from '../store/sessions.js';
 import { ChargerRuntime, type ChargerView } from './charger/runtime.js';
-import { DEFAULT_CHARGER_SETTINGS, type ChargerCommand, type ChargerSettings } from './charger/machine.js';
-import type { BmsConfig, ChargerConfig } from '../config/schema.js';
-import type { BmsDriver, BmsObservation } from '../families/bms/driver.js';
-import type { BatteryView } from './devices.js';
-import { bmsLimitsFromSnapshot } from './bms-policy.js';
+import { DEFAULT_CHARGER_SETTINGS, type ChargerSettings } from './charger/machine.js';
+import { DcOutputController, type SetpointOrigin, type SetpointOutcome } from './controllers/dc-output.js';
 
-export type SetpointOrigin = 'api' | 'startup' | 'restore' | 'charger' | 'safety';
+export type { SetpointOrigin, SetpointOutcome } from './controllers/dc-output.js';
 
 export interface SampleEvent {
   deviceId: string;
@@ -30,85 +32,51 @@ export interface SampleEvent {
   values: Record<string, number | string | null>;
 }
 
-export type SetpointOutcome =
-  | {
-      ok: true;
-      voltageV: number;
-      currentA: number;
-      clamped: boolean;
-      deviceIds: string[];
-      message: string;
-      sent: boolean;
-    }
-  | { ok: false; code: GateCode; message: string };
-
 export interface BusView {
   id: string;
-  kind: 'flatpack2' | 'bms';
+  kind: string;
   linkState: LinkState;
   linkDetail: string;
   setpoint: BusSetpoint | null;
-  limits: Flatpack2Limits | null;
+  limits: DcOutputLimits | null;
   stats: () => Record<string, number | string | null>;
 }
 
-interface BmsBus {
+interface LinkEntry {
   id: string;
-  driver: BmsDriver;
-  cfg: BmsConfig;
-  battery: BatteryView;
-  linkState: LinkState;
-  linkDetail: string;
-  lastSampleAt: number;
-  stats: () => Record<string, number | string | null>;
-}
-
-const BATTERY_SAMPLE_MS = 1000;
-
-interface Fp2Bus {
-  id: string;
-  driver: Flatpack2Driver;
-  cfg: Flatpack2Config;
-  limits: Flatpack2Limits;
-  linkState: LinkState;
-  linkDetail: string;
-  setpoint: BusSetpoint | null;
-  lastRestoreAt: number | null;
-  /** The PSUs that obeyed the last restore SET: a PSU that logged in after it still needs one. */
-  lastRestoreReached: Set<string>;
-  startupApplied: Set<string>;
-  stats: () => Record<string, number | string | null>;
+  kind: string;
+  family: DeviceFamily;
+  fl: FamilyLink;
+  state: LinkState;
+  detail: string;
   lastCorruptTotal: number;
-  /** The fallback (EEPROM) voltage every PSU on the bus must hold; null: not managed. */
-  fallbackV: number | null;
-  /** When a fallback write last went to a PSU (a lost ack is retried after FALLBACK_RETRY_MS). */
-  fallbackWriteAt: Map<string, number>;
 }
-
-const FALLBACK_RETRY_MS = 5000;
 
 export interface EngineOptions {
   store: Store;
   clock: Clock;
   log: Logger;
   simulated: boolean;
+  /** The device families the config uses (their stored devices are rebuilt at start). */
+  families: LoadedFamilies;
 }
 
 export class Engine {
   readonly events = new Topic<StoredEvent>();
   readonly samples = new Topic<SampleEvent>();
-  readonly deviceChanged = new Topic<DeviceView>();
+  readonly deviceChanged = new Topic<DeviceViewBase>();
   readonly chargerChanged = new Topic<ChargerView>();
   readonly sessions: ChargeSessionStore;
   readonly store: Store;
   readonly clock: Clock;
   readonly simulated: boolean;
   readonly runStartedAt: number;
+  /** Everything that sets a DC output bus: setpoints, standby, restore, fallback policy. */
+  readonly dc: DcOutputController;
   private readonly log: Logger;
-  private readonly devices = new Map<string, DeviceView>();
-  private readonly buses = new Map<string, Fp2Bus>();
+  private readonly devices = new Map<string, DeviceViewBase>();
+  private readonly links = new Map<string, LinkEntry>();
   private readonly chargers = new Map<string, ChargerRuntime>();
-  private readonly bmsBuses = new Map<string, BmsBus>();
   private corruptTimer: ReturnType<Clock['setInterval']> | undefined;
   /** True from a storage fault until the store writes again (the fail-safe ran for it). */
   private storageFault = false;
@@ -124,7 +92,26 @@ export class Engine {
     // The store reports a failed write from inside whatever call wrote (a driver callback, a
     // timer); the reaction runs right after that call, never inside it.
     this.unwatchStore = opts.store.watchHealth(() => queueMicrotask(() => this.onStoreHealth()));
-    this.rebuildDevices();
+    this.dc = new DcOutputController({
+      clock: this.clock,
+      log: this.log,
+      store: this.store,
+      runStartedAt: this.runStartedAt,
+      record: (e, durable) => this.record(e, durable),
+      link: (id) => {
+        const l = this.links.get(id);
+        return l ? { state: l.state, detail: l.detail, noun: l.family.linkNoun } : undefined;
+      },
+      units: (id) => this.unitsOn(id),
+      unit: (id) => this.unit(id),
+      changed: (id) => {
+        const d = this.devices.get(id);
+        if (d) this.deviceChanged.publish(d);
+      },
+      chargersOn: (id) => this.chargersOn(id),
+      chargers: () => [...this.chargers.values()],
+    });
+    this.rebuildDevices(opts.families);
   }
 
   /** Whether the store can write, and why not. */
@@ -151,13 +138,12 @@ export class Engine {
 
   /**
    * Puts everything in a safe state: every running (or crash-pending) charge stopped through
-   * its own stop path, then every bus set to standby (sent where the link is up, remembered and
-   * restored on reconnect where it is not). Never throws; the events it records stay in memory
-   * (and are published) when the store cannot write them.
+   * its own stop path, then every DC output bus set to standby (sent where the link is up,
+   * remembered and restored on reconnect where it is not). Never throws; the events it records
+   * stay in memory (and are published) when the store cannot write them.
    */
   async failSafe(reason: string): Promise<{ chargersStopped: string[]; busesInStandby: string[] }> {
     const chargersStopped: string[] = [];
-    const busesInStandby: string[] = [];
     for (const c of this.chargers.values()) {
       try {
         const r = await c.stopCharge('safety', reason);
@@ -166,77 +152,48 @@ export class Engine {
         this.log.error({ charger: c.id, err: String(err) }, `charger ${c.id}: could not be stopped by the fail-safe (${String(err)}); switch its PSUs off by hand`);
       }
     }
-    for (const b of this.buses.values()) {
-      try {
-        const r = await this.applySetpoint('safety', [b], FLATPACK2_STANDBY, true, null, reason);
-        if (r.ok) busesInStandby.push(b.id);
-      } catch (err) {
-        this.log.error({ bus: b.id, err: String(err) }, `CAN bus ${b.id}: standby failed in the fail-safe (${String(err)}); switch its PSUs off by hand`);
-      }
-    }
+    const busesInStandby = await this.dc.standbyAll(reason);
     this.record({ type: 'engine.fail-safe', data: { reason, chargersStopped, busesInStandby } }, true);
     this.log.error({ chargersStopped, busesInStandby }, `fail-safe: ${chargersStopped.length} charge(s) stopped, ${busesInStandby.length} bus(es) in standby (${reason})`);
     return { chargersStopped, busesInStandby };
   }
 
-  /** Projections from the store: every PSU ever seen, its last values, offline until heard. */
-  private rebuildDevices(): void {
-    for (const d of this.store.listDevices()) {
-      if (d.kind !== 'flatpack2') continue;
-      const psu = emptyPsu(d.busId ?? 'unknown', d.serial ?? d.id, d.name);
-      const meta = (d.meta ?? {}) as { addr?: number };
-      psu.addr = typeof meta.addr === 'number' ? meta.addr : null;
-      psu.lastSeen = d.lastSeen ?? null;
-      this.devices.set(psu.id, psu);
-    }
-    for (const e of this.store.latestEventPerDevice('psu.default-voltage.ack')) {
-      const d = e.deviceId ? this.devices.get(e.deviceId) : undefined;
-      if (d?.kind === 'flatpack2' && typeof e.data.voltageV === 'number') d.fallbackAckV = e.data.voltageV;
-    }
-    // Every PSU starts offline: its last sample is history (lastReading), not a live value.
-    for (const s of this.store.latestSamplePerDevice()) {
-      const d = this.devices.get(s.deviceId);
-      if (d?.kind === 'flatpack2') d.lastReading = psuReadingFromSample(s.ts, s.values);
+  /** Views from the store: every device ever seen of a loaded family, offline until heard. */
+  private rebuildDevices(families: LoadedFamilies): void {
+    const lastSamples = new Map(this.store.latestSamplePerDevice().map((s) => [s.deviceId, s]));
+    for (const row of this.store.listDevices()) {
+      const family = families.get(row.kind as never);
+      if (!family) continue;
+      const view = family.restoreView({
+        row,
+        lastSample: lastSamples.get(row.id) ?? null,
+        latestEvent: (type) => this.store.latestEvent({ types: [type], deviceId: row.id }) ?? undefined,
+      });
+      this.devices.set(view.id, view);
     }
   }
 
-  /** Remembered serial → address of a bus, so a quick restart keeps status attribution. */
-  knownAddresses(busId: string): Map<string, number> {
-    const m = new Map<string, number>();
-    for (const d of this.devices.values()) if (d.busId === busId && d.kind === 'flatpack2' && d.addr) m.set(d.serial, d.addr);
-    return m;
+  /** Views the engine rebuilt for a link (a family reads remembered addresses from them). */
+  knownOn(linkId: string): DeviceViewBase[] {
+    return [...this.devices.values()].filter((d) => d.busId === linkId);
   }
 
-  addFlatpack2Bus(busId: string, driver: Flatpack2Driver, cfg: Flatpack2Config, stats: () => Record<string, number | string | null>): void {
-    const bus: Fp2Bus = {
-      id: busId,
-      driver,
-      cfg,
-      limits: flatpack2Limits(cfg),
-      linkState: 'connecting',
-      linkDetail: 'starting',
-      setpoint: this.lastBusSetpoint(busId),
-      lastRestoreAt: null,
-      lastRestoreReached: new Set(),
-      startupApplied: new Set(),
-      stats,
-      lastCorruptTotal: 0,
-      fallbackV: cfg.fallbackVoltageV ?? null,
-      fallbackWriteAt: new Map(),
-    };
-    this.buses.set(busId, bus);
-    for (const [serial, p] of Object.entries(cfg.psus)) {
-      const id = psuDeviceId(serial);
-      const existing = this.devices.get(id);
-      if (existing?.kind === 'flatpack2' && p.name) existing.name = p.name;
+  /** A family's running part on one link: its driver's observations start flowing at `start`. */
+  addLink(linkId: string, family: DeviceFamily, fl: FamilyLink): void {
+    const entry: LinkEntry = { id: linkId, kind: family.kind, family, fl, state: 'connecting', detail: 'starting', lastCorruptTotal: 0 };
+    this.links.set(linkId, entry);
+    for (const v of this.knownOn(linkId)) if (fl.adopt) this.devices.set(v.id, fl.adopt(v));
+    for (const v of fl.configuredViews()) {
+      const existing = this.devices.get(v.id);
+      this.devices.set(v.id, existing ? { ...existing, name: v.name, busId: linkId } : v);
     }
-    driver.onObservation((o) => this.onFp2(bus, o));
+    if (fl.capabilities?.dcOutput) this.dc.addBus(fl.capabilities.dcOutput);
+    fl.driver.onObservation((o) => this.observe(entry, o));
   }
 
-  /** A charger on a bus's PSUs; its settings changed through the API in earlier runs win. */
+  /** A charger on a DC output bus; its settings changed through the API in earlier runs win. */
   addCharger(cfg: ChargerConfig): ChargerRuntime {
-    const bus = this.buses.get(cfg.bus);
-    if (!bus) throw new Error(`charger ${cfg.id}: bus ${cfg.bus} is not configured`);
+    if (!this.dc.has(cfg.bus)) throw new Error(`charger ${cfg.id}: bus ${cfg.bus} is not configured`);
     // Settings changed through the API in an earlier run win over the config, and they must be
     // in force before the runtime decides anything (autoStart decides whether a crash resumes).
     const saved = this.store.latestEvent({ types: ['charger.settings'], deviceId: cfg.id });
@@ -246,30 +203,30 @@ export class Engine {
       this.log.info({ charger: cfg.id }, `charger ${cfg.id}: using the settings last changed through the API (${new Date(saved.ts).toISOString()})`);
     }
     // The bus's fallback policy (the gate checked it against the pack when the config loaded).
-    const fb = checkFallbackVoltage(bus.limits, bus.cfg.fallbackVoltageV, settings.cellCount);
+    const fb = this.dc.useFallbackFor(cfg.bus, this.links.get(cfg.bus)?.fl.capabilities?.dcOutput?.fallbackVoltageV ?? undefined, settings.cellCount);
     if (!fb.ok) throw new Error(`charger ${cfg.id}: ${fb.message}`);
-    bus.fallbackV = fb.value;
-    for (const n of fb.notes) this.log.warn({ bus: bus.id }, `bus ${bus.id}: ${n}`);
+    for (const n of fb.notes) this.log.warn({ bus: cfg.bus }, `bus ${cfg.bus}: ${n}`);
     const runtime = new ChargerRuntime(cfg.id, cfg.name ?? cfg.id, cfg.bus, cfg.psus, settings, cfg.battery ?? null, {
-      battery: (id) => this.battery(id),
+      battery: (id) => this.batterySource(id),
       clock: this.clock,
       log: this.log,
       sessions: this.sessions,
       storage: () => this.store.health,
       record: (e, durable) => void this.record(e, durable),
       sample: (deviceId, ts, values) => this.recordSample(deviceId, ts, values),
-      busPsus: (busId) => this.psusOf(busId),
-      limits: (busId) => this.buses.get(busId)!.limits,
-      linkUp: (busId) => this.buses.get(busId)?.linkState === 'up',
-      fallback: (busId) => this.fallbackState(busId),
-      send: (busId, cmd) => this.chargerCommand(busId, cmd),
+      busPsus: (busId) => this.unitsOn(busId),
+      limits: (busId) => this.dc.limits(busId)!,
+      linkUp: (busId) => this.links.get(busId)?.state === 'up',
+      fallback: (busId) => this.dc.fallbackState(busId),
+      send: (busId, cmd) => this.dc.chargerCommand(busId, cmd),
       setOwner: (group, owned, owner) => {
         for (const id of group) {
-          const d = this.psu(id);
+          const d = this.unit(id);
           const want = owned.includes(id) ? owner : null;
           if (d && d.ownedBy !== want) {
-            d.ownedBy = want;
-            this.changed(d);
+            const next = { ...d, ownedBy: want };
+            this.devices.set(id, next);
+            this.deviceChanged.publish(next);
           }
         }
       },
@@ -291,38 +248,18 @@ export class Engine {
     return [...this.chargers.values()].filter((c) => c.busId === busId);
   }
 
-  /** A charger command goes through the same gate and event trail as any other setpoint. */
-  private async chargerCommand(busId: string, cmd: ChargerCommand): Promise<{ ok: true } | { ok: false; code: GateCode; message: string }> {
-    const bus = this.buses.get(busId);
-    if (!bus) return { ok: false, code: 'NOT_FOUND', message: `bus ${busId} is not configured` };
-    // A standby is the bus's desired state even when it cannot go out now: it is recorded and
-    // re-sent on reconnect, so a stop pressed while the adapter is unplugged is never undone.
-    if (bus.linkState !== 'up' && cmd.kind !== 'standby') return { ok: false, code: 'LINK_DOWN', message: `CAN bus ${busId} is ${bus.linkState}` };
-    const req = cmd.kind === 'standby' ? FLATPACK2_STANDBY : { voltageV: cmd.voltageV, currentA: cmd.currentA };
-    const r = await this.applySetpoint('charger', [bus], req, cmd.kind === 'standby', null, cmd.reason);
-    return r.ok ? { ok: true } : { ok: false, code: r.code, message: r.message };
-  }
-
-  /** The bus's desired output from the durable per-bus record (written with its setpoint.accepted event). */
-  private lastBusSetpoint(busId: string): BusSetpoint | null {
-    const r = this.store.busSetpoints().find((x) => x.busId === busId);
-    return r ? { voltageV: r.voltageV, currentA: r.currentA, origin: r.origin, at: r.at, standby: r.standby } : null;
-  }
-
   start(): void {
-    // Corrupt bytes are counted by the link codec; surface increases as events (at most
-    // one per bus every 10 s) so a noisy cable shows up in the log without flooding it.
+    // Corrupt input is counted by the link's framer; surface increases as events (at most one
+    // per link every 10 s) so a noisy cable shows up in the log without flooding it.
     this.corruptTimer = this.clock.setInterval(() => this.reportCorruption(), 10_000);
-    for (const b of this.buses.values()) b.driver.start();
-    for (const b of this.bmsBuses.values()) b.driver.start();
+    for (const l of this.links.values()) l.fl.driver.start();
     for (const c of this.chargers.values()) c.start();
   }
 
   stop(): void {
     this.clock.clearInterval(this.corruptTimer);
     for (const c of this.chargers.values()) c.stop();
-    for (const b of this.buses.values()) b.driver.stop();
-    for (const b of this.bmsBuses.values()) b.driver.stop();
+    for (const l of this.links.values()) void l.fl.driver.stop();
     this.unwatchStore();
     try {
       this.store.flush();
@@ -332,12 +269,11 @@ export class Engine {
   }
 
   private reportCorruption(): void {
-    for (const b of this.buses.values()) {
-      const s = b.stats();
-      const total = Number(s.droppedBytes ?? 0) + Number(s.badChecksum ?? 0) + Number(s.badTerminator ?? 0);
-      if (total > b.lastCorruptTotal) {
-        this.record({ type: 'link.corrupt', busId: b.id, data: { ...s, newSinceLast: total - b.lastCorruptTotal } });
-        b.lastCorruptTotal = total;
+    for (const l of this.links.values()) {
+      const total = l.fl.corruptTotal();
+      if (total > l.lastCorruptTotal) {
+        this.record({ type: 'link.corrupt', busId: l.id, data: { ...l.fl.stats(), newSinceLast: total - l.lastCorruptTotal } });
+        l.lastCorruptTotal = total;
       }
     }
   }
@@ -355,536 +291,195 @@ export class Engine {
     this.samples.publish({ deviceId, ts, values });
   }
 
-  listDevices(): DeviceView[] {
+  listDevices(): DeviceViewBase[] {
     return [...this.devices.values()];
   }
 
-  device(id: string): DeviceView | undefined {
-    return this.devices.get(id);
+  /** A device's view; `V` names the family's view type where the caller knows the kind. */
+  device<V extends DeviceViewBase = DeviceViewBase>(id: string): V | undefined {
+    return this.devices.get(id) as V | undefined;
+  }
+
+  /** A unit of a DC output bus (undefined for devices that are not). */
+  unit(id: string): DcUnitView | undefined {
+    const d = this.devices.get(id);
+    return d && this.links.get(d.busId)?.fl.capabilities?.dcOutput ? (d as DeviceViewBase as DcUnitView) : undefined;
+  }
+
+  private unitsOn(busId: string): DcUnitView[] {
+    if (!this.links.get(busId)?.fl.capabilities?.dcOutput) return [];
+    return [...this.devices.values()].filter((d) => d.busId === busId) as DeviceViewBase[] as DcUnitView[];
+  }
+
+  /** The battery-limits capability of a device, where its family offers one. */
+  batterySource(id: string): BatteryLimitsSource | undefined {
+    const d = this.devices.get(id);
+    const make = d ? this.links.get(d.busId)?.fl.capabilities?.batteries : undefined;
+    return (d && make?.(d)) || undefined;
   }
 
   listBuses(): BusView[] {
-    const fp2: BusView[] = [...this.buses.values()].map((b) => ({
-      id: b.id,
-      kind: 'flatpack2',
-      linkState: b.linkState,
-      linkDetail: b.linkDetail,
-      setpoint: b.setpoint,
-      limits: b.limits,
-      stats: b.stats,
+    return [...this.links.values()].map((l) => ({
+      id: l.id,
+      kind: l.kind,
+      linkState: l.state,
+      linkDetail: l.detail,
+      setpoint: this.dc.setpoint(l.id),
+      limits: this.dc.limits(l.id) ?? null,
+      stats: () => l.fl.stats(),
     }));
-    const bms: BusView[] = [...this.bmsBuses.values()].map((b) => ({ id: b.id, kind: 'bms', linkState: b.linkState, linkDetail: b.linkDetail, setpoint: null, limits: null, stats: b.stats }));
-    return [...fp2, ...bms];
   }
 
-  listBatteries(): BatteryView[] {
-    return [...this.bmsBuses.values()].map((b) => b.battery);
+  /** Devices of one kind (e.g. the batteries query). */
+  devicesOfKind<V extends DeviceViewBase>(kind: string): V[] {
+    return [...this.devices.values()].filter((d) => d.kind === kind) as V[];
   }
 
-  battery(id: string): BatteryView | undefined {
-    const d = this.devices.get(id);
-    return d?.kind === 'bms' ? d : undefined;
+  /** Latest frame per address on a link, decoded: the raw frame inspector (null where the family keeps none). */
+  latestFrames(linkId: string): unknown[] | null {
+    return this.links.get(linkId)?.fl.latestFrames?.() ?? null;
   }
 
-  /** Latest frame per CAN id on a BMS bus, decoded: the raw frame inspector. */
-  canFrames(busId: string): ReturnType<BmsDriver['latestFrames']> | null {
-    return this.bmsBuses.get(busId)?.driver.latestFrames() ?? null;
+  busSetpoint(busId: string): BusSetpoint | null {
+    return this.dc.setpoint(busId);
   }
 
-  addBmsBus(busId: string, driver: BmsDriver, cfg: BmsConfig, stats: () => Record<string, number | string | null>): void {
-    const existing = this.devices.get(cfg.id);
-    const battery: BatteryView = {
-      kind: 'bms',
-      id: cfg.id,
-      busId,
-      name: cfg.name ?? existing?.name ?? `Battery ${cfg.id}`,
-      online: false,
-      lastSeen: existing?.lastSeen ?? null,
-      snapshot: null,
+  // ---- commands ----
+
+  /** A manual or programmatic DC output request (see DcOutputController.setOutput). */
+  setPsuOutput(origin: SetpointOrigin, target: string, req: { voltageV: number; currentA: number }, standby = false): Promise<SetpointOutcome> {
+    return this.dc.setOutput(origin, target, req, standby);
+  }
+
+  /** Standby is the panic button (see DcOutputController.standby). */
+  standby(origin: SetpointOrigin, target: string): Promise<SetpointOutcome> {
+    return this.dc.standby(origin, target);
+  }
+
+  setDefaultVoltage(origin: SetpointOrigin, deviceId: string, voltageV: number) {
+    return this.dc.setDefaultVoltage(origin, deviceId, voltageV);
+  }
+
+  fallbackState(busId: string): { voltageV: number | null; pendingIds: string[] } {
+    return this.dc.fallbackState(busId);
+  }
+
+  /**
+   * A family command to one device: the family's page of the gate admits it (the only way to
+   * an admitted command), the request and the outcome are events, and the driver carries it out.
+   */
+  async command<C>(
+    origin: SetpointOrigin,
+    deviceId: string,
+    cmd: C,
+    check: (cmd: C, ctx: { device: DeviceViewBase }) => { ok: true; value: C; notes: string[] } | { ok: false; code: import('../codes.js').Code; message: string },
+    describe: string,
+  ) {
+    const d = this.devices.get(deviceId);
+    const link = d ? this.links.get(d.busId) : undefined;
+    this.record({ type: 'command.requested', deviceId, busId: d?.busId ?? null, data: { origin, command: describe } });
+    const refuse = (code: import('../codes.js').Code, message: string) => {
+      this.record({ type: 'command.rejected', deviceId, busId: d?.busId ?? null, data: { origin, command: describe, code, reason: message } }, true);
+      return { ok: false as const, code, message };
     };
-    this.devices.set(cfg.id, battery);
-    const bus: BmsBus = { id: busId, driver, cfg, battery, linkState: 'connecting', linkDetail: 'starting', lastSampleAt: 0, stats };
-    this.bmsBuses.set(busId, bus);
-    driver.onObservation((o) => this.onBms(bus, o));
+    if (!d || !link) return refuse('NOT_FOUND', `no device "${deviceId}"; query devices { id } for the ids`);
+    if (link.state !== 'up') return refuse('LINK_DOWN', `${d.name}: its link ${link.id} is ${link.state} (${link.detail}); it is being reconnected`);
+    if (!d.online) return refuse('DEVICE_OFFLINE', `${d.name} has not been heard from recently; a command would not reach it`);
+    const a = admitFamilyCommand(check, cmd, { device: d });
+    if (!a.ok) return refuse(a.code, a.message);
+    this.record({ type: 'command.accepted', deviceId, busId: d.busId, data: { origin, command: describe, notes: a.notes } }, true);
+    const r = await link.fl.driver.execute(a.value);
+    this.record({ type: r.ok ? 'command.done' : 'command.failed', deviceId, busId: d.busId, data: { origin, command: describe, ...(r.ok ? { sent: r.sent } : { code: r.code, reason: r.message }), readBack: r.readBack ?? null } }, true);
+    return r;
+  }
+
+  // ---- observations ----
+
+  private observe(l: LinkEntry, o: Observation<unknown>): void {
+    const fl = l.fl;
+    const changes: Array<{ prev: DeviceViewBase | undefined; next: DeviceViewBase }> = [];
+    const project = (id: string) => {
+      const prev = this.devices.get(id);
+      const base = prev ?? fl.newView(id, o);
+      if (!base) return;
+      const next = fl.project(base, o);
+      if (next === prev) return;
+      this.devices.set(id, next);
+      changes.push({ prev, next });
+    };
+    switch (o.type) {
+      case 'link': {
+        if (l.state === o.state && l.detail === o.detail) return;
+        l.state = o.state;
+        l.detail = o.detail;
+        this.record({ type: 'link.changed', busId: l.id, data: { state: o.state, detail: o.detail } }, true);
+        const msg = `${l.family.linkNoun} ${l.id}: link ${o.state}${o.detail ? ` (${o.detail})` : ''}`;
+        if (o.state === 'down') this.log.warn({ bus: l.id }, `${msg}; retrying with backoff`);
+        else this.log.info({ bus: l.id }, msg);
+        break;
+      }
+      case 'frame': {
+        const f = o.frame;
+        // Bridge to the CAN-shaped frames table until the generic frame record migration lands.
+        this.store.appendFrame({ ts: o.at, busId: l.id, dir: f.dir, canId: parseInt(f.address ?? '0', 16), extended: !!f.meta?.extended, remote: !!f.meta?.remote, data: f.bytes, kind: f.kind, deviceId: f.deviceId });
+        if (o.invalid) this.record({ type: 'frame.invalid', busId: l.id, deviceId: f.deviceId, data: { address: f.address, reason: o.invalid } });
+        return;
+      }
+      case 'identity': {
+        project(o.deviceId);
+        const d = this.devices.get(o.deviceId);
+        const { serial, ...meta } = o.identity;
+        this.store.upsertDevice({ id: o.deviceId, kind: l.kind, busId: l.id, name: d?.name ?? null, serial: typeof serial === 'string' ? serial : null, seenAt: o.at, meta });
+        if (o.event) this.record({ type: o.event.type, deviceId: o.deviceId, busId: l.id, data: o.event.data }, o.event.durable);
+        break;
+      }
+      case 'presence': {
+        project(o.deviceId);
+        const d = this.devices.get(o.deviceId);
+        if (!d) return;
+        if (o.online) this.store.upsertDevice({ id: d.id, kind: l.kind, busId: l.id, name: d.name, serial: (d as { serial?: string }).serial ?? null, seenAt: o.at });
+        this.record({ type: o.online ? 'device.online' : 'device.offline', deviceId: d.id, busId: l.id, data: o.reason ? { reason: o.reason } : {} }, true);
+        if (!o.online) this.log.warn({ device: d.id, bus: l.id }, `${d.name} offline: ${o.reason ?? 'not heard from'}`);
+        break;
+      }
+      case 'reading':
+        project(o.deviceId);
+        if (o.sample !== false && this.devices.has(o.deviceId)) this.recordSample(o.deviceId, o.at, o.values);
+        break;
+      case 'flags':
+        project(o.deviceId);
+        for (const ch of o.changes) {
+          this.record({ type: `${l.family.eventPrefix}.flag.${ch.active ? 'raised' : 'cleared'}`, deviceId: o.deviceId, busId: l.id, data: { group: ch.group, name: ch.name, ...(ch.text ? { text: ch.text } : {}) } }, true);
+        }
+        break;
+      case 'reply':
+        project(o.deviceId);
+        break;
+      case 'fact':
+        if (o.deviceId === null) {
+          for (const id of o.mentions ?? []) if (!this.devices.has(id)) project(id);
+          for (const d of [...this.devices.values()]) if (d.busId === l.id && !changes.some((c) => c.next.id === d.id)) project(d.id);
+        } else {
+          project(o.deviceId);
+        }
+        if (o.event) this.record({ type: o.event.type, deviceId: o.deviceId, busId: l.id, data: o.event.data }, o.event.durable);
+        break;
+    }
+    for (const c of changes) this.deviceChanged.publish(c.next);
+    // Controllers, by capability.
+    if (fl.capabilities?.dcOutput) this.dc.observed(l.id, o, changes as Array<{ prev: DcUnitView | undefined; next: DcUnitView }>);
+    if (fl.capabilities?.batteries && (o.type === 'fact' || o.type === 'presence')) {
+      for (const { next } of changes) {
+        const src = fl.capabilities.batteries(next);
+        if (!src) continue;
+        const limits = src.online() ? src.limits() : null;
+        if (o.type === 'presence' && !o.online) for (const c of this.chargersOfBattery(next.id)) c.onBms(null);
+        else if (o.type === 'fact' && limits) for (const c of this.chargersOfBattery(next.id)) c.onBms(limits);
+      }
+    }
   }
 
   private chargersOfBattery(batteryId: string): ChargerRuntime[] {
     return [...this.chargers.values()].filter((c) => c.batteryId === batteryId);
   }
-
-  private onBms(bus: BmsBus, o: BmsObservation): void {
-    const b = bus.battery;
-    switch (o.kind) {
-      case 'frame':
-        this.store.appendFrame({ ts: o.ts, busId: bus.id, dir: o.dir, canId: o.frame.id, extended: o.frame.extended, remote: o.frame.remote, data: o.frame.data, kind: o.msg.kind, deviceId: b.id });
-        return;
-      case 'invalid':
-        // Recorded and flagged, never turned into telemetry (the driver keeps it out of the snapshot).
-        this.record({ type: 'frame.invalid', busId: bus.id, deviceId: b.id, data: { canId: o.frame.id, reason: o.reason } });
-        return;
-      case 'dialect':
-        // Defect 8.6: what 0x35E says against the configured dialect; the policy holds guided charging on a mismatch.
-        if (o.check.status === 'pending') return;
-        this.record({ type: `battery.dialect-${o.check.status}`, deviceId: b.id, busId: bus.id, data: { ...o.check } }, true);
-        if (o.check.status !== 'confirmed') this.log.warn({ battery: b.id }, `battery ${b.id}: ${o.check.reason}`);
-        return;
-      case 'state': {
-        const s = o.battery;
-        b.snapshot = s;
-        b.lastSeen = s.lastSeenAt ?? o.ts;
-        if (o.ts - bus.lastSampleAt >= BATTERY_SAMPLE_MS) {
-          bus.lastSampleAt = o.ts;
-          const values = {
-            socPct: s.socPct,
-            sohPct: s.sohPct,
-            voltageV: s.voltageV,
-            currentA: s.currentA,
-            tempC: s.tempC,
-            cellHighV: s.cellHighV,
-            cellLowV: s.cellLowV,
-            cellDeltaV: s.cellDeltaV,
-            chargeVoltageLimitV: s.chargeVoltageLimitV,
-            chargeCurrentLimitA: s.chargeCurrentLimitA,
-          };
-          this.recordSample(b.id, o.ts, values);
-        }
-        this.changed(b);
-        if (b.online) for (const c of this.chargersOfBattery(b.id)) c.onBms(bmsLimitsFromSnapshot(s));
-        return;
-      }
-      case 'flags':
-        for (const ch of o.changes) {
-          this.record({ type: ch.active ? 'battery.flag.raised' : 'battery.flag.cleared', deviceId: b.id, busId: bus.id, data: { set: ch.set, name: ch.name } }, true);
-          if (ch.active && ch.set !== 'request') this.log.warn({ battery: b.id }, `battery ${b.id}: ${ch.set} ${ch.name} raised`);
-        }
-        return;
-      case 'online':
-        b.online = true;
-        this.store.upsertDevice({ id: b.id, kind: 'bms', busId: bus.id, name: b.name, serial: null, seenAt: o.ts, meta: { dialect: bus.cfg.dialect } });
-        this.record({ type: 'device.online', deviceId: b.id, busId: bus.id, data: { reason: o.reason } }, true);
-        this.changed(b);
-        return;
-      case 'offline':
-        b.online = false;
-        this.record({ type: 'device.offline', deviceId: b.id, busId: bus.id, data: { reason: o.reason } }, true);
-        this.log.warn({ battery: b.id }, `battery ${b.id} offline: ${o.reason}`);
-        this.changed(b);
-        for (const c of this.chargersOfBattery(b.id)) c.onBms(null);
-        return;
-      case 'module-online':
-      case 'module-offline':
-        this.record({ type: `battery.${o.kind}`, deviceId: b.id, busId: bus.id, data: { index: o.index, ...(o.kind === 'module-offline' ? { reason: o.reason } : {}) } }, true);
-        return;
-      case 'link':
-        if (bus.linkState === o.state && bus.linkDetail === o.detail) return;
-        bus.linkState = o.state;
-        bus.linkDetail = o.detail;
-        this.record({ type: 'link.changed', busId: bus.id, data: { state: o.state, detail: o.detail } }, true);
-        return;
-    }
-  }
-
-  busSetpoint(busId: string): BusSetpoint | null {
-    return this.buses.get(busId)?.setpoint ?? null;
-  }
-
-  private psuFor(bus: Fp2Bus, serial: string): Flatpack2PsuView {
-    const id = psuDeviceId(serial);
-    let d = this.psu(id);
-    if (!d) {
-      d = emptyPsu(bus.id, serial, bus.cfg.psus[serial]?.name);
-      this.devices.set(id, d);
-    }
-    return d;
-  }
-
-  /** The PSU with this id (undefined for other kinds of device). */
-  psu(id: string): Flatpack2PsuView | undefined {
-    const d = this.devices.get(id);
-    return d?.kind === 'flatpack2' ? d : undefined;
-  }
-
-  private changed(d: DeviceView): void {
-    this.deviceChanged.publish(d);
-  }
-
-  private onFp2(bus: Fp2Bus, o: Fp2Observation): void {
-    switch (o.kind) {
-      case 'frame': {
-        const f = o.frame;
-        this.store.appendFrame({
-          ts: o.ts,
-          busId: bus.id,
-          dir: o.dir,
-          canId: f.id,
-          extended: f.extended,
-          remote: f.remote,
-          data: f.data,
-          kind: o.msg.kind,
-          deviceId: o.serial ? psuDeviceId(o.serial) : null,
-        });
-        if (o.msg.kind === 'invalid') {
-          this.record({ type: 'frame.invalid', busId: bus.id, data: { canId: f.id, reason: o.msg.reason } });
-        }
-        return;
-      }
-      case 'discovered': {
-        const d = this.psuFor(bus, o.serial);
-        d.addr = o.addr;
-        this.store.upsertDevice({ id: d.id, kind: 'flatpack2', busId: bus.id, name: d.name, serial: o.serial, seenAt: o.ts, meta: { addr: o.addr } });
-        this.record({ type: 'device.discovered', deviceId: d.id, busId: bus.id, data: { serial: o.serial, addr: o.addr } }, true);
-        this.log.info({ bus: bus.id, device: d.id, addr: o.addr }, `PSU ${o.serial} found on ${bus.id}, logged in at address ${o.addr}`);
-        this.changed(d);
-        return;
-      }
-      case 'status': {
-        const d = this.psuFor(bus, o.serial);
-        const s = o.status;
-        d.addr = o.addr;
-        d.lastSeen = o.ts;
-        d.outputVoltageV = s.voltageV;
-        d.outputCurrentA = s.currentA;
-        d.outputPowerW = Math.round(s.voltageV * s.currentA * 10) / 10;
-        d.inputVoltageV = s.inputVoltageV;
-        d.intakeTempC = s.intakeTempC;
-        d.outputTempC = s.outputTempC;
-        const alarmEdge = s.stateCode === 0x0c && d.stateCode !== 0x0c;
-        d.state = s.state;
-        d.stateCode = s.stateCode;
-        if (alarmEdge) this.onAlarmEdge(bus, d);
-        const values = {
-          outputVoltageV: s.voltageV,
-          outputCurrentA: s.currentA,
-          outputPowerW: d.outputPowerW,
-          inputVoltageV: s.inputVoltageV,
-          intakeTempC: s.intakeTempC,
-          outputTempC: s.outputTempC,
-          state: s.state,
-        };
-        d.lastReading = { at: o.ts, ...values };
-        if (bus.fallbackV !== null && d.fallbackAckV !== bus.fallbackV) this.ensureFallback(bus, d); // retries a lost ack
-        this.recordSample(d.id, o.ts, values);
-        this.changed(d);
-        for (const c of this.chargersOn(bus.id)) c.onStatus(d.id);
-        return;
-      }
-      case 'alerts': {
-        const d = this.psuFor(bus, o.serial);
-        const key = o.type === 'warnings' ? 'warnings' : 'alarms';
-        const bitsKey = o.type === 'warnings' ? 'warningBits' : 'alarmBits';
-        if (d[bitsKey] === o.bits) return;
-        d[bitsKey] = o.bits;
-        d[key] = o.names;
-        this.record({ type: `psu.${o.type}`, deviceId: d.id, busId: bus.id, data: { bits: o.bits, names: o.names } }, true);
-        if (o.names.length) this.log.warn({ device: d.id, [key]: o.names }, `PSU ${d.serial} ${o.type}: ${o.names.join(', ')}`);
-        this.changed(d);
-        return;
-      }
-      case 'default-voltage-ack': {
-        const d = this.psuFor(bus, o.serial);
-        d.fallbackAckV = o.voltageV;
-        this.record({ type: 'psu.default-voltage.ack', deviceId: d.id, busId: bus.id, data: { voltageV: o.voltageV } }, true);
-        this.changed(d);
-        this.log.info({ device: d.id }, `PSU ${o.serial} confirmed power-on voltage ${o.voltageV.toFixed(2)} V`);
-        return;
-      }
-      case 'online': {
-        const d = this.psuFor(bus, o.serial);
-        d.online = true;
-        d.lastSeen = o.ts;
-        this.store.upsertDevice({ id: d.id, kind: 'flatpack2', busId: bus.id, name: d.name, serial: o.serial, seenAt: o.ts, meta: { addr: d.addr } });
-        this.record({ type: 'device.online', deviceId: d.id, busId: bus.id, data: {} }, true);
-        this.changed(d);
-        this.ensureFallback(bus, d);
-        this.restore(bus, o.serial);
-        for (const c of this.chargersOn(bus.id)) c.onPresence();
-        return;
-      }
-      case 'offline': {
-        const d = this.psuFor(bus, o.serial);
-        d.online = false;
-        markPsuStale(d);
-        this.record({ type: 'device.offline', deviceId: d.id, busId: bus.id, data: { reason: o.reason } }, true);
-        this.log.warn({ device: d.id, bus: bus.id }, `PSU ${o.serial} offline: ${o.reason}`);
-        this.changed(d);
-        for (const c of this.chargersOn(bus.id)) c.onPresence();
-        return;
-      }
-      case 'obeying': {
-        const ids = new Set(o.serials.map(psuDeviceId));
-        for (const serial of o.serials) this.psuFor(bus, serial);
-        const joined: Flatpack2PsuView[] = [];
-        for (const d of this.psusOf(bus.id)) {
-          const obeying = ids.has(d.id);
-          if (d.obeying === obeying) continue;
-          d.obeying = obeying;
-          if (obeying) joined.push(d);
-          this.changed(d);
-        }
-        // A PSU obeys from its login and runs at its power-on voltage until a SET arrives: give
-        // it the bus's desired state now, not at its first status frame (restore stays out of a
-        // charger's way; the charger re-shares below).
-        for (const d of joined) this.restore(bus, d.serial);
-        // A charger shares its current over exactly the PSUs that obey its broadcast.
-        for (const c of this.chargersOn(bus.id)) c.onPresence();
-        return;
-      }
-      case 'link': {
-        if (bus.linkState === o.state && bus.linkDetail === o.detail) return;
-        bus.linkState = o.state;
-        bus.linkDetail = o.detail;
-        this.record({ type: 'link.changed', busId: bus.id, data: { state: o.state, detail: o.detail } }, true);
-        const msg = `CAN bus ${bus.id}: link ${o.state}${o.detail ? ` (${o.detail})` : ''}`;
-        if (o.state === 'down') this.log.warn({ bus: bus.id }, `${msg}; retrying with backoff`);
-        else this.log.info({ bus: bus.id }, msg);
-        const back = o.state === 'up' ? this.psusOf(bus.id).find((p) => p.online) : undefined;
-        if (back) this.restore(bus, back.serial);
-        if (o.state === 'up') {
-          for (const p of this.psusOf(bus.id)) if (p.online) this.ensureFallback(bus, p);
-          for (const c of this.chargersOn(bus.id)) c.onPresence();
-        }
-        return;
-      }
-    }
-  }
-
-  /**
-   * A PSU entered alarm (its output is off). Put the bus in standby so that when it recovers
-   * it comes back at a safe idle output rather than the last setpoint (as the original did).
-   * A charger that owns the bus handles the alarm itself.
-   */
-  private onAlarmEdge(bus: Fp2Bus, d: Flatpack2PsuView): void {
-    this.record({ type: 'psu.alarm', deviceId: d.id, busId: bus.id, data: { stateCode: 0x0c } }, true);
-    this.log.error({ device: d.id, bus: bus.id }, `PSU ${d.serial} ALARM: output off; putting ${bus.id} in standby`);
-    if (this.psusOf(bus.id).some((p) => p.ownedBy !== null)) return;
-    if (bus.setpoint?.standby) return;
-    void this.applySetpoint('safety', [bus], FLATPACK2_STANDBY, true, d.id);
-  }
-
-  /** Writes a PSU's power-on voltage (EEPROM); it applies when the login lapses. */
-  async setDefaultVoltage(origin: SetpointOrigin, deviceId: string, voltageV: number): Promise<{ ok: true; voltageV: number; sent: boolean } | { ok: false; code: GateCode; message: string }> {
-    const d = this.psu(deviceId);
-    const reject = (code: GateCode, message: string) => {
-      this.record({ type: 'default-voltage.rejected', deviceId, data: { origin, voltageV, code, reason: message } }, true);
-      return { ok: false as const, code, message };
-    };
-    // The fallback policy's own write makes the PSUs safer, so it goes out even while the store is down.
-    const storage = checkStorageWritable(this.store.health, { standby: origin === 'safety' });
-    if (!storage.ok) return reject(storage.code, storage.message);
-    const avail = checkDeviceAvailable(deviceId, d && this.gateView(d), { origin });
-    if (!avail.ok) return reject(avail.code, avail.message);
-    const bus = this.buses.get(d!.busId);
-    if (!bus) return reject('NOT_FOUND', `${deviceId} is on bus "${d!.busId}", which is not in the current config`);
-    const g = checkDefaultVoltage(bus.limits, voltageV);
-    if (!g.ok) return reject(g.code, g.message);
-    if (bus.fallbackV !== null && g.value !== bus.fallbackV) {
-      return reject(
-        'OUT_OF_RANGE',
-        `bus ${bus.id} keeps its PSUs' power-on voltage at ${bus.fallbackV.toFixed(2)} V (fallbackVoltageV, what they deliver at full current when unsupervised); change buses.${bus.id}.flatpack2.fallbackVoltageV in the config instead`,
-      );
-    }
-    this.record({ type: 'default-voltage.accepted', deviceId, busId: bus.id, data: { origin, voltageV: g.value } }, true);
-    const sent = await bus.driver.sendDefaultVoltage(d!.serial, g.value);
-    this.record({ type: sent ? 'default-voltage.sent' : 'default-voltage.send-failed', deviceId, busId: bus.id, data: { voltageV: g.value } }, !sent);
-    return { ok: true, voltageV: g.value, sent };
-  }
-
-  /**
-   * Keeps a PSU's fallback (EEPROM) voltage at the bus's policy. The EEPROM wears: a write goes
-   * out only when the last acknowledged value differs, and a lost ack is retried after a while.
-   */
-  private ensureFallback(bus: Fp2Bus, d: Flatpack2PsuView): void {
-    const want = bus.fallbackV;
-    if (want === null || bus.linkState !== 'up' || d.fallbackAckV === want) return;
-    const last = bus.fallbackWriteAt.get(d.id);
-    const now = this.clock.now();
-    if (last !== undefined && now - last < FALLBACK_RETRY_MS) return;
-    bus.fallbackWriteAt.set(d.id, now);
-    this.log.info({ device: d.id, bus: bus.id }, `PSU ${d.serial}: setting its fallback voltage to ${want.toFixed(2)} V (was ${d.fallbackAckV?.toFixed(2) ?? 'unknown'})`);
-    void this.setDefaultVoltage('safety', d.id, want);
-  }
-
-  /** The bus's fallback policy and which PSUs that may obey a SET have not confirmed it yet. */
-  fallbackState(busId: string): { voltageV: number | null; pendingIds: string[] } {
-    const bus = this.buses.get(busId);
-    if (!bus || bus.fallbackV === null) return { voltageV: null, pendingIds: [] };
-    // A read, also made by every charger view: writes and their retries happen on discovery and status frames.
-    const pending = this.psusOf(busId).filter((p) => (p.online || p.obeying) && p.fallbackAckV !== bus.fallbackV);
-    return { voltageV: bus.fallbackV, pendingIds: pending.map((p) => p.id) };
-  }
-
-  private restore(bus: Fp2Bus, serial: string): void {
-    // Frames can arrive while the adapter is still being configured; a SET cannot go out
-    // before the link is up, so the link's 'up' transition restores instead.
-    if (bus.linkState !== 'up') return;
-    const psuCfg = bus.cfg.psus[serial];
-    const decision = decideRestore({
-      now: this.clock.now(),
-      runStartedAt: this.runStartedAt,
-      setpoint: bus.setpoint,
-      startup: psuCfg?.applyOnStart && psuCfg.startup ? psuCfg.startup : null,
-      startupAlreadyApplied: bus.startupApplied.has(serial),
-      lastRestoreAt: bus.lastRestoreReached.has(serial) ? bus.lastRestoreAt : null,
-      ownedByCharger: this.psusOf(bus.id).some((p) => p.ownedBy !== null) || this.chargersOn(bus.id).some((c) => c.resumePending),
-      chargerBus: this.chargersOn(bus.id).length > 0,
-    });
-    if (decision.action === 'none') return;
-    if (decision.markStartupApplied) bus.startupApplied.add(serial);
-    bus.lastRestoreAt = this.clock.now();
-    bus.lastRestoreReached = new Set(bus.driver.obeying());
-    void this.applySetpoint(decision.origin, [bus], { voltageV: decision.voltageV, currentA: decision.currentA }, decision.standby, psuDeviceId(serial));
-  }
-
-  /**
-   * A PSU as the gate's interlock sees it: a charger that will resume a session a crash left
-   * open owns its bus already, so a manual setpoint cannot slip in before the soft start.
-   */
-  private gateView(d: Flatpack2PsuView): Flatpack2PsuView {
-    if (d.ownedBy) return d;
-    const pending = this.chargersOn(d.busId).find((c) => c.resumePending);
-    return pending ? { ...d, ownedBy: pending.id } : d;
-  }
-
-  private psusOf(busId: string): Flatpack2PsuView[] {
-    return [...this.devices.values()].filter((d): d is Flatpack2PsuView => d.kind === 'flatpack2' && d.busId === busId);
-  }
-
-  /**
-   * A manual or programmatic output request. `target` is a PSU id or "all". A Flatpack2 SET
-   * is broadcast, so a request for one PSU applies to every PSU on its bus; the outcome lists
-   * them all so nobody is surprised.
-   */
-  async setPsuOutput(origin: SetpointOrigin, target: string, req: { voltageV: number; currentA: number }, standby = false): Promise<SetpointOutcome> {
-    const requested = this.record({
-      type: 'setpoint.requested',
-      deviceId: target === 'all' ? null : target,
-      data: { origin, target, voltageV: req.voltageV, currentA: req.currentA, standby },
-    });
-    const reject = (code: GateCode, message: string, busId?: string): SetpointOutcome => {
-      this.record(
-        {
-          type: 'setpoint.rejected',
-          deviceId: target === 'all' ? null : target,
-          busId: busId ?? null,
-          data: { origin, target, voltageV: req.voltageV, currentA: req.currentA, standby, code, reason: message, requestId: requested.id },
-        },
-        true,
-      );
-      this.log.warn({ target, origin, code }, `setpoint rejected: ${message}`);
-      return { ok: false, code, message };
-    };
-
-    const storage = checkStorageWritable(this.store.health, { standby });
-    if (!storage.ok) return reject(storage.code, storage.message);
-
-    let buses: Fp2Bus[];
-    if (target === 'all') {
-      // A standby is every bus's desired state, reachable or not; a setpoint needs a PSU online.
-      buses = [...this.buses.values()].filter((b) => standby || this.psusOf(b.id).some((p) => p.online));
-      if (!buses.length) return reject('DEVICE_OFFLINE', 'no PSU is online; wait for the PSUs to be discovered (devices { online })');
-      // The gate's interlock, for every PSU the broadcast would reach (offline ones are skipped).
-      for (const b of buses) {
-        for (const p of this.psusOf(b.id)) {
-          const g = checkDeviceAvailable(p.id, this.gateView(p), { origin });
-          if (!g.ok && g.code === 'CHARGER_OWNS_PSU') return reject(g.code, g.message, b.id);
-        }
-      }
-    } else {
-      const d = this.psu(target);
-      const avail = checkDeviceAvailable(target, d && this.gateView(d), { origin, standby });
-      if (!avail.ok) return reject(avail.code, avail.message, d?.busId);
-      const b = this.buses.get(d!.busId);
-      if (!b) return reject('NOT_FOUND', `${target} is on bus "${d!.busId}", which is not in the current config`);
-      buses = [b];
-    }
-    // Every bus is checked before any frame leaves: a request over several buses is all or nothing.
-    for (const b of buses) {
-      if (b.linkState !== 'up' && !standby) return reject('LINK_DOWN', `CAN bus ${b.id} is ${b.linkState} (${b.linkDetail}); the adapter is being reconnected`, b.id);
-      const g = checkPsuSetpoint(b.limits, req);
-      if (!g.ok) return reject(g.code, g.message, b.id);
-    }
-    return this.applySetpoint(origin, buses, req, standby, target === 'all' ? null : target);
-  }
-
-  /**
-   * Standby is the panic button: if a charger drives the PSU(s), it is stopped first (with
-   * the reason recorded) — a user reaching for standby must never be told "not now".
-   */
-  async standby(origin: SetpointOrigin, target: string): Promise<SetpointOutcome> {
-    const busIds = target === 'all' ? [...this.buses.keys()] : [this.devices.get(target)?.busId].filter((b): b is string => !!b);
-    // A session a crash left open counts too: its resume must not undo the standby.
-    for (const c of this.chargers.values()) {
-      if (busIds.includes(c.busId) && (c.activeSessionId || c.resumePending)) await c.stopCharge(origin, `standby requested (${origin})`);
-    }
-    return this.setPsuOutput(origin, target, FLATPACK2_STANDBY, true);
-  }
-
-  /** Gate-checked values go out here: the accepted event is on disk before the frame leaves. */
-  private async applySetpoint(
-    origin: SetpointOrigin,
-    buses: Fp2Bus[],
-    req: { voltageV: number; currentA: number },
-    standby: boolean,
-    deviceId: string | null,
-    reason?: string,
-  ): Promise<SetpointOutcome> {
-    let last: SetpointOutcome | null = null;
-    const allIds: string[] = [];
-    // Every path that sets an output (API, charger, restore, startup) passes here.
-    const storage = checkStorageWritable(this.store.health, { standby });
-    if (!storage.ok) {
-      this.record({ type: 'setpoint.rejected', busId: buses[0]?.id ?? null, deviceId, data: { origin, ...req, standby, code: storage.code, reason: storage.message } }, true);
-      return { ok: false, code: storage.code, message: storage.message };
-    }
-    for (const b of buses) {
-      const g = checkPsuSetpoint(b.limits, req);
-      if (!g.ok) {
-        this.record({ type: 'setpoint.rejected', busId: b.id, deviceId, data: { origin, ...req, standby, code: g.code, reason: g.message } }, true);
-        return { ok: false, code: g.code, message: g.message };
-      }
-      const v = g.value;
-      const ids = this.psusOf(b.id).map((p) => p.id);
-      allIds.push(...ids);
-      const at = this.clock.now();
-      // Committed in the same fsynced transaction as the accepted event just below.
-      this.store.putBusSetpoint({ busId: b.id, voltageV: v.voltageV, currentA: v.currentA, origin, at, standby });
-      this.record(
-        {
-          type: 'setpoint.accepted',
-          busId: b.id,
-          deviceId,
-          data: { origin, voltageV: v.voltageV, currentA: v.currentA, ovpV: v.ovpV, clamped: v.clamped, notes: g.notes, standby, deviceIds: ids, ...(reason ? { reason } : {}) },
-        },
-        true,
-      );
-      b.setpoint = { voltageV: v.voltageV, currentA: v.currentA, origin, at, standby };
-      const sent = await b.driver.sendSet({ voltageV: v.voltageV, currentA: v.currentA, ovpV: v.ovpV, walkIn: b.cfg.walkIn });
-      this.record(
-        { type: sent ? 'setpoint.sent' : 'setpoint.send-failed', busId: b.id, deviceId, data: { origin, voltageV: v.voltageV, currentA: v.currentA } },
-        !sent,
-      );
-      for (const id of ids) this.changed(this.devices.get(id)!);
-      const what = standby ? 'standby' : `${v.voltageV.toFixed(2)} V / ${v.currentA.toFixed(1)} A`;
-      const message =
-        `${sent ? 'set' : 'accepted but not sent (link down; restored on reconnect)'} ${what} on ${b.id} ` +
-        `(broadcast: applies to ${ids.length} PSU${ids.length === 1 ? '' : 's'})${g.notes.length ? '; ' + g.notes.join('; ') : ''}`;
-      this.log.info({ bus: b.id, origin }, message);
-      last = { ok: true, voltageV: v.voltageV, currentA: v.currentA, clamped: v.clamped, deviceIds: allIds.slice(), message, sent };
-    }
-    return last!;
-  }
-}
-
-function psuReadingFromSample(at: number, v: Record<string, number | string | null>): PsuReadingView {
-  const num = (k: string) => (typeof v[k] === 'number' ? (v[k] as number) : null);
-  return {
-    at,
-    outputVoltageV: num('outputVoltageV'),
-    outputCurrentA: num('outputCurrentA'),
-    outputPowerW: num('outputPowerW'),
-    inputVoltageV: num('inputVoltageV'),
-    intakeTempC: num('intakeTempC'),
-    outputTempC: num('outputTempC'),
-    state: typeof v.state === 'string' ? v.state : null,
-  };
 }

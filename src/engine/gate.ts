@@ -8,6 +8,7 @@
 
 import { CHARGER_NUMERIC_KEYS, nominalTargetV, type ChargerSettings } from './charger/settings.js';
 import type { Code } from '../codes.js';
+import type { AdmittedCommand } from '../families/contract.js';
 
 /** The gate's refusals: a subset of the one list in src/codes.ts. */
 export type GateCode = Extract<Code, 'OUT_OF_RANGE' | 'DEVICE_OFFLINE' | 'NOT_FOUND' | 'LINK_DOWN' | 'CHARGER_OWNS_PSU' | 'CONFLICT' | 'STORAGE_UNAVAILABLE'>;
@@ -304,4 +305,34 @@ export function validateChargerSettings(s: ChargerSettings, limits: Flatpack2Lim
   }
   if (!(s.detectTimeoutMin > 0)) return bad('detectTimeoutMin', `detectTimeoutMin must be > 0 min, got ${s.detectTimeoutMin}`);
   return { ok: true };
+}
+
+/**
+ * Admission: the gate's checks, and the only place an AdmittedCommand is made (a driver's
+ * `execute` and a DC output's `send` take nothing else), so a check runs once and cannot be
+ * skipped. The cast below is the brand's one use.
+ */
+function admitted<T>(r: GateResult<T>): GateResult<AdmittedCommand<T>> {
+  return r.ok ? { ok: true, value: r.value as AdmittedCommand<T>, notes: r.notes } : r;
+}
+
+/** A DC output setpoint (voltage, current, OVP) for a bus with these limits. */
+export function admitDcSetpoint(limits: Flatpack2Limits, req: { voltageV: number; currentA: number }): GateResult<AdmittedCommand<PsuSetpoint>> {
+  return admitted(checkPsuSetpoint(limits, req));
+}
+
+/** A unit's power-on (fallback) voltage. */
+export function admitPowerOnDefault(limits: Flatpack2Limits, voltageV: number): GateResult<AdmittedCommand<{ voltageV: number }>> {
+  const g = checkDefaultVoltage(limits, voltageV);
+  return g.ok ? admitted({ ok: true, value: { voltageV: g.value }, notes: g.notes }) : g;
+}
+
+/** A family command, through the family's page of the gate (its `check`). */
+export function admitFamilyCommand<C, Ctx>(
+  check: (cmd: C, ctx: Ctx) => { ok: true; value: C; notes: string[] } | { ok: false; code: Code; message: string },
+  cmd: C,
+  ctx: Ctx,
+): { ok: true; value: AdmittedCommand<C>; notes: string[] } | { ok: false; code: Code; message: string } {
+  const r = check(cmd, ctx);
+  return r.ok ? { ok: true, value: r.value as AdmittedCommand<C>, notes: r.notes } : r;
 }

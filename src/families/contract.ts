@@ -47,14 +47,20 @@ export type Observation<Fact = never> =
   | { type: 'frame'; at: number; frame: FrameRecord; invalid?: string }
   /** A device appeared or went away; `identity` is what it says about itself (serial, firmware, model). */
   | { type: 'presence'; at: number; deviceId: string; online: boolean; reason?: string; identity?: Values }
+  /** What a device says about itself (serial, address, firmware, model): the engine keeps it in the device row; `event` is recorded when given. */
+  | { type: 'identity'; at: number; deviceId: string; identity: Values; event?: { type: string; data: Record<string, unknown>; durable?: boolean } }
   /** A reading; `sample: false` keeps it out of the telemetry history (shown live only). */
   | { type: 'reading'; at: number; deviceId: string; values: Values; sample?: boolean }
   /** Named flags (faults, warnings, alarms) that changed: the engine records one event per change. */
   | { type: 'flags'; at: number; deviceId: string; changes: FlagChange[] }
   /** A reply or read-back a command asked for (settings read, version, …). */
   | { type: 'reply'; at: number; deviceId: string; what: string; values: Values }
-  /** The family's own fact, for its projection and its controllers (e.g. Flatpack2 "obeying"). */
-  | { type: 'fact'; at: number; deviceId: string | null; fact: Fact; event?: { type: string; data: Record<string, unknown>; durable?: boolean } };
+  /**
+   * The family's own fact, for its projection and its controllers (e.g. Flatpack2 "obeying").
+   * With `deviceId: null` it is about the link: every device of the link is projected, after
+   * the devices in `mentions` are created if new. `event` is recorded when given.
+   */
+  | { type: 'fact'; at: number; deviceId: string | null; fact: Fact; mentions?: string[]; event?: { type: string; data: Record<string, unknown>; durable?: boolean } };
 
 export interface FlagChange {
   /** The flag's group, e.g. 'fault', 'warning', 'alarm', 'protection'. */

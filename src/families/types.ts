@@ -1,19 +1,34 @@
 /**
- * What a device family gives the rig (issue 10, DESIGN.md "Device families"). A family is one
- * folder, `src/families/<kind>/`, whose `family.ts` exports `family: DeviceFamily`; the registry
- * (registry.ts) loads it lazily by kind.
+ * What a device family gives the rig and the engine (DESIGN.md "Device families"). A family is
+ * one folder, `src/families/<kind>/`, whose `family.ts` exports `family: DeviceFamily`; the
+ * registry (registry.ts) loads it lazily by kind. The engine, rig, config loader and store name
+ * no family: they go through this interface.
  *
- * This is the first, mechanical step: both families today sit on the shared CAN carrier
- * (src/families/can/) and the engine still has one entry point per family (`addFlatpack2Bus`,
- * `addBmsBus`), which `attach` calls. The driver contract (one Observation envelope, execute of
- * an admitted command) replaces `attach` when the engine's family-specific code moves here.
+ *   rig:    carrier link (family.carrier) → family.attach(ctx) → FamilyLink → engine.addLink
+ *   engine: driver observations → generic events/samples/frames → family.project → device views
+ *           controllers ← capabilities (DC output bus, battery limits)
  */
 import type { Clock } from '../clock.js';
-import type { BusConfig } from '../config/schema.js';
-import type { Engine } from '../engine/engine.js';
+import type { Logger } from '../log.js';
 import type { LiFePO4Pack } from '../sim/lifepo4-pack.js';
+import type { DeviceRow, SampleRow, StoredEvent } from '../store/types.js';
+import type { BatteryLimitsSource, DcOutputBus } from '../engine/capabilities.js';
+import type { DeviceDriver, Observation, Values } from './contract.js';
 import type { CanBusSim } from './can/bus-sim.js';
 import type { CanLink } from './can/types.js';
+import type { Framer } from '../link/types.js';
+import type { Transport } from '../link/transports/types.js';
+
+/** What every device view has; a family's view adds its own fields. */
+export interface DeviceViewBase {
+  kind: string;
+  id: string;
+  /** The link the device is on (a CAN bus, a USB-HID inverter link, a serial line). */
+  busId: string;
+  name: string;
+  online: boolean;
+  lastSeen: number | null;
+}
 
 /** A running simulator: started and stopped with the simulated hardware. */
 export interface FamilySim {
@@ -21,17 +36,66 @@ export interface FamilySim {
   stop(): void;
 }
 
-export interface DeviceFamily<Cfg = unknown, Sim extends FamilySim = FamilySim> {
-  /** The family's kind: its folder, its registry key and its section's key in a bus config. */
+/** What the store remembers of a device, for rebuilding its view at start. */
+export interface StoredDeviceContext {
+  row: DeviceRow;
+  lastSample: SampleRow | null;
+  /** The latest event of `type` about this device. */
+  latestEvent(type: string): StoredEvent | undefined;
+}
+
+/** A family's running part on one link, as the engine holds it. */
+export interface FamilyLink<View extends DeviceViewBase = DeviceViewBase, Fact = unknown> {
+  driver: DeviceDriver<unknown, Fact>;
+  /** Devices the config names, shown (offline) before they are heard. */
+  configuredViews(): View[];
+  /** A remembered device's view under the current config (e.g. its configured name). */
+  adopt?(view: View): View;
+  /** The view of a device first heard on this link (null: not a device of ours). */
+  newView(deviceId: string, o: Observation<Fact>): View | null;
+  /** The family's pure projection: the device's view after an observation. */
+  project(view: View, o: Observation<Fact>): View;
+  /** Capabilities this link offers the controllers. */
+  capabilities?: { dcOutput?: DcOutputBus; batteries?: (view: View) => BatteryLimitsSource | null };
+  /** The stats the API shows for the link, with corrupt-byte counters. */
+  stats(): Values;
+  /** A counter that only grows with corrupt input (bytes or frames), reported as link.corrupt events. */
+  corruptTotal(): number;
+  /** The latest frame per address, decoded: the raw frame inspector (where the family keeps one). */
+  latestFrames?(): unknown[];
+}
+
+export interface AttachContext<Cfg, L = CanLink> {
+  linkId: string;
+  /** The link the rig built for the family's carrier: a CanLink for CAN families, a Link<F> of the family's framer otherwise. */
+  link: L;
+  clock: Clock;
+  log: Logger;
+  cfg: Cfg;
+  /** Device views the engine rebuilt from the store for this link (e.g. remembered addresses). */
+  known: DeviceViewBase[];
+}
+
+export interface DeviceFamily<Cfg = unknown, Sim extends FamilySim = FamilySim, View extends DeviceViewBase = DeviceViewBase> {
+  /** The family's kind: its folder, its registry key and its section's key in a link config. */
   readonly kind: string;
-  /** The carrier the family speaks over (the only one so far: the Waveshare CAN adapter). */
-  readonly carrier: 'can';
-  /** The CAN frame type the adapter is set to when the bus config names none. */
-  readonly defaultFrameType: 'standard' | 'extended';
-  /** This family's section of a bus config, or undefined when the bus has none. */
-  configOf(bus: BusConfig): Cfg | undefined;
-  /** Builds the family's driver on `link` and hands it to the engine. */
-  attach(ctx: { busId: string; link: CanLink; clock: Clock; cfg: Cfg; engine: Engine; stats: () => Record<string, number | string | null> }): void;
-  /** Builds the family's simulator as a node on the simulated bus (not started). */
-  createSim(ctx: { clock: Clock; canBus: CanBusSim; pack: LiFePO4Pack; cfg: Cfg }): Sim;
+  /** How people call the link ("CAN bus"), in log lines and messages. */
+  readonly linkNoun: string;
+  /** Prefix of the family's own event types ("psu", "battery"). */
+  readonly eventPrefix: string;
+  /** The carrier the family speaks over: CAN through the Waveshare adapter, or its own framing on a byte stream. */
+  readonly carrier: 'can' | 'stream';
+  /** CAN families: the frame type the adapter is set to when the link config names none. */
+  readonly defaultFrameType?: 'standard' | 'extended';
+  /** Stream families: bytes ⇄ frames for the link the rig builds. */
+  createFramer?(): Framer<unknown>;
+  /** The view of a device the store remembers (every device starts offline). */
+  restoreView(stored: StoredDeviceContext): View;
+  /** Builds the family's driver on `link`, with its projection and capabilities. */
+  attach(ctx: AttachContext<Cfg, any>): FamilyLink<View, unknown>;
+  /**
+   * Builds the family's simulator (not started): a node on the simulated CAN bus (`canBus`, CAN
+   * families) or the device end of the simulated cable (`device`, stream families).
+   */
+  createSim(ctx: { clock: Clock; canBus?: CanBusSim; device: Transport; pack: LiFePO4Pack; cfg: Cfg }): Sim;
 }

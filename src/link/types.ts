@@ -49,9 +49,9 @@ export type StateListener = (state: LinkState, detail: string) => void;
 
 /**
  * One supervised connection carrying frames of type F. Listeners return an unsubscribe
- * function. Starting and stopping belong to whoever creates the link (the supervisor).
- * Today's CanAdapterLink is this shape except that its `send` returns a boolean and its id
- * is called `busId`; adopting the seam means returning a SendResult there.
+ * function. Starting and stopping belong to whoever creates the link. `SupervisedLink`
+ * (supervisor.ts) implements it on any transport and framer; CanAdapterLink is one with the
+ * Waveshare framer and handshake (it also calls its id `busId`).
  */
 export interface Link<F> {
   /** Config id of the link, used in every log line and frame record. */

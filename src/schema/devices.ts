@@ -1,5 +1,5 @@
 import { builder, apiError, OPERATOR } from './builder.js';
-import type { DeviceView, Flatpack2PsuView } from '../engine/devices.js';
+import type { DeviceViewBase } from '../families/types.js';
 import type { SetpointOutcome } from '../engine/engine.js';
 import type { BusSetpoint } from '../engine/restore.js';
 
@@ -14,7 +14,13 @@ export const Setpoint = builder.objectRef<BusSetpoint>('Setpoint').implement({
   }),
 });
 
-export const Device = builder.interfaceRef<DeviceView>('Device').implement({
+/** GraphQL object type per device kind: each family's schema module registers its own. */
+const deviceTypeNames = new Map<string, string>();
+export function registerDeviceType(kind: string, typeName: string): void {
+  deviceTypeNames.set(kind, typeName);
+}
+
+export const Device = builder.interfaceRef<DeviceViewBase>('Device').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     kind: t.exposeString('kind'),
@@ -23,48 +29,11 @@ export const Device = builder.interfaceRef<DeviceView>('Device').implement({
     online: t.exposeBoolean('online'),
     lastSeen: t.field({ type: 'DateTime', nullable: true, resolve: (d) => d.lastSeen }),
   }),
-  resolveType: (d) => (d.kind === 'flatpack2' ? 'Flatpack2Psu' : 'Battery'),
-});
-
-export const Flatpack2Psu = builder.objectRef<Flatpack2PsuView>('Flatpack2Psu').implement({
-  interfaces: [Device],
-  isTypeOf: (d) => (d as DeviceView).kind === 'flatpack2',
-  fields: (t) => ({
-    serial: t.exposeString('serial'),
-    address: t.exposeInt('addr', { nullable: true, description: 'CAN login address (1–63)' }),
-    outputVoltageV: t.exposeFloat('outputVoltageV', { nullable: true }),
-    outputCurrentA: t.exposeFloat('outputCurrentA', { nullable: true }),
-    outputPowerW: t.exposeFloat('outputPowerW', { nullable: true }),
-    inputVoltageV: t.exposeFloat('inputVoltageV', { nullable: true }),
-    intakeTempC: t.exposeFloat('intakeTempC', { nullable: true }),
-    outputTempC: t.exposeFloat('outputTempC', { nullable: true }),
-    state: t.exposeString('state', { nullable: true, description: 'normal, warning (mostly current limit), alarm, walk-in' }),
-    warnings: t.exposeStringList('warnings'),
-    alarms: t.exposeStringList('alarms'),
-    warningBits: t.exposeInt('warningBits'),
-    alarmBits: t.exposeInt('alarmBits'),
-    ownedBy: t.exposeString('ownedBy', { nullable: true, description: 'charger id driving this PSU, if any' }),
-    obeying: t.exposeBoolean('obeying', { description: 'logged in by this server: a broadcast SET reaches it' }),
-    fallbackVoltageV: t.exposeFloat('fallbackAckV', { nullable: true, description: 'power-on voltage the PSU last acknowledged (its output at full current when unsupervised)' }),
-    lastReading: t.field({
-      type: builder.objectRef<NonNullable<Flatpack2PsuView['lastReading']>>('PsuLastReading').implement({
-        description: 'The last readings and when they were measured; the live fields are null while the PSU is offline',
-        fields: (f) => ({
-          at: f.field({ type: 'DateTime', resolve: (r) => r.at }),
-          outputVoltageV: f.exposeFloat('outputVoltageV', { nullable: true }),
-          outputCurrentA: f.exposeFloat('outputCurrentA', { nullable: true }),
-          outputPowerW: f.exposeFloat('outputPowerW', { nullable: true }),
-          inputVoltageV: f.exposeFloat('inputVoltageV', { nullable: true }),
-          intakeTempC: f.exposeFloat('intakeTempC', { nullable: true }),
-          outputTempC: f.exposeFloat('outputTempC', { nullable: true }),
-          state: f.exposeString('state', { nullable: true }),
-        }),
-      }),
-      nullable: true,
-      resolve: (d) => d.lastReading,
-    }),
-    setpoint: t.field({ type: Setpoint, nullable: true, resolve: (d, _a, ctx) => ctx.engine.busSetpoint(d.busId) }),
-  }),
+  resolveType: (d) => {
+    const name = deviceTypeNames.get(d.kind);
+    if (!name) throw new Error(`device ${d.id}: no GraphQL type registered for kind "${d.kind}"`);
+    return name;
+  },
 });
 
 const Limits = builder.objectRef<{ minVoltageV: number; maxVoltageV: number; minCurrentA: number; maxCurrentA: number; powerRatingW: number; ovpV: number }>('PsuLimits').implement({

@@ -4,7 +4,7 @@ import { runAsActor } from '../engine/actor.js';
 import './devices.js';
 import './history.js';
 import './chargers.js';
-import './batteries.js';
+import '../families/schemas.js';
 
 export const schema = builder.toSchema();
 

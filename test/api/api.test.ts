@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, startLiveServer, waitFor, type LiveServer } from '../helpers/server.js';
 import { SIM_PSU_SERIALS } from '../../src/rig.js';
-import { psuDeviceId } from '../../src/engine/devices.js';
+import { psuDeviceId } from '../../src/families/flatpack2/view.js';
 
 const idA = psuDeviceId(SIM_PSU_SERIALS[0]);
 const idB = psuDeviceId(SIM_PSU_SERIALS[1]);

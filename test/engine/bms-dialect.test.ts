@@ -4,10 +4,12 @@
  * the fake clock; the BMS simulator speaks whichever dialect the test picks, independent of
  * the configuration.
  */
+import type { CanAdapterLink } from '../../src/families/can/adapter.js';
+import type { BatteryView } from '../../src/families/bms/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';
 import { simulatedConfig } from '../../src/rig.js';
-import { bmsLimitsFromSnapshot } from '../../src/engine/bms-policy.js';
+import { bmsLimitsFromSnapshot } from '../../src/families/bms/policy.js';
 import { decodeBms, encodeAlarms } from '../../src/families/bms/codec.js';
 import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
 import type { BmsDialect } from '../../src/families/bms/codec.js';
@@ -24,7 +26,7 @@ afterEach(async () => {
 function rig(configured: BmsDialect, speaks: BmsDialect, socPct = 50): TestRig {
   const dbPath = tempDbPath('pp-dialect-');
   const config = simulatedConfig({ port: 0, dbPath, bms: true });
-  config.buses[1]!.bms!.dialect = configured;
+  config.links[1]!.bms!.dialect = configured;
   const r = makeSimRig({ dbPath, config, pack: { socPct, capacityAh: 100 } });
   // Before the first burst (it goes out on the first clock turn).
   r.rig.sim!.bms.get('can1')!.setDialect(speaks);
@@ -38,7 +40,7 @@ async function runUntil(t: TestRig, cond: () => boolean, maxMs: number, stepMs =
 /** Every SET the charger bus sends from now on (per-unit current, A). */
 function watchSets(t: TestRig): Array<{ v: number; a: number }> {
   const sets: Array<{ v: number; a: number }> = [];
-  t.rig.links.get('can0')!.onTx((f: CanFrame) => {
+  (t.rig.links.get('can0') as CanAdapterLink).onTx((f: CanFrame) => {
     const m = decodeFp2(f);
     if (m.kind === 'set') sets.push({ v: m.voltageV, a: m.currentA ?? Infinity });
   });
@@ -49,7 +51,7 @@ describe('defect 8.6: a wrong BMS dialect is detected and holds guided charging'
   it('defect 8.6: a Pylontech-speaking BMS on a deye config raises battery.dialect-mismatch and a guided start is refused', async () => {
     t = rig('deye', 'pylontech');
     await t.clock.advance(5000);
-    const b = t.rig.engine.battery('bms0')!;
+    const b = t.rig.engine.device<BatteryView>('bms0')!;
     expect(b.online).toBe(true);
     expect(b.snapshot!.dialectCheck).toMatchObject({ configured: 'deye', detected: 'pylontech', maker: 'PYLON', status: 'mismatch' });
     const ev = t.store.latestEvent({ types: ['battery.dialect-mismatch'], deviceId: 'bms0' })!;
@@ -105,7 +107,7 @@ describe('defect 8.6: a wrong BMS dialect is detected and holds guided charging'
     const protections = misread.kind === 'alarms' ? misread.protections : [];
     bms.injectOverTemp(true, { tempC: -5 });
     await t.clock.advance(5000);
-    const snap = t.rig.engine.battery('bms0')!.snapshot!;
+    const snap = t.rig.engine.device<BatteryView>('bms0')!.snapshot!;
     // With the snapshot's mismatch the same misread protections no longer let a charge through.
     const limits = bmsLimitsFromSnapshot({ ...snap, protections });
     expect(limits.chargeAllowed).toBe(false);
@@ -120,7 +122,7 @@ describe('defect 8.6: a wrong BMS dialect is detected and holds guided charging'
     bms.setIdentity(null);
     await t.clock.advance(3000);
     const charger = t.rig.engine.charger('charger1')!;
-    expect(t.rig.engine.battery('bms0')!.snapshot!.dialectCheck.status).toBe('pending');
+    expect(t.rig.engine.device<BatteryView>('bms0')!.snapshot!.dialectCheck.status).toBe('pending');
     expect(await charger.startCharge('api')).toMatchObject({ ok: false, code: 'BMS_DIALECT_PENDING' });
     await t.clock.advance(10_000);
     const ev = t.store.latestEvent({ types: ['battery.dialect-unverified'], deviceId: 'bms0' })!;
@@ -138,12 +140,12 @@ describe('defect 8.6: a wrong BMS dialect is detected and holds guided charging'
       t = rig(configured, speaks);
       t.rig.sim!.bms.get('can1')!.setIdentity(null);
       await t.clock.advance(3000);
-      const check = t.rig.engine.battery('bms0')!.snapshot!.dialectCheck;
+      const check = t.rig.engine.device<BatteryView>('bms0')!.snapshot!.dialectCheck;
       expect(check).toMatchObject({ status: 'mismatch', configured, detected: speaks, maker: null });
       expect(check.reason).toMatch(what);
       expect(await t.rig.engine.charger('charger1')!.startCharge('api')).toMatchObject({ ok: false, code: 'BMS_DIALECT_MISMATCH' });
       await t.clock.advance(15_000);
-      expect(t.rig.engine.battery('bms0')!.snapshot!.dialectCheck.status).toBe('mismatch');
+      expect(t.rig.engine.device<BatteryView>('bms0')!.snapshot!.dialectCheck.status).toBe('mismatch');
       await t.stop();
       t = null;
     }
@@ -154,17 +156,17 @@ describe('defect 8.6: a wrong BMS dialect is detected and holds guided charging'
     const bms = t.rig.sim!.bms.get('can1')!;
     bms.setIdentity('ACME');
     await t.clock.advance(3000);
-    expect(t.rig.engine.battery('bms0')!.snapshot!.dialectCheck).toMatchObject({ status: 'unverified', maker: 'ACME', detected: null });
+    expect(t.rig.engine.device<BatteryView>('bms0')!.snapshot!.dialectCheck).toMatchObject({ status: 'unverified', maker: 'ACME', detected: null });
     bms.setIdentity('auto');
     await t.clock.advance(3000);
-    expect(t.rig.engine.battery('bms0')!.snapshot!.dialectCheck).toMatchObject({ status: 'confirmed', maker: 'DY001' });
+    expect(t.rig.engine.device<BatteryView>('bms0')!.snapshot!.dialectCheck).toMatchObject({ status: 'confirmed', maker: 'DY001' });
     bms.silenceAll(true);
     await t.clock.advance(15_000);
-    expect(t.rig.engine.battery('bms0')!.online).toBe(false);
+    expect(t.rig.engine.device<BatteryView>('bms0')!.online).toBe(false);
     bms.setDialect('pylontech');
     bms.silenceAll(false);
     await t.clock.advance(3000);
-    expect(t.rig.engine.battery('bms0')!.snapshot!.dialectCheck).toMatchObject({ status: 'mismatch', detected: 'pylontech' });
+    expect(t.rig.engine.device<BatteryView>('bms0')!.snapshot!.dialectCheck).toMatchObject({ status: 'mismatch', detected: 'pylontech' });
   });
 });
 

@@ -2,10 +2,13 @@
  * Batteries and BMS-guided charging end to end on the simulated rig (fake clock): the BMS
  * stack on its own bus in fixed framing, one shared pack with the rectifiers.
  */
+import type { CanAdapterLink } from '../../src/families/can/adapter.js';
+import type { LatestFrame } from '../../src/families/bms/driver.js';
+import type { BatteryView } from '../../src/families/bms/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';
 import { simulatedConfig } from '../../src/rig.js';
-import { bmsLimitsFromSnapshot } from '../../src/engine/bms-policy.js';
+import { bmsLimitsFromSnapshot } from '../../src/families/bms/policy.js';
 import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
 import type { CanFrame } from '../../src/families/can/types.js';
 
@@ -30,7 +33,7 @@ describe('battery BMS on the simulated rig', () => {
   it('shows the battery with stack and module values from the BMS frames', async () => {
     t = bmsRig(60);
     await t.clock.advance(5000);
-    const b = t.rig.engine.battery('bms0')!;
+    const b = t.rig.engine.device<BatteryView>('bms0')!;
     expect(b.online).toBe(true);
     const s = b.snapshot!;
     expect(s.socPct).toBeGreaterThan(55);
@@ -40,7 +43,7 @@ describe('battery BMS on the simulated rig', () => {
     expect(s.chargeVoltageLimitV).toBeCloseTo(57.6, 1);
     expect(s.modules.map((m) => m.index)).toEqual([1, 2]);
     expect(t.store.listFrames({ busId: 'can1', dir: 'rx' }, 5).items.length).toBe(5);
-    expect(t.rig.engine.canFrames('can1')!.some((f) => f.canId === 0x351 && f.decoded.kind === 'charge-limits')).toBe(true);
+    expect((t.rig.engine.latestFrames('can1') as LatestFrame[])!.some((f) => f.canId === 0x351 && f.decoded.kind === 'charge-limits')).toBe(true);
   });
 
   it('records alarms and protections as events when they raise and clear', async () => {
@@ -51,11 +54,11 @@ describe('battery BMS on the simulated rig', () => {
     await t.clock.advance(5000);
     const raised = t.store
       .listEvents({ types: ['battery.flag.raised'], deviceId: 'bms0' }, 50)
-      .items.filter((e) => e.data.set !== 'request')
+      .items.filter((e) => e.data.group !== 'request')
       .map((e) => e.data.name);
     expect(raised).toContain('cell-over-temp-charge');
     expect(raised.length).toBeGreaterThan(0);
-    expect(t.rig.engine.battery('bms0')!.snapshot!.protections!.length + t.rig.engine.battery('bms0')!.snapshot!.alarms!.length).toBeGreaterThan(0);
+    expect(t.rig.engine.device<BatteryView>('bms0')!.snapshot!.protections!.length + t.rig.engine.device<BatteryView>('bms0')!.snapshot!.alarms!.length).toBeGreaterThan(0);
     bms.injectOverTemp(false);
     // Protections are held ≥ 60 s and released with hysteresis: give them a few minutes.
     await t.clock.advance(300_000);
@@ -66,23 +69,23 @@ describe('battery BMS on the simulated rig', () => {
   it('flags frames with a wrong DLC and never turns them into telemetry', async () => {
     t = bmsRig(60);
     await t.clock.advance(3000);
-    const before = t.rig.engine.battery('bms0')!.snapshot!.socPct;
+    const before = t.rig.engine.device<BatteryView>('bms0')!.snapshot!.socPct;
     const stranger = t.rig.sim!.canBuses.get('can1')!.attach('stranger', () => {});
     // 0x355 SOC/SOH with DLC 2 and SOC 250 %: both impossible.
     stranger.send({ id: 0x355, extended: false, remote: false, data: new Uint8Array([0xfa, 0x00]) });
     await t.clock.advance(50);
     expect(t.store.latestEvent({ types: ['frame.invalid'], deviceId: 'bms0' })).not.toBeNull();
-    expect(t.rig.engine.battery('bms0')!.snapshot!.socPct).toBe(before);
+    expect(t.rig.engine.device<BatteryView>('bms0')!.snapshot!.socPct).toBe(before);
     expect(t.store.listFrames({ busId: 'can1', kind: 'invalid' }, 5).items.length).toBe(1);
   });
 
   it('caps the charge at the BMS current limit, with an event naming the BMS value', async () => {
     t = bmsRig(92, 80, 100);
     await t.clock.advance(5000);
-    const limit = t.rig.engine.battery('bms0')!.snapshot!.chargeCurrentLimitA!;
+    const limit = t.rig.engine.device<BatteryView>('bms0')!.snapshot!.chargeCurrentLimitA!;
     expect(limit).toBeLessThan(80); // tapering above 90 % SOC
     const sets: Array<{ v: number; a: number }> = [];
-    t.rig.links.get('can0')!.onTx((f: CanFrame) => {
+    (t.rig.links.get('can0') as CanAdapterLink).onTx((f: CanFrame) => {
       const m = decodeFp2(f);
       if (m.kind === 'set') sets.push({ v: m.voltageV, a: m.currentA ?? Infinity });
     });
@@ -96,7 +99,7 @@ describe('battery BMS on the simulated rig', () => {
     // Every charge setpoint respects the BMS limit known when it was sent (2 PSUs share it).
     const bmsMax = t.store.listEvents({ types: ['charger.bms-cap'] }, 100).items.reduce((m, e) => Math.max(m, Number(e.data.bmsCurrentLimitA ?? 0)), 0);
     for (const s of sets.filter((x) => x.a > 0.2)) expect(s.a * 2).toBeLessThanOrEqual(bmsMax + 0.2);
-    expect(charger.view().progress).toBe(t.rig.engine.battery('bms0')!.snapshot!.socPct);
+    expect(charger.view().progress).toBe(t.rig.engine.device<BatteryView>('bms0')!.snapshot!.socPct);
   });
 
   it('pauses on a charge-blocking protection, resumes softly when it clears', async () => {
@@ -127,7 +130,7 @@ describe('battery BMS on the simulated rig', () => {
     await runUntil(t, () => charger.phase === 'CC', 3600_000, 5000);
     t.rig.sim!.bms.get('can1')!.silenceAll(true);
     await t.clock.advance(15_000);
-    expect(t.rig.engine.battery('bms0')!.online).toBe(false);
+    expect(t.rig.engine.device<BatteryView>('bms0')!.online).toBe(false);
     expect(charger.phase).toBe('error');
     expect(charger.view().stopReason).toMatch(/BMS frames lost/);
     expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ standby: true });

@@ -2,6 +2,8 @@
  * The charger end to end against the simulator on a fake clock: a 400 Ah pack from 10 % to
  * DONE through every phase, recorded as a session; reconnects and PSU loss handled softly.
  */
+import type { CanAdapterLink } from '../../src/families/can/adapter.js';
+import type { Flatpack2PsuView } from '../../src/families/flatpack2/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';
 import { simulatedConfig, SIM_PSU_SERIALS } from '../../src/rig.js';
@@ -29,7 +31,7 @@ describe('charger end to end on the simulated rig', () => {
   it('charges a 400 Ah pack from 10 % to DONE through DETECT → RAMP → CC → CV and records the session', async () => {
     t = bigPackRig();
     const sets: Array<{ v: number; a: number }> = [];
-    t.rig.links.get('can0')!.onTx((f: CanFrame) => {
+    (t.rig.links.get('can0') as CanAdapterLink).onTx((f: CanFrame) => {
       const m = decodeFp2(f);
       if (m.kind === 'set') sets.push({ v: m.voltageV, a: m.currentA ?? Infinity });
     });
@@ -58,14 +60,14 @@ describe('charger end to end on the simulated rig', () => {
     const phases = t.rig.engine.sessions.phases(session.id).map((p) => p.phase);
     expect(phases).toEqual(['detect', 'ramp', 'CC', 'CV', 'done']);
     // The PSUs are released and in standby.
-    expect(t.rig.engine.listDevices().every((d) => d.kind !== "flatpack2" || d.ownedBy === null)).toBe(true);
+    expect(t.rig.engine.listDevices().every((d) => d.kind !== "flatpack2" || (d as Flatpack2PsuView).ownedBy === null)).toBe(true);
     expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ standby: true, origin: 'charger' });
   }, 60_000);
 
   it('pauses when the adapter is lost and resumes softly through DETECT and RAMP, keeping Ah', async () => {
     t = bigPackRig(30);
     const sets: Array<{ ts: number; v: number; a: number }> = [];
-    t.rig.links.get('can0')!.onTx((f: CanFrame, ts: number) => {
+    (t.rig.links.get('can0') as CanAdapterLink).onTx((f: CanFrame, ts: number) => {
       const m = decodeFp2(f);
       if (m.kind === 'set') sets.push({ ts, v: m.voltageV, a: m.currentA ?? Infinity });
     });

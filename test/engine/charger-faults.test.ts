@@ -3,6 +3,7 @@
  * reproduced on the simulated rig with a server that can be SIGKILLed and restarted over the
  * same database while the simulated PSUs and pack keep running.
  */
+import type { Flatpack2PsuView } from '../../src/families/flatpack2/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeCrashableRig, type CrashableRig } from '../helpers/crash-rig.js';
 import { tempDbPath } from '../helpers/rig.js';
@@ -202,7 +203,7 @@ describe('issue 8: charger and restore under faults', () => {
     await t.clock.advance(5000);
     t.hw.parts.unplug('can0');
     await t.clock.advance(3000);
-    const d = t.rig.engine.psu(`fp2-${A}`)!;
+    const d = t.rig.engine.device<Flatpack2PsuView>(`fp2-${A}`)!;
     expect(d.online).toBe(false);
     expect(d).toMatchObject({ state: 'offline', outputVoltageV: null, outputCurrentA: null, outputPowerW: null });
     expect(d.lastReading?.outputVoltageV).toBeGreaterThan(40);
@@ -246,7 +247,7 @@ describe('issue 8: the fallback voltage when nothing supervises the PSUs', () =>
     t = rig();
     await t.clock.advance(5000);
     // As if B's acknowledgement had been lost: its EEPROM value is not known to be safe.
-    t.rig.engine.psu(`fp2-${B}`)!.fallbackAckV = null;
+    t.rig.engine.device<Flatpack2PsuView>(`fp2-${B}`)!.fallbackAckV = null;
     const early = await charger(t).startCharge('api');
     expect(early).toMatchObject({ ok: false, code: 'FALLBACK_PENDING' });
     if (!early.ok) expect(early.message).toMatch(/43\.50 V/);
@@ -258,8 +259,8 @@ describe('issue 8: the fallback voltage when nothing supervises the PSUs', () =>
 
   it('the config refuses a fallback above a LiFePO4 float and explains the full-current consequence; a DC-load float is accepted', () => {
     const c = config();
-    const withFb = (v: number) => ({ ...c, buses: [{ ...c.buses[0], flatpack2: { ...c.buses[0].flatpack2!, fallbackVoltageV: v } }] }) as unknown;
+    const withFb = (v: number) => ({ ...c, buses: [{ ...c.links[0], flatpack2: { ...c.links[0].flatpack2!, fallbackVoltageV: v } }] }) as unknown;
     expect(() => parseConfig(withFb(55), 'test')).toThrow(/buses\.0\.flatpack2\.fallbackVoltageV: .*above a LiFePO4 float of 3\.40 V × 16 cells = 54\.40 V.*full current/);
-    expect(parseConfig(withFb(53.6), 'test').buses[0].flatpack2!.fallbackVoltageV).toBe(53.6);
+    expect(parseConfig(withFb(53.6), 'test').links[0].flatpack2!.fallbackVoltageV).toBe(53.6);
   });
 });

@@ -2,11 +2,13 @@
  * Driver + engine against the Flatpack2 simulator over the in-memory adapter link, on a fake
  * clock: discovery, keep-alive, attribution, watchdog, reconnect and restore, the gate.
  */
+import type { CanAdapterLink } from '../../src/families/can/adapter.js';
+import type { Flatpack2PsuView } from '../../src/families/flatpack2/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { simulatedConfig } from '../../src/rig.js';
 import { makeSimRig, type TestRig } from '../helpers/rig.js';
 import { SIM_PSU_SERIALS } from '../../src/rig.js';
-import { psuDeviceId } from '../../src/engine/devices.js';
+import { psuDeviceId } from '../../src/families/flatpack2/view.js';
 import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
 import type { CanFrame } from '../../src/families/can/types.js';
 
@@ -22,7 +24,7 @@ afterEach(async () => {
 
 function txLog(t: TestRig): Array<{ ts: number; frame: CanFrame }> {
   const out: Array<{ ts: number; frame: CanFrame }> = [];
-  t.rig.links.get('can0')!.onTx((frame, ts) => out.push({ ts, frame }));
+  (t.rig.links.get('can0') as CanAdapterLink).onTx((frame, ts) => out.push({ ts, frame }));
   return out;
 }
 
@@ -37,8 +39,8 @@ describe('Flatpack2 driver and engine against the simulator', () => {
   it('discovers both PSUs, gives each its own address, and attributes status by CAN id', async () => {
     t = makeSimRig();
     await discovered(t);
-    const a = t.rig.engine.psu(idA)!;
-    const b = t.rig.engine.psu(idB)!;
+    const a = t.rig.engine.device<Flatpack2PsuView>(idA)!;
+    const b = t.rig.engine.device<Flatpack2PsuView>(idB)!;
     expect(a.addr).not.toBe(b.addr);
     expect(t.rig.sim!.flatpack2.get('can0')!.psu(A).addr).toBe(a.addr);
     expect(t.rig.sim!.flatpack2.get('can0')!.psu(B).addr).toBe(b.addr);
@@ -82,7 +84,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     expect(sets[0].frame.id).toBe(0x05ff4004);
     expect(Array.from(sets[0].frame.data)).toEqual([0xc8, 0x00, 0x18, 0x15, 0x18, 0x15, 0x3e, 0x17]);
     await t.clock.advance(8000); // past the short walk-in
-    const a = t.rig.engine.psu(idA)!;
+    const a = t.rig.engine.device<Flatpack2PsuView>(idA)!;
     expect(a.outputCurrentA).toBeGreaterThan(15);
     expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ voltageV: 54, currentA: 20, origin: 'api' });
     const ev = t.store.listEvents({ typePrefix: 'setpoint.' }, 10).items.map((e) => e.type);
@@ -124,8 +126,8 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     await discovered(t);
     t.rig.sim!.flatpack2.get('can0')!.setPresent(B, false);
     await t.clock.advance(6000);
-    expect(t.rig.engine.psu(idB)!.online).toBe(false);
-    expect(t.rig.engine.psu(idA)!.online).toBe(true);
+    expect(t.rig.engine.device<Flatpack2PsuView>(idB)!.online).toBe(false);
+    expect(t.rig.engine.device<Flatpack2PsuView>(idA)!.online).toBe(true);
     expect(t.store.latestEvent({ types: ['device.offline'], deviceId: idB })?.data.reason).toMatch(/no status frame/);
     const r = await t.rig.engine.setPsuOutput('api', idB, { voltageV: 50, currentA: 5 });
     expect(r).toMatchObject({ ok: false, code: 'DEVICE_OFFLINE' });
@@ -139,7 +141,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     expect(ok.ok).toBe(true);
     t.rig.sim!.unplug('can0');
     await t.clock.advance(500);
-    expect(t.rig.links.get('can0')!.state).toBe('down');
+    expect((t.rig.links.get('can0') as CanAdapterLink).state).toBe('down');
     expect(t.rig.engine.listDevices().every((d) => !d.online)).toBe(true);
     const down = await t.rig.engine.setPsuOutput('api', 'all', { voltageV: 50, currentA: 5 });
     expect(down.ok).toBe(false);
@@ -152,7 +154,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     const setsBefore = tx.filter((x) => decodeFp2(x.frame).kind === 'set').length;
     t.rig.sim!.replug('can0');
     await t.clock.advance(40_000); // backoff ≤ 30 s, then hello → login → status
-    expect(t.rig.links.get('can0')!.state).toBe('up');
+    expect((t.rig.links.get('can0') as CanAdapterLink).state).toBe('up');
     expect(t.rig.engine.listDevices().every((d) => d.online)).toBe(true);
     const restores = tx.filter((x) => decodeFp2(x.frame).kind === 'set').slice(setsBefore);
     expect(restores).toHaveLength(1);
@@ -190,7 +192,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     const { tempDbPath } = await import('../helpers/rig.js');
     const dbPath = tempDbPath();
     const config = simulatedConfig({ port: 0, dbPath, bms: false });
-    config.buses[0].flatpack2!.psus[A] = { name: 'Left', startup: { voltageV: 51.0, currentA: 5 }, applyOnStart: true };
+    config.links[0].flatpack2!.psus[A] = { name: 'Left', startup: { voltageV: 51.0, currentA: 5 }, applyOnStart: true };
     t = makeSimRig({ dbPath, config });
     await discovered(t);
     await t.clock.advance(5000);
@@ -198,7 +200,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     const accepted = t.store.listEvents({ types: ['setpoint.accepted'] }, 20).items.map((e) => e.data);
     expect(accepted.filter((d) => d.origin === 'startup')).toEqual([expect.objectContaining({ voltageV: 51 })]);
     expect(accepted[0]).toMatchObject({ voltageV: 51 });
-    expect(t.rig.engine.psu(idA)!.name).toBe('Left');
+    expect(t.rig.engine.device<Flatpack2PsuView>(idA)!.name).toBe('Left');
     const sim = t.rig.sim!.flatpack2.get('can0')!;
     expect(sim.psu(B).setVoltageV).toBeCloseTo(51, 2);
     await t.stop();
@@ -222,12 +224,12 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     const C = '192750009999';
     const twoBuses = () => {
       const c = simulatedConfig({ port: 0, dbPath, bms: false });
-      c.buses.push({ ...c.buses[0], id: 'can2', flatpack2: { ...c.buses[0].flatpack2!, psus: { [C]: { name: 'Rectifier C', applyOnStart: false } } } });
+      c.links.push({ ...c.links[0], id: 'can2', flatpack2: { ...c.links[0].flatpack2!, psus: { [C]: { name: 'Rectifier C', applyOnStart: false } } } });
       return c;
     };
     t = makeSimRig({ dbPath, config: twoBuses() });
     await t.clock.advance(4000);
-    expect(t.rig.engine.psu(psuDeviceId(C))?.online).toBe(true);
+    expect(t.rig.engine.device<Flatpack2PsuView>(psuDeviceId(C))?.online).toBe(true);
     expect(await t.rig.engine.setPsuOutput('api', idA, { voltageV: 52, currentA: 15 })).toMatchObject({ ok: true });
     for (let i = 0; i < 201; i++) {
       const r = await t.rig.engine.setPsuOutput('api', psuDeviceId(C), { voltageV: 50 + (i % 4) * 0.5, currentA: 10 });
@@ -257,18 +259,18 @@ describe('Flatpack2 alerts, default voltage and link watchdog', () => {
     const sim = t.rig.sim!.flatpack2.get('can0')!;
     sim.injectOverTemp(B, 'warning');
     await t.clock.advance(2000);
-    expect(t.rig.engine.psu(idB)!.warnings).toContain('High temperature');
+    expect(t.rig.engine.device<Flatpack2PsuView>(idB)!.warnings).toContain('High temperature');
     expect(t.store.latestEvent({ types: ['psu.warnings'], deviceId: idB })!.data.names).toContain('High temperature');
     sim.injectOverTemp(B, 'alarm');
     await t.clock.advance(2000);
-    expect(t.rig.engine.psu(idB)!.state).toBe('alarm');
+    expect(t.rig.engine.device<Flatpack2PsuView>(idB)!.state).toBe('alarm');
     expect(t.store.latestEvent({ types: ['psu.alarm'], deviceId: idB })).not.toBeNull();
     expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ standby: true, origin: 'safety' });
     expect(sim.psu(A).setVoltageV).toBeCloseTo(48.0, 2);
     // Clearing the fault clears the decoded lists.
     sim.injectOverTemp(B, null);
     await t.clock.advance(3000);
-    expect(t.rig.engine.psu(idB)!.alarms).toEqual([]);
+    expect(t.rig.engine.device<Flatpack2PsuView>(idB)!.alarms).toEqual([]);
   });
 
   it('writes the power-on voltage through the gate and records the PSU acknowledgement', async () => {
@@ -295,7 +297,7 @@ describe('Flatpack2 alerts, default voltage and link watchdog', () => {
     await t.clock.advance(31_000);
     const changes = t.store.listEvents({ types: ['link.changed'] }, 20).items.map((e) => String(e.data.detail));
     expect(changes.some((d) => /no CAN frame for 30 s/.test(d))).toBe(true);
-    expect(t.rig.links.get('can0')!.stats.reconnects).toBeGreaterThanOrEqual(1);
+    expect((t.rig.links.get('can0') as CanAdapterLink).stats.reconnects).toBeGreaterThanOrEqual(1);
     sim.setPresent(A, true);
     sim.setPresent(B, true);
     await t.clock.advance(5000);

@@ -5,6 +5,7 @@
  * firing any timer or reading anything, as a blocked loop does; the overdue timers (the
  * simulators' and the watchdogs') then fire late, in due order, as Node fires them.
  */
+import type { BatteryView } from '../../src/families/bms/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';
 import { simulatedConfig } from '../../src/rig.js';
@@ -46,7 +47,7 @@ describe('a stalled event loop during a BMS-guided charge', () => {
     expect(charger.phase).toBe('CC');
     expect(charger.view().stopReason).toBeNull();
     expect(offlineEvents(t).length).toBe(before);
-    expect(t.rig.engine.battery('bms0')?.online).toBe(true);
+    expect(t.rig.engine.device<BatteryView>('bms0')?.online).toBe(true);
   }, 60_000);
 
   it('defect 8.8: a real BMS silence during the charge is still found and ends it safely', async () => {
@@ -57,7 +58,7 @@ describe('a stalled event loop during a BMS-guided charge', () => {
     await untilPhase(t, 'CC', 10 * 60_000);
     t.rig.sim!.bms.get('can1')!.silenceAll(true);
     await t.clock.advance(12_000);
-    expect(t.rig.engine.battery('bms0')?.online).toBe(false);
+    expect(t.rig.engine.device<BatteryView>('bms0')?.online).toBe(false);
     expect(charger.phase).toBe('error');
     expect(charger.view().stopReason).toMatch(/BMS frames lost/);
   }, 60_000);

@@ -5,6 +5,7 @@
  * step. Used by test/engine/fault-scenarios.test.ts (a few hundred runs) and bench/soak.ts
  * (`npm run soak`, ≥ 10,000 runs).
  */
+import type { BatteryView } from '../../src/families/bms/view.js';
 import fc from 'fast-check';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -112,7 +113,7 @@ export async function runScenario(ops: Op[], opts: { socPct?: number; absentAtSt
     const deliverable = loggedIn.filter((p) => p.setVoltageV > 43.5 + 1e-9).reduce((a, p) => a + p.currentLimitA, 0);
     const limits = t.rig.engine.listBuses().find((b) => b.id === 'can0')!.limits!;
     if (owning) {
-      const battery = t.rig.engine.battery('bms0');
+      const battery = t.rig.engine.device<BatteryView>('bms0');
       const bmsCcl = battery?.online ? (battery.snapshot?.chargeCurrentLimitA ?? Infinity) : Infinity;
       const allowed = Math.min(view.chargeCurrentA, bmsCcl, loggedIn.length * limits.maxCurrentA);
       // DETECT probes and standby are per unit and tiny; anything above them must fit the limit.

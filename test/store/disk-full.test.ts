@@ -5,6 +5,7 @@
  * commands with STORAGE_UNAVAILABLE and never throw into a driver callback or timer; when the
  * disk has room again the kept events are written and the chargers stay stopped.
  */
+import type { CanAdapterLink } from '../../src/families/can/adapter.js';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.js';
@@ -115,7 +116,7 @@ describe('a full disk mid-charge', () => {
     const events: StoredEvent[] = [];
     engine.events.subscribe((e) => events.push(e));
     const sets: Array<{ at: number; v: number; a: number }> = [];
-    rig.links.get('can0')!.onTx((f: CanFrame) => {
+    (rig.links.get('can0') as CanAdapterLink).onTx((f: CanFrame) => {
       const m = decodeFp2(f);
       if (m.kind === 'set') sets.push({ at: clock.now(), v: m.voltageV, a: m.currentA ?? Infinity });
     });

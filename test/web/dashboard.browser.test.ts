@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { startLiveServer, waitFor, type LiveServer } from '../helpers/server.js';
 import { SIM_PSU_SERIALS } from '../../src/rig.js';
-import { psuDeviceId } from '../../src/engine/devices.js';
+import { psuDeviceId } from '../../src/families/flatpack2/view.js';
 import { ensureDashboardBuilt, goTo, launchBrowser, openDashboard, screenshot, type DashboardPage } from './browser.js';
 
 const idA = psuDeviceId(SIM_PSU_SERIALS[0]);

@@ -10,8 +10,8 @@ import type { Logger } from '../../log.js';
 import { checkStorageWritable, type Flatpack2Limits, type GateCode } from '../gate.js';
 import type { Code } from '../../codes.js';
 import type { ChargeSessionStore, ChargeSessionRow } from '../../store/sessions.js';
-import type { BatteryView, Flatpack2PsuView } from '../devices.js';
-import { dialectRefusal, sameLimits, type DialectRefusal } from '../bms-policy.js';
+import type { BatteryLimitsSource, DcUnitView } from '../capabilities.js';
+import { sameLimits } from './limits.js';
 import {
   chargingElapsedMs,
   initialChargerState,
@@ -30,7 +30,8 @@ import {
 } from './machine.js';
 
 export interface ChargerHost {
-  battery(id: string): BatteryView | undefined;
+  /** The battery (capability: battery limits) that guides this charger. */
+  battery(id: string): BatteryLimitsSource | undefined;
   clock: Clock;
   log: Logger;
   sessions: ChargeSessionStore;
@@ -38,7 +39,8 @@ export interface ChargerHost {
   storage(): { writable: boolean; error: string | null };
   record(e: { type: string; deviceId?: string | null; busId?: string | null; data?: Record<string, unknown> }, durable?: boolean): void;
   sample(deviceId: string, ts: number, values: Record<string, number | string | null>): void;
-  busPsus(busId: string): Flatpack2PsuView[];
+  /** The units of the DC output bus this charger drives. */
+  busPsus(busId: string): DcUnitView[];
   limits(busId: string): Flatpack2Limits;
   /** The bus's adapter link is up: a command can reach the PSUs and their readings are current. */
   linkUp(busId: string): boolean;
@@ -82,7 +84,7 @@ export interface ChargerView {
 
 export type ChargerResult =
   | { ok: true; view: ChargerView }
-  | { ok: false; code: GateCode | Extract<Code, 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING' | 'BMS_OFFLINE' | 'FALLBACK_PENDING'> | DialectRefusal['code']; message: string };
+  | { ok: false; code: GateCode | Extract<Code, 'NOT_CHARGING' | 'NO_PSUS' | 'ALREADY_CHARGING' | 'BMS_OFFLINE' | 'FALLBACK_PENDING'> | Extract<Code, 'BMS_DIALECT_MISMATCH' | 'BMS_DIALECT_PENDING'>; message: string };
 
 const PROGRESS_EVERY_MS = 5_000;
 /** How long a crash resume waits for the session's other PSUs after the first one reports. */
@@ -167,7 +169,7 @@ export class ChargerRuntime {
     const estimate = socEstimate(s, this.settings, latestI);
     const battery = this.batteryId ? this.host.battery(this.batteryId) : undefined;
     // With a linked BMS its state of charge is the truth; the estimate is the fallback.
-    const bmsSoc = battery?.online ? (battery.snapshot?.socPct ?? null) : null;
+    const bmsSoc = battery?.online() ? battery.socPct() : null;
     const soc = bmsSoc ?? estimate;
     const capped = s.targetVoltageV < s.baseTargetVoltageV || s.chargeCurrentA < s.baseChargeCurrentA;
     return {
@@ -219,10 +221,10 @@ export class ChargerRuntime {
     if (isActive(this.state.phase)) return { ok: false, code: 'ALREADY_CHARGING', message: `charger ${this.id} is already charging (${this.state.phase}); stop it first` };
     const storage = checkStorageWritable(this.host.storage(), { standby: false });
     if (!storage.ok) return { ok: false, code: storage.code, message: `charger ${this.id}: ${storage.message}` };
-    if (this.batteryId && !this.host.battery(this.batteryId)?.online) {
+    if (this.batteryId && !this.host.battery(this.batteryId)?.online()) {
       return { ok: false, code: 'BMS_OFFLINE', message: `battery ${this.batteryId} (its BMS) is offline; a guided charge needs its limits - check the BMS CAN link` };
     }
-    const dialect = this.batteryId ? dialectRefusal(this.batteryId, this.host.battery(this.batteryId)?.snapshot ?? null) : null;
+    const dialect = this.batteryId ? (this.host.battery(this.batteryId)?.refusal() ?? null) : null;
     if (dialect) return { ok: false, ...dialect };
     if (!this.host.linkUp(this.busId)) {
       // Its first command (the DETECT probe) could not reach the rectifiers, which would keep
@@ -342,8 +344,8 @@ export class ChargerRuntime {
       obeying: p.obeying,
       voltageV: p.outputVoltageV,
       currentA: p.outputCurrentA,
-      alarm: p.stateCode === 0x0c,
-      overTemp: [...p.warnings, ...p.alarms].some((n) => /high temp/i.test(n)),
+      alarm: p.alarm,
+      overTemp: p.overTemp,
     }));
   }
 

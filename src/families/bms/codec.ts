@@ -119,7 +119,7 @@ export const BMS_BOUNDS = {
  * 0x400 balancing bits and sub-state (bit sets / undocumented code), the 0x700/0x750 trip
  * counters (counts of past events, never used for control), 0x305 (an implausible date
  * decodes as `time: null`), and every flag byte (bits the tables do not name are reported by
- * position and block charging in src/engine/bms-policy.ts). The 0x364 counts are checked
+ * position and block charging in src/families/bms/policy.ts). The 0x364 counts are checked
  * against each other.
  */
 

@@ -23,7 +23,7 @@
  *   `unverified`. Before any 0x35E, frames only the other dialect sends also make it
  *   `mismatch` (checkWireEvidence); once a 0x35E is heard it decides. Each change is a
  *   `dialect` observation and part of the snapshot. The driver keeps decoding in the configured
- *   dialect: what a mismatch means for charging is policy (src/engine/bms-policy.ts).
+ *   dialect: what a mismatch means for charging is policy (src/families/bms/policy.ts).
  * - The heartbeat is sent only while the link is up and only while no other node's 0x305 has
  *   been heard in the last 3 periods: a passive reader must not talk over a real inverter
  *   (§3.10). Payload: the Deye time format (UTC fields) or eight zero bytes.

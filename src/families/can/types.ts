@@ -1,4 +1,4 @@
-import type { LinkState } from './adapter.js';
+import type { Link } from '../../link/types.js';
 
 /** A classic CAN 2.0 frame as the link codecs yield it, whatever the adapter's framing. */
 export interface CanFrame {
@@ -18,13 +18,17 @@ export function canIdHex(frame: Pick<CanFrame, 'id' | 'extended'>): string {
   return '0x' + frame.id.toString(16).toUpperCase().padStart(frame.extended ? 8 : 3, '0');
 }
 
-/** What a driver on the CAN carrier needs of its link (CanAdapterLink satisfies it). */
-export interface CanLink {
+/**
+ * What a driver on the CAN carrier needs of its link (CanAdapterLink satisfies it): the generic
+ * `Link<CanFrame>`, whose id the config calls a bus id.
+ */
+export interface CanLink extends Link<CanFrame> {
   readonly busId: string;
-  readonly state: LinkState;
-  send(frame: CanFrame): Promise<boolean>;
-  reconnect(reason: string): void;
-  onFrame(cb: (frame: CanFrame, ts: number) => void): () => void;
-  onTx(cb: (frame: CanFrame, ts: number) => void): () => void;
-  onState(cb: (state: LinkState, detail: string) => void): () => void;
+  /** Counters (decoder errors, reconnects, tx) for the API and the corrupt-input report. */
+  readonly stats?: object;
+}
+
+/** A CAN link's counters as plain values (empty for a link that keeps none). */
+export function adapterStats(link: CanLink): Record<string, number | string | null> {
+  return { ...((link.stats ?? {}) as Record<string, number | string | null>) };
 }

@@ -3,6 +3,7 @@
  * variable-length `AA … 55` framing and fixed 20-byte `AA 55 … checksum` framing.
  * Pure: no I/O, no timers; bad bytes are counted and skipped, never thrown.
  */
+import type { Framer } from '../../link/types.js';
 import type { CanFrame } from './types.js';
 
 export type WaveshareFraming = 'variable' | 'fixed';
@@ -382,4 +383,42 @@ function copy(src: Uint8Array, from: number, len: number): Uint8Array {
 /** A remote frame's data: DLC zero bytes (the request length survives, filler does not). */
 function zeros(len: number): Uint8Array {
   return new Uint8Array(len);
+}
+
+/**
+ * The Waveshare framing as a `Framer<CanFrame>` for the generic link supervisor
+ * (src/link/supervisor.ts). `corruptBytes` is the decoder's `droppedBytes`; the decoder's
+ * detailed counters (badChecksum, badTerminator, badType…) stay available as `stats`.
+ */
+export class WaveshareFramer implements Framer<CanFrame> {
+  private readonly decoder: WaveshareDecoder;
+
+  constructor(
+    readonly framing: WaveshareFraming,
+    opts: WaveshareDecoderOptions = {},
+  ) {
+    this.decoder = new WaveshareDecoder(opts);
+  }
+
+  push(chunk: Uint8Array): CanFrame[] {
+    return this.decoder.push(chunk, []);
+  }
+
+  reset(): void {
+    this.decoder.reset();
+  }
+
+  get corruptBytes(): number {
+    return this.decoder.stats.droppedBytes;
+  }
+
+  /** The decoder's detailed counters (live object). */
+  get stats(): Readonly<WaveshareDecoderStats> {
+    return this.decoder.stats;
+  }
+
+  /** Throws RangeError for a frame no adapter could send (see `canFrameProblem`). */
+  encode(frame: CanFrame): Uint8Array {
+    return encodeFrame(frame, this.framing);
+  }
 }

@@ -130,7 +130,7 @@ export class Flatpack2Driver {
       const until = this.clock.now() + LOGIN_HOLD_MS;
       for (const psu of this.bySerial.values()) if (psu.obeyUntil > this.clock.now()) psu.obeyUntil = until;
     }
-    return this.link.send(encodeSet(p));
+    return this.link.send(encodeSet(p)).then((r) => r.ok);
   }
 
   /** Serials of the PSUs that may obey a broadcast SET now. */
@@ -148,14 +148,14 @@ export class Flatpack2Driver {
   sendDefaultVoltage(serial: string, voltageV: number): Promise<boolean> {
     const psu = this.bySerial.get(serial);
     if (!psu) return Promise.resolve(false);
-    return this.link.send(encodeDefaultVoltage(psu.addr, voltageV));
+    return this.link.send(encodeDefaultVoltage(psu.addr, voltageV)).then((r) => r.ok);
   }
 
   requestAlerts(serial: string, type: AlertType): Promise<boolean> {
     const psu = this.bySerial.get(serial);
     if (!psu) return Promise.resolve(false);
     psu.lastAlertRequest[type] = this.clock.now();
-    return this.link.send(encodeAlertRequest(psu.addr, type));
+    return this.link.send(encodeAlertRequest(psu.addr, type)).then((r) => r.ok);
   }
 
   private emit(o: Fp2Observation): void {

@@ -80,7 +80,7 @@ describe('CanAdapterLink ↔ WaveshareAdapterSim over a memory link', () => {
     expect(r.sim.config).toEqual({ framing: 'variable', bitrate: 125_000 });
     await r.clock.advance(199);
     expect(r.adapter.state).toBe('connecting');
-    expect(await r.adapter.send(SET_ALL)).toBe(false); // not before the adapter settled
+    expect((await r.adapter.send(SET_ALL)).ok).toBe(false); // not before the adapter settled
     await r.clock.advance(1);
     expect(r.adapter.state).toBe('up');
     expect(r.states.map((s) => s.state)).toEqual(['connecting', 'up']);
@@ -93,7 +93,7 @@ describe('CanAdapterLink ↔ WaveshareAdapterSim over a memory link', () => {
       expect(r.sim.config?.framing).toBe(framing);
       r.toDevice.length = 0;
 
-      expect(await r.adapter.send(SET_ALL)).toBe(true);
+      expect((await r.adapter.send(SET_ALL)).ok).toBe(true);
       await settle();
       expect(r.onBus).toEqual([SET_ALL]);
       expect(r.sent).toEqual([{ frame: SET_ALL, ts: r.clock.now() }]);
@@ -153,13 +153,13 @@ describe('CanAdapterLink ↔ WaveshareAdapterSim over a memory link', () => {
     expect(gaps.slice(0, 7)).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
   });
 
-  it('send() while down returns false without throwing', async () => {
+  it('send() while down returns LINK_DOWN without throwing', async () => {
     const r = rig();
-    expect(await r.adapter.send(SET_ALL)).toBe(false); // never started
+    expect(await r.adapter.send(SET_ALL)).toMatchObject({ ok: false, code: 'LINK_DOWN' }); // never started
     await bringUp(r);
     r.link.unplug();
     await settle();
-    await expect(r.adapter.send(SET_ALL)).resolves.toBe(false);
+    await expect(r.adapter.send(SET_ALL)).resolves.toMatchObject({ ok: false, code: 'LINK_DOWN' });
     expect(r.adapter.stats.txFailures).toBe(2);
     expect(r.onBus).toEqual([]);
   });
@@ -197,7 +197,7 @@ describe('CanAdapterLink ↔ WaveshareAdapterSim over a memory link', () => {
     const r = rig({ factory });
     await bringUp(r);
     failWrites = true;
-    expect(await r.adapter.send(SET_ALL)).toBe(false);
+    expect(await r.adapter.send(SET_ALL)).toMatchObject({ ok: false, code: 'WRITE_FAILED' });
     expect(r.adapter.stats.lastError).toMatch(/EIO/);
     await settle();
     // The reopen's setting write fails too, so the link backs off.
@@ -205,7 +205,7 @@ describe('CanAdapterLink ↔ WaveshareAdapterSim over a memory link', () => {
     failWrites = false;
     await r.clock.advance(1200);
     expect(r.adapter.state).toBe('up');
-    expect(await r.adapter.send(SET_ALL)).toBe(true);
+    expect((await r.adapter.send(SET_ALL)).ok).toBe(true);
   });
 
   it('reconnect() closes, reopens and resends the setting frame', async () => {
@@ -242,7 +242,7 @@ describe('CanAdapterLink ↔ WaveshareAdapterSim over a memory link', () => {
     const r = rig({ bitrate: 250_000, busBitrate: 125_000 });
     await bringUp(r); // the link itself comes up: the adapter never says the bit rate is wrong
     expect(r.sim.config).toEqual({ framing: 'variable', bitrate: 250_000 });
-    expect(await r.adapter.send(SET_ALL)).toBe(true);
+    expect((await r.adapter.send(SET_ALL)).ok).toBe(true);
     r.psu.send(STATUS);
     await settle();
     expect(r.onBus).toEqual([]);

@@ -79,7 +79,7 @@ describe('CAN adapter link over a real pty pair (serialport at 2,000,000 baud)',
     await waitFor(() => sim.config !== null, 'setting applied', 10_000, 10);
     expect(sim.config).toEqual({ framing: 'variable', bitrate: 125_000 });
 
-    expect(await adapter.send(SET_ALL)).toBe(true);
+    expect((await adapter.send(SET_ALL)).ok).toBe(true);
     await waitFor(() => onBus.length === 1, 'SET on the bus', 10_000, 10);
     expect(onBus).toEqual([SET_ALL]);
 
@@ -122,7 +122,7 @@ describe('CAN adapter link over a real pty pair (serialport at 2,000,000 baud)',
     await pair.close();
     await waitFor(() => adapter.state === 'down', 'link down', 10_000, 10);
     expect(details.find((d) => d.startsWith('down:'))).toMatch(/closed unexpectedly.*unplugged\?/);
-    expect(await adapter.send(SET_ALL)).toBe(false);
+    expect((await adapter.send(SET_ALL)).ok).toBe(false);
     // While nothing is there, retries fail with the factory's explanation.
     await waitFor(() => /ttyUSB-missing does not exist/.test(adapter.stats.lastError ?? ''), 'a failed retry', 10_000, 10);
 
@@ -132,7 +132,7 @@ describe('CAN adapter link over a real pty pair (serialport at 2,000,000 baud)',
     hostPath = pair.a;
     await waitFor(() => adapter.state === 'up', 'link up again', 10_000, 10);
     expect(adapter.stats.reconnects).toBeGreaterThanOrEqual(1);
-    expect(await adapter.send(SET_ALL)).toBe(true);
+    expect((await adapter.send(SET_ALL)).ok).toBe(true);
     await waitFor(() => onBus.length === 1, 'SET on the bus', 10_000, 10);
   });
 });

@@ -3,6 +3,8 @@
  * config opens pty side a with `serialport` (as it would /dev/ttyUSB0); side b carries the
  * adapter simulator, a simulated CAN bus and two simulated PSUs feeding a pack.
  */
+import type { CanAdapterLink } from '../../../src/families/can/adapter.js';
+import type { Flatpack2PsuView } from '../../../src/families/flatpack2/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RealClock } from '../../../src/clock.js';
 import { silentLogger } from '../../../src/log.js';
@@ -72,11 +74,11 @@ describe('Flatpack2 over a real pseudo-terminal with serialport', () => {
       expect(r).toMatchObject({ ok: true, sent: true });
       await waitFor(() => Math.abs(sim!.psu(SERIALS[1]).setVoltageV - 53.2) < 0.005, 'the simulated PSU to take the SET', 5000);
       expect(sim.psu(SERIALS[0]).currentLimitA).toBeCloseTo(6, 1);
-      await waitFor(() => (rig.engine.psu(`fp2-${SERIALS[0]}`)!.outputCurrentA ?? 0) > 5, 'current to follow', 15_000);
+      await waitFor(() => (rig.engine.device<Flatpack2PsuView>(`fp2-${SERIALS[0]}`)!.outputCurrentA ?? 0) > 5, 'current to follow', 15_000);
       store.flush();
       expect(store.listFrames({ dir: 'tx', kind: 'login' }, 1).items.length).toBe(1);
       expect(store.listFrames({ dir: 'rx', kind: 'status' }, 1).items.length).toBe(1);
-      expect(rig.links.get('can0')!.stats.badChecksum + rig.links.get('can0')!.stats.badTerminator).toBe(0);
+      expect((rig.links.get('can0') as CanAdapterLink).stats.badChecksum + (rig.links.get('can0') as CanAdapterLink).stats.badTerminator).toBe(0);
     });
   }
 
@@ -84,7 +86,7 @@ describe('Flatpack2 over a real pseudo-terminal with serialport', () => {
     const { rig } = hardwareRig('/dev/ttyUSB-powerplane-missing', 'variable');
     const server = await startServer({ engine: rig.engine, log: silentLogger(), host: '127.0.0.1', port: 0 });
     cleanups.push(() => server.close());
-    await waitFor(() => rig.links.get('can0')!.state === 'down', 'link down', 5000);
+    await waitFor(() => (rig.links.get('can0') as CanAdapterLink).state === 'down', 'link down', 5000);
     const res = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -95,6 +97,6 @@ describe('Flatpack2 over a real pseudo-terminal with serialport', () => {
     expect(body.data.buses[0].linkDetail).toMatch(/ttyUSB-powerplane-missing/);
     const set = await rig.engine.setPsuOutput('api', 'all', { voltageV: 50, currentA: 5 });
     expect(set.ok).toBe(false);
-    await waitFor(() => rig.links.get('can0')!.stats.reconnects >= 1, 'a retry', 5000);
+    await waitFor(() => (rig.links.get('can0') as CanAdapterLink).stats.reconnects >= 1, 'a retry', 5000);
   });
 });

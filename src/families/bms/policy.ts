@@ -15,7 +15,7 @@
  *   on; every other one does not — including a bit the tables do not name.
  * - Alarms and request flags: a known one is information; a bit the tables do not name blocks.
  */
-import type { BatterySnapshot, DialectCheck } from '../families/bms/driver.js';
+import type { BatterySnapshot, DialectCheck } from './driver.js';
 import {
   DEYE_ALARM_TABLES,
   DEYE_PROTECTION_TABLES,
@@ -23,8 +23,8 @@ import {
   PYLON_ALARM_TABLES,
   PYLON_PROTECTION_TABLES,
   REQUEST_FLAG_TABLE,
-} from '../families/bms/codec.js';
-import type { BmsLimits } from './charger/machine.js';
+} from './codec.js';
+import type { BmsLimits } from '../../engine/charger/machine.js';
 
 const names = (tables: ReadonlyArray<ReadonlyArray<string | null>>): Set<string> => new Set(tables.flat().filter((n): n is string => n !== null));
 
@@ -111,13 +111,3 @@ export function bmsLimitsFromSnapshot(s: BatterySnapshot): BmsLimits {
   };
 }
 
-export function sameLimits(a: BmsLimits | null, b: BmsLimits | null): boolean {
-  if (a === null || b === null) return a === b;
-  return (
-    a.chargeVoltageLimitV === b.chargeVoltageLimitV &&
-    a.chargeCurrentLimitA === b.chargeCurrentLimitA &&
-    a.chargeAllowed === b.chargeAllowed &&
-    a.blockReason === b.blockReason &&
-    !!a.full === !!b.full
-  );
-}

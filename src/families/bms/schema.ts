@@ -1,9 +1,11 @@
 /** Batteries seen through their BMS, and the raw frame inspector of a BMS bus. */
-import { apiError, builder } from './builder.js';
-import { Device } from './devices.js';
-import type { BatteryView } from '../engine/devices.js';
-import type { BmsModuleSnapshot, LatestFrame } from '../families/bms/driver.js';
-import { canIdHex, hex } from '../families/can/types.js';
+import { apiError, builder } from '../../schema/builder.js';
+import { Device, registerDeviceType } from '../../schema/devices.js';
+import type { BatteryView } from './view.js';
+import type { BmsModuleSnapshot, LatestFrame } from './driver.js';
+import { canIdHex, hex } from '../can/types.js';
+
+registerDeviceType('bms', 'Battery');
 
 const Module = builder.objectRef<BmsModuleSnapshot>('BatteryModule').implement({
   fields: (t) => ({
@@ -73,13 +75,13 @@ const InspectedFrame = builder.objectRef<LatestFrame>('InspectedFrame').implemen
 });
 
 builder.queryFields((t) => ({
-  batteries: t.field({ type: [Battery], resolve: (_r, _a, ctx) => ctx.engine.listBatteries() }),
+  batteries: t.field({ type: [Battery], resolve: (_r, _a, ctx) => ctx.engine.devicesOfKind<BatteryView>('bms') }),
   canFrames: t.field({
     type: [InspectedFrame],
     description: 'Latest frame per CAN id on a BMS bus, with its decoded fields and when it was seen.',
     args: { busId: t.arg.id({ required: true }) },
     resolve: (_r, a, ctx) => {
-      const frames = ctx.engine.canFrames(String(a.busId));
+      const frames = ctx.engine.latestFrames(String(a.busId)) as LatestFrame[] | null;
       if (frames === null) throw apiError('NOT_FOUND', `no BMS bus "${a.busId}"; query buses { id kind } for the ids`);
       return frames;
     },
