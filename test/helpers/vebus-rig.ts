@@ -1,6 +1,7 @@
 /**
- * VE.Bus driver + simulator on one FakeClock, over the memory transport or a REAL
- * pseudo-terminal pair (serialport on both ends). Over the pty the clock advances only while
+ * VE.Bus driver + simulator on one FakeClock, over the generic SupervisedLink (src/link/
+ * supervisor.ts) with the MK2 framer, on the memory transport or a REAL pseudo-terminal pair
+ * (serialport on both ends). Over the pty the clock advances only while
  * the wire is quiet (advanceQuiet), so timing does not depend on the machine's load.
  */
 import { FakeClock } from '../../src/clock.js';
@@ -13,13 +14,14 @@ import { createMemoryLink, type MemoryLink } from '../../src/link/transports/mem
 import { SerialTransport } from '../../src/link/transports/serial.js';
 import { recordTx, type TxRecorder } from './expect-tx.js';
 import { openPtyPair, type PtyPair } from './pty-pair.js';
-import { advanceQuiet, countingTransport, createTestLink, type TestLink } from './vebus-link.js';
+import { advanceQuiet, countingTransport } from './vebus-link.js';
+import { SupervisedLink } from '../../src/link/supervisor.js';
 
 export interface VebusRig {
   clock: FakeClock;
   sim: VebusSim;
   driver: VebusDriver;
-  link: TestLink<Mk2Frame>;
+  link: SupervisedLink<Mk2Frame>;
   framer: Mk2Framer;
   tx: TxRecorder<Mk2Frame>;
   obs: Observation<VebusFact>[];
@@ -53,10 +55,10 @@ export async function vebusRig(opts: { pty?: boolean; sim?: Partial<VebusSimOpti
     devRaw = mem.device;
   }
   const host = countingTransport(hostRaw);
-  const dev = countingTransport(devRaw);
+  const dev = countingTransport(devRaw, mem ? { peerOpen: () => mem!.host.isOpen } : {});
   const sim = new VebusSim({ clock, transport: dev, ...opts.sim });
   const framer = new Mk2Framer();
-  const link = createTestLink<Mk2Frame>('vebus0', host, framer, clock);
+  const link = new SupervisedLink<Mk2Frame>(async () => host, framer, { id: 'vebus0', clock, name: 'MK3', backoff: { initialMs: 1000, maxMs: 5000 } });
   const driver = new VebusDriver({ link, clock, deviceId: 'multi', name: 'MultiPlus multi', linkStats: () => ({ corruptBytes: framer.corruptBytes }), ...opts.driver });
   const obs: Observation<VebusFact>[] = [];
   driver.onObservation((o) => obs.push(o));
@@ -91,14 +93,16 @@ export async function vebusRig(opts: { pty?: boolean; sim?: Partial<VebusSimOpti
     },
     async start() {
       driver.start();
-      await link.open();
+      link.start();
+      // The host port is open before the device speaks (a pty would otherwise hold the bytes).
+      await rig.until(() => link.state === 'up', 'the link up', 5000);
       if (opts.simStarted !== false) sim.start();
       await advance(0);
     },
     async close() {
       driver.stop();
       sim.stop();
-      await link.close().catch(() => undefined);
+      await link.stop().catch(() => undefined);
       if (pty) {
         await devRaw.close().catch(() => undefined);
         await pty.close();

@@ -34,7 +34,7 @@ describe('VE.Bus acceptance checks over a real pty (vebus-mk2-simulation.md §8)
     const quiet = await vebusRig({ pty: true, sim: {}, simStarted: false });
     rigs.push(quiet);
     await quiet.start();
-    const t0 = quiet.clock.now();
+    const t0 = quiet.obs.find((o) => o.type === 'link' && o.state === 'up')!.at;
     await quiet.until(() => quiet.presence().length > 0, 'the no-device report');
     const p = quiet.presence()[0]!;
     expect(p).toMatchObject({ online: false, deviceId: 'multi' });
