@@ -480,6 +480,8 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
     this.o.clock.clearInterval(this.pollTimer);
     this.pollTimer = undefined;
     this.polling = false;
+    // After silence the Multi may have restarted: a RAM-only value this driver wrote may be gone.
+    if (next === 'offline' || next === 'no-device') this.ramOnly.clear();
     this.setPhase(next, detail);
   }
 
