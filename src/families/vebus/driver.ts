@@ -55,6 +55,7 @@ import {
   decodeDcInfo,
   decodeLedReply,
   decodeRamVarInfo,
+  decodeRamVarOffset,
   decodeRamVarValues,
   decodeSettingInfo,
   decodeSettingValue,
@@ -241,6 +242,9 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
   private readonly ramOnly = new Map<number, number>();
   private readonly persistentWrites: number[] = [];
   private alarms = new Set<string>();
+  /** Recent unsolicited non-V frames (the second half of a split RAM-var info) and who waits for one. */
+  private recent: Array<{ at: number; frame: Mk2Frame }> = [];
+  private readonly waiters = new Set<(f: Mk2Frame) => boolean>();
   private readonly counters = { sessions: 0, polls: 0, pollErrors: 0, timeouts: 0, infoReads: 0, writes: 0, readBackFailures: 0, mkResets: 0, skippedUnsolicited: 0 };
 
   constructor(opts: VebusDriverOptions) {
@@ -439,6 +443,9 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
     const v = decodeVersion(f);
     if (!v) {
       this.counters.skippedUnsolicited++;
+      this.recent.push({ at: this.o.clock.now(), frame: f });
+      if (this.recent.length > 8) this.recent.shift();
+      for (const w of [...this.waiters]) if (w(f)) this.waiters.delete(w);
       return;
     }
     this.fact({ kind: 'mk', version: v.version, tail: v.tail });
@@ -483,6 +490,29 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
     // After silence the Multi may have restarted: a RAM-only value this driver wrote may be gone.
     if (next === 'offline' || next === 'no-device') this.ramOnly.clear();
     this.setPhase(next, detail);
+  }
+
+  /**
+   * The next unsolicited frame matching `pred`: one of the last few already received (taken
+   * once), or one arriving within `timeoutMs`; null when none comes.
+   */
+  private awaitUnsolicited(pred: (f: Mk2Frame) => boolean, timeoutMs: number): Promise<Mk2Frame | null> {
+    const i = this.recent.findIndex((r) => pred(r.frame));
+    if (i >= 0) return Promise.resolve(this.recent.splice(i, 1)[0]!.frame);
+    return new Promise((resolve) => {
+      const waiter = (f: Mk2Frame): boolean => {
+        if (!pred(f)) return false;
+        this.o.clock.clearTimeout(timer);
+        this.recent = this.recent.filter((r) => r.frame !== f);
+        resolve(f);
+        return true;
+      };
+      const timer = this.o.clock.setTimeout(() => {
+        this.waiters.delete(waiter);
+        resolve(null);
+      }, timeoutMs);
+      this.waiters.add(waiter);
+    });
   }
 
   // ---------------------------------------------------------------- session
@@ -604,8 +634,18 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
     const w = await this.winmon(`GetRAMVarInfo(${id})`, (l) => getRamVarInfo(l, id), [RC.RamVarInfo]);
     const info = decodeRamVarInfo(w);
     if (!info) throw new VebusError('bad-reply', `${this.o.name}: unreadable RAM-var info for #${id}: ${Array.from(w.data).join(' ')}`);
-    // A 3-byte `8E sc` leaves the offset to a second frame on some devices; without it, 0.
-    const clean: RamVarInfo = { supported: info.supported, scale: info.scale, offset: info.offset };
+    // Compat mode, older devices (ref §4.1): `8E sc` alone, the offset in a second `8F off`
+    // frame with the same letter. It may already have come (same chunk) or come shortly.
+    let offset = info.offset;
+    if (info.offsetPending) {
+      const second = await this.awaitUnsolicited((f) => {
+        const x = decodeWinmon(f);
+        return !!x && x.letter === w.letter && x.code === 0x8f;
+      }, this.o.requestTimeoutMs);
+      const off = second ? decodeRamVarOffset(decodeWinmon(second)!) : null;
+      offset = off ?? 0;
+    }
+    const clean: RamVarInfo = { supported: info.supported, scale: info.scale, offset };
     if (gen === this.gen) {
       this.ramInfo.set(id, clean);
       this.fact({ kind: 'ram-var-info', id, name: RAM_VAR_NAMES[id] ?? null, info: clean });

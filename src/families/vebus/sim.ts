@@ -85,6 +85,11 @@ export interface VebusSimOptions {
   delayMs?: number;
   /** Physics step; default 1000 ms. */
   tickMs?: number;
+  /**
+   * Compat mode as older devices do it (ref §4.1): GetRAMVarInfo answered `8E sc` and then a
+   * second frame `8F off` (instead of `8E sc 8F off` in one frame).
+   */
+  splitRamVarInfo?: boolean;
 }
 
 export const BYTE_TIME_MS = 10_000 / 2400; // 4.1667 ms per byte at 2400 baud 8N1
@@ -619,6 +624,7 @@ export class VebusSim {
         if (args.length < 2) return reply(RC.NotSupported, 1);
         const id = readU16(args, 0);
         const info = RAM_INFO[id] ?? (id >= 128 && id < 136 ? ([0xffff, 0] as [number, number]) : undefined);
+        if (this.compat && info && this.opts.splitRamVarInfo) return [...reply(RC.RamVarInfo, ...le16(info[0])), ...reply(0x8f, ...le16(info[1]))];
         if (this.compat) return info ? reply(RC.RamVarInfo, ...le16(info[0]), 0x8f, ...le16(info[1])) : reply(RC.RamVarInfo, 0, 0);
         return info ? reply(RC.RamVarInfo, ...le16(info[0]), ...le16(info[1])) : reply(RC.RamVarInfo);
       }

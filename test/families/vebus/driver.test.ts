@@ -191,4 +191,10 @@ describe('VebusDriver writes (memory transport)', () => {
     expect(r.driver.scaling().settings.get(65)).toMatchObject({ scale: -2, min: 60, max: 200, access: null });
     void decodeWinmon;
   });
+  it('compat mode, older device: a RAM-var info split over two frames (8E sc, then 8F off) keeps its offset', async () => {
+    const r = await ready({ driver: { compat: true }, sim: { splitRamVarInfo: true } });
+    expect(r.driver.scaling().ramVars.get(7)).toEqual({ supported: true, scale: 0x785f, offset: 256 });
+    expect(r.readings()[0]!.values.inverterFrequencyHz as number).toBeCloseTo(49.95, 2);
+    expect(r.driver.scaling().ramVars.get(10)).toMatchObject({ supported: false });
+  });
 });
