@@ -11,6 +11,9 @@
 import type { Framer } from '../../link/types.js';
 import { decodeFrame, encodeFrame, KNOWN_TYPES, MAX_LEN, TYPE_MK, type Mk2Frame } from './codec.js';
 
+/** Letters of MK commands and replies (vebus-mk2.md §3). */
+const MK_LETTERS: ReadonlySet<number> = new Set([...'VASRLFDHWXYZN'].map((c) => c.charCodeAt(0)));
+
 export interface Mk2FramerOptions {
   /** Accept only TYPE 0xFF frames without LED bytes (the simulator's side of the link). */
   hostOnly?: boolean;
@@ -58,8 +61,14 @@ export class Mk2Framer implements Framer<Mk2Frame> {
     return true;
   }
 
+  /**
+   * Start of a whole MK frame (TYPE 0xFF and a known letter, e.g. an unsolicited V) ending
+   * exactly at the end of the buffer, or −1. Only MK frames: inside a long info frame still
+   * arriving, a few bytes that happen to form a valid 0x20 frame must not cut it short.
+   */
   private completeFrameAtEnd(from: number): number {
     for (let j = from; j < this.buf.length - 2; j++) {
+      if (this.buf[j + 1] !== TYPE_MK || !MK_LETTERS.has(this.buf[j + 2]!)) continue;
       if (!this.plausibleStart(j)) continue;
       const total = (this.buf[j]! & 0x7f) + 2;
       if (j + total !== this.buf.length) continue;

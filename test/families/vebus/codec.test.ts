@@ -321,6 +321,16 @@ describe('Mk2Framer (vebus-mk2.md §2)', () => {
     expect(got.map((f) => hex(encodeFrame(f)))).toEqual([V]);
     expect(fr.corruptBytes).toBe(2);
   });
+  it('an info frame arriving byte by byte is not cut short by inner bytes that form a valid 0x20 frame', () => {
+    // Voltage 0x2002 and inverter current 0xD905 put "02 20 05 D9" (a valid 4-byte frame) inside.
+    const dc = encodeFrame({ type: 0x20, body: Uint8Array.from([0, 0, 0, 0, 0x0c, 0x02, 0x20, 0x05, 0xd9, 0, 0, 0, 0, 0x87]) });
+    expect(decodeFrame(fromHex('02 20 05 D9'))).not.toBeNull();
+    const fr = new Mk2Framer();
+    const got: Mk2Frame[] = [];
+    for (const b of dc) got.push(...fr.push(Uint8Array.of(b)));
+    expect(got.map((f) => hex(encodeFrame(f)))).toEqual([hex(dc)]);
+    expect(fr.corruptBytes).toBe(0);
+  });
   it('hostOnly (the simulator side) ignores frames a host never sends', () => {
     const fr = new Mk2Framer({ hostOnly: true });
     const got = fr.push(fromHex(`0F 20 00 00 00 00 0C A0 14 00 00 00 64 00 00 87 26 02 FF 56 A9`));
