@@ -16,8 +16,9 @@
  * 3. Ready: a poll every `pollIntervalMs`: F 0 (DC), F 1 (AC L1) and F 2..4 when the device
  *    has those phases, L (LEDs, alarms, VE.Bus error), ReadRAMVar batches of ≤ 6 ids, F 5
  *    (the 0x41 frame: the AC-input current limit). One `reading` per poll, plus a `status` fact.
- * 4. Offline: silence for `silenceMs` (V frames stop: Multi asleep or MK unpowered), or the
- *    link going down. A V frame whose tail is no longer our address means the MK was reset
+ * 4. Offline: silence for `silenceMs` (V frames stop: Multi asleep or MK unpowered), the
+ *    link going down, or 3 polls in a row that the device did not answer at all (the MK
+ *    still talks; then the session restarts with the address select on the next V). A V frame whose tail is no longer our address means the MK was reset
  *    (VELIB): the session is re-initialised.
  *
  * Exchanges (ref §5 concurrency): one request in flight (RequestQueue) and, above it, one
@@ -209,6 +210,8 @@ export interface VebusDriverOptions {
 
 export const DEFAULT_RAM_VAR_IDS = [9, 10, 11, 12, 13, 14, 15, 16];
 export const DEFAULT_SETTING_IDS = [0, 1, 2, 3, 4, 5, 6, 15, 64, 65];
+/** Polls in a row without any answer before the device is called offline. */
+const DEAD_POLLS = 3;
 /** RAM vars whose scaling the info frames need (§6.1, §6.2). */
 const FRAME_RAM_VARS = [0, 1, 2, 3, 4, 5, 7, 8];
 
@@ -242,6 +245,8 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
   private readonly ramOnly = new Map<number, number>();
   private readonly persistentWrites: number[] = [];
   private alarms = new Set<string>();
+  /** Polls in a row in which the device answered nothing. */
+  private deadPolls = 0;
   /** Recent unsolicited non-V frames (the second half of a split RAM-var info) and who waits for one. */
   private recent: Array<{ at: number; frame: Mk2Frame }> = [];
   private readonly waiters = new Set<(f: Mk2Frame) => boolean>();
@@ -695,49 +700,72 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
     this.polling = true;
     this.counters.polls++;
     const status: VebusStatus = { dc: null, ac: [], leds: null, acInput: null, ramVars: {} };
+    let answered = 0;
+    let lastError: VebusErrorKind | null = null;
     const step = async <T>(fn: () => Promise<T>): Promise<T | null> => {
       try {
-        return await this.exclusive(gen, fn);
+        const r = await this.exclusive(gen, fn);
+        answered++;
+        return r;
       } catch (err) {
         const e = asVebusError(err);
+        lastError = e.kind;
         if (e.kind !== 'aborted') this.counters.pollErrors++;
         return null;
       }
     };
     try {
-      const dc = await step(() => this.request('F 0 (DC)', infoRequest(0), (f) => infoFrameKind(f)?.kind === 'dc', { idempotent: true }));
-      if (dc) status.dc = decodeDcInfo(dc, this.ramScaling);
-      const phases = this.o.phases ?? this.phasesSeen ?? 1;
-      for (let p = 1; p <= Math.min(4, phases); p++) {
-        const ac = await step(() =>
-          this.request(`F ${p} (AC L${p})`, infoRequest(p), (f) => {
-            const k = infoFrameKind(f);
-            return k?.kind === 'ac' && k.phase === p;
-          }, { idempotent: true }),
-        );
-        const a = ac ? decodeAcInfo(ac, this.ramScaling) : null;
-        if (a) {
-          status.ac.push(a);
-          if (p === 1 && a.phases !== null) this.phasesSeen = a.phases;
+      plan: {
+        const dc = await step(() => this.request('F 0 (DC)', infoRequest(0), (f) => infoFrameKind(f)?.kind === 'dc', { idempotent: true }));
+        if (dc) status.dc = decodeDcInfo(dc, this.ramScaling);
+        // No DC frame either time: do not spend the rest of the plan on a device that is not answering.
+        else if ((lastError as VebusErrorKind | null) === 'timeout') break plan;
+        const phases = this.o.phases ?? this.phasesSeen ?? 1;
+        for (let p = 1; p <= Math.min(4, phases); p++) {
+          const ac = await step(() =>
+            this.request(`F ${p} (AC L${p})`, infoRequest(p), (f) => {
+              const k = infoFrameKind(f);
+              return k?.kind === 'ac' && k.phase === p;
+            }, { idempotent: true }),
+          );
+          const a = ac ? decodeAcInfo(ac, this.ramScaling) : null;
+          if (a) {
+            status.ac.push(a);
+            if (p === 1 && a.phases !== null) this.phasesSeen = a.phases;
+          }
         }
+        const led = await step(() => this.request('L', ledRequest(), (f) => letterOf(f) === 'L', { idempotent: true }));
+        if (led) status.leds = decodeLedReply(led);
+        const ids = this.o.ramVarIds.filter((id) => {
+          const i = this.ramInfo.get(id);
+          return i !== undefined && ramVarScaling(i).kind !== 'unsupported';
+        });
+        for (let i = 0; i < ids.length; i += 6) {
+          const batch = ids.slice(i, i + 6);
+          const raw = await step(() => this.readRamRaw(batch));
+          if (raw) batch.forEach((id, k) => (status.ramVars[id] = applyRamVar(this.ramInfo.get(id)!, raw[k]!)));
+        }
+        const acin = await step(() => this.request('F 5 (AC input)', infoRequest(5), (f) => f.type === TYPE_ACIN, { idempotent: true }));
+        if (acin) status.acInput = decodeAcInputConfig(acin);
       }
-      const led = await step(() => this.request('L', ledRequest(), (f) => letterOf(f) === 'L', { idempotent: true }));
-      if (led) status.leds = decodeLedReply(led);
-      const ids = this.o.ramVarIds.filter((id) => {
-        const i = this.ramInfo.get(id);
-        return i !== undefined && ramVarScaling(i).kind !== 'unsupported';
-      });
-      for (let i = 0; i < ids.length; i += 6) {
-        const batch = ids.slice(i, i + 6);
-        const raw = await step(() => this.readRamRaw(batch));
-        if (raw) batch.forEach((id, k) => (status.ramVars[id] = applyRamVar(this.ramInfo.get(id)!, raw[k]!)));
-      }
-      const acin = await step(() => this.request('F 5 (AC input)', infoRequest(5), (f) => f.type === TYPE_ACIN, { idempotent: true }));
-      if (acin) status.acInput = decodeAcInputConfig(acin);
     } finally {
       this.polling = false;
     }
     if (gen !== this.gen) return;
+    if (answered === 0) {
+      // The MK talks (V frames) but the device behind it answers nothing: after a few such
+      // polls the device is offline and the session starts again (address select and S).
+      this.deadPolls++;
+      if (this.deadPolls >= DEAD_POLLS) {
+        const reason = `the MK answers but ${this.o.name} (VE.Bus address ${this.o.address}) did not answer ${DEAD_POLLS} polls in a row — is it switched on and at that address?`;
+        this.deadPolls = 0;
+        this.endSession('searching', reason);
+        this.setOnline(false, reason);
+      }
+      return;
+    }
+    this.deadPolls = 0;
+    this.setOnline(true, 'answering again');
     this.fact({ kind: 'status', status });
     this.emit({ type: 'reading', at: this.o.clock.now(), deviceId: this.o.deviceId, values: readingValues(status) });
     this.reportAlarms(status.leds);

@@ -203,6 +203,9 @@ export class VebusSim {
   readonly settings = new Map<number, SimSetting>();
   readonly ramWritten = new Map<number, number>();
   mainsPresent = true;
+  /** Alarm bits and VE.Bus error code the `L` reply carries (ref §6.3); tests set them. */
+  alarms = 0;
+  vebusError = 0;
   soc = 0.75;
   subState = 1;
   private lastTick = 0;
@@ -294,7 +297,9 @@ export class VebusSim {
     this.later(latency, () => {
       if (!this.running) return;
       if (drop || replies.length === 0 || this.asleep) {
-        this.done();
+        // Nothing transmitted: the idle timer (V after 1 s without output, §2) keeps running.
+        this.busy = false;
+        this.pump();
         return;
       }
       this.counters.replies++;
@@ -490,7 +495,7 @@ export class VebusSim {
 
   ledFrame(): Mk2Frame {
     const m = this.measure();
-    return mkFrame('L', m.ledOn, m.ledBlink, 0, 0, 0x80, 0x00);
+    return mkFrame('L', m.ledOn, m.ledBlink, this.alarms, this.vebusError & 0x1f, 0x80, 0x00);
   }
 
   // ---------------------------------------------------------------- requests

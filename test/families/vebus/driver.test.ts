@@ -87,6 +87,31 @@ describe('VebusDriver session and polling (memory transport)', () => {
     // The supervisor retries after its backoff; the driver starts a new session on the next V.
     await r.until(() => r.presence().at(-1)!.online === true, 'online after replug');
   });
+  it('a device that stops answering while the MK still talks goes offline after 3 dead polls, and comes back', async () => {
+    const r = await ready();
+    r.sim.script.always('drop-reply', { when: (f) => letterOf(f) !== 'A' && letterOf(f) !== 'S' });
+    await r.until(() => r.presence().at(-1)!.online === false, 'offline');
+    expect(r.presence().at(-1)!.reason).toMatch(/did not answer 3 polls in a row/);
+    r.sim.script.clear();
+    await r.until(() => r.presence().at(-1)!.online === true, 'online again');
+    const n = r.readings().length;
+    await r.until(() => r.readings().length > n, 'a reading again');
+  });
+  it('LED alarms become flag observations, one per change', async () => {
+    const r = await ready();
+    r.sim.alarms = 0x22; // low-battery pre-alarm + low battery
+    await r.until(() => r.obs.some((o) => o.type === 'flags'), 'a flags observation');
+    const on = r.obs.filter((o) => o.type === 'flags');
+    expect(on).toHaveLength(1);
+    expect((on[0] as Extract<(typeof on)[0], { type: 'flags' }>).changes).toEqual([
+      { group: 'warning', name: 'low_battery_pre_alarm', active: true },
+      { group: 'alarm', name: 'low_battery', active: true },
+    ]);
+    r.sim.alarms = 0x20;
+    await r.until(() => r.obs.filter((o) => o.type === 'flags').length === 2, 'the pre-alarm clearing');
+    const off = r.obs.filter((o) => o.type === 'flags')[1] as Extract<(typeof on)[0], { type: 'flags' }>;
+    expect(off.changes).toEqual([{ group: 'warning', name: 'low_battery_pre_alarm', active: false }]);
+  });
   it('an MK reset (V tail back to B) re-runs address select and S', async () => {
     const r = await ready();
     r.tx.clear();
