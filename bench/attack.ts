@@ -29,7 +29,7 @@ import { startServer } from '../src/server.js';
 import { Store } from '../src/store/store.js';
 import { FP2 } from '../src/families/flatpack2/codec.js';
 
-const ALIAS_BOMB = '{' + Array.from({ length: 1000 }, (_, i) => `a${i}: frames(first: 1000) { edges { node { id at busId canIdHex dataHex kind } } }`).join(' ') + '}';
+const ALIAS_BOMB = '{' + Array.from({ length: 1000 }, (_, i) => `a${i}: frames(first: 1000) { edges { node { id at link address bytesHex kind } } }`).join(' ') + '}';
 
 // ---- attacker (child process) ----
 async function attacker(url: string, phase: string, ms: number): Promise<void> {

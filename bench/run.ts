@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { encodeFrame, WaveshareDecoder } from '../src/families/can/waveshare.js';
 import { decodeFp2, encodeStatus, encodeHello, encodeLogin } from '../src/families/flatpack2/codec.js';
-import type { CanFrame } from '../src/families/can/types.js';
+import { canFrameRecord, type CanFrame } from '../src/families/can/types.js';
 import { Store, type FrameRow } from '../src/store/store.js';
 import { runBare, benchStoreVsBare } from './store-bench.js';
 import { FakeClock } from '../src/clock.js';
@@ -67,7 +67,7 @@ function pipelineOnce(dir: string, capture: Uint8Array, run: number): { ms: numb
     for (const f of out) {
       const msg = decodeFp2(f);
       const addr = msg.kind === 'status' || msg.kind === 'login' ? msg.addr : 0;
-      const row: FrameRow = { ts: ts++, busId: 'can0', dir: 'rx', canId: f.id, extended: f.extended, remote: f.remote, data: f.data, kind: msg.kind, deviceId: addr ? `fp2-${SERIALS[addr - 1]}` : null };
+      const row: FrameRow = { ts: ts++, link: 'can0', ...canFrameRecord(f, 'rx', msg.kind, addr ? `fp2-${SERIALS[addr - 1]}` : null) };
       store.appendFrame(row);
       if (run === 0) rows.push(row);
     }

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store, type FrameRow } from '../src/store/store.js';
+import { canFrameRecord } from '../src/families/can/types.js';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
 const BATCH = 5000;
@@ -29,14 +30,13 @@ export function makeRows(n: number): FrameRow[] {
     const tx = i % 10 === 0;
     rows[i] = {
       ts: 1_700_000_000_000 + i,
-      busId: 'can0',
-      dir: tx ? 'tx' : 'rx',
-      canId: tx ? 0x05004804 + (unit << 16) : 0x05014004 + (unit << 16),
-      extended: true,
-      remote: false,
-      data: Uint8Array.of(0x1b, i & 0xff, (i >> 8) & 0xff, 0x10, 0x00, 0x4e, 0x15, 0x34),
-      kind: tx ? 'hello' : 'status',
-      deviceId: `fp2-${unit}`,
+      link: 'can0',
+      ...canFrameRecord(
+        { id: tx ? 0x05004804 + (unit << 16) : 0x05014004 + (unit << 16), extended: true, remote: false, data: Uint8Array.of(0x1b, i & 0xff, (i >> 8) & 0xff, 0x10, 0x00, 0x4e, 0x15, 0x34) },
+        tx ? 'tx' : 'rx',
+        tx ? 'hello' : 'status',
+        `fp2-${unit}`,
+      ),
     };
   }
   return rows;
@@ -65,12 +65,15 @@ export function runBare(dir: string, rows: FrameRow[], run: number): number {
     db.pragma('synchronous = NORMAL');
     migrate(drizzle({ client: db }), { migrationsFolder: MIGRATIONS_DIR });
     const ins = db.prepare(
-      'INSERT INTO frames (ts, bus_id, dir, can_id, extended, remote, data, kind, device_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO frames (ts, protocol, link, dir, address, bytes, text, kind, device_id, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
+    // The floor serialises each distinct meta once too (the rows share a few constants).
+    const metaJson = new Map<unknown, string>();
+    const json = (m: object) => metaJson.get(m) ?? (metaJson.set(m, JSON.stringify(m)), metaJson.get(m)!);
     const insertBatch = db.transaction((from: number, to: number) => {
       for (let i = from; i < to; i++) {
         const f = rows[i];
-        ins.run(f.ts, f.busId, f.dir, f.canId, f.extended ? 1 : 0, f.remote ? 1 : 0, f.data, f.kind, f.deviceId);
+        ins.run(f.ts, f.protocol, f.link, f.dir, f.address, f.bytes, f.text, f.kind, f.deviceId, f.meta ? json(f.meta) : null);
       }
     });
     const t0 = performance.now();

@@ -4,23 +4,34 @@
 // simulated time and the hot insert path binds plain numbers.
 import { blob, index, integer, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
-/** Every CAN frame received or sent, decoded kind attached. Pruned by age. */
+/**
+ * Every frame received or sent on any link, for every protocol (the family contract's
+ * FrameRecord): CAN, PI18 and RAPI ASCII lines, VE.Bus MK2 frames. Pruned by age.
+ * Migrations 0005–0007 turned the CAN-only rows of older databases into this shape.
+ */
 export const frames = sqliteTable(
   'frames',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
     ts: integer('ts').notNull(),
-    busId: text('bus_id').notNull(),
+    /** 'can' | 'pi18' | 'mk2' | 'rapi' …: how `bytes` are to be read. */
+    protocol: text('protocol').notNull(),
+    /** The link (bus) the frame went over. */
+    link: text('link').notNull(),
     dir: text('dir', { enum: ['rx', 'tx'] }).notNull(),
-    canId: integer('can_id').notNull(),
-    extended: integer('extended', { mode: 'boolean' }).notNull(),
-    remote: integer('remote', { mode: 'boolean' }).notNull(),
-    data: blob('data', { mode: 'buffer' }).notNull(),
-    /** Decoded kind: 'status', 'hello', 'set', 'unknown', 'invalid', 'corrupt', … */
+    /** In the protocol's terms: CAN id in hex ('05014004'), MK2 address, RAPI sequence id; null on a one-device link. */
+    address: text('address'),
+    /** CAN: the data field; PI18/RAPI: the whole line with its checksum; MK2: the frame. */
+    bytes: blob('bytes', { mode: 'buffer' }).notNull(),
+    /** Human-readable decoding, when there is something better than the bytes. */
+    text: text('text'),
+    /** Decoded kind: 'status', 'hello', 'set', 'PIRI', 'nak', 'unknown', 'invalid', 'corrupt', … */
     kind: text('kind').notNull(),
     deviceId: text('device_id'),
+    /** Protocol extras (CAN: { extended, remote }). */
+    meta: text('meta', { mode: 'json' }).$type<Record<string, unknown>>(),
   },
-  (t) => [index('frames_bus_id_id_idx').on(t.busId, t.id), index('frames_ts_idx').on(t.ts)],
+  (t) => [index('frames_link_id_idx').on(t.link, t.id), index('frames_ts_idx').on(t.ts)],
 );
 
 /** Telemetry samples: one row per device observation, values as a JSON object. Pruned by age. */

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { checkFallbackVoltage, validateChargerSettings } from '../engine/gate.js';
-import { familyConfigs, familyKinds, type FamilyKind } from '../families/configs.js';
+import { familyConfigs, familyKinds, type FamilyKind } from '../families/registry.js';
 import type { FamilyConfigEntry } from '../families/config-types.js';
 import { DEFAULT_CHARGER_SETTINGS, type ChargerSettings } from '../engine/charger/settings.js';
 

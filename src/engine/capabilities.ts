@@ -17,6 +17,8 @@ export interface DcOutputLimits {
   maxCurrentA: number;
   powerRatingW: number;
   ovpV: number;
+  /** The safe idle output: keeps the units supervised, pushes no real current. */
+  standby: { readonly voltageV: number; readonly currentA: number };
 }
 
 /** One unit of a DC output bus, as the controllers see it (the family's view satisfies this). */
@@ -56,8 +58,6 @@ export interface DcSetpoint {
 export interface DcOutputBus {
   readonly linkId: string;
   readonly limits: DcOutputLimits;
-  /** The safe idle output (keeps units supervised, pushes no real current). */
-  readonly standby: { voltageV: number; currentA: number };
   /** Fallback (power-on) voltage policy from the config; null: not managed. */
   readonly fallbackVoltageV: number | null;
   /** Startup output of a unit whose config says to apply one at start. */

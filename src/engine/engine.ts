@@ -420,8 +420,7 @@ export class Engine {
       }
       case 'frame': {
         const f = o.frame;
-        // Bridge to the CAN-shaped frames table until the generic frame record migration lands.
-        this.store.appendFrame({ ts: o.at, busId: l.id, dir: f.dir, canId: parseInt(f.address ?? '0', 16), extended: !!f.meta?.extended, remote: !!f.meta?.remote, data: f.bytes, kind: f.kind, deviceId: f.deviceId });
+        this.store.appendFrame({ ts: o.at, link: l.id, ...f });
         if (o.invalid) this.record({ type: 'frame.invalid', busId: l.id, deviceId: f.deviceId, data: { address: f.address, reason: o.invalid } });
         return;
       }

@@ -9,35 +9,15 @@
 import { CHARGER_NUMERIC_KEYS, nominalTargetV, type ChargerSettings } from './charger/settings.js';
 import type { Code } from '../codes.js';
 import type { AdmittedCommand } from '../families/contract.js';
+import type { DcOutputLimits } from './capabilities.js';
 
 /** The gate's refusals: a subset of the one list in src/codes.ts. */
 export type GateCode = Extract<Code, 'OUT_OF_RANGE' | 'DEVICE_OFFLINE' | 'NOT_FOUND' | 'LINK_DOWN' | 'CHARGER_OWNS_PSU' | 'CONFLICT' | 'STORAGE_UNAVAILABLE'>;
 
 export type GateResult<T> = { ok: true; value: T; notes: string[] } | { ok: false; code: GateCode; message: string };
 
-export interface Flatpack2Limits {
-  minVoltageV: number;
-  maxVoltageV: number;
-  minCurrentA: number;
-  maxCurrentA: number;
-  powerRatingW: number;
-  ovpV: number;
-}
-
-/** Flatpack2 48 V family limits (flatpack2.md §2.9): I_MAX = round(P / 48 V, 1). */
-export function flatpack2Limits(p: { powerRatingW: number; ovpV: number }): Flatpack2Limits {
-  return {
-    minVoltageV: 43.5,
-    maxVoltageV: 57.6,
-    minCurrentA: 0.1,
-    maxCurrentA: Math.round((p.powerRatingW / 48) * 10) / 10,
-    powerRatingW: p.powerRatingW,
-    ovpV: p.ovpV,
-  };
-}
-
-/** Standby: a safe idle output that keeps the PSU logged in but pushes no real current. */
-export const FLATPACK2_STANDBY = { voltageV: 48.0, currentA: 0.1 } as const;
+/** The limits of a DC output (src/engine/capabilities.ts); the family provides them. */
+export type Flatpack2Limits = DcOutputLimits;
 
 export interface PsuSetpoint {
   /** Exactly the values that will be encoded: 0.01 V and 0.1 A resolution. */
@@ -304,6 +284,41 @@ export function validateChargerSettings(s: ChargerSettings, limits: Flatpack2Lim
     return bad('voltageToleranceV', `voltageToleranceV must be ≥ 0 V and below target − detectVoltageV (${v2(target - dv)}), got ${s.voltageToleranceV}`);
   }
   if (!(s.detectTimeoutMin > 0)) return bad('detectTimeoutMin', `detectTimeoutMin must be > 0 min, got ${s.detectTimeoutMin}`);
+  return { ok: true };
+}
+
+/**
+ * The interlocks a charge start passes, in order: storage, the guiding battery (online, its
+ * dialect confirmed), the link, a unit online, every unit's fallback voltage confirmed.
+ */
+export function checkChargeStart(i: {
+  chargerId: string;
+  busId: string;
+  storage: { writable: boolean; error: string | null };
+  battery: { id: string; online: boolean; refusal: { code: Extract<Code, 'BMS_DIALECT_MISMATCH' | 'BMS_DIALECT_PENDING'>; message: string } | null } | null;
+  linkUp: boolean;
+  unitsOnline: number;
+  fallback: { voltageV: number | null; pendingIds: string[] };
+}): { ok: true } | { ok: false; code: Extract<Code, 'STORAGE_UNAVAILABLE' | 'BMS_OFFLINE' | 'BMS_DIALECT_MISMATCH' | 'BMS_DIALECT_PENDING' | 'LINK_DOWN' | 'NO_PSUS' | 'FALLBACK_PENDING'>; message: string } {
+  const storage = checkStorageWritable(i.storage, { standby: false });
+  if (!storage.ok) return { ok: false, code: 'STORAGE_UNAVAILABLE', message: `charger ${i.chargerId}: ${storage.message}` };
+  if (i.battery && !i.battery.online) {
+    return { ok: false, code: 'BMS_OFFLINE', message: `battery ${i.battery.id} (its BMS) is offline; a guided charge needs its limits - check the BMS CAN link` };
+  }
+  if (i.battery?.refusal) return { ok: false, ...i.battery.refusal };
+  if (!i.linkUp) {
+    // Its first command (the DETECT probe) could not reach the rectifiers, which would keep
+    // whatever they were last given.
+    return { ok: false, code: 'LINK_DOWN', message: `the CAN adapter of ${i.busId} is not connected yet; retry when it is (buses { linkState })` };
+  }
+  if (i.unitsOnline === 0) return { ok: false, code: 'NO_PSUS', message: `no PSU of charger ${i.chargerId} is online on ${i.busId}; wait for discovery (devices { online })` };
+  if (i.fallback.pendingIds.length) {
+    return {
+      ok: false,
+      code: 'FALLBACK_PENDING',
+      message: `PSU(s) ${i.fallback.pendingIds.join(', ')} have not confirmed the fallback voltage of ${i.fallback.voltageV?.toFixed(2)} V yet (what they deliver unsupervised); it is being written - try again in a few seconds`,
+    };
+  }
   return { ok: true };
 }
 

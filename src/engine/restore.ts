@@ -4,7 +4,6 @@
  * accepted setpoint goes out again — once per burst, not once per PSU (the original sent
  * the same SET twice after a reconnect).
  */
-import { FLATPACK2_STANDBY } from './gate.js';
 
 export interface BusSetpoint {
   voltageV: number;
@@ -31,6 +30,8 @@ export interface RestoreInput {
    */
   chargerBus?: boolean;
   coalesceMs?: number;
+  /** The bus's safe idle output. */
+  standby: { voltageV: number; currentA: number };
 }
 
 export type RestoreDecision =
@@ -42,9 +43,9 @@ export type RestoreDecision =
  * session (tail-current end, safety timer, BMS guidance): with no charger running it, the
  * only safe thing to restore is standby. Manual and startup setpoints are restored as set.
  */
-function restorable(sp: BusSetpoint): { voltageV: number; currentA: number; standby: boolean } {
+function restorable(sp: BusSetpoint, standby: { voltageV: number; currentA: number }): { voltageV: number; currentA: number; standby: boolean } {
   if (sp.standby || sp.origin !== 'charger') return { voltageV: sp.voltageV, currentA: sp.currentA, standby: sp.standby };
-  return { ...FLATPACK2_STANDBY, standby: true };
+  return { voltageV: standby.voltageV, currentA: standby.currentA, standby: true };
 }
 
 export function decideRestore(i: RestoreInput): RestoreDecision {
@@ -58,7 +59,7 @@ export function decideRestore(i: RestoreInput): RestoreDecision {
   if (i.lastRestoreAt !== null && i.now - i.lastRestoreAt < (i.coalesceMs ?? 2000)) {
     return { action: 'none', why: 'the same broadcast SET went out moments ago' };
   }
-  if (i.setpoint) return { action: 'set', origin: 'restore', ...restorable(i.setpoint), markStartupApplied: true };
-  if (i.chargerBus) return { action: 'set', origin: 'restore', ...FLATPACK2_STANDBY, standby: true, markStartupApplied: true };
+  if (i.setpoint) return { action: 'set', origin: 'restore', ...restorable(i.setpoint, i.standby), markStartupApplied: true };
+  if (i.chargerBus) return { action: 'set', origin: 'restore', voltageV: i.standby.voltageV, currentA: i.standby.currentA, standby: true, markStartupApplied: true };
   return { action: 'none', why: 'no setpoint to restore and no startup values configured' };
 }

@@ -1,33 +1,39 @@
 /**
- * The device families, by kind, each loaded on first use: a rig whose config names no family
- * with a heavy dependency (node-hid for a USB-HID inverter) never loads it. Adding a family is
- * one line here plus its folder. The order is the order the rig builds a bus's families in.
+ * The device families, one line each: the family's config entry (its link section's schema and
+ * what a charger may find in it; eager and light), its driver (loaded on first use, so a rig
+ * whose config names no family with a heavy dependency, e.g. node-hid for a USB-HID inverter,
+ * never loads it) and its GraphQL types (loaded with the schema, for every config). Adding a
+ * family is its folder plus one line here and one in the web client's device registry.
  */
-import { familyOf, type PowerplaneConfig } from '../config/schema.js';
+import type { PowerplaneConfig } from '../config/schema.js';
 import type { DeviceFamily } from './types.js';
+import type { FamilyConfigEntry } from './config-types.js';
+import { flatpack2Config } from './flatpack2/config.js';
+import { bmsConfig } from './bms/config.js';
 
-export const familyLoaders = {
-  flatpack2: () => import('./flatpack2/family.js'),
-  bms: () => import('./bms/family.js'),
+export const registry = {
+  flatpack2: { config: flatpack2Config, load: () => import('./flatpack2/family.js'), graphql: () => import('./flatpack2/schema.js') },
+  bms: { config: bmsConfig, load: () => import('./bms/family.js'), graphql: () => import('./bms/schema.js') },
 } as const;
 
-export type FamilyKind = keyof typeof familyLoaders;
-export const familyKinds = Object.keys(familyLoaders) as FamilyKind[];
-/** The eager config entries (configs.ts) list the same kinds, in the same order (registry.test.ts). */
-export { familyKinds as configuredKinds } from './configs.js';
+export type FamilyKind = keyof typeof registry;
+/** Registry order: the order the config lists allowed sections in, and families load in. */
+export const familyKinds = Object.keys(registry) as FamilyKind[];
+
+/** Each family's config entry, by kind. */
+export const familyConfigs = Object.fromEntries(familyKinds.map((k) => [k, registry[k].config])) as { [K in FamilyKind]: (typeof registry)[K]['config'] };
 
 /** The family module of `K`, as a type only (no load). */
-export type FamilyOf<K extends FamilyKind> = Awaited<ReturnType<(typeof familyLoaders)[K]>>['family'];
+export type FamilyOf<K extends FamilyKind> = Awaited<ReturnType<(typeof registry)[K]['load']>>['family'];
 /** The simulator type of family `K`. */
 export type SimOf<K extends FamilyKind> = ReturnType<FamilyOf<K>['createSim']>;
 
 /** Loaded families, in registry order. */
 export type LoadedFamilies = ReadonlyMap<FamilyKind, DeviceFamily>;
 
-/** The kinds a config uses: a bus's section for a family is keyed by the family's kind. */
+/** The kinds a config uses (a link's family section is keyed by the family's kind). */
 export function kindsIn(config: PowerplaneConfig): FamilyKind[] {
-  const used = new Set(config.links.map((l) => familyOf(l).kind));
-  return familyKinds.filter((k) => used.has(k));
+  return familyKinds.filter((k) => config.links.some((l) => (l as Record<string, unknown>)[k] !== undefined));
 }
 
 /** Loads `kinds` (default: every registered family), keeping registry order. */
@@ -36,10 +42,17 @@ export async function loadFamilies(kinds: Iterable<FamilyKind> = familyKinds): P
   const out = new Map<FamilyKind, DeviceFamily>();
   for (const k of familyKinds) {
     if (!wanted.has(k)) continue;
-    const mod = await familyLoaders[k]();
+    const mod = await registry[k].load();
     const family = mod.family as unknown as DeviceFamily;
     if (family.kind !== k) throw new Error(`family module for "${k}" declares kind "${family.kind}"`);
     out.set(k, family);
   }
   return out;
 }
+
+/** Registers every family's GraphQL types with the schema builder (called once, before the schema is built). */
+export async function loadFamilyGraphql(): Promise<void> {
+  for (const k of familyKinds) await registry[k].graphql();
+}
+
+export type { FamilyConfigEntry };

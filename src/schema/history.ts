@@ -2,22 +2,26 @@
 import { builder, apiError } from './builder.js';
 import { clampFirst, connectionOf, type ConnectionShape } from './connection.js';
 import type { StoredEvent, StoredFrame, SampleRow } from '../store/store.js';
-import { canIdHex, hex } from '../families/can/types.js';
+import { hex } from '../families/can/types.js';
 import { decodeCursor, encodeCursor } from '../store/cursor.js';
 
-const Frame = builder.objectRef<StoredFrame>('CanFrameRecord').implement({
+const Frame = builder.objectRef<StoredFrame>('FrameRecord').implement({
+  description: 'One frame heard or sent on a link, whatever its protocol (CAN, PI18, VE.Bus MK2, OpenEVSE RAPI…).',
   fields: (t) => ({
     id: t.exposeID('id'),
     at: t.field({ type: 'DateTime', resolve: (f) => f.ts }),
-    busId: t.exposeString('busId'),
+    protocol: t.exposeString('protocol', { description: 'how the bytes are read: can, pi18, mk2, rapi…' }),
+    link: t.exposeString('link', { description: 'the link (bus) it went over' }),
     dir: t.exposeString('dir', { description: 'rx (heard) or tx (sent)' }),
-    canId: t.exposeInt('canId'),
-    canIdHex: t.string({ resolve: (f) => canIdHex({ id: f.canId, extended: f.extended }) }),
-    extended: t.exposeBoolean('extended'),
-    remote: t.exposeBoolean('remote'),
-    dataHex: t.string({ resolve: (f) => hex(f.data) }),
-    kind: t.exposeString('kind', { description: 'decoded kind: status, hello, login, set, alerts, unknown, invalid…' }),
+    address: t.exposeString('address', {
+      nullable: true,
+      description: "in the protocol's terms: a CAN id in hex ('05014004', '351'), an MK2 address, a RAPI sequence id; null on a one-device link",
+    }),
+    bytesHex: t.string({ description: "the frame's bytes in hex (CAN: the data field; PI18/RAPI: the whole line with its checksum)", resolve: (f) => hex(f.bytes) }),
+    text: t.exposeString('text', { nullable: true, description: 'human-readable decoding, when there is something better than the bytes' }),
+    kind: t.exposeString('kind', { description: 'decoded kind: status, hello, login, set, alerts, PIRI, nak, unknown, invalid…' }),
     deviceId: t.exposeString('deviceId', { nullable: true }),
+    meta: t.field({ type: 'JSON', nullable: true, description: 'protocol extras (CAN: { extended, remote })', resolve: (f) => f.meta }),
   }),
 });
 
@@ -51,8 +55,9 @@ const TelemetryConnection = connectionOf<SampleRow>('Telemetry', TelemetryPoint)
 
 const FrameFilter = builder.inputType('FrameFilter', {
   fields: (t) => ({
-    busId: t.string(),
-    canId: t.int(),
+    link: t.string(),
+    protocol: t.string({ description: 'can, pi18, mk2, rapi…' }),
+    address: t.string({ description: "exactly as the frames show it, e.g. '05FF4004' for a CAN id" }),
     dir: t.string({ description: 'rx or tx' }),
     kind: t.string(),
     deviceId: t.id(),
@@ -82,13 +87,13 @@ const tsCursor = (x: { ts: number }) => encodeCursor(x.ts);
 builder.queryFields((t) => ({
   frames: t.field({
     type: FrameConnection,
-    description: 'Every CAN frame heard and sent, newest first.',
+    description: 'Every frame heard and sent on every link (CAN, PI18, MK2, RAPI…), newest first.',
     args: { filter: t.arg({ type: FrameFilter }), first: t.arg.int(), after: t.arg.string() },
     resolve: (_r, a, ctx) => {
       const f = a.filter ?? {};
       if (f.dir && f.dir !== 'rx' && f.dir !== 'tx') throw apiError('BAD_USER_INPUT', 'filter.dir must be "rx" or "tx"');
       const page = ctx.engine.store.listFrames(
-        { busId: opt(f.busId), canId: opt(f.canId), dir: opt(f.dir) as 'rx' | 'tx' | undefined, kind: opt(f.kind), deviceId: f.deviceId ? String(f.deviceId) : undefined, from: opt(f.from), to: opt(f.to) },
+        { link: opt(f.link), protocol: opt(f.protocol), address: opt(f.address), dir: opt(f.dir) as 'rx' | 'tx' | undefined, kind: opt(f.kind), deviceId: f.deviceId ? String(f.deviceId) : undefined, from: opt(f.from), to: opt(f.to) },
         clampFirst(a.first),
         a.after,
       );

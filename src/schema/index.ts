@@ -4,8 +4,10 @@ import { runAsActor } from '../engine/actor.js';
 import './devices.js';
 import './history.js';
 import './chargers.js';
-import '../families/schemas.js';
+import { loadFamilyGraphql } from '../families/registry.js';
 
+// Each family's GraphQL types (its device type, its mutations) register with the builder first.
+await loadFamilyGraphql();
 export const schema = builder.toSchema();
 
 // Every mutation runs as its caller: the events it records carry `actor` (token name or

@@ -126,6 +126,11 @@ export class Store {
   private readonly reserveStmt: Database.Statement<[string, number]>;
 
   private frameQ: FrameRow[] = [];
+  /** frameQ[i]'s meta as JSON (serialised at append, like samples), null when it has none. */
+  private frameMetaQ: (string | null)[] = [];
+  /** The last meta object serialised and its JSON: callers pass a few shared constants (CAN flags). */
+  private lastMeta: Record<string, unknown> | undefined = undefined;
+  private lastMetaJson: string | null = null;
   private sampleQ: QueuedSample[] = [];
   private eventQ: QueuedEvent[] = [];
   /** Bus setpoints to write with the next flush, newest per bus (kept through a fault like events). */
@@ -227,7 +232,7 @@ export class Store {
     this.onFlushError = opts.onFlushError;
 
     this.insFrame = db.prepare(
-      'INSERT INTO frames (ts, bus_id, dir, can_id, extended, remote, data, kind, device_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO frames (ts, protocol, link, dir, address, bytes, text, kind, device_id, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.insSample = db.prepare('INSERT INTO samples (ts, device_id, "values") VALUES (?, ?, ?)');
     this.insEvent = db.prepare('INSERT INTO events (id, ts, type, device_id, bus_id, data) VALUES (?, ?, ?, ?, ?, ?)');
@@ -420,10 +425,24 @@ export class Store {
 
   // ---- writes -------------------------------------------------------------------------
 
-  /** Queues a frame; `f` (and its data) is kept by reference until the next flush. */
+  /**
+   * Queues a frame of any protocol; `f` (and its bytes) is kept by reference until the next
+   * flush. Its meta is serialised now, so a value JSON cannot hold fails here, not in a flush;
+   * the same meta object passed again is taken as unchanged (its JSON is reused).
+   */
   appendFrame(f: FrameRow): void {
     if ((this.queued >= this.maxBatch || this.closed) && this.refuse()) return;
+    const m = f.meta;
+    let metaJson: string | null = null;
+    if (m !== undefined && m !== null) {
+      if (m !== this.lastMeta) {
+        this.lastMetaJson = JSON.stringify(m);
+        this.lastMeta = m;
+      }
+      metaJson = this.lastMetaJson;
+    }
     this.frameQ.push(f);
+    this.frameMetaQ.push(metaJson);
     if (++this.queued >= this.maxBatch && !this.fault) this.backgroundFlush();
   }
 
@@ -520,6 +539,7 @@ export class Store {
     this.flushedRows += this.queued + this.pendingWrites.length + this.busSetpointQ.size;
     this.flushes++;
     this.frameQ = [];
+    this.frameMetaQ = [];
     this.sampleQ = [];
     this.eventQ = [];
     this.busSetpointQ = new Map();
@@ -535,10 +555,11 @@ export class Store {
 
   private writeAll(): void {
     const frames = this.frameQ;
+    const metas = this.frameMetaQ;
     const insFrame = this.insFrame;
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i];
-      insFrame.run(f.ts, f.busId, f.dir, f.canId, f.extended ? 1 : 0, f.remote ? 1 : 0, f.data, f.kind, f.deviceId ?? null);
+      insFrame.run(f.ts, f.protocol, f.link, f.dir, f.address ?? null, f.bytes, f.text ?? null, f.kind, f.deviceId ?? null, metas[i]);
     }
     for (const s of this.sampleQ) this.insSample.run(s.ts, s.deviceId, s.json);
     for (const e of this.eventQ) this.insEvent.run(e.id, e.ts, e.type, e.deviceId, e.busId, e.json);
@@ -674,8 +695,9 @@ export class Store {
     const t = schema.frames;
     const afterId = decodeCursor(after);
     const conds: (SQL | undefined)[] = [
-      f.busId !== undefined ? eq(t.busId, f.busId) : undefined,
-      f.canId !== undefined ? eq(t.canId, f.canId) : undefined,
+      f.link !== undefined ? eq(t.link, f.link) : undefined,
+      f.protocol !== undefined ? eq(t.protocol, f.protocol) : undefined,
+      f.address !== undefined ? eq(t.address, f.address) : undefined,
       f.dir !== undefined ? eq(t.dir, f.dir) : undefined,
       f.kind !== undefined ? eq(t.kind, f.kind) : undefined,
       f.deviceId !== undefined ? eq(t.deviceId, f.deviceId) : undefined,

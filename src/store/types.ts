@@ -1,22 +1,21 @@
 // Row shapes the Store accepts and returns. Timestamps are integer ms from the Clock.
+import type { FrameRecord } from '../families/contract.js';
 
-/** A CAN frame as recorded: what was on the wire plus its decoded kind and device. */
-export interface FrameRow {
+/**
+ * A frame as appended: the family contract's FrameRecord (any protocol) with when and on which
+ * link it was seen. Kept by reference until the next flush: do not mutate it (its bytes or
+ * meta) after appending.
+ */
+export interface FrameRow extends FrameRecord {
   ts: number;
-  busId: string;
-  dir: 'rx' | 'tx';
-  canId: number;
-  extended: boolean;
-  remote: boolean;
-  /** Kept by reference until the next flush: do not mutate it after appending. */
-  data: Uint8Array;
-  /** Decoded kind: 'status', 'hello', 'set', 'unknown', 'invalid', 'corrupt', … */
-  kind: string;
-  deviceId: string | null;
+  /** The link (bus) id. */
+  link: string;
 }
 
-export interface StoredFrame extends FrameRow {
+/** A frame as read back: `meta` is null when none was recorded. */
+export interface StoredFrame extends Omit<FrameRow, 'meta'> {
   id: number;
+  meta: Record<string, unknown> | null;
 }
 
 export interface EventInput {
@@ -83,8 +82,10 @@ export interface Page<T> {
 }
 
 export interface FrameFilter {
-  busId?: string;
-  canId?: number;
+  link?: string;
+  protocol?: string;
+  /** Exact, as recorded (CAN: zero-padded upper-case hex, e.g. '05014004'). */
+  address?: string;
   dir?: 'rx' | 'tx';
   kind?: string;
   deviceId?: string;

@@ -61,10 +61,23 @@ describe('GraphQL API over HTTP and WebSocket', () => {
     expect(events.items[0].events.data).toMatchObject({ origin: 'api', voltageV: 54 });
 
     // The SET frame left on the wire: 12.0 A (0x0078), 54.00 V (0x1518) twice, OVP 59.50 V (0x173E).
-    const frames = await s.gql<{ frames: { edges: Array<{ node: { canIdHex: string; dataHex: string; dir: string } }> } }>(
-      `{ frames(filter: { dir: "tx", kind: "set" }, first: 5) { edges { node { canIdHex dataHex dir } } } }`,
+    type FrameNode = { protocol: string; link: string; address: string; bytesHex: string; dir: string; meta: unknown };
+    const frames = await s.gql<{ frames: { edges: Array<{ node: FrameNode }> } }>(
+      `{ frames(filter: { dir: "tx", kind: "set" }, first: 5) { edges { node { protocol link address bytesHex dir meta } } } }`,
     );
-    expect(frames.data!.frames.edges[0].node).toEqual({ canIdHex: '0x05FF4004', dataHex: '78 00 18 15 18 15 3E 17', dir: 'tx' });
+    expect(frames.data!.frames.edges[0].node).toEqual({
+      protocol: 'can',
+      link: 'can0',
+      address: '05FF4004',
+      bytesHex: '78 00 18 15 18 15 3E 17',
+      dir: 'tx',
+      meta: { extended: true, remote: false },
+    });
+    // The generic filter finds the same frame by protocol and address.
+    const byAddress = await s.gql<{ frames: { edges: Array<{ node: { bytesHex: string } }> } }>(
+      `{ frames(filter: { protocol: "can", link: "can0", address: "05FF4004" }, first: 1) { edges { node { bytesHex } } } }`,
+    );
+    expect(byAddress.data!.frames.edges[0].node.bytesHex).toBe('78 00 18 15 18 15 3E 17');
 
     // Telemetry follows the setpoint: current rises to the 12 A limit into the low pack.
     await waitFor(() => telemetry.items.some((p) => (p.telemetry.outputCurrentA ?? 0) > 10), 'current to follow the setpoint', 15_000);

@@ -19,9 +19,9 @@ const post = (url: string, body: string, headers: Record<string, string> = {}) =
 const codeOf = async (r: Response) => ((await r.json()) as { errors?: Array<{ extensions?: { code?: string } }> }).errors?.[0]?.extensions?.code;
 
 /** The query of the report: 1,000 aliases of frames(first: 1000), ~106 KB. */
-const ALIAS_BOMB = '{' + Array.from({ length: 1000 }, (_, i) => `a${i}: frames(first: 1000) { edges { node { id at busId canIdHex dataHex kind } } }`).join(' ') + '}';
+const ALIAS_BOMB = '{' + Array.from({ length: 1000 }, (_, i) => `a${i}: frames(first: 1000) { edges { node { id at link address bytesHex kind } } }`).join(' ') + '}';
 /** Under the token and alias limits, over the cost limit. */
-const COST_BOMB = '{' + Array.from({ length: 25 }, (_, i) => `a${i}: frames(first: 1000) { edges { node { id dataHex } } }`).join(' ') + '}';
+const COST_BOMB = '{' + Array.from({ length: 25 }, (_, i) => `a${i}: frames(first: 1000) { edges { node { id bytesHex } } }`).join(' ') + '}';
 
 describe('defect 9.5: every request is bounded', () => {
   let t: TestRig;
@@ -64,7 +64,7 @@ describe('defect 9.5: every request is bounded', () => {
     expect(await codeOf(await post(server.url, JSON.stringify({ query: aliases })))).toBe('QUERY_TOO_COMPLEX');
     expect(await codeOf(await post(server.url, JSON.stringify({ query: '{ frames(first: 5000) { edges { cursor } } }' })))).toBe('BAD_USER_INPUT');
     expect(await codeOf(await post(server.url, JSON.stringify({ query: 'query($n: Int) { events(first: $n) { edges { cursor } } }', variables: { n: 100000 } })))).toBe('BAD_USER_INPUT');
-    expect(await codeOf(await post(server.url, JSON.stringify({ query: '{ frames(first: 1000) { edges { cursor node { id at busId dir canId canIdHex extended remote dataHex kind deviceId } } } }' })))).toBeUndefined();
+    expect(await codeOf(await post(server.url, JSON.stringify({ query: '{ frames(first: 1000) { edges { cursor node { id at protocol link dir address bytesHex text kind deviceId meta } } } }' })))).toBeUndefined();
   });
 
   it('defect 9.5: a request body over the limit is refused with PAYLOAD_TOO_LARGE', async () => {
@@ -83,7 +83,7 @@ describe('defect 9.5: response size, rate and WebSocket connection limits', () =
   afterAll(async () => s?.stop());
 
   it('defect 9.5: an answer larger than maxResponseBytes is replaced by PAYLOAD_TOO_LARGE', async () => {
-    const r = await post(s.url, JSON.stringify({ query: '{ frames(first: 200) { edges { cursor node { id at busId dir canIdHex dataHex kind } } } }' }));
+    const r = await post(s.url, JSON.stringify({ query: '{ frames(first: 200) { edges { cursor node { id at link dir address bytesHex kind } } } }' }));
     expect(await codeOf(r)).toBe('PAYLOAD_TOO_LARGE');
   });
 
@@ -133,7 +133,7 @@ describe('defect 9.8: every refusal carries a code from the one list', () => {
     const deepList = '['.repeat(20_000) + '"x"' + ']'.repeat(20_000);
     const cases: Array<[string, string, string]> = [
       ['coercion', JSON.stringify({ query: 'query($n: Int) { frames(first: $n) { edges { cursor } } }', variables: { n: 'abc' } }), 'BAD_USER_INPUT'],
-      ['coercion (input object)', JSON.stringify({ query: 'query($f: FrameFilter) { frames(filter: $f) { edges { cursor } } }', variables: { f: { canId: 'x', nope: 1 } } }), 'BAD_USER_INPUT'],
+      ['coercion (input object)', JSON.stringify({ query: 'query($f: FrameFilter) { frames(filter: $f) { edges { cursor } } }', variables: { f: { address: 5, nope: 1 } } }), 'BAD_USER_INPUT'],
       ['missing variable', JSON.stringify({ query: 'query($id: ID!) { device(id: $id) { id } }' }), 'BAD_USER_INPUT'],
       ['bad cursor', JSON.stringify({ query: '{ frames(after: "zzz") { edges { cursor } } }' }), 'BAD_CURSOR'],
       ['bad cursor (events)', JSON.stringify({ query: '{ events(after: "%%%") { edges { cursor } } }' }), 'BAD_CURSOR'],

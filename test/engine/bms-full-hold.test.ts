@@ -6,7 +6,7 @@
  * stayed paused forever on a full battery instead of ending DONE.
  */
 import { describe, expect, it } from 'vitest';
-import { flatpack2Limits } from '../../src/engine/gate.js';
+import { flatpack2Limits } from '../../src/families/flatpack2/limits.js';
 import { DEFAULT_CHARGER_SETTINGS, initialChargerState, step, type BmsLimits, type ChargerInput, type ChargerState, type PsuReading } from '../../src/engine/charger/machine.js';
 
 const L = flatpack2Limits({ powerRatingW: 2000, ovpV: 60 });

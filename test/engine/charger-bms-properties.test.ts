@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checkPsuSetpoint, flatpack2Limits } from '../../src/engine/gate.js';
+import { checkPsuSetpoint } from '../../src/engine/gate.js';
+import { flatpack2Limits } from '../../src/families/flatpack2/limits.js';
 import { LiFePO4Pack } from '../../src/sim/lifepo4-pack.js';
 import { DEFAULT_CHARGER_SETTINGS, initialChargerState, step, type BmsLimits, type ChargerInput, type ChargerState } from '../../src/engine/charger/machine.js';
 

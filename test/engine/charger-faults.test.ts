@@ -9,7 +9,7 @@ import { makeCrashableRig, type CrashableRig } from '../helpers/crash-rig.js';
 import { tempDbPath } from '../helpers/rig.js';
 import { simulatedConfig, SIM_PSU_SERIALS } from '../../src/rig.js';
 import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
-import { FLATPACK2_STANDBY } from '../../src/engine/gate.js';
+import { FLATPACK2_STANDBY } from '../../src/families/flatpack2/limits.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { PowerplaneConfig } from '../../src/config/schema.js';
 import type { ChargerSettings } from '../../src/engine/charger/settings.js';
@@ -259,8 +259,8 @@ describe('issue 8: the fallback voltage when nothing supervises the PSUs', () =>
 
   it('the config refuses a fallback above a LiFePO4 float and explains the full-current consequence; a DC-load float is accepted', () => {
     const c = config();
-    const withFb = (v: number) => ({ ...c, buses: [{ ...c.links[0], flatpack2: { ...c.links[0].flatpack2!, fallbackVoltageV: v } }] }) as unknown;
-    expect(() => parseConfig(withFb(55), 'test')).toThrow(/buses\.0\.flatpack2\.fallbackVoltageV: .*above a LiFePO4 float of 3\.40 V × 16 cells = 54\.40 V.*full current/);
+    const withFb = (v: number) => ({ ...c, links: [{ ...c.links[0], flatpack2: { ...c.links[0].flatpack2!, fallbackVoltageV: v } }] }) as unknown;
+    expect(() => parseConfig(withFb(55), 'test')).toThrow(/links\.0\.flatpack2\.fallbackVoltageV: .*above a LiFePO4 float of 3\.40 V × 16 cells = 54\.40 V.*full current/);
     expect(parseConfig(withFb(53.6), 'test').links[0].flatpack2!.fallbackVoltageV).toBe(53.6);
   });
 });

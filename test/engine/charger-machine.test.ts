@@ -4,7 +4,8 @@
  * deliberate differences Δ1–Δ12 documented at the top of src/engine/charger/machine.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { checkPsuSetpoint, flatpack2Limits, type Flatpack2Limits } from '../../src/engine/gate.js';
+import { checkPsuSetpoint, type Flatpack2Limits } from '../../src/engine/gate.js';
+import { flatpack2Limits } from '../../src/families/flatpack2/limits.js';
 import {
   DEFAULT_CHARGER_SETTINGS,
   chargeTargetV,

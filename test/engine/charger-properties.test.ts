@@ -7,7 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checkPsuSetpoint, flatpack2Limits, FLATPACK2_STANDBY } from '../../src/engine/gate.js';
+import { checkPsuSetpoint } from '../../src/engine/gate.js';
+import { flatpack2Limits, FLATPACK2_STANDBY } from '../../src/families/flatpack2/limits.js';
 import { LiFePO4Pack } from '../../src/sim/lifepo4-pack.js';
 import {
   DEFAULT_CHARGER_SETTINGS,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checkDeviceAvailable, checkPsuSetpoint, flatpack2Limits, FLATPACK2_STANDBY } from '../../src/engine/gate.js';
+import { checkChargeStart, checkDeviceAvailable, checkPsuSetpoint } from '../../src/engine/gate.js';
+import { flatpack2Limits, FLATPACK2_STANDBY } from '../../src/families/flatpack2/limits.js';
 
 const limits = flatpack2Limits({ powerRatingW: 2000, ovpV: 59.5 });
 
@@ -110,5 +111,47 @@ describe('command gate: interlocks', () => {
     expect(r).toMatchObject({ ok: false, code: 'CHARGER_OWNS_PSU' });
     if (!r.ok) expect(r.message).toMatch(/stop the charge first/);
     expect(checkDeviceAvailable('fp2-1', owned, { origin: 'charger' }).ok).toBe(true);
+  });
+});
+
+describe('gate: charge-start interlocks', () => {
+  it('admits a start only when every interlock holds, and names the first that does not (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          writable: fc.boolean(),
+          battery: fc.option(fc.record({ online: fc.boolean(), refusal: fc.option(fc.constantFrom('BMS_DIALECT_MISMATCH' as const, 'BMS_DIALECT_PENDING' as const)) })),
+          linkUp: fc.boolean(),
+          unitsOnline: fc.nat(3),
+          pending: fc.nat(2),
+        }),
+        (r) => {
+          const g = checkChargeStart({
+            chargerId: 'c1',
+            busId: 'can0',
+            storage: { writable: r.writable, error: r.writable ? null : 'disk full' },
+            battery: r.battery ? { id: 'bms0', online: r.battery.online, refusal: r.battery.refusal ? { code: r.battery.refusal, message: 'x' } : null } : null,
+            linkUp: r.linkUp,
+            unitsOnline: r.unitsOnline,
+            fallback: { voltageV: 43.5, pendingIds: Array.from({ length: r.pending }, (_, i) => `fp2-${i}`) },
+          });
+          const expected = !r.writable
+            ? 'STORAGE_UNAVAILABLE'
+            : r.battery && !r.battery.online
+              ? 'BMS_OFFLINE'
+              : r.battery?.refusal
+                ? r.battery.refusal
+                : !r.linkUp
+                  ? 'LINK_DOWN'
+                  : r.unitsOnline === 0
+                    ? 'NO_PSUS'
+                    : r.pending > 0
+                      ? 'FALLBACK_PENDING'
+                      : null;
+          expect(g.ok ? null : g.code).toBe(expected);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });

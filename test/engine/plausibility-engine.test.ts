@@ -32,7 +32,7 @@ describe('defect 8.7: impossible values never become telemetry on the rig', () =
     await t.clock.advance(50);
     const reasons = t.store.listEvents({ types: ['frame.invalid'] }, 10).items.map((e) => String(e.data.reason));
     expect(reasons).toEqual(expect.arrayContaining([expect.stringMatching(/Iout 6553\.5 A outside 0–70 A/), expect.stringMatching(/intake temperature 255 °C/), expect.stringMatching(/Vin 65535 V/)]));
-    expect(t.store.listFrames({ busId: 'can0', kind: 'invalid' }, 10).items.length).toBe(3);
+    expect(t.store.listFrames({ link: 'can0', kind: 'invalid' }, 10).items.length).toBe(3);
     const now = t.rig.engine.device<Flatpack2PsuView>(id)!;
     expect(now.outputCurrentA).toBeLessThan(70);
     expect(now.intakeTempC).toBeLessThan(100);
@@ -51,6 +51,6 @@ describe('defect 8.7: impossible values never become telemetry on the rig', () =
     const ev = t.store.latestEvent({ types: ['frame.invalid'], deviceId: 'bms0' })!;
     expect(String(ev.data.reason)).toMatch(/charge current limit 3276\.7 A outside 0–1000 A/);
     expect(t.rig.engine.device<BatteryView>('bms0')!.snapshot!.chargeCurrentLimitA).toBe(before);
-    expect(t.store.listFrames({ busId: 'can1', kind: 'invalid' }, 5).items.length).toBe(1);
+    expect(t.store.listFrames({ link: 'can1', kind: 'invalid' }, 5).items.length).toBe(1);
   });
 });

@@ -9,6 +9,7 @@ const base: RestoreInput = {
   startupAlreadyApplied: false,
   lastRestoreAt: null,
   ownedByCharger: false,
+  standby: { voltageV: 48.0, currentA: 0.1 },
 };
 
 describe('restore-on-reconnect and startup apply', () => {

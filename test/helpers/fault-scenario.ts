@@ -13,7 +13,7 @@ import { makeCrashableRig, type CrashableRig } from './crash-rig.js';
 import { tempDbPath } from './rig.js';
 import { simulatedConfig, SIM_PSU_SERIALS } from '../../src/rig.js';
 import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
-import { FLATPACK2_STANDBY } from '../../src/engine/gate.js';
+import { FLATPACK2_STANDBY } from '../../src/families/flatpack2/limits.js';
 
 export type Op =
   | { k: 'advance'; ms: number }

@@ -33,19 +33,37 @@ function peek<T>(query: string): T[] {
   }
 }
 
+const ascii = (t: string) => new TextEncoder().encode(t);
+
+/** Frames of every protocol the store records: CAN, PI18 and RAPI ASCII lines, MK2 binary. */
 function frame(i: number, over: Partial<FrameRow> = {}): FrameRow {
-  return {
+  const base = {
     ts: 1000 + i,
-    busId: i % 2 === 0 ? 'can0' : 'can1',
-    dir: i % 3 === 0 ? 'tx' : 'rx',
-    canId: 0x05014000 + (i % 4),
-    extended: i % 5 !== 0,
-    remote: i % 7 === 0,
-    data: Uint8Array.of(i & 0xff, (i >> 8) & 0xff, 0xaa),
+    link: i % 2 === 0 ? 'can0' : 'can1',
+    dir: i % 3 === 0 ? ('tx' as const) : ('rx' as const),
     kind: i % 3 === 0 ? 'set' : 'status',
     deviceId: i % 4 === 0 ? null : `fp2-${i % 4}`,
-    ...over,
   };
+  const proto = i % 6;
+  const f: FrameRow =
+    proto === 1
+      ? // pi18.md §3: ^P007PIRI with its CRC EE 38 and CR.
+        { ...base, protocol: 'pi18', address: null, bytes: Uint8Array.of(0x5e, 0x50, 0x30, 0x30, 0x37, 0x50, 0x49, 0x52, 0x49, 0xee, 0x38, 0x0d), text: '^P007PIRI', kind: 'PIRI' }
+      : proto === 3
+        ? // vebus-mk2.md §11 example 1: select VE.Bus address 0.
+          { ...base, protocol: 'mk2', address: '0', bytes: Uint8Array.of(0x04, 0xff, 0x41, 0x01, 0x00, 0xbb), text: null, kind: 'A' }
+        : proto === 5
+          ? // openevse-rapi.md vector 13: $GS with sequence id 2A.
+            { ...base, protocol: 'rapi', address: '2A', bytes: ascii('$GS :2A^59\r'), text: '$GS :2A^59', kind: 'GS' }
+          : {
+              ...base,
+              protocol: 'can',
+              address: (0x05014000 + (i % 4)).toString(16).toUpperCase().padStart(8, '0'),
+              bytes: Uint8Array.of(i & 0xff, (i >> 8) & 0xff, 0xaa),
+              text: null,
+              meta: { extended: i % 5 !== 0, remote: i % 7 === 0 },
+            };
+  return { ...f, ...over };
 }
 
 beforeEach(() => {
@@ -74,7 +92,7 @@ describe('open and migrations', () => {
         'samples',
         'events',
         'devices',
-        'frames_bus_id_id_idx',
+        'frames_link_id_idx',
         'frames_ts_idx',
         'samples_device_id_ts_idx',
         'events_type_device_id_id_idx',
@@ -144,11 +162,17 @@ describe('frames', () => {
     expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => 25 - i));
 
     const newest = s.listFrames({}, 1).items[0];
-    const { id, data, ...rest } = newest;
-    const { data: inData, ...inRest } = input[24];
+    const { id, bytes, ...rest } = newest;
+    const { bytes: inBytes, ...inRest } = input[24];
     expect(id).toBe(25);
-    expect(rest).toEqual(inRest);
-    expect(Array.from(data)).toEqual(Array.from(inData));
+    expect(rest).toEqual({ meta: null, ...inRest });
+    expect(Array.from(bytes)).toEqual(Array.from(inBytes));
+    // Every protocol's frame comes back as it went in (a frame without meta reads meta: null).
+    const back = new Map(s.listFrames({}, 100).items.map((f) => [f.id, f]));
+    input.forEach((f, i) => {
+      const { bytes: b, ...r } = back.get(i + 1)!;
+      expect({ ...r, bytes: Array.from(b) }).toEqual({ id: i + 1, meta: null, ...f, bytes: Array.from(f.bytes) });
+    });
   });
 
   it('applies each filter, alone and combined with pagination', () => {
@@ -171,16 +195,18 @@ describe('frames', () => {
       } while (after !== null);
       return ids;
     };
-    expect(all({ busId: 'can1' })).toEqual(idsWhere((f) => f.busId === 'can1'));
-    expect(all({ canId: 0x05014002 })).toEqual(idsWhere((f) => f.canId === 0x05014002));
+    expect(all({ link: 'can1' })).toEqual(idsWhere((f) => f.link === 'can1'));
+    expect(all({ address: '05014002' })).toEqual(idsWhere((f) => f.address === '05014002'));
+    expect(all({ protocol: 'pi18' })).toEqual(idsWhere((f) => f.protocol === 'pi18'));
+    expect(all({ protocol: 'can', address: '05014002' }).length).toBeGreaterThan(0);
     expect(all({ dir: 'tx' })).toEqual(idsWhere((f) => f.dir === 'tx'));
     expect(all({ kind: 'set' })).toEqual(idsWhere((f) => f.kind === 'set'));
     expect(all({ deviceId: 'fp2-3' })).toEqual(idsWhere((f) => f.deviceId === 'fp2-3'));
     expect(all({ from: 1010, to: 1020 })).toEqual(idsWhere((f) => f.ts >= 1010 && f.ts <= 1020));
-    expect(all({ busId: 'can0', dir: 'rx', from: 1030 })).toEqual(
-      idsWhere((f) => f.busId === 'can0' && f.dir === 'rx' && f.ts >= 1030),
+    expect(all({ link: 'can0', dir: 'rx', from: 1030 })).toEqual(
+      idsWhere((f) => f.link === 'can0' && f.dir === 'rx' && f.ts >= 1030),
     );
-    expect(s.listFrames({ busId: 'nope' }, 5)).toEqual({ items: [], endCursor: null, hasNextPage: false });
+    expect(s.listFrames({ link: 'nope' }, 5)).toEqual({ items: [], endCursor: null, hasNextPage: false });
     expect(() => s.listFrames({}, 5, 'bm90LWFuLWlk')).toThrow(/invalid page cursor/);
   });
 

@@ -15,9 +15,9 @@ import { ensureDashboardBuilt, goTo, launchBrowser, openDashboard, screenshot, t
 
 const idA = psuDeviceId(SIM_PSU_SERIALS[0]);
 const idB = psuDeviceId(SIM_PSU_SERIALS[1]);
-const TX_SETS = `{ frames(filter: { dir: "tx", kind: "set" }, first: 200) { edges { node { id dataHex } } } }`;
+const TX_SETS = `{ frames(filter: { dir: "tx", kind: "set" }, first: 200) { edges { node { id bytesHex } } } }`;
 
-type Frames = { frames: { edges: Array<{ node: { id: string; dataHex: string } }> } };
+type Frames = { frames: { edges: Array<{ node: { id: string; bytesHex: string } }> } };
 
 /** Polls until the assertion holds (vitest's default of 1 s is short for a live rig on a busy machine). */
 const poll = <T>(fn: () => T | Promise<T>, timeout = 10_000) => expect.poll(fn, { timeout, interval: 100 });
@@ -86,7 +86,7 @@ describe('web dashboard in chromium on the simulated rig', () => {
 
     // The frame on the wire: Ilim 5.0 A (0x0032), Vmeas = Vset 55.00 V (0x157C), OVP 59.50 V (0x173E), LE16 each (flatpack2.md §2.4).
     const frames = await s.gql<Frames>(TX_SETS);
-    expect(frames.data!.frames.edges[0].node.dataHex).toBe('32 00 7C 15 7C 15 3E 17');
+    expect(frames.data!.frames.edges[0].node.bytesHex).toBe('32 00 7C 15 7C 15 3E 17');
 
     // The PSU follows: current limited to 5 A into the low pack, on both PSUs (the SET is a broadcast).
     for (const id of [idA, idB]) {
@@ -137,7 +137,7 @@ describe('web dashboard in chromium on the simulated rig', () => {
       await poll(async () => num(await psuCard(id).getByTestId('iout').textContent()), 15_000).toBeLessThan(0.5);
     }
     // Ilim 0.1 A (0x0001), 48.00 V (0x12C0), OVP 59.50 V (flatpack2.md §2.4).
-    expect((await s.gql<Frames>(TX_SETS)).data!.frames.edges[0].node.dataHex).toBe('01 00 C0 12 C0 12 3E 17');
+    expect((await s.gql<Frames>(TX_SETS)).data!.frames.edges[0].node.bytesHex).toBe('01 00 C0 12 C0 12 3E 17');
     await screenshot(page, 'rectifiers');
   });
 

@@ -40,7 +40,7 @@
  *  Δ12 Setpoints are on the wire's grid: the target is floored to 0.01 V, the ramp start is
  *     capped at the target (the original could SET above it for a battery above target).
  */
-import { checkGroupCurrent, checkPsuSetpoint, FLATPACK2_STANDBY, validateChargerSettings, type Flatpack2Limits } from '../gate.js';
+import { checkGroupCurrent, checkPsuSetpoint, validateChargerSettings, type Flatpack2Limits } from '../gate.js';
 import { socFromCellVoltage } from './ocv.js';
 import { chargeTargetV, type ChargerSettings } from './settings.js';
 
@@ -478,7 +478,7 @@ class Transition {
     this.notes.push({ type: 'bms-hold', reason });
     if (from !== 'paused') this.setPhase('paused', reason);
     this.commands.push({ kind: 'standby', reason });
-    s.lastSetpoint = { voltageV: FLATPACK2_STANDBY.voltageV, currentA: FLATPACK2_STANDBY.currentA };
+    s.lastSetpoint = { voltageV: this.limits.standby.voltageV, currentA: this.limits.standby.currentA };
   }
 
   fault(reason: string): void {
@@ -806,7 +806,7 @@ class Transition {
     // A PSU that went silent may still obey: standby while paused. With the adapter gone the
     // engine keeps it as the bus's desired state; the resume starts from the DETECT probe.
     this.commands.push({ kind: 'standby', reason });
-    s.lastSetpoint = { voltageV: FLATPACK2_STANDBY.voltageV, currentA: FLATPACK2_STANDBY.currentA };
+    s.lastSetpoint = { voltageV: this.limits.standby.voltageV, currentA: this.limits.standby.currentA };
   }
 
   private fail(reason: string): void {
@@ -823,7 +823,7 @@ class Transition {
     s.outcome = outcome;
     this.setPhase(outcome === 'error' ? 'error' : 'done', reason);
     this.commands.push({ kind: 'standby', reason });
-    s.lastSetpoint = { voltageV: FLATPACK2_STANDBY.voltageV, currentA: FLATPACK2_STANDBY.currentA };
+    s.lastSetpoint = { voltageV: this.limits.standby.voltageV, currentA: this.limits.standby.currentA };
     this.notes.push({
       type: 'session-ended',
       outcome,

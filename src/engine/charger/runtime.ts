@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../../clock.js';
 import type { Logger } from '../../log.js';
-import { checkStorageWritable, type Flatpack2Limits, type GateCode } from '../gate.js';
+import { checkChargeStart, checkStorageWritable, type Flatpack2Limits, type GateCode } from '../gate.js';
 import type { Code } from '../../codes.js';
 import type { ChargeSessionStore, ChargeSessionRow } from '../../store/sessions.js';
 import type { BatteryLimitsSource, DcUnitView } from '../capabilities.js';
@@ -219,29 +219,17 @@ export class ChargerRuntime {
   /** A manual or API start; `currentA` overrides the configured charge current. */
   async startCharge(origin: string, currentA?: number): Promise<ChargerResult> {
     if (isActive(this.state.phase)) return { ok: false, code: 'ALREADY_CHARGING', message: `charger ${this.id} is already charging (${this.state.phase}); stop it first` };
-    const storage = checkStorageWritable(this.host.storage(), { standby: false });
-    if (!storage.ok) return { ok: false, code: storage.code, message: `charger ${this.id}: ${storage.message}` };
-    if (this.batteryId && !this.host.battery(this.batteryId)?.online()) {
-      return { ok: false, code: 'BMS_OFFLINE', message: `battery ${this.batteryId} (its BMS) is offline; a guided charge needs its limits - check the BMS CAN link` };
-    }
-    const dialect = this.batteryId ? (this.host.battery(this.batteryId)?.refusal() ?? null) : null;
-    if (dialect) return { ok: false, ...dialect };
-    if (!this.host.linkUp(this.busId)) {
-      // Its first command (the DETECT probe) could not reach the rectifiers, which would keep
-      // whatever they were last given.
-      return { ok: false, code: 'LINK_DOWN', message: `the CAN adapter of ${this.busId} is not connected yet; retry when it is (buses { linkState })` };
-    }
-    if (!this.host.busPsus(this.busId).some((p) => p.online)) {
-      return { ok: false, code: 'NO_PSUS', message: `no PSU of charger ${this.id} is online on ${this.busId}; wait for discovery (devices { online })` };
-    }
-    const fb = this.host.fallback(this.busId);
-    if (fb.pendingIds.length) {
-      return {
-        ok: false,
-        code: 'FALLBACK_PENDING',
-        message: `PSU(s) ${fb.pendingIds.join(', ')} have not confirmed the fallback voltage of ${fb.voltageV?.toFixed(2)} V yet (what they deliver unsupervised); it is being written - try again in a few seconds`,
-      };
-    }
+    const battery = this.batteryId ? this.host.battery(this.batteryId) : undefined;
+    const gate = checkChargeStart({
+      chargerId: this.id,
+      busId: this.busId,
+      storage: this.host.storage(),
+      battery: this.batteryId ? { id: this.batteryId, online: battery?.online() ?? false, refusal: battery?.refusal() ?? null } : null,
+      linkUp: this.host.linkUp(this.busId),
+      unitsOnline: this.host.busPsus(this.busId).filter((p) => p.online).length,
+      fallback: this.host.fallback(this.busId),
+    });
+    if (!gate.ok) return gate;
     const online = this.sharingIds();
     // The machine validates the start (settings and current for this group) through the gate;
     // a refusal comes back as a 'rejected' note, recorded as an event with the reason.

@@ -167,7 +167,7 @@ export class DcOutputController {
     this.host.log.error({ device: d.id, bus: b.id }, `PSU ${d.serial} ALARM: output off; putting ${b.id} in standby`);
     if (this.host.units(b.id).some((p) => p.ownedBy !== null)) return;
     if (b.setpoint?.standby) return;
-    void this.apply('safety', [b], b.bus.standby, true, d.id);
+    void this.apply('safety', [b], b.limits.standby, true, d.id);
   }
 
   /** Writes a unit's power-on voltage (EEPROM); it applies when the login lapses. */
@@ -237,6 +237,7 @@ export class DcOutputController {
       lastRestoreAt: b.lastRestoreReached.has(serial) ? b.lastRestoreAt : null,
       ownedByCharger: this.host.units(b.id).some((p) => p.ownedBy !== null) || chargers.some((c) => c.resumePending),
       chargerBus: chargers.length > 0,
+      standby: b.limits.standby,
     });
     if (decision.action === 'none') return;
     if (decision.markStartupApplied) b.startupApplied.add(serial);
@@ -264,7 +265,7 @@ export class DcOutputController {
     // re-sent on reconnect, so a stop pressed while the adapter is unplugged is never undone.
     const link = this.host.link(busId);
     if (link?.state !== 'up' && cmd.kind !== 'standby') return { ok: false, code: 'LINK_DOWN', message: `${this.noun(b)} ${busId} is ${link?.state ?? 'down'}` };
-    const req = cmd.kind === 'standby' ? b.bus.standby : { voltageV: cmd.voltageV, currentA: cmd.currentA };
+    const req = cmd.kind === 'standby' ? b.limits.standby : { voltageV: cmd.voltageV, currentA: cmd.currentA };
     const r = await this.apply('charger', [b], req, cmd.kind === 'standby', null, cmd.reason);
     return r.ok ? { ok: true } : { ok: false, code: r.code, message: r.message };
   }
@@ -274,7 +275,7 @@ export class DcOutputController {
     const done: string[] = [];
     for (const b of this.buses.values()) {
       try {
-        const r = await this.apply('safety', [b], b.bus.standby, true, null, reason);
+        const r = await this.apply('safety', [b], b.limits.standby, true, null, reason);
         if (r.ok) done.push(b.id);
       } catch (err) {
         this.host.log.error({ bus: b.id, err: String(err) }, `${this.noun(b)} ${b.id}: standby failed in the fail-safe (${String(err)}); switch its PSUs off by hand`);
@@ -349,7 +350,7 @@ export class DcOutputController {
       if (busIds.includes(c.busId) && (c.activeSessionId || c.resumePending)) await c.stopCharge(origin, `standby requested (${origin})`);
     }
     const first = busIds.map((id) => this.buses.get(id)).find((b) => b !== undefined);
-    return this.setOutput(origin, target, first?.bus.standby ?? { voltageV: 48, currentA: 0.1 }, true);
+    return this.setOutput(origin, target, first?.limits.standby ?? { voltageV: 48, currentA: 0.1 }, true);
   }
 
   /**

@@ -6,7 +6,7 @@ import type { BmsConfig } from '../../config/schema.js';
 import type { DeviceFamily, FamilyLink } from '../types.js';
 import type { DeviceDriver, ExecuteResult, Observation } from '../contract.js';
 import type { BatteryLimitsSource } from '../../engine/capabilities.js';
-import { adapterStats, canIdHex } from '../can/types.js';
+import { adapterStats, canFrameRecord } from '../can/types.js';
 import { BmsDriver, type BmsObservation } from './driver.js';
 import { BmsSim } from './sim.js';
 import { bmsLimitsFromSnapshot, dialectRefusal } from './policy.js';
@@ -24,7 +24,7 @@ function toObservations(o: BmsObservation, id: string, dialect: string, throttle
         {
           type: 'frame',
           at: o.ts,
-          frame: { protocol: 'can', dir: o.dir, address: canIdHex(o.frame), bytes: o.frame.data, text: null, kind: o.msg.kind, deviceId: id, meta: { extended: o.frame.extended, remote: o.frame.remote } },
+          frame: canFrameRecord(o.frame, o.dir, o.msg.kind, id),
         },
       ];
     case 'invalid':

@@ -3,7 +3,8 @@
  * without loading its driver: the carrier it speaks over and the DC output it offers a charger.
  */
 import { z } from 'zod';
-import { checkPsuSetpoint, flatpack2Limits } from '../../engine/gate.js';
+import { checkPsuSetpoint } from '../../engine/gate.js';
+import { flatpack2Limits } from './limits.js';
 import type { FamilyConfigEntry } from '../config-types.js';
 
 export const serialKey = z.string().regex(/^\d{12}$/, 'PSU serial numbers are 12 decimal digits, e.g. "192750001639"');

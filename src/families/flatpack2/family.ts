@@ -7,8 +7,8 @@ import type { Flatpack2Config } from '../../config/schema.js';
 import type { DeviceFamily, FamilyLink } from '../types.js';
 import type { DeviceDriver, ExecuteResult, Observation } from '../contract.js';
 import type { DcOutputBus } from '../../engine/capabilities.js';
-import { flatpack2Limits, FLATPACK2_STANDBY } from '../../engine/gate.js';
-import { adapterStats, canIdHex } from '../can/types.js';
+import { flatpack2Limits } from './limits.js';
+import { adapterStats, canFrameRecord } from '../can/types.js';
 import { Flatpack2Driver, type Fp2Observation } from './driver.js';
 import { Flatpack2Sim } from './sim.js';
 import { emptyPsu, projectPsu, psuDeviceId, psuReadingFromSample, psuSampleValues, serialOfPsuId, type Flatpack2PsuView, type Fp2Fact } from './view.js';
@@ -25,7 +25,7 @@ function toObservations(o: Fp2Observation, lastBits: Map<string, number>): Obs[]
         {
           type: 'frame',
           at: o.ts,
-          frame: { protocol: 'can', dir: o.dir, address: canIdHex(f), bytes: f.data, text: null, kind: o.msg.kind, deviceId, meta: { extended: f.extended, remote: f.remote } },
+          frame: canFrameRecord(f, o.dir, o.msg.kind, deviceId),
           ...(o.msg.kind === 'invalid' ? { invalid: o.msg.reason } : {}),
         },
       ];
@@ -131,7 +131,6 @@ export const family = {
     const dcOutput: DcOutputBus = {
       linkId,
       limits,
-      standby: FLATPACK2_STANDBY,
       fallbackVoltageV: cfg.fallbackVoltageV ?? null,
       startupOf: (serial) => {
         const p = cfg.psus[serial];

@@ -25,6 +25,7 @@
  * - Mains below 85 V or above 290 V is an alarm (output off); 85–185 V derates the available
  *   power (rough fit of NGU's 25.5 A at 117 V) and raises the Low mains warning.
  */
+import { SimScript } from '../../sim/script.js';
 import type { Clock, TimerHandle } from '../../clock.js';
 import type { CanFrame } from '../can/types.js';
 import type { LiFePO4Pack } from '../../sim/lifepo4-pack.js';
@@ -179,6 +180,12 @@ export class Flatpack2Sim {
   private solvedConnected = true;
   private solvedR = NaN;
 
+  /**
+   * Scripted faults (src/sim/script.ts), e.g. `sim.script.next('drop-status', { times: 30, when: (s) => s.serial === X })`:
+   * 'ignore-set' (the PSUs miss a SET), 'ignore-login' (a PSU misses a login), 'drop-status' (a status frame is lost).
+   */
+  readonly script = new SimScript<'ignore-set' | 'ignore-login' | 'drop-status', { kind: string; serial?: string }>();
+
   constructor(opts: Flatpack2SimOptions) {
     this.clock = opts.clock;
     this.sendFn = opts.send;
@@ -255,6 +262,8 @@ export class Flatpack2Sim {
   receive(frame: CanFrame): void {
     if (!this.running) return;
     const msg = decodeFp2(frame);
+    // Scripted: the PSUs miss this SET (a frame lost on the bus).
+    if (msg.kind === 'set' && this.script.take('ignore-set', { kind: msg.kind })) return;
     switch (msg.kind) {
       case 'login':
       case 'set':
@@ -347,6 +356,7 @@ export class Flatpack2Sim {
       case 'login': {
         const p = this.models.find((m) => m.present && m.serial === msg.serial);
         if (!p) return;
+        if (this.script.take('ignore-login', { kind: 'login', serial: p.serial })) return;
         p.addr = msg.addr;
         p.loggedIn = true;
         p.budget = FP2.STATUS_BUDGET_FRAMES;
@@ -423,6 +433,7 @@ export class Flatpack2Sim {
   }
 
   private sendStatus(p: PsuModel): void {
+    if (this.script.take('drop-status', { kind: 'status', serial: p.serial })) return;
     const warnings = this.warningBits(p);
     const alarms = this.alarmBits(p);
     this.emit(

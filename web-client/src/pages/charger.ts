@@ -16,8 +16,9 @@ const LABELS: Record<ChargerPhase, string> = {
   error: 'Error',
 };
 
-const STEPS: ChargerPhase[] = ['detect', 'ramp', 'CC', 'CV', 'done'];
-const ACTIVE = new Set<ChargerPhase>(['detect', 'ramp', 'CC', 'CV', 'paused']);
+// Read as strings: the schema types a charger's phase as a String.
+const STEPS: readonly string[] = ['detect', 'ramp', 'CC', 'CV', 'done'] satisfies ChargerPhase[];
+const ACTIVE: ReadonlySet<string> = new Set<ChargerPhase>(['detect', 'ramp', 'CC', 'CV', 'paused']);
 
 export function phaseLabel(p: ChargerPhase | string): string {
   return LABELS[p as ChargerPhase] ?? p;
@@ -88,7 +89,7 @@ function chargerCard(c0: Charger): Row<Charger> {
       setAttr(phase, 'data-phase', c.phase);
       const at = STEPS.indexOf(c.phase === 'error' ? 'done' : c.phase);
       for (const li of steps.children) {
-        const i = STEPS.indexOf((li as HTMLElement).dataset.step as ChargerPhase);
+        const i = STEPS.indexOf((li as HTMLElement).dataset.step ?? '');
         setAttr(li, 'data-state', at < 0 ? null : i < at ? 'past' : i === at ? 'now' : null);
         setAttr(li, 'aria-current', i === at ? 'step' : null);
       }

@@ -2,15 +2,15 @@
  * Driver + engine against the Flatpack2 simulator over the in-memory adapter link, on a fake
  * clock: discovery, keep-alive, attribution, watchdog, reconnect and restore, the gate.
  */
-import type { CanAdapterLink } from '../../src/families/can/adapter.js';
-import type { Flatpack2PsuView } from '../../src/families/flatpack2/view.js';
+import type { CanAdapterLink } from '../../../src/families/can/adapter.js';
+import type { Flatpack2PsuView } from '../../../src/families/flatpack2/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { simulatedConfig } from '../../src/rig.js';
-import { makeSimRig, type TestRig } from '../helpers/rig.js';
-import { SIM_PSU_SERIALS } from '../../src/rig.js';
-import { psuDeviceId } from '../../src/families/flatpack2/view.js';
-import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
-import type { CanFrame } from '../../src/families/can/types.js';
+import { simulatedConfig } from '../../../src/rig.js';
+import { makeSimRig, type TestRig } from '../../helpers/rig.js';
+import { SIM_PSU_SERIALS } from '../../../src/rig.js';
+import { psuDeviceId } from '../../../src/families/flatpack2/view.js';
+import { decodeFp2 } from '../../../src/families/flatpack2/codec.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
 
 const [A, B] = SIM_PSU_SERIALS;
 const idA = psuDeviceId(A);
@@ -45,9 +45,9 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     expect(t.rig.sim!.flatpack2.get('can0')!.psu(A).addr).toBe(a.addr);
     expect(t.rig.sim!.flatpack2.get('can0')!.psu(B).addr).toBe(b.addr);
     // Status frames with B's address land on B, not on PSU 1 as in the original.
-    const rx = t.store.listFrames({ busId: 'can0', dir: 'rx', kind: 'status', deviceId: idB }, 5);
+    const rx = t.store.listFrames({ link: 'can0', dir: 'rx', kind: 'status', deviceId: idB }, 5);
     expect(rx.items.length).toBe(5);
-    for (const f of rx.items) expect((f.canId >> 16) & 0xff).toBe(b.addr);
+    for (const f of rx.items) expect([f.protocol, (parseInt(f.address!, 16) >> 16) & 0xff]).toEqual(['can', b.addr]);
     expect(t.store.listEvents({ types: ['device.discovered'] }, 10).items.length).toBe(2);
   });
 
@@ -184,12 +184,16 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     stranger.send({ id: 0x123, extended: false, remote: false, data: new Uint8Array([9]) });
     await t.clock.advance(100);
     const unk = t.store.listFrames({ kind: 'unknown', dir: 'rx' }, 10).items;
-    expect(unk.map((f) => f.canId).sort()).toEqual([0x123, 0x18ff50e5].sort());
+    // Recorded as generic frame records: the CAN id as the address (3 hex digits when standard), flags in meta.
+    expect(unk.map((f) => [f.protocol, f.address, f.meta]).sort()).toEqual([
+      ['can', '123', { extended: false, remote: false }],
+      ['can', '18FF50E5', { extended: true, remote: false }],
+    ]);
   });
 
   it('applies per-PSU startup values once, and rebuilds devices and setpoints from the store on restart', async () => {
-    const { simulatedConfig } = await import('../../src/rig.js');
-    const { tempDbPath } = await import('../helpers/rig.js');
+    const { simulatedConfig } = await import('../../../src/rig.js');
+    const { tempDbPath } = await import('../../helpers/rig.js');
     const dbPath = tempDbPath();
     const config = simulatedConfig({ port: 0, dbPath, bms: false });
     config.links[0].flatpack2!.psus[A] = { name: 'Left', startup: { voltageV: 51.0, currentA: 5 }, applyOnStart: true };
@@ -218,7 +222,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     expect(t.store.latestEvent({ types: ['setpoint.accepted'] })!.data).toMatchObject({ origin: 'restore', voltageV: 51 });
   });
   it('defect 10: a bus whose last setpoint is older than 200 other setpoints still restores it after a restart', async () => {
-    const { tempDbPath } = await import('../helpers/rig.js');
+    const { tempDbPath } = await import('../../helpers/rig.js');
     const dbPath = tempDbPath();
     // A second rectifier bus with its own PSU: its setpoints are the "other" ones.
     const C = '192750009999';

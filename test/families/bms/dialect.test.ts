@@ -4,17 +4,17 @@
  * the fake clock; the BMS simulator speaks whichever dialect the test picks, independent of
  * the configuration.
  */
-import type { CanAdapterLink } from '../../src/families/can/adapter.js';
-import type { BatteryView } from '../../src/families/bms/view.js';
+import type { CanAdapterLink } from '../../../src/families/can/adapter.js';
+import type { BatteryView } from '../../../src/families/bms/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';
-import { simulatedConfig } from '../../src/rig.js';
-import { bmsLimitsFromSnapshot } from '../../src/families/bms/policy.js';
-import { decodeBms, encodeAlarms } from '../../src/families/bms/codec.js';
-import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
-import type { BmsDialect } from '../../src/families/bms/codec.js';
-import type { BatterySnapshot } from '../../src/families/bms/driver.js';
-import type { CanFrame } from '../../src/families/can/types.js';
+import { makeSimRig, tempDbPath, type TestRig } from '../../helpers/rig.js';
+import { simulatedConfig } from '../../../src/rig.js';
+import { bmsLimitsFromSnapshot } from '../../../src/families/bms/policy.js';
+import { decodeBms, encodeAlarms } from '../../../src/families/bms/codec.js';
+import { decodeFp2 } from '../../../src/families/flatpack2/codec.js';
+import type { BmsDialect } from '../../../src/families/bms/codec.js';
+import type { BatterySnapshot } from '../../../src/families/bms/driver.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
 
 let t: TestRig | null = null;
 afterEach(async () => {

@@ -2,15 +2,15 @@
  * Batteries and BMS-guided charging end to end on the simulated rig (fake clock): the BMS
  * stack on its own bus in fixed framing, one shared pack with the rectifiers.
  */
-import type { CanAdapterLink } from '../../src/families/can/adapter.js';
-import type { LatestFrame } from '../../src/families/bms/driver.js';
-import type { BatteryView } from '../../src/families/bms/view.js';
+import type { CanAdapterLink } from '../../../src/families/can/adapter.js';
+import type { LatestFrame } from '../../../src/families/bms/driver.js';
+import type { BatteryView } from '../../../src/families/bms/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';
-import { simulatedConfig } from '../../src/rig.js';
-import { bmsLimitsFromSnapshot } from '../../src/families/bms/policy.js';
-import { decodeFp2 } from '../../src/families/flatpack2/codec.js';
-import type { CanFrame } from '../../src/families/can/types.js';
+import { makeSimRig, tempDbPath, type TestRig } from '../../helpers/rig.js';
+import { simulatedConfig } from '../../../src/rig.js';
+import { bmsLimitsFromSnapshot } from '../../../src/families/bms/policy.js';
+import { decodeFp2 } from '../../../src/families/flatpack2/codec.js';
+import type { CanFrame } from '../../../src/families/can/types.js';
 
 let t: TestRig | null = null;
 afterEach(async () => {
@@ -42,7 +42,7 @@ describe('battery BMS on the simulated rig', () => {
     expect(s.cellHighV! - s.cellLowV!).toBeCloseTo(s.cellDeltaV!, 3);
     expect(s.chargeVoltageLimitV).toBeCloseTo(57.6, 1);
     expect(s.modules.map((m) => m.index)).toEqual([1, 2]);
-    expect(t.store.listFrames({ busId: 'can1', dir: 'rx' }, 5).items.length).toBe(5);
+    expect(t.store.listFrames({ link: 'can1', dir: 'rx' }, 5).items.length).toBe(5);
     expect((t.rig.engine.latestFrames('can1') as LatestFrame[])!.some((f) => f.canId === 0x351 && f.decoded.kind === 'charge-limits')).toBe(true);
   });
 
@@ -76,7 +76,7 @@ describe('battery BMS on the simulated rig', () => {
     await t.clock.advance(50);
     expect(t.store.latestEvent({ types: ['frame.invalid'], deviceId: 'bms0' })).not.toBeNull();
     expect(t.rig.engine.device<BatteryView>('bms0')!.snapshot!.socPct).toBe(before);
-    expect(t.store.listFrames({ busId: 'can1', kind: 'invalid' }, 5).items.length).toBe(1);
+    expect(t.store.listFrames({ link: 'can1', kind: 'invalid' }, 5).items.length).toBe(1);
   });
 
   it('caps the charge at the BMS current limit, with an event naming the BMS value', async () => {
