@@ -543,7 +543,8 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
       return;
     }
     if (gen !== this.gen) return;
-    this.setPhase('ready', 'combined mode, scaling read');
+    this.setPhase('ready', this.o.compat ? 'compat mode, scaling read' : 'combined mode, scaling read');
+    this.emit({ type: 'identity', at: this.o.clock.now(), deviceId: this.o.deviceId, identity: { mkVersion: this.mkVersion, firmware: this.firmware, address: this.o.address } });
     this.setOnline(true, 'MK found and device initialised');
     this.pollTimer = this.o.clock.setInterval(() => void this.poll(gen), this.o.pollIntervalMs);
     void this.poll(gen);

@@ -122,6 +122,12 @@ export function projectInverterCharger(v: InverterChargerView, o: Observation<Ve
         mkVersion: typeof o.identity?.mkVersion === 'number' ? o.identity.mkVersion : v.mkVersion,
         firmware: typeof o.identity?.firmware === 'number' ? o.identity.firmware : v.firmware,
       };
+    case 'identity':
+      return {
+        ...v,
+        mkVersion: typeof o.identity.mkVersion === 'number' ? o.identity.mkVersion : v.mkVersion,
+        firmware: typeof o.identity.firmware === 'number' ? o.identity.firmware : v.firmware,
+      };
     case 'reading':
       return { ...v, lastSeen: o.at };
     case 'fact':

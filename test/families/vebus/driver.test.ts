@@ -28,6 +28,7 @@ describe('VebusDriver session and polling (memory transport)', () => {
   it('goes online with identity, then polls DC, AC L1, L, a RAM batch and F 5 as one reading', async () => {
     const r = await ready();
     expect(r.presence().at(-1)).toMatchObject({ online: true, deviceId: 'multi', identity: { mkVersion: 1170212, firmware: 2629492, address: 0 } });
+    expect(r.obs.find((o) => o.type === 'identity')).toMatchObject({ deviceId: 'multi', identity: { mkVersion: 1170212, firmware: 2629492, address: 0 } });
     const v = r.readings()[0]!.values;
     expect(v).toMatchObject({
       batteryVoltageV: 52.8,
