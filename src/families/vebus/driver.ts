@@ -364,8 +364,15 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
       if (cmd.kind === 'apply-mode') {
         const done: Values = {};
         for (const [i, step] of cmd.steps.entries()) {
-          const r = await this.exclusive(gen, () => this.write(gen, step));
-          for (const [k, v] of Object.entries(r.values)) done[`${i}.${k}`] = v;
+          try {
+            const r = await this.exclusive(gen, () => this.write(gen, step));
+            for (const [k, v] of Object.entries(r.values)) done[`${i}.${k}`] = v;
+          } catch (err) {
+            const e = asVebusError(err);
+            const n = cmd.steps.length;
+            const applied = i === 0 ? 'no step was applied' : i === 1 ? `step 1 of ${n} was applied and stays in effect` : `steps 1–${i} of ${n} were applied and stay in effect`;
+            return { ok: false, code: e.code, message: `mode ${cmd.mode}: step ${i + 1} failed: ${e.message}; ${applied}`, readBack: done };
+          }
         }
         return { ok: true, sent: true, readBack: done, message: `${this.o.name}: mode ${cmd.mode} applied (${cmd.steps.length} writes)` };
       }
@@ -846,7 +853,16 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
       }
       this.persistentWrites.push(now);
     }
-    await this.sendWrite(gen, 'setting', id, raw, ramOnly);
+    try {
+      await this.sendWrite(gen, 'setting', id, raw, ramOnly);
+    } catch (err) {
+      // No answer to a persistent write: whether it took effect is for the read-back to tell
+      // (never a blind re-send). A RAM-only write cannot be read back: the timeout stands.
+      if (!(err instanceof VebusError && err.kind === 'timeout') || ramOnly) throw err;
+      const back = await this.readSettingValue(gen, id);
+      if (back !== raw) throw new VebusError('timeout', `${err.message}; the read-back shows ${label} = ${applySetting(info, back)}, so it was not written`);
+      return { sent: true, values: { id, raw: back, value: applySetting(info, back), ramOnly: 'false' }, message: `${label} = ${applySetting(info, back)} (stored; the write's own reply was lost, the read-back confirms it)` };
+    }
     if (ramOnly) {
       this.ramOnly.set(id, raw);
       const value = applySetting(info, raw);

@@ -154,6 +154,34 @@ describe('VebusDriver writes (memory transport)', () => {
     expect((res as { message: string }).message).toMatch(/reads back 200; not retried/);
     expect(r.tx.frames.filter((f) => wmCmd(f) === WM.WriteViaID)).toHaveLength(1);
   });
+  it('a persistent write whose reply is lost is confirmed by its read-back, not re-sent', async () => {
+    const r = await ready();
+    r.sim.script.next('drop-reply', { when: (f) => wmCmd(f) === WM.WriteViaID });
+    r.tx.clear();
+    const res = await r.run(r.driver.execute(admit({ kind: 'write-setting', id: 64, value: 150, ramOnly: false })));
+    expect(res).toMatchObject({ ok: true, readBack: { raw: 150 } });
+    expect((res as { message: string }).message).toMatch(/reply was lost, the read-back confirms it/);
+    expect(r.tx.frames.filter((f) => wmCmd(f) === WM.WriteViaID)).toHaveLength(1);
+  });
+  it('a mode whose second step fails says the first one stays applied', async () => {
+    const r = await ready();
+    r.sim.script.next('error-reply', { when: (f) => wmCmd(f) === WM.WriteViaID && f.body[3] === 0 });
+    const res = await r.run(
+      r.driver.execute(
+        admit({
+          kind: 'apply-mode',
+          mode: 'prefer-battery',
+          steps: [
+            { kind: 'write-setting', id: 15, value: 3, ramOnly: true },
+            { kind: 'set-flag', flag: 6, value: true, ramOnly: true },
+          ],
+        }),
+      ),
+    );
+    expect(res).toMatchObject({ ok: false, code: 'CONFLICT' });
+    expect((res as { message: string }).message).toMatch(/^mode prefer-battery: step 2 failed: .*0x80.*; step 1 of 2 was applied and stays in effect$/);
+    expect(r.sim.setting(15)!.ram).toBe(3);
+  });
   it('set-flag RAM-only: read-modify-write of Flags0 from the EEPROM copy, later ones from the RAM value written', async () => {
     const r = await ready();
     expect(await r.run(r.driver.execute(admit({ kind: 'set-flag', flag: 6, value: true, ramOnly: true })))).toMatchObject({ ok: true, readBack: { raw: 0x81f4, ramOnly: 'true' } });
