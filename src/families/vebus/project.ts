@@ -267,3 +267,43 @@ export function checkContextOf(v: InverterChargerView): { deviceName: string; ra
   for (const s of Object.values(v.settings)) if (s.info) settings.set(s.id, s.info);
   return { deviceName: v.name, ramVars, settings };
 }
+
+const num = (x: number | null): string => (x === null ? '?' : String(Math.round(x * 1e6) / 1e6));
+
+/**
+ * The seed's `write.py --list` text (mk2.py README), from a view: RAM vars with signedness,
+ * value, scale and offset; settings with value/default/min/max/scale/offset (RAM-only changes
+ * are not reflected in `value`, as in the seed, but shown after it); flags. Pure.
+ */
+export function listText(v: InverterChargerView): string {
+  const out: string[] = ['RAM vars:'];
+  for (const r of Object.values(v.ramVars).sort((a, b) => a.id - b.id)) {
+    if (!r.info) continue;
+    const sc = ramVarScalingText(r.info);
+    if (sc === null) continue;
+    out.push(`    ${r.name ?? `RAM_${r.id}`}: ${sc.kind} value=${r.value === null ? '?' : String(r.value)}${sc.rest}`);
+  }
+  out.push('settings (note that RAM-only changes will not be reflected here):');
+  for (const s of Object.values(v.settings).sort((a, b) => a.id - b.id)) {
+    if (!s.info?.supported) continue;
+    const mult = s.info.scale < 0 ? 1 / -s.info.scale : s.info.scale;
+    const ram = s.ramOnly ? ` (RAM only: ${num(s.ramOnly.value)})` : '';
+    out.push(`    ${s.name ?? `SETTING_${s.id}`}: value=${num(s.value)}${ram} default=${num(s.defaultValue)} min=${num(s.min)} max=${num(s.max)} scale=${num(mult)} offset=${s.info.offset}`);
+  }
+  out.push('flags:');
+  for (const f of flagsOf(v)) {
+    if (!f.name || !f.supported) continue;
+    const ram = f.effective !== f.stored ? ` (RAM only: ${String(f.effective)})` : '';
+    out.push(`    ${f.name}: value=${f.stored === null ? '?' : f.stored ? 'True' : 'False'}${ram}`);
+  }
+  return out.join('\n');
+}
+
+function ramVarScalingText(info: RamVarInfo): { kind: string; rest: string } | null {
+  if (!info.supported || info.scale === 0) return null;
+  if ((info.offset & 0xffff) === 0x8000) return { kind: 'bit', rest: ` bit=${info.scale - 1}` };
+  const abs = Math.abs(info.scale);
+  if (abs >= 0x8000) return null;
+  const mult = abs >= 0x4000 ? 1 / (0x8000 - abs) : abs;
+  return { kind: info.scale < 0 ? 'signed' : 'unsigned', rest: ` scale=${num(mult)} offset=${info.offset}` };
+}

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AdmittedCommand } from '../../../src/families/contract.js';
 import { checkVebusCommand, expandMode } from '../../../src/families/vebus/check.js';
 import type { VebusCommand } from '../../../src/families/vebus/driver.js';
-import { checkContextOf, flagsOf, newInverterChargerView, projectInverterCharger, type InverterChargerView } from '../../../src/families/vebus/project.js';
+import { checkContextOf, flagsOf, listText, newInverterChargerView, projectInverterCharger, type InverterChargerView } from '../../../src/families/vebus/project.js';
 import { vebusRig, type VebusRig } from '../../helpers/vebus-rig.js';
 
 const rigs: VebusRig[] = [];
@@ -59,6 +59,14 @@ describe('projectInverterCharger', () => {
     const v = fold(r);
     expect(v.settings[15]).toMatchObject({ value: 1, ramOnly: { value: 3 }, effective: 3 });
     expect(flagsOf(v).find((f) => f.flag === 6)).toMatchObject({ stored: false, effective: true });
+    // The seed's --list text: stored values, RAM-only ones marked.
+    const list = listText(v);
+    expect(list).toContain('    CHARGE_STATE: unsigned value=0.75 scale=0.005 offset=0');
+    expect(list).toContain('    IBAT: signed value=');
+    expect(list).toContain('    IGNORE_AC_INPUT_STATE: bit value=true bit=4');
+    expect(list).toContain('    VS_USAGE: value=1 (RAM only: 3) default=1 min=0 max=6 scale=1 offset=0');
+    expect(list).toContain('    DISABLE_CHARGE: value=False (RAM only: true)');
+    expect(list.split('\n')[0]).toBe('RAM vars:');
     expect(v.state).toBe('invert_full');
     expect(v.leds).toMatchObject({ mains: 'off', inverter: 'on' });
     expect(v.battery.currentA!).toBeLessThan(0);
