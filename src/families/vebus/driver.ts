@@ -14,7 +14,8 @@
  *    polling plan and the settings table use: GetRAMVarInfo / GetSettingInfo once per id,
  *    cached for the driver's life (scaling is static for a device, ref §5 step 4).
  * 3. Ready: a poll every `pollIntervalMs`: F 0 (DC), F 1 (AC L1) and F 2..4 when the device
- *    has those phases, L (LEDs, alarms, VE.Bus error), ReadRAMVar batches of ≤ 6 ids, F 5
+ *    has those phases, L (LEDs, alarms, VE.Bus error), 0x0E inquiry (device state and charge
+ *    sub-state: bulk/absorption/float), ReadRAMVar batches of ≤ 6 ids, F 5
  *    (the 0x41 frame: the AC-input current limit). One `reading` per poll, plus a `status` fact.
  * 4. Offline: silence for `silenceMs` (V frames stop: Multi asleep or MK unpowered), the
  *    link going down, or 3 polls in a row that the device did not answer at all (the MK
@@ -54,6 +55,7 @@ import {
   decodeAcInputConfig,
   decodeAddressReply,
   decodeDcInfo,
+  decodeDeviceState,
   decodeLedReply,
   decodeRamVarInfo,
   decodeRamVarOffset,
@@ -66,6 +68,7 @@ import {
   describeFrame,
   encodeFrame,
   flagLocation,
+  getDeviceState,
   getRamVarInfo,
   getSettingInfo,
   infoFrameKind,
@@ -109,6 +112,8 @@ export type VebusCommand = VebusWrite | { kind: 'apply-mode'; mode: string; step
 
 export interface VebusStatus {
   dc: DcInfo | null;
+  /** 0x0E inquiry: device state and charge sub-state (§6.4). */
+  deviceState: { state: number; stateName: string; subState: number; subStateName: string } | null;
   ac: AcInfo[];
   leds: LedReply | null;
   acInput: AcInputConfig | null;
@@ -707,7 +712,7 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
     if (this.polling || gen !== this.gen) return;
     this.polling = true;
     this.counters.polls++;
-    const status: VebusStatus = { dc: null, ac: [], leds: null, acInput: null, ramVars: {} };
+    const status: VebusStatus = { dc: null, deviceState: null, ac: [], leds: null, acInput: null, ramVars: {} };
     let answered = 0;
     let lastError: VebusErrorKind | null = null;
     const step = async <T>(fn: () => Promise<T>): Promise<T | null> => {
@@ -744,6 +749,8 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
         }
         const led = await step(() => this.request('L', ledRequest(), (f) => letterOf(f) === 'L', { idempotent: true }));
         if (led) status.leds = decodeLedReply(led);
+        const ds = await step(() => this.winmon('GetSetDeviceState(inquiry)', (l) => getDeviceState(l, 0), [RC.DeviceState]));
+        if (ds) status.deviceState = decodeDeviceState(ds);
         const ids = this.o.ramVarIds.filter((id) => {
           const i = this.ramInfo.get(id);
           return i !== undefined && ramVarScaling(i).kind !== 'unsupported';
@@ -945,6 +952,7 @@ export function readingValues(s: VebusStatus): Values {
       v.stateCode = a.state;
     }
   }
+  if (s.deviceState) v.chargeSubState = s.deviceState.subStateName;
   if (s.leds) {
     v.ledOn = s.leds.ledOn;
     v.ledBlink = s.leds.ledBlink;

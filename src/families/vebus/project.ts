@@ -67,6 +67,8 @@ export interface InverterChargerView {
   ac: AcPhaseView[];
   state: string | null;
   stateCode: number | null;
+  /** Charge sub-state from the 0x0E inquiry (bulk, absorption, float, …). */
+  chargeSubState: string | null;
   leds: Record<LedName, LedState> | null;
   alarms: string[];
   vebusError: number | null;
@@ -94,6 +96,7 @@ export function newInverterChargerView(id: string, busId: string, name: string):
     ac: [],
     state: null,
     stateCode: null,
+    chargeSubState: null,
     leds: null,
     alarms: [],
     vebusError: null,
@@ -215,6 +218,7 @@ function projectFact(v: InverterChargerView, f: VebusFact, at: number): Inverter
           : v.ac,
         state: l1 ? l1.stateName : v.state,
         stateCode: l1 ? l1.state : v.stateCode,
+        chargeSubState: st.deviceState ? st.deviceState.subStateName : v.chargeSubState,
         leds: st.leds ? st.leds.leds : st.acInput ? st.acInput.leds : v.leds,
         alarms: st.leds ? st.leds.alarmNames : v.alarms,
         vebusError: st.leds ? st.leds.error : v.vebusError,

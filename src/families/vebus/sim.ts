@@ -581,8 +581,13 @@ export class VebusSim {
         this.snapshot = ids.map((id) => raw[id] ?? 0);
         return [];
       }
+      case 8:
+        // Device reset (ref §3.2): RAM copies back to the EEPROM ones; V frames continue.
+        for (const st of this.settings.values()) st.ram = st.eeprom;
+        this.subState = 1;
+        return [];
       default:
-        return []; // 2..4: phase absent (policy); 8: reset, V frames continue
+        return []; // 2..4: phase absent (policy)
     }
   }
 

@@ -39,6 +39,7 @@ describe('VebusDriver session and polling (memory transport)', () => {
       acOutL1VoltageV: 230.05,
       acOutL1CurrentA: 1.2,
       state: 'charge',
+      chargeSubState: 'bulk',
       currentLimitA: 16,
       ledOn: 0x05,
       'ram.CHARGE_STATE': 0.75,
@@ -53,8 +54,8 @@ describe('VebusDriver session and polling (memory transport)', () => {
     // One poll's requests, in plan order (after init); F 2..4 are not asked of a 1-phase device.
     r.tx.clear();
     await r.until(() => r.readings().length > 1, 'a second reading');
-    const plan = r.tx.frames.map((f) => (letterOf(f) === 'F' ? `F${f.body[1]}` : wmCmd(f) === WM.ReadRAMVar ? 'RAM' : letterOf(f)));
-    expect(plan).toEqual(['F0', 'F1', 'L', 'RAM', 'RAM', 'F5']);
+    const plan = r.tx.frames.map((f) => (letterOf(f) === 'F' ? `F${f.body[1]}` : wmCmd(f) === WM.ReadRAMVar ? 'RAM' : wmCmd(f) === WM.GetSetDeviceState ? 'STATE' : letterOf(f)));
+    expect(plan).toEqual(['F0', 'F1', 'L', 'STATE', 'RAM', 'RAM', 'F5']);
   });
   it('frame observations: protocol mk2, both directions, readable text and kind', async () => {
     const r = await ready();

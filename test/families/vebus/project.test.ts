@@ -30,6 +30,7 @@ describe('projectInverterCharger', () => {
       battery: { voltageV: 52.8, currentA: 10, chargerCurrentA: 10, inverterCurrentA: 0, socPct: 75 },
       ac: [{ phase: 1, inVoltageV: 230.12, inCurrentA: 3.63, outVoltageV: 230.05, outCurrentA: 1.2 }],
       state: 'charge',
+      chargeSubState: 'bulk',
       leds: { mains: 'on', bulk: 'on', inverter: 'off' },
       alarms: [],
       vebusError: 0,

@@ -215,6 +215,12 @@ describe('VebusSim: settings and the physical model (simulation §6)', () => {
     const [r2] = await s.ask(readRamVars('X', [13]));
     expect(decodeWinmon(r2!)!.data[0]!).toBeLessThan(soc0);
   });
+  it('F 08 resets the device: RAM-only settings back to the EEPROM copy, no reply', async () => {
+    const s = await selected();
+    await s.ask(writeViaId('X', 'setting', 15, 3, true));
+    expect(await s.askHex(infoRequest(8, 0, 0, 0, 0))).toEqual([]);
+    expect(s.sim.setting(15)!.ram).toBe(1);
+  });
   it('0x0E forces absorption (sub-state 6, absorption LED)', async () => {
     const s = await selected();
     expect(await s.askHex(winmon('X', 0x0e, 2, 0))).toEqual([hex(encodeFrame(mkFrame('X', 0x94, 9, 6)))]);
