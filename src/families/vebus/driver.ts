@@ -199,8 +199,15 @@ export interface VebusDriverOptions {
   silenceMs?: number;
   /** RAM variables polled in batches of ≤ 6 (unsupported ones are left out). */
   ramVarIds?: number[];
-  /** Settings whose info and EEPROM value are read at init (the settings table). */
+  /** Settings whose info and EEPROM value are read at init, before the first poll (modes, card). */
   settingIds?: number[];
+  /**
+   * Read after the device is ready, in the background between polls, so the gate and the
+   * settings table know them: setting info + value (default: every named setting, §9) and
+   * RAM-var info (default: every named RAM variable, §8). Info is cached; [] turns it off.
+   */
+  sweepSettingIds?: number[];
+  sweepRamVarIds?: number[];
   /** Number of AC phases; default: what the L1 frame claims (ref §6.2: do not trust it blindly). */
   phases?: number;
   /** Stay in compat mode and write with the two-step commands (old firmware). Default false. */
@@ -266,6 +273,8 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
       silenceMs: 3000,
       ramVarIds: DEFAULT_RAM_VAR_IDS,
       settingIds: DEFAULT_SETTING_IDS,
+      sweepSettingIds: Object.keys(SETTING_NAMES).map(Number),
+      sweepRamVarIds: Object.keys(RAM_VAR_NAMES).map(Number),
       compat: false,
       persistentWriteGapMs: 200,
       persistentWritesPerHour: 30,
@@ -559,7 +568,32 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
     this.emit({ type: 'identity', at: this.o.clock.now(), deviceId: this.o.deviceId, identity: { mkVersion: this.mkVersion, firmware: this.firmware, address: this.o.address } });
     this.setOnline(true, 'MK found and device initialised');
     this.pollTimer = this.o.clock.setInterval(() => void this.poll(gen), this.o.pollIntervalMs);
-    void this.poll(gen);
+    void this.poll(gen).then(() => this.sweep(gen));
+  }
+
+  /** The background read of the rest of the settings table and RAM-var infos (one step at a time). */
+  private async sweep(gen: number): Promise<void> {
+    const initial = new Set(this.o.settingIds);
+    const steps: Array<() => Promise<unknown>> = [];
+    for (const id of this.o.sweepRamVarIds) if (!this.ramInfo.has(id)) steps.push(() => this.ramVarInfo(gen, id));
+    for (const id of this.o.sweepSettingIds) {
+      if (initial.has(id)) continue;
+      steps.push(async () => {
+        const info = await this.readSettingInfo(gen, id);
+        if (info.supported) await this.readSettingValue(gen, id);
+      });
+    }
+    for (const run of steps) {
+      if (gen !== this.gen) return;
+      try {
+        await this.exclusive(gen, run);
+      } catch (err) {
+        const e = asVebusError(err);
+        if (e.kind === 'aborted' || e.kind === 'link-down') return;
+        // Unsupported or no answer: that id stays unknown (the gate refuses writes to it).
+      }
+    }
+    if (gen === this.gen) this.fact({ kind: 'session', state: 'ready', detail: 'settings table read' });
   }
 
   /** Runs `fn` when no other driver operation is running; fails fast if the session ended. */

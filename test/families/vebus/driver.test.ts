@@ -22,6 +22,8 @@ async function ready(opts: Parameters<typeof vebusRig>[0] = {}): Promise<VebusRi
 }
 /** Test-only: the gate is the only maker of admitted commands; here we play the gate. */
 const admit = (c: VebusCommand) => c as AdmittedCommand<VebusCommand>;
+/** The background read of the settings table and RAM-var infos has finished. */
+const swept = (r: VebusRig) => r.obs.some((o) => o.type === 'fact' && o.fact.kind === 'session' && o.fact.detail === 'settings table read');
 const wmCmd = (f: Mk2Frame) => (['W', 'X', 'Y', 'Z'].includes(letterOf(f) ?? '') ? f.body[1] : undefined);
 
 describe('VebusDriver session and polling (memory transport)', () => {
@@ -51,9 +53,15 @@ describe('VebusDriver session and polling (memory transport)', () => {
       socPct: 75,
     });
     expect(v.mainsL1FrequencyHz as number).toBeCloseTo(50.05, 2);
-    // One poll's requests, in plan order (after init); F 2..4 are not asked of a 1-phase device.
+    // One poll's requests, in plan order (after init and the settings sweep); F 2..4 are not asked of a 1-phase device.
+    await r.until(() => swept(r), 'the settings sweep');
+    expect(r.driver.scaling().settings.get(58)).toMatchObject({ supported: true, scale: -100 });
+    expect(r.driver.scaling().settings.get(10)).toMatchObject({ supported: false });
+    const n0 = r.readings().length;
+    await r.until(() => r.readings().length > n0, 'a reading after the sweep');
     r.tx.clear();
-    await r.until(() => r.readings().length > 1, 'a second reading');
+    const n1 = r.readings().length;
+    await r.until(() => r.readings().length > n1, 'the next reading');
     const plan = r.tx.frames.map((f) => (letterOf(f) === 'F' ? `F${f.body[1]}` : wmCmd(f) === WM.ReadRAMVar ? 'RAM' : wmCmd(f) === WM.GetSetDeviceState ? 'STATE' : letterOf(f)));
     expect(plan).toEqual(['F0', 'F1', 'L', 'STATE', 'RAM', 'RAM', 'F5']);
   });
@@ -66,6 +74,7 @@ describe('VebusDriver session and polling (memory transport)', () => {
   });
   it('goes offline when the MK falls silent (Multi asleep) and re-initialises when it speaks again', async () => {
     const r = await ready();
+    await r.until(() => swept(r), 'the settings sweep');
     const infoReads = r.driver.stats().infoReads;
     r.sim.sleep(true);
     const t0 = r.clock.now();
