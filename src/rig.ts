@@ -19,7 +19,7 @@ import type { Transport, TransportFactory } from './link/transports/types.js';
 import { tcpTransportFactory } from './link/transports/tcp.js';
 import { HidTransport } from './link/transports/hid.js';
 import { SupervisedLink } from './link/supervisor.js';
-import type { Link } from './link/types.js';
+import type { Framer } from './link/types.js';
 import { familyKinds, type FamilyKind, type LoadedFamilies, type SimOf } from './families/registry.js';
 import type { DeviceFamily } from './families/types.js';
 
@@ -209,13 +209,14 @@ export function buildRig(opts: RigOptions): Rig {
       addLink(link, async () => mem.host);
     }
   } else {
-    for (const link of config.links) addLink(link, transportFactory(link.transport, clock));
+    for (const link of config.links) addLink(link, transportFactory(link.transport, clock, familyOn(link, opts.families).family));
   }
 
   function addLink(lc: LinkConfig, factory: TransportFactory): void {
     const { family, cfg } = familyOn(lc, opts.families);
     const t = lc.transport;
     let link: RigLink;
+    let framer: Framer<unknown> | undefined;
     const linkLog = {
       info: (o: object, m: string) => log.info({ bus: lc.id, ...o }, m),
       warn: (o: object, m: string) => log.warn({ bus: lc.id, ...o }, m),
@@ -232,10 +233,11 @@ export function buildRig(opts: RigOptions): Rig {
       });
     } else {
       if (!family.createFramer) throw new Error(`link ${lc.id}: the ${family.kind} family has no framing for a ${t.type} transport`);
-      link = new SupervisedLink(factory, family.createFramer(), { id: lc.id, clock, log: linkLog, name: `${family.kind} link` });
+      framer = family.createFramer();
+      link = new SupervisedLink(factory, framer, { id: lc.id, clock, log: linkLog, name: `${family.kind} link` });
     }
     links.set(lc.id, link);
-    engine.addLink(lc.id, family, family.attach({ linkId: lc.id, link: link as never, clock, log, cfg, known: engine.knownOn(lc.id) }));
+    engine.addLink(lc.id, family, family.attach({ linkId: lc.id, link: link as never, clock, log, cfg, known: engine.knownOn(lc.id), framer }));
   }
 
   for (const ch of config.chargers) engine.addCharger(ch);
@@ -258,7 +260,7 @@ export function buildRig(opts: RigOptions): Rig {
 }
 
 /** The transport a link's config describes (real hardware). */
-function transportFactory(t: TransportConfig, clock: Clock): TransportFactory {
+function transportFactory(t: TransportConfig, clock: Clock, family: DeviceFamily): TransportFactory {
   switch (t.type) {
     case 'waveshare-usb-can-a': {
       const [vid, pid] = t.usbId.split(':');
@@ -272,7 +274,7 @@ function transportFactory(t: TransportConfig, clock: Clock): TransportFactory {
       const [vid, pid] = t.usbId.split(':');
       // node-hid is loaded by the transport on first open, only for a link that has one.
       return async (): Promise<Transport> =>
-        new HidTransport({ target: t.path ? { path: t.path } : { vendorId: parseInt(vid!, 16), productId: parseInt(pid!, 16) }, clock });
+        new HidTransport({ target: t.path ? { path: t.path } : { vendorId: parseInt(vid!, 16), productId: parseInt(pid!, 16) }, clock, ...family.hid });
     }
   }
 }

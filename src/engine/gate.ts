@@ -11,13 +11,12 @@ import type { Code } from '../codes.js';
 import type { AdmittedCommand } from '../families/contract.js';
 import type { DcOutputLimits } from './capabilities.js';
 
+export type { DcOutputLimits } from './capabilities.js';
+
 /** The gate's refusals: a subset of the one list in src/codes.ts. */
 export type GateCode = Extract<Code, 'OUT_OF_RANGE' | 'DEVICE_OFFLINE' | 'NOT_FOUND' | 'LINK_DOWN' | 'CHARGER_OWNS_PSU' | 'CONFLICT' | 'STORAGE_UNAVAILABLE'>;
 
 export type GateResult<T> = { ok: true; value: T; notes: string[] } | { ok: false; code: GateCode; message: string };
-
-/** The limits of a DC output (src/engine/capabilities.ts); the family provides them. */
-export type Flatpack2Limits = DcOutputLimits;
 
 export interface PsuSetpoint {
   /** Exactly the values that will be encoded: 0.01 V and 0.1 A resolution. */
@@ -36,7 +35,7 @@ const fmt = (n: number, d = 1) => n.toFixed(d);
  * encoded pair never exceeds it) rather than the request refused — what a user asking for
  * "max current" means.
  */
-export function checkPsuSetpoint(limits: Flatpack2Limits, req: { voltageV: number; currentA: number }): GateResult<PsuSetpoint> {
+export function checkPsuSetpoint(limits: DcOutputLimits, req: { voltageV: number; currentA: number }): GateResult<PsuSetpoint> {
   const { minVoltageV, maxVoltageV, minCurrentA, maxCurrentA, powerRatingW, ovpV } = limits;
   const vRange = `${fmt(minVoltageV)}–${fmt(maxVoltageV)} V`;
   const iRange = `${fmt(minCurrentA)}–${fmt(maxCurrentA)} A`;
@@ -120,7 +119,7 @@ export function checkDeviceAvailable(
  * The power-on (EEPROM) voltage a PSU falls back to when its login lapses: the value that
  * matters most when the controller dies, so it gets the same voltage range and OVP check.
  */
-export function checkDefaultVoltage(limits: Flatpack2Limits, voltageV: number): GateResult<number> {
+export function checkDefaultVoltage(limits: DcOutputLimits, voltageV: number): GateResult<number> {
   const r = checkPsuSetpoint(limits, { voltageV, currentA: limits.minCurrentA });
   return r.ok ? { ok: true, value: r.value.voltageV, notes: [] } : r;
 }
@@ -137,7 +136,7 @@ export const FLOAT_MAX_CELL_V = 3.4;
  * it. A DC-load bus may set a float up to 3.40 V per cell: the PSUs then hold the load and
  * float the pack at full current when nobody supervises them — the note says so.
  */
-export function checkFallbackVoltage(limits: Flatpack2Limits, configured: number | undefined, cellCount: number): GateResult<number> {
+export function checkFallbackVoltage(limits: DcOutputLimits, configured: number | undefined, cellCount: number): GateResult<number> {
   const v = configured ?? CHARGER_BUS_FALLBACK_V;
   const maxV = Math.floor(cellCount * FLOAT_MAX_CELL_V * 100 + 1e-6) / 100;
   const g = checkDefaultVoltage(limits, v);
@@ -175,7 +174,7 @@ function onGrid(x: number, perUnit: number): boolean {
  * least the minimum and can give at most the maximum. Used by the settings check and by a
  * running charger's current change.
  */
-export function checkGroupCurrent(limits: Flatpack2Limits, units: number, currentA: number): GateResult<number> {
+export function checkGroupCurrent(limits: DcOutputLimits, units: number, currentA: number): GateResult<number> {
   const n = Math.max(1, Math.floor(units));
   const a1 = (x: number) => `${x.toFixed(1)} A`;
   const groupMaxA = Math.round(n * limits.maxCurrentA * 10) / 10;
@@ -217,7 +216,7 @@ export const CHARGER_SETTING_RANGES: Readonly<Partial<Record<keyof ChargerSettin
  * Refuses settings the PSU group cannot honour, naming the key and what is allowed.
  * `psuCount` is the size of the group the charge would run on (at least 1 is assumed).
  */
-export function validateChargerSettings(s: ChargerSettings, limits: Flatpack2Limits, psuCount: number): ChargerSettingsCheck {
+export function validateChargerSettings(s: ChargerSettings, limits: DcOutputLimits, psuCount: number): ChargerSettingsCheck {
   const bad = (key: keyof ChargerSettings, message: string): ChargerSettingsCheck => ({ ok: false, code: 'OUT_OF_RANGE', key, message });
   const v2 = (x: number) => `${x.toFixed(2)} V`;
   const a1 = (x: number) => `${x.toFixed(1)} A`;
@@ -332,12 +331,12 @@ function admitted<T>(r: GateResult<T>): GateResult<AdmittedCommand<T>> {
 }
 
 /** A DC output setpoint (voltage, current, OVP) for a bus with these limits. */
-export function admitDcSetpoint(limits: Flatpack2Limits, req: { voltageV: number; currentA: number }): GateResult<AdmittedCommand<PsuSetpoint>> {
+export function admitDcSetpoint(limits: DcOutputLimits, req: { voltageV: number; currentA: number }): GateResult<AdmittedCommand<PsuSetpoint>> {
   return admitted(checkPsuSetpoint(limits, req));
 }
 
 /** A unit's power-on (fallback) voltage. */
-export function admitPowerOnDefault(limits: Flatpack2Limits, voltageV: number): GateResult<AdmittedCommand<{ voltageV: number }>> {
+export function admitPowerOnDefault(limits: DcOutputLimits, voltageV: number): GateResult<AdmittedCommand<{ voltageV: number }>> {
   const g = checkDefaultVoltage(limits, voltageV);
   return g.ok ? admitted({ ok: true, value: { voltageV: g.value }, notes: g.notes }) : g;
 }

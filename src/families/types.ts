@@ -74,6 +74,8 @@ export interface AttachContext<Cfg, L = CanLink> {
   cfg: Cfg;
   /** Device views the engine rebuilt from the store for this link (e.g. remembered addresses). */
   known: DeviceViewBase[];
+  /** Stream families: the framer instance the rig gave the link (to drain, count, record rejects). */
+  framer?: Framer<unknown>;
 }
 
 export interface DeviceFamily<Cfg = unknown, Sim extends FamilySim = FamilySim, View extends DeviceViewBase = DeviceViewBase> {
@@ -89,6 +91,8 @@ export interface DeviceFamily<Cfg = unknown, Sim extends FamilySim = FamilySim, 
   readonly defaultFrameType?: 'standard' | 'extended';
   /** Stream families: bytes ⇄ frames for the link the rig builds. */
   createFramer?(): Framer<unknown>;
+  /** Stream families on USB-HID: how the reports are cut (e.g. PI18: drop after the CR, pause between reports). */
+  readonly hid?: { dropAfterDelimiter?: number; reportGapMs?: number; reportSize?: number };
   /** The view of a device the store remembers (every device starts offline). */
   restoreView(stored: StoredDeviceContext): View;
   /** Builds the family's driver on `link`, with its projection and capabilities. */

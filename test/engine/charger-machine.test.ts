@@ -4,7 +4,7 @@
  * deliberate differences Δ1–Δ12 documented at the top of src/engine/charger/machine.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { checkPsuSetpoint, type Flatpack2Limits } from '../../src/engine/gate.js';
+import { checkPsuSetpoint, type DcOutputLimits } from '../../src/engine/gate.js';
 import { flatpack2Limits } from '../../src/families/flatpack2/limits.js';
 import {
   DEFAULT_CHARGER_SETTINGS,
@@ -53,7 +53,7 @@ class Rig {
   last!: StepResult;
   constructor(
     public settings: ChargerSettings = S,
-    public limits: Flatpack2Limits = L,
+    public limits: DcOutputLimits = L,
   ) {
     this.state = initialChargerState(settings, limits);
   }

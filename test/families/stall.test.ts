@@ -177,7 +177,7 @@ describe('defect 8.8 on a real pty, with a producer process that keeps sending w
 
     await psu.stop();
     await waitFor(() => seen.some((o) => o.kind === 'offline'), 'the PSU to go offline after a real silence', 10_000);
-    expect(seen.find((o) => o.kind === 'offline')).toMatchObject({ reason: expect.stringMatching(/no status frame for 1 s/) });
+    expect(seen.find((o) => o.kind === 'offline')).toMatchObject({ reason: expect.stringMatching(/no status frame for \d+ s/) });
     // And the link watchdog still reopens a silent adapter.
     await waitFor(() => link.stats.reconnects > 0, 'the link watchdog to reopen the silent adapter', 10_000);
   }, 30_000);

@@ -5,10 +5,13 @@
  * generated/graphql.ts (test/web/codegen.test.ts fails when that file is stale).
  */
 
+import { deviceFragments } from './devices/registry.js';
+
 const SETPOINT = 'setpoint { voltageV currentA origin standby at }';
 
+/** Every device's common fields, and each known type's own (web-client/src/devices/registry.ts). */
 export const DEVICE_FIELDS = `__typename id kind name busId online lastSeen
-  ... on Flatpack2Psu { serial address outputVoltageV outputCurrentA outputPowerW inputVoltageV intakeTempC outputTempC state warnings alarms ownedBy fallbackVoltageV lastReading { at outputVoltageV outputCurrentA } ${SETPOINT} }`;
+  ${deviceFragments}`;
 
 export const OVERVIEW = `query Overview {
   system { simulated startedAt version }

@@ -40,7 +40,7 @@
  *  Δ12 Setpoints are on the wire's grid: the target is floored to 0.01 V, the ramp start is
  *     capped at the target (the original could SET above it for a battery above target).
  */
-import { checkGroupCurrent, checkPsuSetpoint, validateChargerSettings, type Flatpack2Limits } from '../gate.js';
+import { checkGroupCurrent, checkPsuSetpoint, validateChargerSettings, type DcOutputLimits } from '../gate.js';
 import { socFromCellVoltage } from './ocv.js';
 import { chargeTargetV, type ChargerSettings } from './settings.js';
 
@@ -224,7 +224,7 @@ const fmtA = (a: number) => `${a.toFixed(1)} A`;
  * kept within the unit's range; the power clamp at `voltageV` is the gate's own, so the gate
  * accepts the value unchanged.
  */
-export function perUnitCurrentA(totalA: number, units: number, voltageV: number, limits: Flatpack2Limits): number {
+export function perUnitCurrentA(totalA: number, units: number, voltageV: number, limits: DcOutputLimits): number {
   const share = Math.floor((totalA / Math.max(1, units)) * 10 + 1e-6) / 10;
   const a = Math.min(limits.maxCurrentA, Math.max(limits.minCurrentA, share));
   const g = checkPsuSetpoint(limits, { voltageV, currentA: a });
@@ -232,7 +232,7 @@ export function perUnitCurrentA(totalA: number, units: number, voltageV: number,
   return g.ok ? g.value.currentA : a;
 }
 
-export function initialChargerState(settings: ChargerSettings, _limits: Flatpack2Limits): ChargerState {
+export function initialChargerState(settings: ChargerSettings, _limits: DcOutputLimits): ChargerState {
   return {
     phase: 'idle',
     chargeCurrentA: settings.chargeCurrentA,
@@ -292,7 +292,7 @@ export function resumeInfoFromState(state: ChargerState, now: number): ResumeInf
 }
 
 /** Pure transition: never mutates its arguments. */
-export function step(state: ChargerState, input: ChargerInput, settings: ChargerSettings, limits: Flatpack2Limits): StepResult {
+export function step(state: ChargerState, input: ChargerInput, settings: ChargerSettings, limits: DcOutputLimits): StepResult {
   const run = new Transition(state, settings, limits, input.now);
   switch (input.type) {
     case 'start':
@@ -332,7 +332,7 @@ class Transition {
   constructor(
     state: ChargerState,
     private readonly cfg: ChargerSettings,
-    private readonly limits: Flatpack2Limits,
+    private readonly limits: DcOutputLimits,
     private readonly now: number,
   ) {
     // Arrays are replaced, never pushed into, so a shallow copy keeps the input untouched.

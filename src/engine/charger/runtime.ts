@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../../clock.js';
 import type { Logger } from '../../log.js';
-import { checkChargeStart, checkStorageWritable, type Flatpack2Limits, type GateCode } from '../gate.js';
+import { checkChargeStart, checkStorageWritable, type DcOutputLimits, type GateCode } from '../gate.js';
 import type { Code } from '../../codes.js';
 import type { ChargeSessionStore, ChargeSessionRow } from '../../store/sessions.js';
 import type { BatteryLimitsSource, DcUnitView } from '../capabilities.js';
@@ -41,7 +41,7 @@ export interface ChargerHost {
   sample(deviceId: string, ts: number, values: Record<string, number | string | null>): void;
   /** The units of the DC output bus this charger drives. */
   busPsus(busId: string): DcUnitView[];
-  limits(busId: string): Flatpack2Limits;
+  limits(busId: string): DcOutputLimits;
   /** The bus's adapter link is up: a command can reach the PSUs and their readings are current. */
   linkUp(busId: string): boolean;
   /** The bus's fallback voltage policy and the PSUs that have not confirmed it yet. */

@@ -16,7 +16,7 @@ import type { DcOutputBus, DcUnitView } from '../capabilities.js';
 import type { ChargerRuntime } from '../charger/runtime.js';
 import type { ChargerCommand } from '../charger/machine.js';
 import type { LinkState } from '../../link/types.js';
-import { admitDcSetpoint, admitPowerOnDefault, checkDeviceAvailable, checkFallbackVoltage, checkStorageWritable, type Flatpack2Limits, type GateCode } from '../gate.js';
+import { admitDcSetpoint, admitPowerOnDefault, checkDeviceAvailable, checkFallbackVoltage, checkStorageWritable, type DcOutputLimits, type GateCode } from '../gate.js';
 import { decideRestore, type BusSetpoint } from '../restore.js';
 
 export type SetpointOrigin = 'api' | 'startup' | 'restore' | 'charger' | 'safety';
@@ -44,7 +44,7 @@ export interface DcHost {
 interface DcBusState {
   id: string;
   bus: DcOutputBus;
-  limits: Flatpack2Limits;
+  limits: DcOutputLimits;
   setpoint: BusSetpoint | null;
   lastRestoreAt: number | null;
   /** The units that obeyed the last restore SET: a unit that logged in after it still needs one. */
@@ -87,7 +87,7 @@ export class DcOutputController {
     return [...this.buses.keys()];
   }
 
-  limits(busId: string): Flatpack2Limits | undefined {
+  limits(busId: string): DcOutputLimits | undefined {
     return this.buses.get(busId)?.limits;
   }
 

@@ -103,12 +103,12 @@ const firstBattery = () => (state.batteries.status === 'ok' ? (state.batteries.i
 
 const CHARGING = new Set(['detect', 'ramp', 'CC', 'CV', 'paused']);
 
-/** The chosen source, else a charger that is charging, else the first rectifier. */
+/** The chosen source, else a charger that is charging, else the first charger (its last charge), else the first rectifier. */
 function outputSource(): string | null {
   const chargers = state.chargers.status === 'ok' ? state.chargers.items : [];
   const options = [...chargers.map((c) => c.id), ...psus().map((p) => p.id)];
   if (sourceId && options.includes(sourceId)) return sourceId;
-  return chargers.find((c) => CHARGING.has(c.phase))?.id ?? psus()[0]?.id ?? options[0] ?? null;
+  return chargers.find((c) => CHARGING.has(c.phase))?.id ?? chargers[0]?.id ?? psus()[0]?.id ?? options[0] ?? null;
 }
 
 const CHARTS: ChartSpec[] = [

@@ -1,0 +1,45 @@
+/** The Flatpack2 rectifier in the dashboard: its fields in the device query and its overview tile. */
+import { fmt, h, onlineBadge, setText, stat, type Row } from '../dom.js';
+import type { Device } from '../types.js';
+import type { DeviceUi } from './types.js';
+
+const SETPOINT = 'setpoint { voltageV currentA origin standby at }';
+
+function tile(d: Device): Row<Device> {
+  const badge = onlineBadge();
+  const v = stat('Vout', 'vout');
+  const a = stat('Iout', 'iout');
+  const w = stat('Power', 'power');
+  const st = stat('State');
+  const temp = stat('Temp in/out');
+  const vin = stat('Vin');
+  const alerts = h('p', { class: 'alerts', hidden: true });
+  const el = h('article', { class: 'card tile', 'data-testid': 'device-tile', 'data-device-id': d.id },
+    h('header', { class: 'tile-head' }, h('h3', {}, d.name), badge.el),
+    h('div', { class: 'stats stats-big' }, v.el, a.el, w.el),
+    h('div', { class: 'stats' }, st.el, vin.el, temp.el),
+    alerts,
+  );
+  return {
+    el,
+    update(d) {
+      badge.set(d.online);
+      el.classList.toggle('stale', !d.online);
+      setText(v.value, fmt(d.outputVoltageV, 2, 'V'));
+      setText(a.value, fmt(d.outputCurrentA, 1, 'A'));
+      setText(w.value, fmt(d.outputPowerW, 0, 'W'));
+      setText(st.value, d.state ?? '—');
+      setText(vin.value, fmt(d.inputVoltageV, 0, 'V'));
+      setText(temp.value, `${fmt(d.intakeTempC, 0)} / ${fmt(d.outputTempC, 0)} °C`);
+      const words = [...(d.alarms ?? []).map((x) => `ALARM: ${x}`), ...(d.warnings ?? [])];
+      alerts.hidden = !words.length;
+      setText(alerts, words.join(' · '));
+    },
+  };
+}
+
+export const flatpack2Ui: DeviceUi = {
+  typename: 'Flatpack2Psu',
+  fields: `serial address outputVoltageV outputCurrentA outputPowerW inputVoltageV intakeTempC outputTempC state warnings alarms ownedBy fallbackVoltageV lastReading { at outputVoltageV outputCurrentA } ${SETPOINT}`,
+  tile,
+};
