@@ -549,7 +549,7 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
     this.counters.sessions++;
     try {
       await this.exclusive(gen, () => this.selectAddress(gen));
-      if (!this.o.compat) await this.exclusive(gen, () => this.switchToCombined(gen));
+      if (!this.o.compat) await this.exclusive(gen, () => this.switchToCombined());
       await this.exclusive(gen, () => this.readFirmware(gen));
       for (const id of uniq([...FRAME_RAM_VARS, ...this.o.ramVarIds])) await this.exclusive(gen, () => this.ramVarInfo(gen, id));
       for (const id of this.o.settingIds) {
@@ -663,8 +663,7 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
     }
   }
 
-  private async switchToCombined(gen: number): Promise<void> {
-    void gen;
+  private async switchToCombined(): Promise<void> {
     await this.request('S combined mode', combinedModeCommand(), (f) => letterOf(f) === 'S', { idempotent: true });
   }
 
@@ -867,7 +866,7 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
         const current = sc.kind === 'bit' ? (await this.readRamRaw([w.id]))[0]! : 0;
         const raw = rawOfRamVar(info, w.value, current);
         if (raw === null) throw new VebusError('out-of-range', `${this.o.name}: ${ramLabel(w.id)} cannot hold ${String(w.value)}`);
-        await this.sendWrite(gen, 'ram-var', w.id, raw, false);
+        await this.sendWrite('ram-var', w.id, raw, false);
         const [back] = await this.readRamRaw([w.id]);
         const value = applyRamVar(info, back!);
         const ok = sc.kind === 'bit' ? value === w.value : back === raw;
@@ -895,7 +894,7 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
       this.persistentWrites.push(now);
     }
     try {
-      await this.sendWrite(gen, 'setting', id, raw, ramOnly);
+      await this.sendWrite('setting', id, raw, ramOnly);
     } catch (err) {
       // No answer to a persistent write: whether it took effect is for the read-back to tell
       // (never a blind re-send). A RAM-only write cannot be read back: the timeout stands.
@@ -920,8 +919,7 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
   }
 
   /** WriteViaID in combined mode; the two-step write (one exclusive section) in compat mode. */
-  private async sendWrite(gen: number, target: 'setting' | 'ram-var', id: number, raw: number, ramOnly: boolean): Promise<void> {
-    void gen;
+  private async sendWrite(target: 'setting' | 'ram-var', id: number, raw: number, ramOnly: boolean): Promise<void> {
     const gap = target === 'setting' && !ramOnly ? this.o.persistentWriteGapMs : undefined;
     const expect = target === 'setting' ? RC.SettingWritten : RC.RamVarWritten;
     if (!this.o.compat) {
@@ -929,7 +927,8 @@ export class VebusDriver implements DeviceDriver<VebusCommand, VebusFact> {
       return;
     }
     if (ramOnly) throw new VebusError('not-supported', `${this.o.name}: RAM-only writes need combined mode (WriteViaID); this driver is in compat mode`);
-    // Two-step: the first half has no reply; the same letter carries both halves.
+    // Two-step: the first half has no reply, so it goes straight to the link (inside this
+    // exclusive section nothing else can be sent in between); the same letter carries both.
     const letter = this.nextLetter();
     const first = writeAddress(letter, target, id);
     const sent = await this.o.link.send(first);
