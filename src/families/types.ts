@@ -91,6 +91,8 @@ export interface DeviceFamily<Cfg = unknown, Sim extends FamilySim = FamilySim, 
   readonly defaultFrameType?: 'standard' | 'extended';
   /** Stream families: bytes ⇄ frames for the link the rig builds. */
   createFramer?(): Framer<unknown>;
+  /** Stream families whose device talks on its own (an MK2's V frames): reopen the link after this long without a byte. */
+  readonly linkSilenceMs?: number;
   /** Stream families on USB-HID: how the reports are cut (e.g. PI18: drop after the CR, pause between reports). */
   readonly hid?: { dropAfterDelimiter?: number; reportGapMs?: number; reportSize?: number };
   /** The view of a device the store remembers (every device starts offline). */
