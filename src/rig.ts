@@ -234,7 +234,7 @@ export function buildRig(opts: RigOptions): Rig {
     } else {
       if (!family.createFramer) throw new Error(`link ${lc.id}: the ${family.kind} family has no framing for a ${t.type} transport`);
       framer = family.createFramer();
-      link = new SupervisedLink(factory, framer, { id: lc.id, clock, log: linkLog, name: `${family.kind} link` });
+      link = new SupervisedLink(factory, framer, { id: lc.id, clock, log: linkLog, name: `${family.kind} link`, ...(family.linkSilenceMs ? { watchdog: { silenceMs: family.linkSilenceMs } } : {}) });
     }
     links.set(lc.id, link);
     engine.addLink(lc.id, family, family.attach({ linkId: lc.id, link: link as never, clock, log, cfg, known: engine.knownOn(lc.id), framer }));

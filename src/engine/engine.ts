@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { Store, StoredEvent, StoreHealth } from '../store/store.js';
 import type { ChargerConfig } from '../config/schema.js';
 import type { LinkState } from '../link/types.js';
-import type { Observation } from '../families/contract.js';
+import type { InspectedFrame, Observation } from '../families/contract.js';
 import type { DeviceFamily, DeviceViewBase, FamilyLink } from '../families/types.js';
 import type { LoadedFamilies } from '../families/registry.js';
 import type { BatteryLimitsSource, DcOutputLimits, DcUnitView } from './capabilities.js';
@@ -342,7 +342,7 @@ export class Engine {
   }
 
   /** Latest frame per address on a link, decoded: the raw frame inspector (null where the family keeps none). */
-  latestFrames(linkId: string): unknown[] | null {
+  latestFrames(linkId: string): InspectedFrame[] | null {
     return this.links.get(linkId)?.fl.latestFrames?.() ?? null;
   }
 

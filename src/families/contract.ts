@@ -102,3 +102,16 @@ export type FamilyCheck<Cmd, Ctx> = (cmd: Cmd, ctx: Ctx) => { ok: true; value: C
 
 /** A family's projection: the device's view after an observation. Pure: returns a new object or the same one. */
 export type Projection<View, Fact = never> = (view: View, o: Observation<Fact>) => View;
+
+/** The latest frame per address on a link, decoded: what the frame inspector shows. */
+export interface InspectedFrame {
+  address: string | null;
+  dir: 'rx' | 'tx';
+  bytes: Uint8Array;
+  kind: string;
+  /** The decoded fields (the family's message, as JSON). */
+  decoded: Record<string, unknown>;
+  seenAt: number;
+  /** Frames seen at this address so far. */
+  count: number;
+}

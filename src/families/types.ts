@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import type { LiFePO4Pack } from '../sim/lifepo4-pack.js';
 import type { DeviceRow, SampleRow, StoredEvent } from '../store/types.js';
 import type { BatteryLimitsSource, DcOutputBus } from '../engine/capabilities.js';
-import type { DeviceDriver, Observation, Values } from './contract.js';
+import type { DeviceDriver, InspectedFrame, Observation, Values } from './contract.js';
 import type { CanBusSim } from './can/bus-sim.js';
 import type { CanLink } from './can/types.js';
 import type { Framer } from '../link/types.js';
@@ -62,7 +62,7 @@ export interface FamilyLink<View extends DeviceViewBase = DeviceViewBase, Fact =
   /** A counter that only grows with corrupt input (bytes or frames), reported as link.corrupt events. */
   corruptTotal(): number;
   /** The latest frame per address, decoded: the raw frame inspector (where the family keeps one). */
-  latestFrames?(): unknown[];
+  latestFrames?(): InspectedFrame[];
 }
 
 export interface AttachContext<Cfg, L = CanLink> {
@@ -91,6 +91,8 @@ export interface DeviceFamily<Cfg = unknown, Sim extends FamilySim = FamilySim, 
   readonly defaultFrameType?: 'standard' | 'extended';
   /** Stream families: bytes ⇄ frames for the link the rig builds. */
   createFramer?(): Framer<unknown>;
+  /** Stream families whose device talks on its own (an MK2's V frames): reopen the link after this long without a byte. */
+  readonly linkSilenceMs?: number;
   /** Stream families on USB-HID: how the reports are cut (e.g. PI18: drop after the CR, pause between reports). */
   readonly hid?: { dropAfterDelimiter?: number; reportGapMs?: number; reportSize?: number };
   /** The view of a device the store remembers (every device starts offline). */

@@ -1,5 +1,6 @@
 /** The recorded history: frames, events and telemetry as cursor connections, plus live feeds. */
 import { builder, apiError } from './builder.js';
+import type { InspectedFrame } from '../families/contract.js';
 import { clampFirst, connectionOf, type ConnectionShape } from './connection.js';
 import type { StoredEvent, StoredFrame, SampleRow } from '../store/store.js';
 import { hex } from '../families/can/types.js';
@@ -159,5 +160,31 @@ builder.subscriptionFields((t) => ({
         1000,
       ),
     resolve: (e) => e,
+  }),
+}));
+
+const InspectedFrameRef = builder.objectRef<InspectedFrame>('InspectedFrame').implement({
+  description: 'The latest frame at one address on a link, decoded by its family',
+  fields: (t) => ({
+    address: t.exposeString('address', { nullable: true, description: 'CAN id in hex, MK2 address, RAPI sequence id…' }),
+    dir: t.exposeString('dir'),
+    bytesHex: t.string({ resolve: (f) => Buffer.from(f.bytes).toString('hex').toUpperCase() }),
+    kind: t.exposeString('kind'),
+    decoded: t.field({ type: 'JSON', resolve: (f) => f.decoded }),
+    seenAt: t.field({ type: 'DateTime', resolve: (f) => f.seenAt }),
+    count: t.exposeInt('count'),
+  }),
+});
+
+builder.queryFields((t) => ({
+  latestFrames: t.field({
+    type: [InspectedFrameRef],
+    description: 'The frame inspector: the latest frame per address on a link, with its decoded fields and when it was seen (links whose family keeps one).',
+    args: { linkId: t.arg.id({ required: true }) },
+    resolve: (_r, a, ctx) => {
+      const frames = ctx.engine.latestFrames(String(a.linkId));
+      if (frames === null) throw apiError('NOT_FOUND', `link "${a.linkId}" keeps no frame inspector; query buses { id kind } for the links`);
+      return frames;
+    },
   }),
 }));

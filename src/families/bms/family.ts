@@ -6,7 +6,7 @@ import type { BmsConfig } from '../../config/schema.js';
 import type { DeviceFamily, FamilyLink } from '../types.js';
 import type { DeviceDriver, ExecuteResult, Observation } from '../contract.js';
 import type { BatteryLimitsSource } from '../../engine/capabilities.js';
-import { adapterStats, canFrameRecord } from '../can/types.js';
+import { adapterStats, canAddress, canFrameRecord } from '../can/types.js';
 import { BmsDriver, type BmsObservation } from './driver.js';
 import { BmsSim } from './sim.js';
 import { bmsLimitsFromSnapshot, dialectRefusal } from './policy.js';
@@ -125,7 +125,8 @@ export const family = {
         const s = adapterStats(link);
         return Number(s.droppedBytes ?? 0) + Number(s.badChecksum ?? 0) + Number(s.badTerminator ?? 0);
       },
-      latestFrames: () => driver.latestFrames(),
+      latestFrames: () =>
+        driver.latestFrames().map((f) => ({ address: canAddress({ id: f.canId, extended: f.extended }), dir: f.dir, bytes: f.data, kind: f.decoded.kind, decoded: f.decoded as unknown as Record<string, unknown>, seenAt: f.seenAt, count: f.count })),
     };
   },
   createSim({ clock, canBus, pack, cfg }) {

@@ -1,9 +1,8 @@
 /** Batteries seen through their BMS, and the raw frame inspector of a BMS bus. */
-import { apiError, builder } from '../../schema/builder.js';
+import { builder } from '../../schema/builder.js';
 import { Device, registerDeviceType } from '../../schema/devices.js';
 import type { BatteryView } from './view.js';
-import type { BmsModuleSnapshot, LatestFrame } from './driver.js';
-import { canIdHex, hex } from '../can/types.js';
+import type { BmsModuleSnapshot } from './driver.js';
 
 registerDeviceType('bms', 'Battery');
 
@@ -61,29 +60,6 @@ export const Battery = builder.objectRef<BatteryView>('Battery').implement({
   }),
 });
 
-const InspectedFrame = builder.objectRef<LatestFrame>('InspectedFrame').implement({
-  fields: (t) => ({
-    canId: t.exposeInt('canId'),
-    canIdHex: t.string({ resolve: (f) => canIdHex({ id: f.canId, extended: f.extended }) }),
-    dir: t.exposeString('dir'),
-    dataHex: t.string({ resolve: (f) => hex(f.data) }),
-    kind: t.string({ resolve: (f) => f.decoded.kind }),
-    decoded: t.field({ type: 'JSON', resolve: (f) => f.decoded }),
-    seenAt: t.field({ type: 'DateTime', resolve: (f) => f.seenAt }),
-    count: t.exposeInt('count'),
-  }),
-});
-
 builder.queryFields((t) => ({
   batteries: t.field({ type: [Battery], resolve: (_r, _a, ctx) => ctx.engine.devicesOfKind<BatteryView>('bms') }),
-  canFrames: t.field({
-    type: [InspectedFrame],
-    description: 'Latest frame per CAN id on a BMS bus, with its decoded fields and when it was seen.',
-    args: { busId: t.arg.id({ required: true }) },
-    resolve: (_r, a, ctx) => {
-      const frames = ctx.engine.latestFrames(String(a.busId)) as LatestFrame[] | null;
-      if (frames === null) throw apiError('NOT_FOUND', `no BMS bus "${a.busId}"; query buses { id kind } for the ids`);
-      return frames;
-    },
-  }),
 }));

@@ -3,7 +3,6 @@
  * stack on its own bus in fixed framing, one shared pack with the rectifiers.
  */
 import type { CanAdapterLink } from '../../../src/families/can/adapter.js';
-import type { LatestFrame } from '../../../src/families/bms/driver.js';
 import type { BatteryView } from '../../../src/families/bms/view.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeSimRig, tempDbPath, type TestRig } from '../../helpers/rig.js';
@@ -43,7 +42,7 @@ describe('battery BMS on the simulated rig', () => {
     expect(s.chargeVoltageLimitV).toBeCloseTo(57.6, 1);
     expect(s.modules.map((m) => m.index)).toEqual([1, 2]);
     expect(t.store.listFrames({ link: 'can1', dir: 'rx' }, 5).items.length).toBe(5);
-    expect((t.rig.engine.latestFrames('can1') as LatestFrame[])!.some((f) => f.canId === 0x351 && f.decoded.kind === 'charge-limits')).toBe(true);
+    expect(t.rig.engine.latestFrames('can1')!.some((f) => f.address === '351' && f.kind === 'charge-limits')).toBe(true);
   });
 
   it('records alarms and protections as events when they raise and clear', async () => {
