@@ -4,7 +4,7 @@
  * JSON object per line with the level as a word. LOG_FORMAT=json|pretty overrides the choice.
  */
 import { pino } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 
 export interface Logger {
   info(obj: object, msg: string): void;
@@ -32,6 +32,8 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', op
   const options = { level, base: { app: 'powerplane' }, formatters: { level: (label: string) => ({ level: label }) } };
   if (!usePretty) return pino(options);
   // pretty needs the numeric level in the object it formats: no level formatter there.
+  // Loaded only for a terminal: a service (JSON to the journal) never pays for it.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   return pino({ level, base: undefined }, pretty({ colorize: !!process.stdout.isTTY, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,app' }));
 }
 

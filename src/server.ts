@@ -11,7 +11,6 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { createYoga, createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
@@ -57,6 +56,23 @@ function sendError(res: ServerResponse, status: number, code: Code, message: str
 
 const tooDeep = () =>
   createGraphQLError(`the variables nest more than ${MAX_VARIABLE_DEPTH} levels deep; no input of this API needs that`, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+
+/** What GraphiQL opens with: a query that works on any rig, and how to go further. */
+export const GRAPHIQL_EXAMPLE = `# powerplane: every device, bus and charger of this rig.
+# Ctrl-Enter runs it; Ctrl-Space completes; the Docs tab lists every field.
+# With tokens configured, add the header {"Authorization": "Bearer <token>"} below.
+# Live: subscription { deviceChanged { id name online } }
+query Overview {
+  system { simulated version startedAt }
+  devices {
+    id kind name online lastSeen
+    ... on Flatpack2Psu { outputVoltageV outputCurrentA outputPowerW state }
+    ... on Battery { voltageV currentA socPct tempC }
+  }
+  buses { id kind linkState setpoint { voltageV currentA standby origin } }
+  chargers { id phase targetVoltageV chargeCurrentA deliveredAh }
+}
+`;
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { engine, log } = opts;
@@ -106,10 +122,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const yoga = createYoga<{ req: IncomingMessage }, Context>({
     schema,
-    graphiql: { title: 'powerplane', subscriptionsProtocol: 'WS' },
+    graphiql: { title: 'powerplane', defaultQuery: GRAPHIQL_EXAMPLE, subscriptionsProtocol: 'WS' },
     // GraphiQL with its assets inlined: the default loads them from a CDN, which a cabin
-    // without internet (or a locked-down site network) cannot reach.
-    renderGraphiQL,
+    // without internet (or a locked-down site network) cannot reach. Loaded on the first
+    // page view: the inlined assets cost ~45 MB of RSS that a headless service never needs.
+    renderGraphiQL: async (o) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(o),
     logging: false,
     maskedErrors: { maskError: (error) => (error instanceof GraphQLError ? withCode(error, log) : withCode(new GraphQLError(String((error as Error)?.message), { originalError: error as Error }), log)) },
     // Only allow-listed foreign origins get CORS headers; the page's own origin needs none.
