@@ -22,7 +22,7 @@ import { schema, type Context } from './schema/index.js';
 import type { Engine } from './engine/engine.js';
 import type { Logger } from './log.js';
 import { createStaticHandler } from './static.js';
-import { Authenticator } from './auth.js';
+import { Authenticator, roleAtLeast } from './auth.js';
 import { limitsSchema, type LimitsConfig, type TokenConfig } from './config/schema.js';
 import { clientKey, crossOriginMessage, originAllowed, RateLimiter } from './http/perimeter.js';
 import { MAX_VARIABLE_DEPTH, nestingDepth, useCostLimits } from './http/limits.js';
@@ -40,6 +40,8 @@ export interface ServerOptions {
   tokens?: TokenConfig[];
   allowedOrigins?: string[];
   limits?: Partial<LimitsConfig>;
+  /** Prometheus metrics served at /metrics to the viewer role and above (src/metrics.ts). */
+  metrics?: { contentType: string; text(): Promise<string> };
 }
 
 export interface RunningServer {
@@ -157,6 +159,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (length > limits.maxBodyBytes) return sendError(res, 413, 'PAYLOAD_TOO_LARGE', `the request body is ${length} bytes, more than the ${limits.maxBodyBytes} allowed`);
       if (req.headers['transfer-encoding'] && req.headers['content-length'] === undefined) return sendError(res, 411, 'BAD_USER_INPUT', 'send the request body with a Content-Length');
       return yoga(req, res);
+    }
+    if (path === '/metrics' && opts.metrics) {
+      if (!rate.take(clientKey(req.socket.remoteAddress))) return sendError(res, 429, 'RATE_LIMITED', 'too many requests from this address; wait a moment and retry', { 'retry-after': '1' });
+      if (!roleAtLeast(auth.resolve(req.headers.authorization).role, 'viewer')) {
+        return sendError(res, 401, 'UNAUTHENTICATED', 'scraping /metrics needs a token of the viewer role or higher: set authorization.credentials (bearer) in the Prometheus scrape config', { 'www-authenticate': 'Bearer realm="powerplane"' });
+      }
+      const metrics = opts.metrics;
+      return metrics.text().then((body) => {
+        res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+        res.end(body);
+      });
     }
     const health = healthResponse(engine, path);
     if (health) {

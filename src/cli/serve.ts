@@ -15,6 +15,7 @@ import { buildRig, simulatedClockStart, simulatedConfig } from '../rig.js';
 import { kindsIn, loadFamilies } from '../families/registry.js';
 import { Store, StoreOpenError } from '../store/store.js';
 import { startServer } from '../server.js';
+import { createMetrics } from '../metrics.js';
 import { CliError, EXIT } from './common.js';
 
 interface ServeOptions {
@@ -89,7 +90,8 @@ export async function serve(values: ServeOptions): Promise<void> {
   const families = await loadFamilies(kindsIn(config));
   const rig = buildRig({ config, clock, store, log, simulated, families, pack: simSoc === undefined ? undefined : { socPct: simSoc } });
   rig.start();
-  const server = await startServer({ engine: rig.engine, log, ...config.server });
+  const metrics = createMetrics({ engine: rig.engine, log, dbPath });
+  const server = await startServer({ engine: rig.engine, log, metrics, ...config.server });
 
   const day = 24 * 3600_000;
   const prune = () => {
