@@ -6,6 +6,12 @@
  * 3 the server could not be reached (or answered something that is not GraphQL).
  */
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+
+/** The package version (package.json sits two folders up from src/cli/ and from dist/cli/). */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 export const EXIT = { OK: 0, REFUSED: 1, USAGE: 2, UNREACHABLE: 3 } as const;
 

@@ -3,10 +3,9 @@
  * each exporting `register(program)`). A new group is a new file and one line below.
  */
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/load.js';
 import { StoreOpenError } from '../store/store.js';
-import { CliError, EXIT } from './common.js';
+import { CliError, EXIT, version } from './common.js';
 import * as serve from './serve.js';
 import * as config from './config.js';
 import * as detect from './detect.js';
@@ -15,9 +14,6 @@ import * as charge from './charge.js';
 
 const GROUPS: Array<{ register(program: Command): void }> = [serve, config, detect, devices, charge];
 
-export function version(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 export function createProgram(): Command {
   const program = new Command('powerplane')

@@ -16,7 +16,9 @@ import { kindsIn, loadFamilies } from '../families/registry.js';
 import { Store, StoreOpenError } from '../store/store.js';
 import { startServer } from '../server.js';
 import { createMetrics } from '../metrics.js';
-import { CliError, EXIT } from './common.js';
+import { startMqttBridge } from '../mqtt/bridge.js';
+import { mqttSchema } from '../mqtt/config.js';
+import { CliError, EXIT, version } from './common.js';
 
 interface ServeOptions {
   config?: string;
@@ -26,6 +28,7 @@ interface ServeOptions {
   simSpeed?: string;
   simSoc?: string;
   logLevel?: string;
+  mqtt?: string;
 }
 
 /** How long a graceful stop may take before the process exits anyway (systemd waits 90 s by default). */
@@ -43,6 +46,7 @@ export function register(program: Command): void {
     .option('--db <file>', 'override database.path')
     .option('--sim-speed <x>', 'run the simulated rig x times faster than real time (default 1)')
     .option('--sim-soc <pct>', 'state of charge the simulated pack starts at (default 40)')
+    .option('--mqtt <url>', 'publish to this MQTT broker (Home Assistant discovery on); overrides mqtt.url')
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (env LOG_LEVEL; default: the config's log.level)`)
     .action((o: ServeOptions) => serve(o));
 }
@@ -62,6 +66,7 @@ export async function serve(values: ServeOptions): Promise<void> {
   // Overrides are applied before validation, so a --host beyond loopback meets the same
   // token rule as server.host in the file.
   let port: number | undefined;
+  if (values.mqtt !== undefined && !mqttSchema.shape.url.safeParse(values.mqtt).success) throw usage(`--mqtt must be a broker URL such as mqtt://192.168.1.10:1883, got "${values.mqtt}"`);
   if (values.port !== undefined) {
     port = Number(values.port);
     if (values.port.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65535) throw usage(`--port must be 0–65535, got "${values.port}"`);
@@ -92,6 +97,8 @@ export async function serve(values: ServeOptions): Promise<void> {
   rig.start();
   const metrics = createMetrics({ engine: rig.engine, log, dbPath });
   const server = await startServer({ engine: rig.engine, log, metrics, ...config.server });
+  const mqttConfig = values.mqtt ? mqttSchema.parse({ ...config.mqtt, url: values.mqtt }) : config.mqtt;
+  const mqtt = mqttConfig ? startMqttBridge({ engine: rig.engine, log, config: mqttConfig, version: version() }) : null;
 
   const day = 24 * 3600_000;
   const prune = () => {
@@ -156,6 +163,11 @@ export async function serve(values: ServeOptions): Promise<void> {
       log.info({ buses }, `standby sent on ${buses.length ? buses.join(', ') : 'no bus'}`);
     } catch (e) {
       log.error({ err: String(e) }, `standby on stop failed (${String(e)}); switch the PSUs off by hand`);
+    }
+    try {
+      await mqtt?.stop(); // "offline" (retained) after the final state
+    } catch (e) {
+      log.warn({ err: String(e) }, `mqtt: ${String(e)}`);
     }
     await server.close();
     await rig.stop();
