@@ -39,7 +39,12 @@ const why = needsBuild();
 if (why) {
   const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
   if (!existsSync(vite)) {
-    console.error('ensure-web-build: vite is not installed; run `npm install` first');
+    // A production install (npm install --omit=dev) has no vite: it serves the dashboard it came with.
+    if (existsSync(builtIndex)) {
+      console.error('ensure-web-build: vite is not installed (a production install); serving the dashboard already built in web-client/dist');
+      process.exit(0);
+    }
+    console.error('ensure-web-build: vite is not installed; run `npm install` (with the devDependencies) first');
     process.exit(1);
   }
   console.error(`ensure-web-build: building the dashboard (${why})`);

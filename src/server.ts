@@ -11,7 +11,6 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { createYoga, createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
@@ -23,7 +22,7 @@ import { schema, type Context } from './schema/index.js';
 import type { Engine } from './engine/engine.js';
 import type { Logger } from './log.js';
 import { createStaticHandler } from './static.js';
-import { Authenticator } from './auth.js';
+import { Authenticator, roleAtLeast } from './auth.js';
 import { limitsSchema, type LimitsConfig, type TokenConfig } from './config/schema.js';
 import { clientKey, crossOriginMessage, originAllowed, RateLimiter } from './http/perimeter.js';
 import { MAX_VARIABLE_DEPTH, nestingDepth, useCostLimits } from './http/limits.js';
@@ -41,6 +40,8 @@ export interface ServerOptions {
   tokens?: TokenConfig[];
   allowedOrigins?: string[];
   limits?: Partial<LimitsConfig>;
+  /** Prometheus metrics served at /metrics to the viewer role and above (src/metrics.ts). */
+  metrics?: { contentType: string; text(): Promise<string> };
 }
 
 export interface RunningServer {
@@ -57,6 +58,23 @@ function sendError(res: ServerResponse, status: number, code: Code, message: str
 
 const tooDeep = () =>
   createGraphQLError(`the variables nest more than ${MAX_VARIABLE_DEPTH} levels deep; no input of this API needs that`, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+
+/** What GraphiQL opens with: a query that works on any rig, and how to go further. */
+export const GRAPHIQL_EXAMPLE = `# powerplane: every device, bus and charger of this rig.
+# Ctrl-Enter runs it; Ctrl-Space completes; the Docs tab lists every field.
+# With tokens configured, add the header {"Authorization": "Bearer <token>"} below.
+# Live: subscription { deviceChanged { id name online } }
+query Overview {
+  system { simulated version startedAt }
+  devices {
+    id kind name online lastSeen
+    ... on Flatpack2Psu { outputVoltageV outputCurrentA outputPowerW state }
+    ... on Battery { voltageV currentA socPct tempC }
+  }
+  buses { id kind linkState setpoint { voltageV currentA standby origin } }
+  chargers { id phase targetVoltageV chargeCurrentA deliveredAh }
+}
+`;
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { engine, log } = opts;
@@ -106,10 +124,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const yoga = createYoga<{ req: IncomingMessage }, Context>({
     schema,
-    graphiql: { title: 'powerplane', subscriptionsProtocol: 'WS' },
+    graphiql: { title: 'powerplane', defaultQuery: GRAPHIQL_EXAMPLE, subscriptionsProtocol: 'WS' },
     // GraphiQL with its assets inlined: the default loads them from a CDN, which a cabin
-    // without internet (or a locked-down site network) cannot reach.
-    renderGraphiQL,
+    // without internet (or a locked-down site network) cannot reach. Loaded on the first
+    // page view: the inlined assets cost ~45 MB of RSS that a headless service never needs.
+    renderGraphiQL: async (o) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(o),
     logging: false,
     maskedErrors: { maskError: (error) => (error instanceof GraphQLError ? withCode(error, log) : withCode(new GraphQLError(String((error as Error)?.message), { originalError: error as Error }), log)) },
     // Only allow-listed foreign origins get CORS headers; the page's own origin needs none.
@@ -140,6 +159,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (length > limits.maxBodyBytes) return sendError(res, 413, 'PAYLOAD_TOO_LARGE', `the request body is ${length} bytes, more than the ${limits.maxBodyBytes} allowed`);
       if (req.headers['transfer-encoding'] && req.headers['content-length'] === undefined) return sendError(res, 411, 'BAD_USER_INPUT', 'send the request body with a Content-Length');
       return yoga(req, res);
+    }
+    if (path === '/metrics' && opts.metrics) {
+      if (!rate.take(clientKey(req.socket.remoteAddress))) return sendError(res, 429, 'RATE_LIMITED', 'too many requests from this address; wait a moment and retry', { 'retry-after': '1' });
+      if (!roleAtLeast(auth.resolve(req.headers.authorization).role, 'viewer')) {
+        return sendError(res, 401, 'UNAUTHENTICATED', 'scraping /metrics needs a token of the viewer role or higher: set authorization.credentials (bearer) in the Prometheus scrape config', { 'www-authenticate': 'Bearer realm="powerplane"' });
+      }
+      const metrics = opts.metrics;
+      return metrics.text().then((body) => {
+        res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+        res.end(body);
+      });
     }
     const health = healthResponse(engine, path);
     if (health) {

@@ -8,6 +8,7 @@ import { checkFallbackVoltage, validateChargerSettings } from '../engine/gate.js
 import { familyConfigs, familyKinds, type FamilyKind } from '../families/registry.js';
 import type { FamilyConfigEntry } from '../families/config-types.js';
 import { DEFAULT_CHARGER_SETTINGS, type ChargerSettings } from '../engine/charger/settings.js';
+import { mqttSchema } from '../mqtt/config.js';
 
 const WAVESHARE_BITRATES = [1_000_000, 800_000, 500_000, 400_000, 250_000, 200_000, 125_000, 100_000, 50_000, 20_000, 10_000, 5_000] as const;
 const SERIAL_BAUDS = [9600, 19200, 38400, 115200, 1_228_800, 2_000_000] as const;
@@ -272,6 +273,8 @@ export const configSchema = z.preprocess(upgradeOlderKeys, z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
       .strict()
       .default({ level: 'info' }),
+    /** Optional: state, Home Assistant discovery and commands over MQTT (src/mqtt/). */
+    mqtt: mqttSchema.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

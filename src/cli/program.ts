@@ -1,0 +1,67 @@
+/**
+ * The command line: one commander program, one file per command group (src/cli/<group>.ts,
+ * each exporting `register(program)`). A new group is a new file and one line below.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { StoreOpenError } from '../store/store.js';
+import { CliError, EXIT, version } from './common.js';
+import * as serve from './serve.js';
+import * as config from './config.js';
+import * as detect from './detect.js';
+import * as devices from './devices.js';
+import * as charge from './charge.js';
+
+const GROUPS: Array<{ register(program: Command): void }> = [serve, config, detect, devices, charge];
+
+
+export function createProgram(): Command {
+  const program = new Command('powerplane')
+    .description('One server between a person and the power hardware of a home, cabin or telecom site.')
+    .version(version(), '-V, --version')
+    .showHelpAfterError(true)
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Commands that talk to a running server take --url / POWERPLANE_URL and --token / POWERPLANE_TOKEN.
+Exit codes: 0 done, 1 refused by the server (its code is printed), 2 bad usage or config, 3 server unreachable.
+`,
+    );
+  for (const g of GROUPS) g.register(program);
+  // Every subcommand throws instead of exiting, so main() decides the exit code.
+  const exitOverride = (c: Command) => {
+    c.exitOverride().showHelpAfterError(true).showSuggestionAfterError(true);
+    c.commands.forEach(exitOverride);
+  };
+  exitOverride(program);
+  return program;
+}
+
+/** Runs the CLI; resolves with the exit code (the server's `serve` keeps running after it resolves). */
+export async function main(argv: string[]): Promise<number> {
+  const program = createProgram();
+  // No command, or only serve's options (the older `powerplane --config FILE`): serve.
+  const top = new Set(['-h', '--help', '-V', '--version']);
+  if (argv.length === 0 || (argv[0]!.startsWith('-') && !top.has(argv[0]!))) argv = ['serve', ...argv];
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and --version "exit" with 0; everything else commander refuses is bad usage.
+      return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    if (e instanceof CliError) {
+      console.error(`powerplane: ${e.message}`);
+      return e.exitCode;
+    }
+    if (e instanceof ConfigError || e instanceof StoreOpenError) {
+      console.error(e.message);
+      return EXIT.USAGE;
+    }
+    console.error(e);
+    return 1;
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * Prometheus metrics (prom-client) for `/metrics`, read from the engine's own topics and views:
+ *
+ * - `powerplane_device_<reading>{device,kind,name}`: every numeric value of every device's
+ *   samples (output_voltage_v, output_current_a, soc_pct, intake_temp_c, … whatever the family
+ *   reports), removed when the device goes offline so that a stale value is never scraped;
+ *   `powerplane_device_online` and `powerplane_device_last_seen_seconds` for every device.
+ * - `powerplane_link_<stat>_total{link,kind}`: the link counters (rx/tx frames, corrupt bytes,
+ *   reconnects, …) and `powerplane_link_up{link,kind}`.
+ * - `powerplane_setpoints_total{outcome,code}`, `powerplane_commands_total{outcome,code}`,
+ *   `powerplane_charge_sessions_total{outcome}`, `powerplane_events_total{type}` from the event log.
+ * - `powerplane_charger_*` per charger, `powerplane_store_bytes`, `powerplane_store_writable`,
+ *   and Node's defaults (event-loop delay percentiles, heap, RSS, GC).
+ *
+ * Subscribers never throw into the engine: a metric that fails is logged and skipped.
+ */
+import { statSync } from 'node:fs';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Engine } from './engine/engine.js';
+import type { Logger } from './log.js';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly contentType: string;
+  text(): Promise<string>;
+  stop(): void;
+}
+
+/** `outputVoltageV` → `output_voltage_v`; anything outside [a-z0-9_] becomes `_`. */
+export function metricKey(key: string): string {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, '_')
+    .replace(/^_+|_+$/g, '');
+}
+
+export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: string; defaults?: boolean }): Metrics {
+  const { engine, log } = opts;
+  const registry = new Registry();
+  if (opts.defaults !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  const deviceLabels = ['device', 'kind', 'name'] as const;
+  const readings = new Map<string, Gauge<(typeof deviceLabels)[number]>>();
+  const seriesOf = new Map<string, Set<string>>(); // device id → reading metric names it has
+  const guard = (what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      log.warn({ err: String(e) }, `metrics: ${what} skipped (${String(e)})`);
+    }
+  };
+
+  const readingGauge = (key: string) => {
+    const name = `powerplane_device_${metricKey(key)}`;
+    let g = readings.get(name);
+    if (!g) {
+      g = new Gauge({ name, help: `the device reading "${key}" from its latest sample (removed while the device is offline)`, labelNames: deviceLabels, registers: [registry] });
+      readings.set(name, g);
+    }
+    return g;
+  };
+
+  const unsubs: Array<() => void> = [];
+  unsubs.push(
+    engine.samples.subscribe((s) =>
+      guard('a sample', () => {
+        const d = engine.device(s.deviceId);
+        const labels = { device: s.deviceId, kind: d?.kind ?? 'unknown', name: d?.name ?? s.deviceId };
+        let mine = seriesOf.get(s.deviceId);
+        if (!mine) seriesOf.set(s.deviceId, (mine = new Set()));
+        for (const [k, v] of Object.entries(s.values)) {
+          if (typeof v !== 'number' || !Number.isFinite(v)) {
+            if (v === null) readings.get(`powerplane_device_${metricKey(k)}`)?.remove(labels);
+            continue;
+          }
+          readingGauge(k).set(labels, v);
+          mine.add(`powerplane_device_${metricKey(k)}`);
+        }
+      }),
+    ),
+  );
+  unsubs.push(
+    engine.deviceChanged.subscribe((d) =>
+      guard('a device change', () => {
+        if (d.online) return;
+        for (const name of seriesOf.get(d.id) ?? []) readings.get(name)?.remove({ device: d.id, kind: d.kind, name: d.name });
+        seriesOf.delete(d.id);
+      }),
+    ),
+  );
+
+  const setpoints = new Counter({ name: 'powerplane_setpoints_total', help: 'DC output setpoints by outcome (accepted, rejected) and refusal code', labelNames: ['outcome', 'code'], registers: [registry] });
+  const commands = new Counter({ name: 'powerplane_commands_total', help: 'family commands by outcome (accepted, rejected, done, failed) and code', labelNames: ['outcome', 'code'], registers: [registry] });
+  const sessions = new Counter({ name: 'powerplane_charge_sessions_total', help: 'charge sessions ended, by outcome', labelNames: ['outcome'], registers: [registry] });
+  const events = new Counter({ name: 'powerplane_events_total', help: 'events recorded, by type', labelNames: ['type'], registers: [registry] });
+  unsubs.push(
+    engine.events.subscribe((e) =>
+      guard('an event', () => {
+        events.inc({ type: e.type });
+        const code = typeof e.data.code === 'string' ? e.data.code : '';
+        if (e.type === 'setpoint.accepted') setpoints.inc({ outcome: 'accepted', code: '' });
+        else if (e.type === 'setpoint.rejected') setpoints.inc({ outcome: 'rejected', code });
+        else if (e.type.startsWith('command.') && e.type !== 'command.requested') commands.inc({ outcome: e.type.slice('command.'.length), code });
+        else if (e.type === 'charger.session.ended') sessions.inc({ outcome: String(e.data.outcome ?? 'unknown') });
+      }),
+    ),
+  );
+
+  // Read at scrape time from the engine's views.
+  new Gauge({
+    name: 'powerplane_device_online',
+    help: '1 while the device is heard from',
+    labelNames: deviceLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const d of engine.listDevices()) this.set({ device: d.id, kind: d.kind, name: d.name }, d.online ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'powerplane_device_last_seen_seconds',
+    help: 'when the device was last heard from (Unix seconds, engine clock)',
+    labelNames: deviceLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const d of engine.listDevices()) {
+        const at = (d as { lastSeen?: number | null }).lastSeen;
+        if (typeof at === 'number') this.set({ device: d.id, kind: d.kind, name: d.name }, at / 1000);
+      }
+    },
+  });
+  new Gauge({
+    name: 'powerplane_link_up',
+    help: '1 while the link is up',
+    labelNames: ['link', 'kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const b of engine.listBuses()) this.set({ link: b.id, kind: b.kind }, b.linkState === 'up' ? 1 : 0);
+    },
+  });
+  const linkCounters = new Map<string, Counter<'link' | 'kind'>>();
+  const linkStats = (): void => {
+    for (const c of linkCounters.values()) c.reset();
+    for (const b of engine.listBuses()) {
+      let stats: Record<string, unknown>;
+      try {
+        stats = b.stats();
+      } catch {
+        continue;
+      }
+      for (const [k, v] of Object.entries(stats)) {
+        if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+        const name = `powerplane_link_${metricKey(k)}_total`;
+        let c = linkCounters.get(name);
+        if (!c) {
+          c = new Counter({ name, help: `the link counter "${k}" since the server started`, labelNames: ['link', 'kind'], registers: [registry] });
+          linkCounters.set(name, c);
+        }
+        c.inc({ link: b.id, kind: b.kind }, v);
+      }
+    }
+  };
+  linkStats(); // the counters exist (at their current values) before the first scrape
+  new Gauge({
+    name: 'powerplane_charger_charging',
+    help: '1 while the charger is in an active phase, with the phase as a label',
+    labelNames: ['charger', 'phase'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of engine.listChargers()) this.set({ charger: c.id, phase: c.phase }, ['idle', 'done', 'error'].includes(c.phase) ? 0 : 1);
+    },
+  });
+  for (const [key, help] of [
+    ['deliveredAh', 'charge delivered in the current or last session (Ah)'],
+    ['deliveredWh', 'energy delivered in the current or last session (Wh)'],
+    ['targetVoltageV', 'the charge target voltage (V)'],
+    ['chargeCurrentA', 'the charge current in force (A)'],
+  ] as const) {
+    new Gauge({
+      name: `powerplane_charger_${metricKey(key)}`,
+      help,
+      labelNames: ['charger'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of engine.listChargers()) {
+          const v = (c as unknown as Record<string, unknown>)[key];
+          if (typeof v === 'number') this.set({ charger: c.id }, v);
+        }
+      },
+    });
+  }
+  if (opts.dbPath) {
+    const path = opts.dbPath;
+    new Gauge({
+      name: 'powerplane_store_bytes',
+      help: 'size of the SQLite database on disk, with its WAL',
+      registers: [registry],
+      collect() {
+        let n = 0;
+        for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+          try {
+            n += statSync(f).size;
+          } catch {
+            /* not there */
+          }
+        }
+        this.set(n);
+      },
+    });
+  }
+  new Gauge({
+    name: 'powerplane_store_writable',
+    help: '1 while the store can write (0: a storage fault, every charge stopped)',
+    registers: [registry],
+    collect() {
+      this.set(engine.storageHealth.writable ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'powerplane_store_write_failures',
+    help: 'failed write attempts since the store was opened',
+    registers: [registry],
+    collect() {
+      this.set(engine.storageHealth.failures);
+    },
+  });
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    text: async () => {
+      linkStats();
+      return registry.metrics();
+    },
+    stop: () => {
+      for (const u of unsubs) u();
+      registry.clear();
+    },
+  };
+}

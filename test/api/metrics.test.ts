@@ -1,0 +1,106 @@
+/** Prometheus /metrics: scraped from a real server process and from a server with tokens. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { gqlData, killServers, spawnServer, stopServer } from '../helpers/server-process.js';
+import { startLiveServer, type LiveServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
+import { createMetrics, metricKey, type Metrics } from '../../src/metrics.js';
+import { sha256Hex } from '../../src/auth.js';
+import { silentLogger } from '../../src/log.js';
+
+afterEach(() => killServers());
+
+/** The value of one series in Prometheus text format, or undefined. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || !line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[4]);
+  }
+  return undefined;
+}
+
+describe('metrics', () => {
+  it('metric names from reading keys', () => {
+    expect(metricKey('outputVoltageV')).toBe('output_voltage_v');
+    expect(metricKey('socPct')).toBe('soc_pct');
+    expect(metricKey('rxFrames')).toBe('rx_frames');
+    expect(metricKey('cell.high-V')).toBe('cell_high_v');
+  });
+
+  it('a real server serves every device reading, link counters, setpoints by code, event-loop delay and store size', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pp-metrics-'));
+    const s = await spawnServer(['--port', '0', '--db', join(dir, 'sim.db'), '--sim-speed', '10']);
+    await waitFor(async () => (await gqlData<{ devices: Array<{ online: boolean }> }>(s.url, '{ devices { online } }')).devices.filter((d) => d.online).length >= 3, 'devices online', 20_000);
+    await gqlData(s.url, 'mutation { setPsuOutput(input: { deviceId: "all", voltageV: 54, currentA: 5 }) { sent } }');
+    const refused = await fetch(`${s.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: 'mutation { setPsuOutput(input: { deviceId: "all", voltageV: 70, currentA: 5 }) { sent } }' }) });
+    expect(((await refused.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code).toBe('OUT_OF_RANGE');
+
+    const text = await waitFor(async () => {
+      const r = await fetch(`${s.url}/metrics`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      const t = await r.text();
+      // Wait until the sampled readings of all three devices are in.
+      return sample(t, 'powerplane_device_output_voltage_v', { device: 'fp2-192750001639' }) !== undefined && sample(t, 'powerplane_device_soc_pct', { device: 'bms0' }) !== undefined ? t : null;
+    }, 'readings in /metrics', 20_000);
+    // Per-device readings, labelled by id, kind and name (whatever the family samples).
+    expect(sample(text, 'powerplane_device_output_voltage_v', { device: 'fp2-192750001639', kind: 'flatpack2', name: 'Rectifier A' })).toBeGreaterThan(40);
+    expect(sample(text, 'powerplane_device_intake_temp_c', { device: 'fp2-163850019608' })).toBeGreaterThan(0);
+    expect(sample(text, 'powerplane_device_soc_pct', { device: 'bms0', kind: 'bms' })).toBeGreaterThan(0);
+    expect(sample(text, 'powerplane_device_online', { device: 'bms0' })).toBe(1);
+    // Link counters and state.
+    expect(sample(text, 'powerplane_link_frames_total', { link: 'can0' })).toBeGreaterThan(0); // frames received (the Waveshare decoder's count)
+    expect(sample(text, 'powerplane_link_tx_frames_total', { link: 'can0' })).toBeGreaterThan(0);
+    expect(text).toMatch(/^# TYPE powerplane_link_frames_total counter$/m);
+    expect(sample(text, 'powerplane_link_up', { link: 'can1', kind: 'bms' })).toBe(1);
+    // Setpoints by outcome and code, from the event log.
+    expect(sample(text, 'powerplane_setpoints_total', { outcome: 'accepted' })).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'powerplane_setpoints_total', { outcome: 'rejected', code: 'OUT_OF_RANGE' })).toBe(1);
+    expect(sample(text, 'powerplane_events_total', { type: 'setpoint.rejected' })).toBe(1);
+    // Event-loop delay, store, charger.
+    expect(sample(text, 'nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
+    expect(sample(text, 'powerplane_store_bytes')).toBeGreaterThan(0);
+    expect(sample(text, 'powerplane_store_writable')).toBe(1);
+    expect(sample(text, 'powerplane_charger_target_voltage_v', { charger: 'charger1' })).toBeCloseTo(57.6);
+    await stopServer(s.child, 'SIGTERM');
+  });
+});
+
+describe('metrics behind tokens', () => {
+  let s: LiveServer;
+  let m: Metrics;
+  afterAll(async () => {
+    m?.stop();
+    await s?.stop();
+  });
+
+  it('needs a viewer token (401 with WWW-Authenticate otherwise); an offline device has no readings', async () => {
+    const lazy = { contentType: 'text/plain; version=0.0.4; charset=utf-8', text: () => m.text() };
+    s = await startLiveServer({ server: { metrics: lazy, tokens: [{ name: 'prometheus', role: 'viewer', sha256: sha256Hex('prometheus-token-0123456789') }] } });
+    m = createMetrics({ engine: s.rig.engine, log: silentLogger(), defaults: false });
+    const none = await fetch(`${s.url}/metrics`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(((await none.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code).toBe('UNAUTHENTICATED');
+    expect((await fetch(`${s.url}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
+    const auth = { authorization: 'Bearer prometheus-token-0123456789' };
+    const text = await waitFor(async () => {
+      const t = await (await fetch(`${s.url}/metrics`, { headers: auth })).text();
+      return sample(t, 'powerplane_device_output_voltage_v', { device: 'fp2-192750001639' }) !== undefined ? t : null;
+    }, 'a reading', 20_000);
+    expect(text).not.toMatch(/nodejs_/); // defaults off here
+    // The PSU goes silent: its readings leave /metrics, its online gauge says 0.
+    s.rig.sim!.flatpack2.get('can0')!.setPresent('192750001639', false);
+    const after = await waitFor(async () => {
+      const t = await (await fetch(`${s.url}/metrics`, { headers: auth })).text();
+      return sample(t, 'powerplane_device_online', { device: 'fp2-192750001639' }) === 0 ? t : null;
+    }, 'the PSU offline', 20_000);
+    expect(sample(after, 'powerplane_device_output_voltage_v', { device: 'fp2-192750001639' })).toBeUndefined();
+    expect(sample(after, 'powerplane_device_output_voltage_v', { device: 'fp2-163850019608' })).toBeGreaterThan(40);
+  });
+});
