@@ -57,11 +57,11 @@ export async function main(argv: string[]): Promise<void> {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0–65535, got "${values.port}"`);
   }
   const overrides = { host: values.host || undefined, port, dbPath: values.db || undefined };
-  const config = simulated ? simulatedConfig(overrides) : loadConfigFile(values.config!, overrides);
+  const config = simulated ? simulatedConfig({ ...overrides, evse: true }) : loadConfigFile(values.config!, overrides);
 
   const log = createLogger(config.log.level);
   if (simulated) {
-    log.warn({ speed }, `SIMULATED RIG: no config file given, so powerplane runs its built-in simulator (two USB-CAN-A adapters: two Flatpack2 PSUs on one, a Deye BMS on the other, and a 16-cell LiFePO4 pack${speed !== 1 ? `, ${speed}× real time` : ''}). Nothing here drives real hardware. Use --config FILE for a real rig.`);
+    log.warn({ speed }, `SIMULATED RIG: no config file given, so powerplane runs its built-in simulator (two USB-CAN-A adapters: two Flatpack2 PSUs on one, a Deye BMS on the other, a 16-cell LiFePO4 pack, and an OpenEVSE board on a serial line with a demo car${speed !== 1 ? `, ${speed}× real time` : ''}). Nothing here drives real hardware. Use --config FILE for a real rig.`);
   }
   const dbPath = resolve(config.database.path);
   try {
