@@ -23,6 +23,7 @@ import { ChargeSessionStore } from '../store/sessions.js';
 import { ChargerRuntime, type ChargerView } from './charger/runtime.js';
 import { DEFAULT_CHARGER_SETTINGS, type ChargerSettings } from './charger/machine.js';
 import { DcOutputController, type SetpointOrigin, type SetpointOutcome } from './controllers/dc-output.js';
+import { EvSessionController } from './controllers/ev-sessions.js';
 
 export type { SetpointOrigin, SetpointOutcome } from './controllers/dc-output.js';
 
@@ -73,6 +74,8 @@ export class Engine {
   readonly runStartedAt: number;
   /** Everything that sets a DC output bus: setpoints, standby, restore, fallback policy. */
   readonly dc: DcOutputController;
+  /** EV charge sessions of the devices whose family offers them (persisted with the charge sessions, kind 'ev'). */
+  readonly ev: EvSessionController;
   private readonly log: Logger;
   private readonly devices = new Map<string, DeviceViewBase>();
   private readonly links = new Map<string, LinkEntry>();
@@ -110,6 +113,13 @@ export class Engine {
       },
       chargersOn: (id) => this.chargersOn(id),
       chargers: () => [...this.chargers.values()],
+    });
+    this.ev = new EvSessionController({
+      clock: this.clock,
+      log: this.log,
+      sessions: this.sessions,
+      record: (e, durable) => this.record(e, durable),
+      nameOf: (id) => this.devices.get(id)?.name ?? id,
     });
     this.rebuildDevices(opts.families);
   }
@@ -467,6 +477,7 @@ export class Engine {
     for (const c of changes) this.deviceChanged.publish(c.next);
     // Controllers, by capability.
     if (fl.capabilities?.dcOutput) this.dc.observed(l.id, o, changes as Array<{ prev: DcUnitView | undefined; next: DcUnitView }>);
+    if (fl.capabilities?.evSessions) this.ev.observed(l.id, fl.capabilities.evSessions, o);
     if (fl.capabilities?.batteries && (o.type === 'fact' || o.type === 'presence')) {
       for (const { next } of changes) {
         const src = fl.capabilities.batteries(next);
