@@ -47,7 +47,9 @@ export const START_CHARGE = `mutation StartCharge($id: ID!, $currentA: Float) { 
 export const STOP_CHARGE = `mutation StopCharge($id: ID!) { stopCharge(chargerId: $id) { ${CHARGER_FIELDS} } }`;
 
 export const SESSIONS = `query Sessions($first: Int) { chargeSessions(first: $first) { edges { node {
-  id chargerId startedAt endedAt outcome reason deliveredAh deliveredWh peakCurrentA targetVoltageV ccToCvAt } } } }`;
+  id kind chargerId startedAt endedAt outcome reason deliveredAh deliveredWh energyKWh peakCurrentA avgCurrentA faults targetVoltageV ccToCvAt } } } }`;
 
 export const SESSION = `query Session($id: ID!, $maxPoints: Int) { chargeSession(id: $id) { id ccToCvAt phases { phase startedAt endedAt }
-  samples(maxPoints: $maxPoints) { at voltageV currentA ah wh socPct } } }`;
+  samples(maxPoints: $maxPoints) { at voltageV currentA powerW ah wh socPct } } }`;
+
+export const SET_EVSE_CURRENT = `mutation SetEvseCurrent($id: ID!, $currentA: Int!) { setEvseCurrent(deviceId: $id, currentA: $currentA) { sent message device { ... on EvCharger { configuredA capacityA } } } }`;
