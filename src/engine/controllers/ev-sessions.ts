@@ -18,7 +18,6 @@ import type { Observation } from '../../families/contract.js';
 import type { StoredEvent } from '../../store/store.js';
 import type { ChargeSessionStore } from '../../store/sessions.js';
 import type { EvSessionChange, EvSessionRecord, EvSessionsCapability, EvSessionTracker } from '../capabilities.js';
-import { Topic } from '../pubsub.js';
 
 export interface EvSessionHost {
   clock: Clock;
@@ -33,8 +32,6 @@ export interface EvSessionHost {
 export const EV_PROGRESS_WRITE_MS = 5000;
 
 export class EvSessionController {
-  /** Every change of an EV session, as written (for live views). */
-  readonly changed = new Topic<EvSessionRecord>();
   private readonly trackers = new Map<string, EvSessionTracker | null>();
   private readonly lastWrite = new Map<string, number>();
 
@@ -78,10 +75,7 @@ export class EvSessionController {
         break;
       case 'updated': {
         const last = this.lastWrite.get(s.id);
-        if (s.endedAt === null && last !== undefined && now - last < EV_PROGRESS_WRITE_MS) {
-          this.changed.publish(s);
-          return;
-        }
+        if (s.endedAt === null && last !== undefined && now - last < EV_PROGRESS_WRITE_MS) return;
         this.write(s, now);
         break;
       }
@@ -91,6 +85,5 @@ export class EvSessionController {
   private write(s: EvSessionRecord, now: number): void {
     this.host.sessions.saveEv(s);
     if (s.endedAt === null) this.lastWrite.set(s.id, now);
-    this.changed.publish(s);
   }
 }

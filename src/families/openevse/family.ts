@@ -87,7 +87,8 @@ export const family = {
     });
     driver.onObservation((o) => {
       if (o.type === 'fact' && o.fact.kind === 'heartbeat' && o.fact.state === 'missed') log.warn({ device: cfg.id }, `EVSE ${name}: a heartbeat pulse was missed; the board fell back to ${o.fact.fallbackA ?? '?'} A until acknowledged`);
-      if (o.type === 'fact' && o.fact.kind === 'boot') log.warn({ device: cfg.id }, `EVSE ${name} restarted (firmware ${o.fact.firmware}); re-initialising`);
+      // a board also boots when its serial port is opened (DTR resets many Arduino boards): not a warning by itself
+      if (o.type === 'fact' && o.fact.kind === 'boot') log.info({ device: cfg.id }, `EVSE ${name} (re)started, firmware ${o.fact.firmware}; initialising it again (heartbeat supervision re-armed)`);
     });
     const remembered = known.find((d) => d.id === cfg.id) as EvseView | undefined;
     const linkStats = () => (link as { stats?: () => Record<string, unknown> }).stats?.() ?? {};
