@@ -195,7 +195,9 @@ export class Engine {
     for (const v of this.knownOn(linkId)) if (fl.adopt) this.devices.set(v.id, fl.adopt(v));
     for (const v of fl.configuredViews()) {
       const existing = this.devices.get(v.id);
-      this.devices.set(v.id, existing ? { ...existing, name: v.name, busId: linkId } : v);
+      // a device remembered on another link (its link was renamed) is adopted too: the config's values hold for it
+      const moved = existing && existing.busId !== linkId && fl.adopt ? fl.adopt({ ...existing, busId: linkId }) : existing;
+      this.devices.set(v.id, moved ? { ...moved, name: v.name, busId: linkId } : v);
     }
     if (fl.capabilities?.dcOutput) this.dc.addBus(fl.capabilities.dcOutput);
     fl.driver.onObservation((o) => this.observe(entry, o));

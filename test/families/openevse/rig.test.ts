@@ -72,3 +72,23 @@ describe('OpenEVSE in the simulated rig', () => {
     expect(types.has('device.online')).toBe(true);
   });
 });
+
+describe('OpenEVSE circuit limit on a remembered device', () => {
+  it('an EVSE the store remembers on a link since renamed keeps the configured circuit limit (the gate caps at it)', async () => {
+    const dbPath = tempDbPath('pp-evse-moved-');
+    const { Store } = await import('../../../src/store/store.js');
+    const pre = Store.open({ path: dbPath });
+    pre.upsertDevice({ id: 'evse0', kind: 'openevse', busId: 'old-evse-link', name: 'Old name', serial: null, seenAt: 1, meta: {} });
+    pre.close();
+    t = makeSimRig({ dbPath, config: simulatedConfig({ port: 0, dbPath, bms: false, evse: { demoCar: false } }) });
+    const v = t.rig.engine.device<EvseView>('evse0')!;
+    expect(v.busId).toBe('evse');
+    expect(v.name).toBe('Garage EVSE');
+    expect(v.circuitLimitA).toBe(32);
+    await t.clock.advance(5000);
+    const { evseCheck } = await import('../../../src/families/openevse/check.js');
+    const r = await t.rig.engine.command('api', 'evse0', { kind: 'setCurrent', amps: 40 }, evseCheck({ circuitLimitA: t.rig.engine.device<EvseView>('evse0')!.circuitLimitA ?? null, role: 'operator' }), 'set current 40 A');
+    expect(r).toMatchObject({ ok: false, code: 'OUT_OF_RANGE' });
+    if (!r.ok) expect(r.message).toMatch(/6–32 A/);
+  });
+});
