@@ -90,11 +90,16 @@ export const devices = sqliteTable('devices', {
 /**
  * Charge sessions: a projection of the charger.* events, kept as rows so the API can list and
  * page them without replaying the log. Ah/Wh are updated on every progress event.
+ * `kind` 'ev' rows are EV charge sessions (an EVSE's vehicle, src/engine/controllers/ev-sessions.ts):
+ * charger_id is the EVSE's device id, delivered_wh the energy, peak_current_a the max current,
+ * charging_ms the relay-closed time, reason the stop reason; the battery-only columns are 0.
  */
 export const chargeSessions = sqliteTable(
   'charge_sessions',
   {
     id: text('id').primaryKey(),
+    /** 'battery' (a charger's LiFePO4 charge) or 'ev' (an EVSE's vehicle). */
+    kind: text('kind').notNull().default('battery'),
     chargerId: text('charger_id').notNull(),
     startedAt: integer('started_at').notNull(),
     endedAt: integer('ended_at'),
@@ -114,8 +119,14 @@ export const chargeSessions = sqliteTable(
     resumes: integer('resumes').notNull(),
     settings: text('settings', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
     psuIds: text('psu_ids', { mode: 'json' }).$type<string[]>().notNull(),
+    /** EV sessions: time-weighted average current while charging. */
+    avgCurrentA: real('avg_current_a'),
+    /** EV sessions: fault states entered, in order. */
+    faults: text('faults', { mode: 'json' }).$type<string[]>(),
+    /** EV sessions: resumes with their reasons and the family's own state (the board's counters) for a restart. */
+    detail: text('detail', { mode: 'json' }).$type<Record<string, unknown>>(),
   },
-  (t) => [index('charge_sessions_charger_started_idx').on(t.chargerId, t.startedAt)],
+  (t) => [index('charge_sessions_charger_started_idx').on(t.chargerId, t.startedAt), index('charge_sessions_kind_started_idx').on(t.kind, t.startedAt)],
 );
 
 /** The phase timeline of each session (DETECT → RAMP → CC → CV → DONE, pauses, resumes). */

@@ -25,12 +25,16 @@ import type { DeviceFamily } from './families/types.js';
 
 /**
  * The demo rig: a USB-CAN-A adapter with two Flatpack2 PSUs (can0), a second one with a Deye
- * BMS (can1, unless `bms: false`), a 16-cell LiFePO4 pack and a charger on can0 guided by the BMS.
+ * BMS (can1, unless `bms: false`), a 16-cell LiFePO4 pack and a charger on can0 guided by the BMS,
+ * and, with `evse: true` (the CLI's demo), an OpenEVSE board on a serial line (evse) whose demo
+ * car plugs in, charges, stays parked and drives away, again and again. Tests leave the EVSE
+ * out unless they ask for it.
  */
 export const SIM_PSU_SERIALS = ['192750001639', '163850019608'] as const;
 
-export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string; bms?: boolean } = {}): PowerplaneConfig {
+export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string; bms?: boolean; evse?: boolean | { demoCar?: boolean } } = {}): PowerplaneConfig {
   const withBms = overrides.bms ?? true;
+  const evse = overrides.evse ?? false;
   return parseConfig(
     {
       server: { host: overrides.host ?? '127.0.0.1', port: overrides.port ?? 4000 },
@@ -52,6 +56,21 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
                 id: 'can1',
                 transport: { path: 'simulated', autodetect: false, bitrate: 500000, framing: 'fixed', frameType: 'standard' },
                 bms: { id: 'bms0', name: 'House bank BMS', dialect: 'deye' },
+              },
+            ]
+          : []),
+        ...(evse
+          ? [
+              {
+                id: 'evse',
+                transport: { type: 'serial', path: 'simulated', baudRate: 115200 },
+                openevse: {
+                  id: 'evse0',
+                  name: 'Garage EVSE',
+                  circuitLimitA: 32,
+                  heartbeat: { intervalS: 30, fallbackA: 6 },
+                  sim: { profile: 'us-8.2.3', demoCar: typeof evse === 'object' ? evse.demoCar ?? true : true },
+                },
               },
             ]
           : []),

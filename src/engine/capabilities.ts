@@ -7,7 +7,7 @@
  */
 import type { BmsLimits } from './charger/machine.js';
 import type { Code } from '../codes.js';
-import type { AdmittedCommand } from '../families/contract.js';
+import type { AdmittedCommand, Observation } from '../families/contract.js';
 
 /** The limits of a settable DC output (per unit; a bus shares one setpoint over its units). */
 export interface DcOutputLimits {
@@ -79,4 +79,49 @@ export interface BatteryLimitsSource {
   limits(): BmsLimits | null;
   /** Why a guided charge must not start now (e.g. the BMS's dialect is unconfirmed); null: it may. */
   refusal(): { code: Extract<Code, 'BMS_DIALECT_MISMATCH' | 'BMS_DIALECT_PENDING'>; message: string } | null;
+}
+
+/**
+ * One EV charge session as a family's tracker reports it (OpenEVSE today); the EV-session
+ * controller persists it in the charge sessions table (kind 'ev') like a battery charge.
+ */
+export interface EvSessionRecord {
+  id: string;
+  deviceId: string;
+  startedAt: number;
+  endedAt: number | null;
+  /** Energy delivered to the vehicle (the board's counters, across its reboots). */
+  energyWh: number;
+  /** Relay-closed time as the board counts it. */
+  chargingS: number;
+  maxCurrentA: number;
+  /** Time-weighted average while charging. */
+  avgCurrentA: number;
+  /** Why it ended (e.g. unplugged, sleep, disabled, limit_reached, board_reboot); null while it runs. */
+  stopReason: string | null;
+  /** Fault states entered during the session, in order. */
+  faults: string[];
+  /** Times the session was resumed (after a board reboot, a server restart, a lost link), with why. */
+  resumes: Array<{ at: number; reason: string }>;
+  /** The family's own state of the session, persisted as is and handed back at restore (e.g. the board's counters). */
+  state: Record<string, unknown>;
+}
+
+export type EvSessionChange =
+  | { kind: 'started' | 'updated'; session: EvSessionRecord }
+  | { kind: 'resumed'; session: EvSessionRecord; reason: string }
+  | { kind: 'ended'; session: EvSessionRecord; reason: string };
+
+/** Steps one device's EV sessions with every observation of its link. */
+export interface EvSessionTracker {
+  step(o: Observation<unknown>): EvSessionChange[];
+}
+
+/** A link whose devices have EV charge sessions (offered by the family, used by controllers/ev-sessions.ts). */
+export interface EvSessionsCapability {
+  /**
+   * The tracker of one device, given the session the store holds open for it (a server restart
+   * mid-session); null when the device has no EV sessions.
+   */
+  tracker(deviceId: string, open: EvSessionRecord | null): EvSessionTracker | null;
 }

@@ -24,6 +24,7 @@ import { ChargerRuntime, type ChargerView } from './charger/runtime.js';
 import { DEFAULT_CHARGER_SETTINGS, type ChargerSettings } from './charger/machine.js';
 import { DcOutputController, type SetpointOrigin, type SetpointOutcome } from './controllers/dc-output.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { EvSessionController } from './controllers/ev-sessions.js';
 
 export type { SetpointOrigin, SetpointOutcome } from './controllers/dc-output.js';
 
@@ -76,6 +77,8 @@ export class Engine {
   readonly dc: DcOutputController;
   /** Scheduled jobs: their actions take the same command paths as a person's (scheduler/). */
   readonly scheduler: Scheduler;
+  /** EV charge sessions of the devices whose family offers them (persisted with the charge sessions, kind 'ev'). */
+  readonly ev: EvSessionController;
   private readonly log: Logger;
   private readonly devices = new Map<string, DeviceViewBase>();
   private readonly links = new Map<string, LinkEntry>();
@@ -113,6 +116,13 @@ export class Engine {
       },
       chargersOn: (id) => this.chargersOn(id),
       chargers: () => [...this.chargers.values()],
+    });
+    this.ev = new EvSessionController({
+      clock: this.clock,
+      log: this.log,
+      sessions: this.sessions,
+      record: (e, durable) => this.record(e, durable),
+      nameOf: (id) => this.devices.get(id)?.name ?? id,
     });
     this.rebuildDevices(opts.families);
     this.scheduler = new Scheduler({ engine: this, store: this.store, clock: this.clock, log: this.log });
@@ -189,7 +199,9 @@ export class Engine {
     for (const v of this.knownOn(linkId)) if (fl.adopt) this.devices.set(v.id, fl.adopt(v));
     for (const v of fl.configuredViews()) {
       const existing = this.devices.get(v.id);
-      this.devices.set(v.id, existing ? { ...existing, name: v.name, busId: linkId } : v);
+      // a device remembered on another link (its link was renamed) is adopted too: the config's values hold for it
+      const moved = existing && existing.busId !== linkId && fl.adopt ? fl.adopt({ ...existing, busId: linkId }) : existing;
+      this.devices.set(v.id, moved ? { ...moved, name: v.name, busId: linkId } : v);
     }
     if (fl.capabilities?.dcOutput) this.dc.addBus(fl.capabilities.dcOutput);
     fl.driver.onObservation((o) => this.observe(entry, o));
@@ -473,6 +485,7 @@ export class Engine {
     for (const c of changes) this.deviceChanged.publish(c.next);
     // Controllers, by capability.
     if (fl.capabilities?.dcOutput) this.dc.observed(l.id, o, changes as Array<{ prev: DcUnitView | undefined; next: DcUnitView }>);
+    if (fl.capabilities?.evSessions) this.ev.observed(l.id, fl.capabilities.evSessions, o);
     if (fl.capabilities?.batteries && (o.type === 'fact' || o.type === 'presence')) {
       for (const { next } of changes) {
         const src = fl.capabilities.batteries(next);

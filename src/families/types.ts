@@ -12,7 +12,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { LiFePO4Pack } from '../sim/lifepo4-pack.js';
 import type { DeviceRow, SampleRow, StoredEvent } from '../store/types.js';
-import type { BatteryLimitsSource, DcOutputBus } from '../engine/capabilities.js';
+import type { BatteryLimitsSource, DcOutputBus, EvSessionsCapability } from '../engine/capabilities.js';
 import type { DeviceDriver, InspectedFrame, Observation, Values } from './contract.js';
 import type { CanBusSim } from './can/bus-sim.js';
 import type { CanLink } from './can/types.js';
@@ -56,7 +56,7 @@ export interface FamilyLink<View extends DeviceViewBase = DeviceViewBase, Fact =
   /** The family's pure projection: the device's view after an observation. */
   project(view: View, o: Observation<Fact>): View;
   /** Capabilities this link offers the controllers. */
-  capabilities?: { dcOutput?: DcOutputBus; batteries?: (view: View) => BatteryLimitsSource | null };
+  capabilities?: { dcOutput?: DcOutputBus; batteries?: (view: View) => BatteryLimitsSource | null; evSessions?: EvSessionsCapability };
   /** The stats the API shows for the link, with corrupt-byte counters. */
   stats(): Values;
   /** A counter that only grows with corrupt input (bytes or frames), reported as link.corrupt events. */

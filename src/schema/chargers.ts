@@ -96,17 +96,27 @@ const SessionSample = builder.objectRef<SampleRow>('ChargeSample').implement({
       at: t.field({ type: 'DateTime', resolve: (s) => s.ts }),
       voltageV: n('voltageV'),
       currentA: n('currentA'),
+      powerW: n('powerW'),
       ah: n('ah'),
-      wh: n('wh'),
+      wh: t.float({ nullable: true, description: "battery: delivered Wh; EV: the board's session Wh", resolve: (s) => (typeof s.values.wh === 'number' ? s.values.wh : typeof s.values.sessionWh === 'number' ? s.values.sessionWh : null) }),
       socPct: n('socPct'),
       phase: t.string({ nullable: true, resolve: (s) => (typeof s.values.phase === 'string' ? s.values.phase : null) }),
     };
   },
 });
 
+const SessionResume = builder.objectRef<{ at: number; reason: string }>('ChargeSessionResume').implement({
+  fields: (t) => ({
+    at: t.field({ type: 'DateTime', resolve: (r) => r.at }),
+    reason: t.exposeString('reason', { description: 'board_reboot, server_restart or reconnected' }),
+  }),
+});
+
 const ChargeSession = builder.objectRef<ChargeSessionRow>('ChargeSession').implement({
+  description: "A battery charge (kind battery: a charger's pack) or an EV charge (kind ev: an EVSE's vehicle; chargerId is the EVSE's device id, deliveredWh the energy, peakCurrentA the max current, reason the stop reason; the battery-only fields are 0)",
   fields: (t) => ({
     id: t.exposeID('id'),
+    kind: t.exposeString('kind', { description: 'battery or ev' }),
     chargerId: t.exposeID('chargerId'),
     startedAt: t.field({ type: 'DateTime', resolve: (s) => s.startedAt }),
     endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.endedAt }),
@@ -119,6 +129,12 @@ const ChargeSession = builder.objectRef<ChargeSessionRow>('ChargeSession').imple
     peakCurrentA: t.exposeFloat('peakCurrentA'),
     ccToCvAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.ccToCvAt }),
     resumes: t.exposeInt('resumes', { description: 'times the session was resumed after a restart' }),
+    durationS: t.float({ description: 'from start to end (or now, while it runs)', resolve: (s, _a, ctx) => ((s.endedAt ?? ctx.engine.clock.now()) - s.startedAt) / 1000 }),
+    chargingS: t.float({ description: 'time the current flowed (EV: relay closed, as the board counts it)', resolve: (s) => s.chargingMs / 1000 }),
+    energyKWh: t.float({ resolve: (s) => Math.round(s.deliveredWh) / 1000 }),
+    avgCurrentA: t.exposeFloat('avgCurrentA', { nullable: true, description: 'EV: time-weighted average current while charging' }),
+    faults: t.exposeStringList('faults', { description: 'EV: fault states entered during the session, in order' }),
+    resumedAt: t.field({ type: [SessionResume], description: 'EV: when and why the session was resumed (board reboot, server restart, link back)', resolve: (s) => s.detail?.resumes ?? [] }),
     settings: t.field({ type: 'JSON', resolve: (s) => s.settings }),
     psuIds: t.exposeIDList('psuIds'),
     phases: t.field({ type: [Phase], resolve: (s, _a, ctx) => ctx.engine.sessions.phases(s.id) }),
@@ -132,9 +148,12 @@ const ChargeSession = builder.objectRef<ChargeSessionRow>('ChargeSession').imple
 
 const SessionConnection = connectionOf<ChargeSessionRow>('ChargeSession', ChargeSession);
 
+const SessionKind = builder.enumType('ChargeSessionKind', { values: { battery: { description: "a charger's pack charge" }, ev: { description: "an EVSE's vehicle charge" } } as const });
+
 const SessionFilter = builder.inputType('ChargeSessionFilter', {
   fields: (t) => ({
-    chargerId: t.id(),
+    kind: t.field({ type: SessionKind }),
+    chargerId: t.id({ description: 'a charger id, or an EVSE device id for EV sessions' }),
     outcome: t.string(),
     from: t.field({ type: 'DateTime' }),
     to: t.field({ type: 'DateTime' }),
@@ -150,7 +169,7 @@ builder.queryFields((t) => ({
     resolve: (_r, a, ctx) => {
       const f = a.filter ?? {};
       const page = ctx.engine.sessions.list(
-        { chargerId: f.chargerId ? String(f.chargerId) : undefined, outcome: f.outcome ?? undefined, from: f.from ?? undefined, to: f.to ?? undefined },
+        { chargerId: f.chargerId ? String(f.chargerId) : undefined, outcome: f.outcome ?? undefined, from: f.from ?? undefined, to: f.to ?? undefined, kind: f.kind ?? undefined },
         clampFirst(a.first, 200, 20),
         a.after,
       );

@@ -26,7 +26,7 @@ const Frame = builder.objectRef<StoredFrame>('FrameRecord').implement({
   }),
 });
 
-const Event = builder.objectRef<StoredEvent>('Event').implement({
+export const Event = builder.objectRef<StoredEvent>('Event').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     at: t.field({ type: 'DateTime', resolve: (e) => e.ts }),

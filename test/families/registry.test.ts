@@ -11,10 +11,10 @@ import { Store } from '../../src/store/store.js';
 import { tempDbPath } from '../helpers/rig.js';
 
 describe('family registry', () => {
-  it('lists flatpack2 and bms, each module declaring its own kind', async () => {
-    expect(familyKinds).toEqual(['flatpack2', 'bms']);
+  it('lists flatpack2, bms and openevse, each module declaring its own kind', async () => {
+    expect(familyKinds).toEqual(['flatpack2', 'bms', 'openevse']);
     const all = await loadFamilies();
-    expect([...all.keys()]).toEqual(['flatpack2', 'bms']);
+    expect([...all.keys()]).toEqual(['flatpack2', 'bms', 'openevse']);
     for (const [kind, family] of all) expect(family.kind).toBe(kind);
   });
 

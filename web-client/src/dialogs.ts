@@ -9,7 +9,7 @@ import * as Q from './queries.js';
 import { busOf, deviceName, loadChargers, psus, state } from './store.js';
 import type { Charger } from './types.js';
 
-class Dialog {
+export class Dialog {
   readonly el: HTMLDialogElement;
   private readonly content: HTMLElement;
   private readonly error: HTMLElement;
@@ -64,12 +64,12 @@ class Dialog {
   }
 }
 
-function button(label: string, onClick: () => void, kind: 'primary' | 'danger' | 'plain' = 'plain'): HTMLButtonElement {
+export function button(label: string, onClick: () => void, kind: 'primary' | 'danger' | 'plain' = 'plain'): HTMLButtonElement {
   return h('button', { type: 'button', class: `btn btn-${kind}`, onclick: onClick }, label);
 }
 
 /** Runs `send` with the confirm button disabled; on success closes and toasts the server's message. */
-async function sendFrom(d: Dialog, btn: HTMLButtonElement, send: () => Promise<string>): Promise<void> {
+export async function sendFrom(d: Dialog, btn: HTMLButtonElement, send: () => Promise<string>): Promise<void> {
   btn.disabled = true;
   d.clearError();
   try {

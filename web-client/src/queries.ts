@@ -47,10 +47,10 @@ export const START_CHARGE = `mutation StartCharge($id: ID!, $currentA: Float) { 
 export const STOP_CHARGE = `mutation StopCharge($id: ID!) { stopCharge(chargerId: $id) { ${CHARGER_FIELDS} } }`;
 
 export const SESSIONS = `query Sessions($first: Int) { chargeSessions(first: $first) { edges { node {
-  id chargerId startedAt endedAt outcome reason deliveredAh deliveredWh peakCurrentA targetVoltageV ccToCvAt } } } }`;
+  id kind chargerId startedAt endedAt outcome reason deliveredAh deliveredWh energyKWh peakCurrentA avgCurrentA faults targetVoltageV ccToCvAt } } } }`;
 
 export const SESSION = `query Session($id: ID!, $maxPoints: Int) { chargeSession(id: $id) { id ccToCvAt phases { phase startedAt endedAt }
-  samples(maxPoints: $maxPoints) { at voltageV currentA ah wh socPct } } }`;
+  samples(maxPoints: $maxPoints) { at voltageV currentA powerW ah wh socPct } } }`;
 
 // ---- scheduled jobs (pages/schedule.ts) ----
 
@@ -75,3 +75,5 @@ export const SET_JOB_ENABLED = `mutation SetJobEnabled($id: ID!, $enabled: Boole
 export const RUN_JOB_NOW = `mutation RunJobNow($id: ID!) { runJobNow(id: $id) { ${JOB_RUN_FIELDS} } }`;
 
 export const JOB_RUNS_LIVE = `subscription JobRunsLive { jobRuns { ${JOB_RUN_FIELDS} } }`;
+
+export const SET_EVSE_CURRENT = `mutation SetEvseCurrent($id: ID!, $currentA: Int!) { setEvseCurrent(deviceId: $id, currentA: $currentA) { sent message device { ... on EvCharger { configuredA capacityA } } } }`;

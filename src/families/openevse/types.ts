@@ -98,4 +98,6 @@ export interface EvseView extends DeviceViewBase {
   boots: number;
   lastBootAt: number | null;
   updatedAt: number | null;
+  /** The configured circuit limit (config `circuitLimitA`), set when the link is attached; the gate caps currents at it. */
+  circuitLimitA?: number | null;
 }

@@ -75,6 +75,7 @@ export type ChargersQueryVariables = Exact<{ [key: string]: never; }>;
 export type ChargersQuery = { chargers: Array<{ id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
       | { id: string }
       | { id: string }
+      | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null }> };
 
 export type CreateJobMutationVariables = Exact<{
@@ -122,6 +123,7 @@ export type OverviewQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type OverviewQuery = { system: { simulated: boolean, startedAt: string, version: string }, devices: Array<
     | { __typename: 'Battery', socPct: number | null, voltageV: number | null, currentA: number | null, cellDeltaV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null }
+    | { __typename: 'EvCharger', status: string, stateText: string | null, fault: boolean, capacityA: number | null, configuredA: number | null, currentA: number | null, voltageV: number | null, powerW: number | null, sessionKWh: number | null, charging: boolean | null, vehicleConnected: boolean | null, firmware: string | null, protocol: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, allowedRange: { minA: number, maxA: number, why: string } | null, heartbeat: { state: string, armed: boolean, fallbackA: number | null } }
     | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
   >, buses: Array<{ id: string, kind: string, linkState: string, linkDetail: string, limits: { minVoltageV: number, maxVoltageV: number, minCurrentA: number, maxCurrentA: number, powerRatingW: number, ovpV: number } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }> };
 
@@ -138,14 +140,22 @@ export type SessionQueryVariables = Exact<{
 }>;
 
 
-export type SessionQuery = { chargeSession: { id: string, ccToCvAt: string | null, phases: Array<{ phase: string, startedAt: string, endedAt: string | null }>, samples: Array<{ at: string, voltageV: number | null, currentA: number | null, ah: number | null, wh: number | null, socPct: number | null }> } | null };
+export type SessionQuery = { chargeSession: { id: string, ccToCvAt: string | null, phases: Array<{ phase: string, startedAt: string, endedAt: string | null }>, samples: Array<{ at: string, voltageV: number | null, currentA: number | null, powerW: number | null, ah: number | null, wh: number | null, socPct: number | null }> } | null };
 
 export type SessionsQueryVariables = Exact<{
   first?: number | null | undefined;
 }>;
 
 
-export type SessionsQuery = { chargeSessions: { edges: Array<{ node: { id: string, chargerId: string, startedAt: string, endedAt: string | null, outcome: string | null, reason: string | null, deliveredAh: number, deliveredWh: number, peakCurrentA: number, targetVoltageV: number, ccToCvAt: string | null } }> } };
+export type SessionsQuery = { chargeSessions: { edges: Array<{ node: { id: string, kind: string, chargerId: string, startedAt: string, endedAt: string | null, outcome: string | null, reason: string | null, deliveredAh: number, deliveredWh: number, energyKWh: number, peakCurrentA: number, avgCurrentA: number | null, faults: Array<string>, targetVoltageV: number, ccToCvAt: string | null } }> } };
+
+export type SetEvseCurrentMutationVariables = Exact<{
+  id: string | number;
+  currentA: number;
+}>;
+
+
+export type SetEvseCurrentMutation = { setEvseCurrent: { sent: boolean, message: string | null, device: { configuredA: number | null, capacityA: number | null } | null } };
 
 export type SetJobEnabledMutationVariables = Exact<{
   id: string | number;
@@ -178,6 +188,7 @@ export type StartChargeMutationVariables = Exact<{
 export type StartChargeMutation = { startCharge: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
       | { id: string }
       | { id: string }
+      | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
 
 export type StopChargeMutationVariables = Exact<{
@@ -188,12 +199,14 @@ export type StopChargeMutationVariables = Exact<{
 export type StopChargeMutation = { stopCharge: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
       | { id: string }
       | { id: string }
+      | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
 
 export type ChargeProgressSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
 export type ChargeProgressSubscription = { chargeProgress: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
+      | { id: string }
       | { id: string }
       | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
@@ -203,6 +216,7 @@ export type DeviceChangedSubscriptionVariables = Exact<{ [key: string]: never; }
 
 export type DeviceChangedSubscription = { deviceChanged:
     | { __typename: 'Battery', socPct: number | null, voltageV: number | null, currentA: number | null, cellDeltaV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null }
+    | { __typename: 'EvCharger', status: string, stateText: string | null, fault: boolean, capacityA: number | null, configuredA: number | null, currentA: number | null, voltageV: number | null, powerW: number | null, sessionKWh: number | null, charging: boolean | null, vehicleConnected: boolean | null, firmware: string | null, protocol: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, allowedRange: { minA: number, maxA: number, why: string } | null, heartbeat: { state: string, armed: boolean, fallbackA: number | null } }
     | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
    };
 

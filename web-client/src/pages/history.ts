@@ -266,10 +266,14 @@ export const historyPage: Page = {
       }
       // Four narrow columns so the list fits a phone without scrolling sideways.
       const rows = sessions.map((s) =>
-        h('tr', { 'data-session-id': s.id },
-          h('td', {}, fmtDate(s.startedAt), h('span', { class: 'block' }, fmtTime(s.startedAt)), h('span', { class: 'muted small block' }, s.endedAt ? fmtDuration(Date.parse(s.endedAt) - Date.parse(s.startedAt)) : 'running')),
-          h('td', { class: 'wrap' }, s.outcome ?? (s.endedAt ? '—' : 'charging'), s.reason ? h('span', { class: 'muted small block' }, s.reason) : null),
-          h('td', { class: 'num' }, `${fmt(s.deliveredAh, 1)} Ah`, h('span', { class: 'muted small block' }, `${fmt(s.deliveredWh, 0)} Wh`), h('span', { class: 'muted small block' }, `peak ${fmt(s.peakCurrentA, 1)} A`)),
+        h('tr', { 'data-session-id': s.id, 'data-session-kind': s.kind },
+          h('td', {}, fmtDate(s.startedAt), h('span', { class: 'block' }, fmtTime(s.startedAt)), h('span', { class: 'muted small block' }, s.endedAt ? fmtDuration(Date.parse(s.endedAt) - Date.parse(s.startedAt)) : 'running'),
+            s.kind === 'ev' ? h('span', { class: 'muted small block' }, `EV · ${deviceName(s.chargerId)}`) : null),
+          h('td', { class: 'wrap' }, s.outcome ?? (s.endedAt ? '—' : 'charging'), s.reason ? h('span', { class: 'muted small block' }, s.reason.replace(/_/g, ' ')) : null,
+            s.faults.length ? h('span', { class: 'muted small block' }, `faults: ${s.faults.join(', ')}`) : null),
+          s.kind === 'ev'
+            ? h('td', { class: 'num' }, `${fmt(s.energyKWh, 2)} kWh`, h('span', { class: 'muted small block' }, `max ${fmt(s.peakCurrentA, 1)} A`), h('span', { class: 'muted small block' }, `avg ${fmt(s.avgCurrentA, 1)} A`))
+            : h('td', { class: 'num' }, `${fmt(s.deliveredAh, 1)} Ah`, h('span', { class: 'muted small block' }, `${fmt(s.deliveredWh, 0)} Wh`), h('span', { class: 'muted small block' }, `peak ${fmt(s.peakCurrentA, 1)} A`)),
           h('td', {}, h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Show the charge session of ${fmtDateTime(s.startedAt)}`, onclick: () => void showSession(s) }, 'Chart')),
         ),
       );
@@ -297,13 +301,19 @@ export const historyPage: Page = {
 
     const showSession = async (s: ChargeSessionSummary) => {
       sessionChart?.destroy();
+      const ev = s.kind === 'ev';
       const chart = new TimeChart({
-        title: `Session ${fmtDateTime(s.startedAt)}`,
+        title: `${ev ? `EV session (${deviceName(s.chargerId)})` : 'Session'} ${fmtDateTime(s.startedAt)}`,
         testId: 'chart-session',
-        series: [
-          { label: 'Voltage', unit: 'V', color: '#5cc8ff', digits: 2 },
-          { label: 'Current', unit: 'A', color: '#f78c6c', axis: 'right', digits: 1 },
-        ],
+        series: ev
+          ? [
+              { label: 'Power', unit: 'W', color: '#c792ea', digits: 0 },
+              { label: 'Current', unit: 'A', color: '#f78c6c', axis: 'right', digits: 1 },
+            ]
+          : [
+              { label: 'Voltage', unit: 'V', color: '#5cc8ff', digits: 2 },
+              { label: 'Current', unit: 'A', color: '#f78c6c', axis: 'right', digits: 1 },
+            ],
         csvName: () => `powerplane-session-${s.id}`,
       });
       sessionChart = chart;
@@ -314,9 +324,14 @@ export const historyPage: Page = {
         const r = await gql<{ chargeSession: ChargeSessionDetail | null }>(Q.SESSION, { id: s.id, maxPoints: 600 });
         const d = r.chargeSession;
         if (!d) throw new Error('this session is gone');
-        chart.setData(d.samples.map((p) => Date.parse(p.at)), [d.samples.map((p) => p.voltageV), d.samples.map((p) => p.currentA)]);
+        chart.setData(d.samples.map((p) => Date.parse(p.at)), [d.samples.map((p) => (ev ? p.powerW : p.voltageV)), d.samples.map((p) => p.currentA)]);
         chart.setMarkers(d.ccToCvAt ? [{ atMs: Date.parse(d.ccToCvAt), label: 'CC→CV' }] : []);
-        setText(phases, d.phases.map((p) => `${p.phase} ${fmtDateTime(p.startedAt)}`).join(' → ') || 'no phases recorded');
+        setText(
+          phases,
+          ev
+            ? `${fmt(s.energyKWh, 2)} kWh · max ${fmt(s.peakCurrentA, 1)} A · avg ${fmt(s.avgCurrentA, 1)} A${s.reason ? ` · ended: ${s.reason.replace(/_/g, ' ')}` : ' · running'}${s.faults.length ? ` · faults: ${s.faults.join(', ')}` : ''}`
+            : d.phases.map((p) => `${p.phase} ${fmtDateTime(p.startedAt)}`).join(' → ') || 'no phases recorded',
+        );
       } catch (e) {
         setText(phases, `Cannot load the session: ${e instanceof Error ? e.message : String(e)}`);
       }
@@ -333,9 +348,18 @@ export const historyPage: Page = {
       chargerSig = s;
       void loadSessions();
     });
+    // EV sessions start and end with an EV charger's status (plugged, charging, …).
+    let evSig = '';
+    const stopEv = listen(['devices'], () => {
+      const s = JSON.stringify([...state.devices.values()].filter((d) => d.__typename === 'EvCharger').map((d) => [d.id, d.status]));
+      if (s === evSig) return;
+      evSig = s;
+      void loadSessions();
+    });
     return () => {
       stopListen();
       stopEvents();
+      stopEv();
       if (frame) cancelAnimationFrame(frame);
       for (const f of feeds.values()) f.destroy();
       for (const c of charts) c.chart?.destroy();
