@@ -25,12 +25,24 @@ import type { DeviceFamily } from './families/types.js';
 
 /**
  * The demo rig: a USB-CAN-A adapter with two Flatpack2 PSUs (can0), a second one with a Deye
- * BMS (can1, unless `bms: false`), a 16-cell LiFePO4 pack and a charger on can0 guided by the BMS.
+ * BMS (can1, unless `bms: false`), a 16-cell LiFePO4 pack and a charger on can0 guided by the BMS;
+ * with `inverters: true` also the paralleled LVX6048 pair (links inv0 and inv1, see SIM_INVERTERS).
  */
 export const SIM_PSU_SERIALS = ['192750001639', '163850019608'] as const;
 
-export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string; bms?: boolean } = {}): PowerplaneConfig {
+/**
+ * The demo rig's paralleled LVX6048 pair: master (parallel index 0) and slave (1). Each unit is
+ * its own USB-HID device in reality, so each is its own link (inv0, inv1) naming one serial.
+ */
+export const SIM_INVERTERS = [
+  { link: 'inv0', id: 'inv-master', serial: '96142109100037', name: 'LVX6048 master', parallelIndex: 0 },
+  { link: 'inv1', id: 'inv-slave', serial: '96142408100255', name: 'LVX6048 slave', parallelIndex: 1 },
+] as const;
+
+export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string; bms?: boolean; inverters?: boolean } = {}): PowerplaneConfig {
   const withBms = overrides.bms ?? true;
+  // Off unless asked (the demo asks): the many engine tests on this config keep their rig as it was.
+  const withInverters = overrides.inverters ?? false;
   return parseConfig(
     {
       server: { host: overrides.host ?? '127.0.0.1', port: overrides.port ?? 4000 },
@@ -54,6 +66,13 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
                 bms: { id: 'bms0', name: 'House bank BMS', dialect: 'deye' },
               },
             ]
+          : []),
+        ...(withInverters
+          ? SIM_INVERTERS.map((u, i) => ({
+              id: u.link,
+              transport: { type: 'hid', path: 'simulated' },
+              pi18: { id: u.id, serial: u.serial, name: u.name, simulate: { parallelIndex: u.parallelIndex, ...(i > 0 ? { peer: SIM_INVERTERS[0].serial } : {}) } },
+            }))
           : []),
       ],
       chargers: [

@@ -335,6 +335,17 @@ export class Engine {
     return [...this.devices.values()].filter((d) => d.kind === kind) as V[];
   }
 
+  /** The driver of the link a device is on (a family's API reaches its own driver's reads through it); null when unknown. */
+  driverOf(deviceId: string): unknown {
+    const d = this.devices.get(deviceId);
+    return d ? (this.links.get(d.busId)?.fl.driver ?? null) : null;
+  }
+
+  /** A device's current view, if any. */
+  deviceView<V extends DeviceViewBase = DeviceViewBase>(deviceId: string): V | null {
+    return (this.devices.get(deviceId) as V | undefined) ?? null;
+  }
+
   /** Latest frame per address on a link, decoded: the raw frame inspector (null where the family keeps none). */
   latestFrames(linkId: string): unknown[] | null {
     return this.links.get(linkId)?.fl.latestFrames?.() ?? null;
