@@ -14,6 +14,7 @@ import { Store, StoreOpenError } from './store/store.js';
 import { startServer } from './server.js';
 
 const USAGE = `usage: powerplane serve [--config powerplane.yaml] [--port N] [--host H] [--db FILE] [--sim-speed X] [--sim-soc PCT]
+       powerplane profile dump|diff|plan|apply|compare|sync-check|save …   (see powerplane profile --help)
 
   --config FILE    hardware config (YAML); without it the built-in simulated rig runs
   --sim-speed X    run the simulated rig X times faster than real time (default 1)
@@ -22,6 +23,12 @@ const USAGE = `usage: powerplane serve [--config powerplane.yaml] [--port N] [--
   --db FILE        override database.path`;
 
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'profile') {
+    // The inverter profile commands speak to a running server (src/cli/profile.ts).
+    const { runProfileCli } = await import('./cli/profile.js');
+    process.exitCode = await runProfileCli(argv.slice(1));
+    return;
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -57,11 +64,11 @@ export async function main(argv: string[]): Promise<void> {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0–65535, got "${values.port}"`);
   }
   const overrides = { host: values.host || undefined, port, dbPath: values.db || undefined };
-  const config = simulated ? simulatedConfig(overrides) : loadConfigFile(values.config!, overrides);
+  const config = simulated ? simulatedConfig({ ...overrides, inverters: true }) : loadConfigFile(values.config!, overrides);
 
   const log = createLogger(config.log.level);
   if (simulated) {
-    log.warn({ speed }, `SIMULATED RIG: no config file given, so powerplane runs its built-in simulator (two USB-CAN-A adapters: two Flatpack2 PSUs on one, a Deye BMS on the other, and a 16-cell LiFePO4 pack${speed !== 1 ? `, ${speed}× real time` : ''}). Nothing here drives real hardware. Use --config FILE for a real rig.`);
+    log.warn({ speed }, `SIMULATED RIG: no config file given, so powerplane runs its built-in simulator (two USB-CAN-A adapters: two Flatpack2 PSUs on one, a Deye BMS on the other, a 16-cell LiFePO4 pack, and a paralleled pair of LVX6048 inverters on USB-HID${speed !== 1 ? `, ${speed}× real time` : ''}). Nothing here drives real hardware. Use --config FILE for a real rig.`);
   }
   const dbPath = resolve(config.database.path);
   try {
