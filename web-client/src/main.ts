@@ -14,9 +14,10 @@ import { chargerPage } from './pages/charger.js';
 import { batteryPage } from './pages/battery.js';
 import { historyPage } from './pages/history.js';
 import { eventsPage } from './pages/events.js';
+import { invertersPage } from './pages/inverters.js';
 import type { Page } from './page.js';
 
-const pages: Page[] = [overviewPage, rectifiersPage, chargerPage, batteryPage, historyPage, eventsPage];
+const pages: Page[] = [overviewPage, rectifiersPage, chargerPage, batteryPage, invertersPage, historyPage, eventsPage];
 
 const CONN_TEXT = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…' } as const;
 

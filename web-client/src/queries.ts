@@ -51,3 +51,19 @@ export const SESSIONS = `query Sessions($first: Int) { chargeSessions(first: $fi
 
 export const SESSION = `query Session($id: ID!, $maxPoints: Int) { chargeSession(id: $id) { id ccToCvAt phases { phase startedAt endedAt }
   samples(maxPoints: $maxPoints) { at voltageV currentA ah wh socPct } } }`;
+
+// PI18 inverters: the profile page (pages/inverters.ts).
+export const INVERTERS = `query Inverters { inverters { id name online serial role parallelIndex mode faultText
+  settings { batteryType cutoffVoltageV stopDischargeVoltageV stopChargeVoltageV bulkVoltageV floatVoltageV maxChargingCurrentA maxUtilityChargingCurrentA outputSourcePriority chargerPriority solarPowerPriority } } }`;
+export const INVERTER_PROFILES = `query InverterProfiles { inverterProfiles { name yaml savedBy savedAt } }`;
+export const INVERTER_AUDITS = `query InverterAudits($deviceId: ID, $limit: Int) { inverterAudits(deviceId: $deviceId, limit: $limit) {
+  id at action result operator deviceId serial profileName planId code message abortedAtStep rollbackHeld frames { phase index command frameHex replyHex outcome } } }`;
+export const DUMP_PROFILE = `mutation DumpProfile($deviceId: ID!) { dumpProfile(deviceId: $deviceId) { serial yaml skipped { key reason } } }`;
+export const SAVE_PROFILE = `mutation SaveProfile($name: String!, $yaml: String!) { saveProfile(name: $name, yaml: $yaml) { name savedBy savedAt } }`;
+export const PLAN_PROFILE = `mutation PlanProfile($deviceId: ID!, $profile: ProfileInput!) { planProfile(deviceId: $deviceId, profile: $profile) {
+  id deviceId serial unit profileName diff { keys from to } steps { index keys from to command frameText frameHex expect } } }`;
+export const APPLY_PROFILE = `mutation ApplyProfile($planId: ID!) { applyProfile(planId: $planId, confirm: true) {
+  id result code message abortedAtStep rollbackHeld frames { phase index command frameHex replyHex outcome } } }`;
+export const COMPARE_INVERTERS = `mutation CompareInverters($a: ID!, $b: ID!) { compareInverters(a: $a, b: $b) { a b equal differ { key a b } onlyA onlyB metadata { what a b } } }`;
+export const SYNC_CHECK = `mutation SyncCheck($a: ID!, $b: ID!) { syncCheck(a: $a, b: $b) { ok inconclusive findings { rule severity message } } }`;
+export const SUB_APPLY_PROGRESS = `subscription ApplyProgressLive($planId: ID!) { applyProgress(planId: $planId) { phase index total command outcome message result } }`;
