@@ -228,7 +228,10 @@ export function buildRig(opts: RigOptions): Rig {
       addLink(link, async () => mem.host);
     }
   } else {
-    for (const link of config.links) addLink(link, transportFactory(link.transport, clock, familyOn(link, opts.families).family));
+    for (const link of config.links) {
+      const { family, cfg } = familyOn(link, opts.families);
+      addLink(link, family.transportFactory?.({ transport: link.transport, cfg, clock }) ?? transportFactory(link.transport, clock, family));
+    }
   }
 
   function addLink(lc: LinkConfig, factory: TransportFactory): void {

@@ -22,6 +22,8 @@ import type { Pi18Frame } from './codec.js';
 import { Pi18Driver, type Pi18Command, type Pi18Fact } from './driver.js';
 import { emptyInverterView, projectInverter, type InverterView } from './project.js';
 import { Pi18Sim } from './sim.js';
+import { pi18SerialFactory } from './probe.js';
+import { HidTransport } from '../../link/transports/hid.js';
 import { applyPlan, type ApplyProgress, type ApplyReport } from './apply.js';
 import type { Plan } from './profile.js';
 import { checkPi18, checkSettings, type Pi18CheckContext } from './check.js';
@@ -139,6 +141,33 @@ export const family = {
   createFramer: () => new Pi18Framer(),
   // 8-byte reports padded with NULs after the CR: the padding is dropped at the CR (pi18.md §3.2).
   hid: { dropAfterDelimiter: 0x0d },
+  /**
+   * A USB-HID link without a path finds its unit by serial: every 0665:5161 device (or the
+   * configured usbId) is asked `^P005ID` in turn, on every connection attempt, so two units are
+   * told apart and a unit moved to another port is found again (probe.ts). With a path (or on
+   * serial), the rig's default transport, and the driver checks the serial.
+   */
+  transportFactory({ transport, cfg, clock }) {
+    if (transport.type !== 'hid' || transport.path) return null;
+    const [vid, pid] = (transport.usbId ?? '0665:5161').split(':').map((x) => parseInt(x, 16)) as [number, number];
+    return pi18SerialFactory({
+      serial: cfg.serial,
+      clock,
+      list: async () => {
+        try {
+          const hid = (await import('node-hid')) as unknown as { devicesAsync?: (v: number, p: number) => Promise<{ path?: string }[]>; default?: { devicesAsync: (v: number, p: number) => Promise<{ path?: string }[]> } };
+          const list = hid.devicesAsync ?? hid.default?.devicesAsync;
+          if (!list) throw new Error('node-hid has no devicesAsync (unsupported version?)');
+          return (await list(vid, pid)).map((d) => d.path).filter((p): p is string => typeof p === 'string');
+        } catch (e) {
+          const m = e instanceof Error ? e.message : String(e);
+          const hint = /libusb|shared object|dlopen/i.test(m) ? "node-hid's native part did not load — install libusb (sudo apt install libusb-1.0-0)" : 'USB-HID needs the package node-hid — run "npm install" in the powerplane folder';
+          throw new Error(`cannot list the USB-HID devices to find inverter ${cfg.serial}: ${m}; ${hint}`);
+        }
+      },
+      open: (path) => new HidTransport({ target: { path }, clock, dropAfterDelimiter: 0x0d }),
+    });
+  },
   restoreView: ({ row }) => ({ ...emptyInverterView(row.id, row.busId ?? 'unknown', row.name ?? row.id), serial: row.serial ?? null, lastSeen: row.lastSeen ?? null }),
   attach({ linkId, link, clock, cfg, framer, log, known }): FamilyLink<InverterView, Pi18Fact> {
     const id = pi18DeviceId(cfg);
