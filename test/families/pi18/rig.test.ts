@@ -92,4 +92,30 @@ describe('the demo rig with the LVX6048 pair', () => {
     expect(master.received.slice(masterAfter).some((r) => r.command === 'GS')).toBe(true);
     expect(slave.received.slice(slaveFrom).some((r) => r.command === 'GS')).toBe(true);
   });
+
+  it('a unit that disappears mid-apply aborts cleanly; the audit says which step and that the rollback could not hold', async () => {
+    t = rigWithPair();
+    await t.clock.advance(15_000);
+    const svc = pi18Service(t.rig.engine);
+    const p = svc.plan('inv-slave', { yaml: 'max_charging_current: 30\nmax_utility_charging_current: 20\ncharger_priority: solar_only' }, 'night-shift');
+    await t.clock.advance(5_000);
+    const plan = await p;
+    expect(plan.plan.steps.length).toBe(3);
+    const slave = simOf(t, 'inv1');
+    const before = slave.applied.length;
+    let row: Awaited<ReturnType<typeof svc.apply>> | undefined;
+    void svc.apply(plan.id, true, 'night-shift').then((r) => (row = r));
+    // Pull the cable as soon as the first setter has been acknowledged and read back.
+    const first = plan.plan.steps[0]!.command;
+    for (let i = 0; i < 200 && !(inv(t, 'inv-slave').lastSetter?.command === first && inv(t, 'inv-slave').lastSetter?.outcome === 'ack'); i++) await t.clock.advance(50);
+    expect(slave.applied.length).toBeGreaterThan(before);
+    t.rig.sim!.unplug('inv1');
+    for (let i = 0; i < 120 && !row; i++) await t.clock.advance(500);
+    expect(row).toMatchObject({ action: 'apply', result: 'aborted', operator: 'night-shift', deviceId: 'inv-slave', rollbackHeld: false });
+    expect(row!.abortedAtStep).toBe(2);
+    expect(row!.message).toMatch(/step 2 of 3/);
+    const stored = svc.records.audits({ deviceId: 'inv-slave', action: 'apply' })[0]!;
+    expect(stored).toMatchObject({ id: row!.id, result: 'aborted', abortedAtStep: 2 });
+    expect((stored.frames as { command: string; outcome: string }[]).slice(0, 2).map((f) => f.outcome)).toEqual(['ack', expect.stringMatching(/^(link|timeout|readback-failed)$/)]);
+  });
 });
