@@ -319,11 +319,11 @@ builder.mutationFields((t) => ({
     args: { deviceId: t.arg.id({ required: true }), profile: t.arg({ type: ProfileInput, required: true }) },
     resolve: (_r, a, ctx) => run(() => svc(ctx).plan(dev(ctx, a.deviceId), a.profile, actorOf(ctx))),
   }),
+  // Admin only (the Mutation default): it writes the unit's persistent battery thresholds and charging limits.
   applyProfile: t.field({
-    ...OPERATOR,
     type: Audit,
     description:
-      'Runs a plan (confirm: true required): identity guard, pre-flight, each setter read back, abort and rollback on the first failure; polling of the unit pauses meanwhile. Answers the audit record (result applied, nothing-to-do, refused or aborted).',
+      'Admin only. Runs a plan (confirm: true required): identity guard, pre-flight, each setter read back, abort and rollback on the first failure; polling of the unit pauses meanwhile. Answers the audit record (result applied, nothing-to-do, refused or aborted).',
     args: { planId: t.arg.id({ required: true }), confirm: t.arg.boolean({ required: true }) },
     resolve: (_r, a, ctx) => run(() => svc(ctx).apply(Number(a.planId), a.confirm, actorOf(ctx))),
   }),

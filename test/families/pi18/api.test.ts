@@ -160,3 +160,30 @@ describe('PI18 inverters through the API', () => {
     }
   });
 });
+
+describe('PI18 profile work and roles (tokens)', () => {
+  let t: LiveServer;
+  const TOK = { operator: 'operator-token-0123456789', admin: 'admin-token-0123456789' };
+  const as = (who: keyof typeof TOK) => ({ authorization: `Bearer ${TOK[who]}` });
+  beforeAll(async () => {
+    t = await startLiveServer({ inverters: true, speed: 20, server: { tokens: [{ name: 'phone', role: 'operator', token: TOK.operator }, { name: 'me', role: 'admin', token: TOK.admin }] } });
+    await waitFor(async () => {
+      const r = await t.gql<{ inverters: { online: boolean; settings: unknown }[] }>(`{ inverters { online settings { batteryType } } }`, undefined, as('operator'));
+      return r.data?.inverters.every((i) => i.online && i.settings) && r.data.inverters.length === 2;
+    }, 'both inverters online', 30_000);
+  }, 40_000);
+  afterAll(() => t?.stop());
+
+  it('an operator saves and plans (recorded under the token name) but only an admin applies; the audit names who', async () => {
+    const saved = await t.gql<{ saveProfile: { savedBy: string } }>(`mutation { saveProfile(name: "p1", yaml: "max_charging_current: 50") { savedBy } }`, undefined, as('operator'));
+    expect(saved.data!.saveProfile.savedBy).toBe('phone');
+    const p = await t.gql<{ planProfile: { id: string } }>(PLAN, { d: 'inv-master', p: { name: 'p1' } }, as('operator'));
+    expect(p.errors).toBeUndefined();
+    const denied = await t.gql(APPLY, { id: p.data!.planProfile.id, c: true }, as('operator'));
+    expect(denied.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const ok = await t.gql<{ applyProfile: { result: string; operator: string } }>(APPLY, { id: p.data!.planProfile.id, c: true }, as('admin'));
+    expect(ok.data!.applyProfile).toMatchObject({ result: 'applied', operator: 'me' });
+    const audits = await t.gql<{ inverterAudits: { action: string; operator: string }[] }>(`{ inverterAudits(deviceId: "inv-master", limit: 2) { action operator } }`, undefined, as('operator'));
+    expect(audits.data!.inverterAudits).toEqual([{ action: 'apply', operator: 'me' }, { action: 'plan', operator: 'phone' }]);
+  });
+});
