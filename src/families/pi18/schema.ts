@@ -345,9 +345,9 @@ builder.mutationFields((t) => ({
 builder.subscriptionFields((t) => ({
   applyProgress: t.field({
     type: Progress,
-    description: "An apply's progress step by step; subscribe with the plan's id before calling applyProfile",
+    description: "An apply's progress step by step, by the plan's id: what was already reported for it, then each step as it happens",
     args: { planId: t.arg.id({ required: true }) },
-    subscribe: (_r, a, ctx) => svc(ctx).progress.iterate((e) => e.planId === Number(a.planId), 200),
+    subscribe: (_r, a, ctx) => svc(ctx).progressOf(Number(a.planId)),
     resolve: (e) => e,
   }),
 }));

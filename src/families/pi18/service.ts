@@ -63,6 +63,32 @@ export class Pi18Service {
   readonly records: Pi18Records;
   readonly progress = new Topic<ApplyProgressEvent>();
   private readonly applying = new Set<string>();
+  /** The progress of the latest applies, per plan, so a subscriber that comes late still sees every step. */
+  private readonly progressLog = new Map<number, ApplyProgressEvent[]>();
+
+  /** An apply's progress: what was already reported for `planId`, then what comes. */
+  async *progressOf(planId: number): AsyncGenerator<ApplyProgressEvent> {
+    const live = this.progress.iterate((e) => e.planId === planId, 200);
+    const past = [...(this.progressLog.get(planId) ?? [])];
+    const seen = new Set(past);
+    try {
+      for (const e of past) yield e;
+      for await (const e of live) if (!seen.has(e)) yield e;
+    } finally {
+      await live.return?.();
+    }
+  }
+
+  private record(e: ApplyProgressEvent): void {
+    let log = this.progressLog.get(e.planId);
+    if (!log) {
+      this.progressLog.set(e.planId, (log = []));
+      // Keep the latest 50 applies' progress.
+      for (const k of this.progressLog.keys()) if (this.progressLog.size > 50) this.progressLog.delete(k);
+    }
+    if (log.length < 500) log.push(e);
+    this.progress.publish(e);
+  }
 
   constructor(private readonly engine: Engine) {
     this.records = new Pi18Records(engine.store);
@@ -185,7 +211,7 @@ export class Pi18Service {
     if (this.applying.has(deviceId)) throw new Pi18Error('CONFLICT', `${who}: another apply is running on it; wait for it to finish`);
     this.applying.add(deviceId);
     try {
-      const publish = (progress: ApplyProgress) => this.progress.publish({ planId, deviceId, at: this.engine.clock.now(), progress });
+      const publish = (progress: ApplyProgress) => this.record({ planId, deviceId, at: this.engine.clock.now(), progress });
       const cmd: Pi18ApplyCommand = { op: 'apply', plan: rec.plan, confirm, onProgress: publish, out: { report: null } };
       const describe = `apply plan ${planId}${rec.profileName ? ` (profile ${rec.profileName})` : ''}: ${rec.plan.steps.map((s) => s.command).join(', ') || 'no steps'}`;
       const r = await this.engine.command('api', deviceId, cmd, checkPi18FamilyCommand, describe);

@@ -135,6 +135,18 @@ describe('PI18 inverters through the API', () => {
     expect(a.data!.applyProfile.frames.filter((f) => f.phase === 'rollback').length).toBeGreaterThan(0);
     expect(sim('inv1').piri.maxChargingCurrentA).toBe(before.maxChargingCurrentA);
     expect(sim('inv1').piri.chargerPriority).toBe(before.chargerPriority);
+    // A subscriber that comes after the apply still gets every step, the rollback and the end.
+    const late = collect<{ applyProgress: { phase: string; command: string | null; outcome: string | null; result: string | null } }>(
+      s.ws(),
+      `subscription($id: ID!) { applyProgress(planId: $id) { phase command outcome result } }`,
+      { id: p.data!.planProfile.id },
+    );
+    const done = await waitFor(() => late.items.find((i) => i.applyProgress.phase === 'done'), 'the replayed progress');
+    late.stop();
+    expect(done.applyProgress.result).toBe('aborted');
+    const phases = late.items.map((i) => `${i.applyProgress.phase}:${i.applyProgress.outcome ?? ''}`);
+    expect(phases.filter((x) => x.startsWith('step'))).toEqual(['step:ack', 'step:nak']);
+    expect(phases.some((x) => x === 'rollback:ack')).toBe(true);
   });
 
   it('compare and sync-check the pair: every finding, both idle → inconclusive', async () => {

@@ -132,14 +132,11 @@ export const invertersPage: Page = {
         replaceChildren(progress);
         setText(result, 'applying…');
         stopProgress?.();
-        let seen = 0;
         stopProgress = subscribe<{ applyProgress: ApplyProgressMsg }>(Q.SUB_APPLY_PROGRESS, { planId: p.id }, ({ applyProgress: m }) => {
-          seen++;
           const text = m.phase === 'step' || m.phase === 'rollback' ? `${m.phase === 'rollback' ? 'rollback ' : ''}step ${m.index}/${m.total} ${m.command}: ${m.outcome}` : m.phase === 'done' ? `done: ${m.result}` : m.message;
           progress.append(h('li', { 'data-phase': m.phase, 'data-outcome': m.outcome ?? '' }, text));
         });
-        // Give the subscription a moment to be registered before the apply starts.
-        await new Promise((r) => setTimeout(r, 300));
+        // The subscription replays what was already reported for this plan, so no step is missed if it lands late.
         try {
           const r = await gql<{ applyProfile: { id: string; result: string; code: string | null; message: string } }>(Q.APPLY_PROFILE, { planId: p.id });
           const a = r.applyProfile;
@@ -147,10 +144,9 @@ export const invertersPage: Page = {
           result.dataset.result = a.result;
           applyBtn.disabled = true;
           void loadAudits();
-          void seen;
           return a.result === 'applied' || a.result === 'nothing-to-do' ? `Profile ${a.result} on ${unitName(p.deviceId)}` : `Apply ${a.result}: see the audit`;
         } finally {
-          setTimeout(() => stopProgress?.(), 1000);
+          setTimeout(() => stopProgress?.(), 3000);
         }
       });
     });
