@@ -186,7 +186,7 @@ export const inverterAudits = sqliteTable(
     ts: integer('ts').notNull(),
     /** 'plan' (dry run) | 'apply'. */
     action: text('action').notNull(),
-    /** plan: 'planned'; apply: 'applied' | 'nothing-to-do' | 'refused' | 'aborted'. */
+    /** plan: 'planned' | 'refused'; apply: 'applied' | 'nothing-to-do' | 'refused' | 'aborted'. */
     result: text('result').notNull(),
     operator: text('operator').notNull(),
     deviceId: text('device_id').notNull(),

@@ -193,7 +193,7 @@ const Audit = builder.objectRef<AuditRow>('InverterAudit').implement({
     id: t.exposeID('id'),
     at: t.field({ type: 'DateTime', resolve: (a) => a.ts }),
     action: t.exposeString('action', { description: 'plan (dry run) or apply' }),
-    result: t.exposeString('result', { description: 'planned, applied, nothing-to-do, refused or aborted' }),
+    result: t.exposeString('result', { description: 'a dry run: planned or refused (before any I/O, every violation in the message); an apply: applied, nothing-to-do, refused or aborted' }),
     operator: t.exposeString('operator'),
     deviceId: t.exposeID('deviceId'),
     serial: t.exposeString('serial', { nullable: true }),

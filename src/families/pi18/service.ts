@@ -166,12 +166,23 @@ export class Pi18Service {
   /** A dry run: the plan from the unit's fresh settings, recorded in the audit (nothing is sent). */
   async plan(deviceId: string, input: { yaml?: string | null; name?: string | null }, operator: string): Promise<PlanRecord> {
     const r = await this.read(deviceId);
-    const { profile, meta, name } = this.profileOf(input, r.driver.label);
+    // A dry run refused before any I/O is recorded too (with every violation), then refused.
+    const refused = (e: Pi18Error, profileName: string | null): Pi18Error => {
+      this.append({ ts: this.engine.clock.now(), action: 'plan', result: 'refused', operator, deviceId, serial: r.serial, firmware: { ...r.firmware }, profileName, frames: [], before: r.piri as unknown as Record<string, unknown>, code: e.code, message: e.message });
+      return e;
+    };
+    let parsed: ReturnType<Pi18Service['profileOf']>;
+    try {
+      parsed = this.profileOf(input, r.driver.label);
+    } catch (e) {
+      throw e instanceof Pi18Error && e.code !== 'NOT_FOUND' ? refused(e, input.name ?? null) : e;
+    }
+    const { profile, meta, name } = parsed;
     if (meta.battery_rated_voltage !== undefined && Math.round(meta.battery_rated_voltage) !== Math.round(r.piri.batteryRatedVoltageV)) {
-      throw new Pi18Error('CONFLICT', `${r.driver.label} is a ${r.piri.batteryRatedVoltageV} V unit but the profile was dumped from a ${meta.battery_rated_voltage} V unit; nothing was planned`);
+      throw refused(new Pi18Error('CONFLICT', `${r.driver.label} is a ${r.piri.batteryRatedVoltageV} V unit but the profile was dumped from a ${meta.battery_rated_voltage} V unit; nothing was planned`), name);
     }
     const res = planProfile(profile, r.piri, { unit: r.view.parallelIndex ?? 0, serial: r.serial, currentSteps: r.steps, device: r.driver.label });
-    if (!res.ok) throw invalid(res.violations);
+    if (!res.ok) throw refused(invalid(res.violations), name);
     const row = this.records.append({
       ts: this.engine.clock.now(),
       action: 'plan',

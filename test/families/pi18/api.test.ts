@@ -116,6 +116,10 @@ describe('PI18 inverters through the API', () => {
     expect(violations).toEqual(expect.arrayContaining(['cutoff_voltage', 'max_charging_current', 'bulk_voltage,float_voltage']));
     expect(violations.length).toBeGreaterThanOrEqual(4);
     expect(sim('inv0').applied.length).toBe(n);
+    // The refused dry run is in the audit, with every violation.
+    const a = await s.gql<{ inverterAudits: { action: string; result: string; code: string; message: string; frames: unknown[] }[] }>(`{ inverterAudits(deviceId: "inv-master", limit: 1) { action result code message frames { command } } }`);
+    expect(a.data!.inverterAudits[0]).toMatchObject({ action: 'plan', result: 'refused', code: 'OUT_OF_RANGE', frames: [] });
+    expect(a.data!.inverterAudits[0]!.message).toMatch(/cutoff_voltage.*max_charging_current|max_charging_current.*cutoff_voltage/);
   });
 
   it('a NAK mid-apply aborts, rolls back what was changed (read back), and the audit says which step and that the rollback held', async () => {
