@@ -89,3 +89,37 @@ describe('powerplane profile (CLI over the running server)', () => {
     expect(nope.stderr).toMatch(/NOT_FOUND: no inverter "12345678"/);
   }, 60_000);
 });
+
+describe('powerplane profile apply: aborted is exit 3 (runProfileCli against a real in-process server whose simulator NAKs a step)', () => {
+  it('a NAK mid-apply: exit 3, the frames with their outcomes and the rollback on the output', async () => {
+    const { startLiveServer } = await import('../../helpers/server.js');
+    const { runProfileCli } = await import('../../../src/cli/profile.js');
+    const live = await startLiveServer({ inverters: true, speed: 20 });
+    try {
+      await waitFor(async () => {
+        const r = await live.gql<{ inverters: { online: boolean; settings: unknown }[] }>('{ inverters { online settings { batteryType } } }');
+        return r.data?.inverters.length === 2 && r.data.inverters.every((i) => i.online && i.settings);
+      }, 'both inverters online', 30_000);
+      const sim = (live.rig.sim!.pi18.get('inv0') as import('../../../src/families/pi18/family.js').Pi18SimNode).sim;
+      const before = { ...sim.piri };
+      const file = join(dir, 'nak.yaml');
+      writeFileSync(file, `max_charging_current: ${before.maxChargingCurrentA === 70 ? 60 : 70}\nsolar_power_priority: ${before.solarPowerPriority === 'battery_load_utility' ? 'load_battery_utility' : 'battery_load_utility'}\n`);
+      sim.script.next('nak', { when: (c) => c.startsWith('PSP') });
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await runProfileCli(['apply', '--serial', 'inv-master', '--profile', file, '--confirm', '--url', live.url], { out: (s) => out.push(s), err: (s) => err.push(s), env: {} });
+      expect(code).toBe(3);
+      expect(err.join('\n')).toMatch(/^aborted \(CONFLICT\): .*step 2 of 2/);
+      expect(out.join('\n')).toMatch(/1\. MCHGC0,0\d0: ack/);
+      expect(out.join('\n')).toMatch(/2\. PSP\d: nak/);
+      expect(out.join('\n')).toMatch(/rollback 1\. MCHGC0,0\d0: ack/);
+      expect(sim.piri.maxChargingCurrentA).toBe(before.maxChargingCurrentA);
+      // Unreachable server: exit 2 with what to do.
+      const e2: string[] = [];
+      expect(await runProfileCli(['dump', '--serial', 'x', '--url', 'http://127.0.0.1:9'], { out: () => {}, err: (s) => e2.push(s), env: {} })).toBe(2);
+      expect(e2.join('')).toMatch(/cannot reach the powerplane server at http:\/\/127\.0\.0\.1:9/);
+    } finally {
+      await live.stop();
+    }
+  }, 60_000);
+});
