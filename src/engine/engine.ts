@@ -35,6 +35,8 @@ export interface SampleEvent {
 export interface BusView {
   id: string;
   kind: string;
+  /** How people call the link ("CAN bus", "inverter link"): the family's linkNoun. */
+  linkNoun: string;
   linkState: LinkState;
   linkDetail: string;
   setpoint: BusSetpoint | null;
@@ -322,6 +324,7 @@ export class Engine {
     return [...this.links.values()].map((l) => ({
       id: l.id,
       kind: l.kind,
+      linkNoun: l.family.linkNoun,
       linkState: l.state,
       linkDetail: l.detail,
       setpoint: this.dc.setpoint(l.id),

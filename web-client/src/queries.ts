@@ -16,10 +16,10 @@ export const DEVICE_FIELDS = `__typename id kind name busId online lastSeen
 export const OVERVIEW = `query Overview {
   system { simulated startedAt version }
   devices { ${DEVICE_FIELDS} }
-  buses { id kind linkState linkDetail limits { minVoltageV maxVoltageV minCurrentA maxCurrentA powerRatingW ovpV } ${SETPOINT} }
+  buses { id kind linkNoun linkState linkDetail limits { minVoltageV maxVoltageV minCurrentA maxCurrentA powerRatingW ovpV } ${SETPOINT} }
 }`;
 
-export const BUSES = `query Buses { buses { id kind linkState linkDetail limits { minVoltageV maxVoltageV minCurrentA maxCurrentA powerRatingW ovpV } ${SETPOINT} } }`;
+export const BUSES = `query Buses { buses { id kind linkNoun linkState linkDetail limits { minVoltageV maxVoltageV minCurrentA maxCurrentA powerRatingW ovpV } ${SETPOINT} } }`;
 
 const CHARGER_FIELDS = `id name phase targetVoltageV chargeCurrentA progress deliveredAh deliveredWh socPct stopReason rampVoltageV
   session { id startedAt } psus { id } fallback { voltageV confirmed pendingPsuIds } batteryId bmsCaps { voltageLimitV currentLimitA reason }`;

@@ -12,8 +12,9 @@ const MODE: Record<string, string> = { power_on: 'Power on', standby: 'Standby',
 function tile(d: Device): Row<Device> {
   const badge = onlineBadge();
   const pv = stat('PV', 'inv-pv');
-  const batt = stat('Battery', 'inv-battery');
+  const soc = stat('Battery', 'inv-soc');
   const load = stat('Load', 'inv-load');
+  const batt = stat('Battery V/A', 'inv-battery');
   const grid = stat('Grid', 'inv-grid');
   const mode = stat('Mode', 'inv-mode');
   const role = stat('Role', 'inv-role');
@@ -21,8 +22,8 @@ function tile(d: Device): Row<Device> {
   const faults = h('ul', { class: 'alert-list', 'data-testid': 'inv-faults' });
   const el = h('article', { class: 'card tile', 'data-testid': 'inverter-tile', 'data-device-id': d.id },
     h('header', { class: 'tile-head' }, h('h3', {}, d.name), badge.el),
-    h('div', { class: 'stats stats-big' }, pv.el, batt.el, load.el),
-    h('div', { class: 'stats' }, grid.el, mode.el, role.el),
+    h('div', { class: 'stats stats-big' }, pv.el, soc.el, load.el),
+    h('div', { class: 'stats' }, batt.el, grid.el, mode.el, role.el),
     flow,
     faults,
   );
@@ -33,13 +34,14 @@ function tile(d: Device): Row<Device> {
       el.classList.toggle('stale', !d.online);
       setText(pv.value, fmt(d.pvPowerW, 0, 'W'));
       const ba = d.batteryCurrentA;
-      setText(batt.value, d.batteryVoltageV == null ? '—' : `${fmt(d.batteryVoltageV, 1, 'V')} ${ba == null ? '' : `${ba >= 0 ? '+' : ''}${ba.toFixed(0)} A`} ${d.batterySocPct == null ? '' : `${d.batterySocPct.toFixed(0)}%`}`.trim());
-      setText(load.value, d.acOutputPowerW == null ? '—' : `${fmt(d.acOutputPowerW, 0, 'W')}${d.loadPct == null ? '' : ` (${d.loadPct.toFixed(0)}%)`}`);
+      setText(soc.value, fmt(d.batterySocPct, 0, '%'));
+      setText(batt.value, d.batteryVoltageV == null ? '—' : `${fmt(d.batteryVoltageV, 1, 'V')}${ba == null ? '' : ` ${ba >= 0 ? '+' : ''}${ba.toFixed(0)} A`}`);
+      setText(load.value, fmt(d.acOutputPowerW, 0, 'W'));
       setText(grid.value, fmt(d.acInputVoltageV, 0, 'V'));
       setText(mode.value, d.mode ? (MODE[d.mode] ?? d.mode) : '—');
       setText(role.value, d.role ? `${d.role}${d.parallelIndex != null && d.role !== 'single' ? ` (#${d.parallelIndex})` : ''}` : '—');
       const toBattery = ba == null ? '' : ba > 0 ? `battery charging ${ba.toFixed(0)} A` : ba < 0 ? `battery discharging ${(-ba).toFixed(0)} A` : 'battery idle';
-      setText(flow, d.online ? `PV ${fmt(d.pvPowerW, 0, 'W')} → ${[toBattery, `load ${fmt(d.acOutputPowerW, 0, 'W')}`, `grid ${fmt(d.acInputVoltageV, 0, 'V')}`].filter(Boolean).join(' · ')}` : 'offline');
+      setText(flow, d.online ? `PV ${fmt(d.pvPowerW, 0, 'W')} → ${[toBattery, `load ${fmt(d.acOutputPowerW, 0, 'W')}${d.loadPct == null ? '' : ` (${d.loadPct.toFixed(0)}%)`}`, `grid ${fmt(d.acInputVoltageV, 0, 'V')}`].filter(Boolean).join(' · ')}` : 'offline');
       const list = d.invFaults ?? [];
       replaceChildren(faults, list.length ? list.map((f) => h('li', { class: `alert alert-${f.group === 'fault' ? 'alarm' : 'warning'}` }, f.text)) : []);
     },

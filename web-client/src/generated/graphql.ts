@@ -42,7 +42,7 @@ export type BatteriesQuery = { batteries: Array<{ id: string, name: string, onli
 export type BusesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type BusesQuery = { buses: Array<{ id: string, kind: string, linkState: string, linkDetail: string, limits: { minVoltageV: number, maxVoltageV: number, minCurrentA: number, maxCurrentA: number, powerRatingW: number, ovpV: number } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }> };
+export type BusesQuery = { buses: Array<{ id: string, kind: string, linkNoun: string, linkState: string, linkDetail: string, limits: { minVoltageV: number, maxVoltageV: number, minCurrentA: number, maxCurrentA: number, powerRatingW: number, ovpV: number } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }> };
 
 export type ChargersQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -101,7 +101,7 @@ export type OverviewQuery = { system: { simulated: boolean, startedAt: string, v
     | { __typename: 'Battery', socPct: number | null, voltageV: number | null, currentA: number | null, cellDeltaV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null }
     | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
     | { __typename: 'Inverter', role: string | null, mode: string | null, parallelIndex: number | null, pvPowerW: number | null, batteryVoltageV: number | null, batteryCurrentA: number | null, batterySocPct: number | null, acOutputPowerW: number | null, loadPct: number | null, acInputVoltageV: number | null, faultText: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, invSerial: string | null, invFaults: Array<{ group: string, text: string }> }
-  >, buses: Array<{ id: string, kind: string, linkState: string, linkDetail: string, limits: { minVoltageV: number, maxVoltageV: number, minCurrentA: number, maxCurrentA: number, powerRatingW: number, ovpV: number } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }> };
+  >, buses: Array<{ id: string, kind: string, linkNoun: string, linkState: string, linkDetail: string, limits: { minVoltageV: number, maxVoltageV: number, minCurrentA: number, maxCurrentA: number, powerRatingW: number, ovpV: number } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }> };
 
 export type PlanProfileMutationVariables = Exact<{
   deviceId: string | number;

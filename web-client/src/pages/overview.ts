@@ -33,7 +33,7 @@ function busChip(b: Bus): Row<Bus> {
   return {
     el,
     update(b) {
-      setText(el, `CAN ${b.id}: link ${b.linkState}`);
+      setText(el, `${b.linkNoun} ${b.id}: ${b.linkState}`);
       setAttr(el, 'data-state', b.linkState);
       setAttr(el, 'title', b.linkDetail);
     },
