@@ -102,6 +102,8 @@ export class Pi18Service {
       const ids = this.engine.devicesOfKind<InverterView>('pi18').map((v) => v.id);
       throw new Pi18Error('NOT_FOUND', `no inverter "${deviceId}"; the inverters are ${ids.length ? ids.join(', ') : '(none configured)'}`);
     }
+    // An apply holds the unit's exchange slot for its whole run: nothing else of ours talks to it meanwhile.
+    if (this.applying.has(deviceId)) throw new Pi18Error('CONFLICT', `inverter ${view.name}: a profile apply is running on it; wait for it to finish (applyProgress shows where it is)`);
     if (!view.online) throw new Pi18Error('DEVICE_OFFLINE', `inverter ${view.name} is offline (${view.offlineReason ?? 'not heard yet'}); nothing was read or sent — check its USB cable`);
     return { view, driver: d.unit };
   }

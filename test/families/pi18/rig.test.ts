@@ -77,6 +77,9 @@ describe('the demo rig with the LVX6048 pair', () => {
     const slaveFrom = slave.received.length;
     let row;
     void applying.then((r) => (row = r));
+    // Nothing else of ours talks to the unit meanwhile: a dump or sync-check is refused, not interleaved.
+    await expect(svc.dump('inv-master')).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/apply is running/) });
+    await expect(svc.syncCheck('inv-master', 'inv-slave')).rejects.toMatchObject({ code: 'CONFLICT' });
     for (let i = 0; i < 40 && !row; i++) await t.clock.advance(500);
     expect(row).toMatchObject({ result: 'applied', operator: 'test' });
     const during = master.received.slice(masterFrom).map((r) => r.command);
