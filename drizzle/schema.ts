@@ -220,3 +220,50 @@ export const storeMeta = sqliteTable('store_meta', {
   key: text('key').primaryKey(),
   value: integer('value').notNull(),
 });
+
+/**
+ * PI18 inverter settings profiles (issue 11): a name, the YAML as saved, and who saved it (the
+ * API actor). Saving under an existing name replaces it and keeps its creation time.
+ */
+export const inverterProfiles = sqliteTable('inverter_profiles', {
+  name: text('name').primaryKey(),
+  yaml: text('yaml').notNull(),
+  savedBy: text('saved_by').notNull(),
+  savedAt: integer('saved_at').notNull(),
+  createdAt: integer('created_at').notNull(),
+});
+
+/**
+ * The append-only audit of profile work on inverters (issue 11, workflow §8 "Audit log"): every
+ * dry run (plan), apply, refused or aborted apply — operator, unit serial and firmware, the frames
+ * sent and raw replies, decoded before/after, result. A dry run's row holds its plan, which an
+ * apply then names by id.
+ */
+export const inverterAudits = sqliteTable(
+  'inverter_audits',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    ts: integer('ts').notNull(),
+    /** 'plan' (dry run) | 'apply'. */
+    action: text('action').notNull(),
+    /** plan: 'planned' | 'refused'; apply: 'applied' | 'nothing-to-do' | 'refused' | 'aborted'. */
+    result: text('result').notNull(),
+    operator: text('operator').notNull(),
+    deviceId: text('device_id').notNull(),
+    serial: text('serial'),
+    firmware: text('firmware', { mode: 'json' }).$type<Record<string, unknown>>(),
+    profileName: text('profile_name'),
+    /** The dry run this apply executed. */
+    planId: integer('plan_id'),
+    plan: text('plan', { mode: 'json' }).$type<Record<string, unknown>>(),
+    /** Per setter: command, frame hex, reply hex, outcome (rollback steps too, marked). */
+    frames: text('frames', { mode: 'json' }).$type<Record<string, unknown>[]>().notNull(),
+    before: text('before', { mode: 'json' }).$type<Record<string, unknown>>(),
+    after: text('after', { mode: 'json' }).$type<Record<string, unknown>>(),
+    code: text('code'),
+    message: text('message').notNull(),
+    abortedAtStep: integer('aborted_at_step'),
+    rollbackHeld: integer('rollback_held', { mode: 'boolean' }),
+  },
+  (t) => [index('inverter_audits_device_id_idx').on(t.deviceId, t.id)],
+);

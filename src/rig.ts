@@ -25,16 +25,27 @@ import type { DeviceFamily } from './families/types.js';
 
 /**
  * The demo rig: a USB-CAN-A adapter with two Flatpack2 PSUs (can0), a second one with a Deye
- * BMS (can1, unless `bms: false`), a 16-cell LiFePO4 pack and a charger on can0 guided by the BMS,
- * and, with `evse: true` (the CLI's demo), an OpenEVSE board on a serial line (evse) whose demo
- * car plugs in, charges, stays parked and drives away, again and again. Tests leave the EVSE
- * out unless they ask for it.
+ * BMS (can1, unless `bms: false`), a 16-cell LiFePO4 pack and a charger on can0 guided by the BMS;
+ * with `evse: true` (the CLI's demo) an OpenEVSE board on a serial line (evse) whose demo car plugs
+ * in, charges, stays parked and drives away, again and again; with `inverters: true` (the demo too)
+ * the paralleled LVX6048 pair (links inv0 and inv1, see SIM_INVERTERS). Tests leave those out
+ * unless they ask for them.
  */
 export const SIM_PSU_SERIALS = ['192750001639', '163850019608'] as const;
 
-export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string; bms?: boolean; evse?: boolean | { demoCar?: boolean } } = {}): PowerplaneConfig {
+/**
+ * The demo rig's paralleled LVX6048 pair: master (parallel index 0) and slave (1). Each unit is
+ * its own USB-HID device in reality, so each is its own link (inv0, inv1) naming one serial.
+ */
+export const SIM_INVERTERS = [
+  { link: 'inv0', id: 'inv-master', serial: '96142109100037', name: 'LVX6048 master', parallelIndex: 0 },
+  { link: 'inv1', id: 'inv-slave', serial: '96142408100255', name: 'LVX6048 slave', parallelIndex: 1 },
+] as const;
+
+export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string; bms?: boolean; evse?: boolean | { demoCar?: boolean }; inverters?: boolean } = {}): PowerplaneConfig {
   const withBms = overrides.bms ?? true;
   const evse = overrides.evse ?? false;
+  const withInverters = overrides.inverters ?? false;
   return parseConfig(
     {
       server: { host: overrides.host ?? '127.0.0.1', port: overrides.port ?? 4000 },
@@ -73,6 +84,13 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
                 },
               },
             ]
+          : []),
+        ...(withInverters
+          ? SIM_INVERTERS.map((u, i) => ({
+              id: u.link,
+              transport: { type: 'hid', path: 'simulated' },
+              pi18: { id: u.id, serial: u.serial, name: u.name, simulate: { parallelIndex: u.parallelIndex, ...(i > 0 ? { peer: SIM_INVERTERS[0].serial } : {}) } },
+            }))
           : []),
       ],
       chargers: [
@@ -228,7 +246,10 @@ export function buildRig(opts: RigOptions): Rig {
       addLink(link, async () => mem.host);
     }
   } else {
-    for (const link of config.links) addLink(link, transportFactory(link.transport, clock, familyOn(link, opts.families).family));
+    for (const link of config.links) {
+      const { family, cfg } = familyOn(link, opts.families);
+      addLink(link, family.transportFactory?.({ transport: link.transport, cfg, clock }) ?? transportFactory(link.transport, clock, family));
+    }
   }
 
   function addLink(lc: LinkConfig, factory: TransportFactory): void {

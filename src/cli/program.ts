@@ -14,6 +14,11 @@ import * as charge from './charge.js';
 
 const GROUPS: Array<{ register(program: Command): void }> = [serve, config, detect, devices, charge];
 
+/** `powerplane profile …` (PI18 inverter profiles) and `powerplane vebus …`: loaded only when used. */
+const FAMILY_GROUPS: Record<string, (argv: string[]) => Promise<number>> = {
+  profile: async (argv) => (await import('./profile.js')).runProfileCli(argv),
+};
+
 
 export function createProgram(): Command {
   const program = new Command('powerplane')
@@ -25,6 +30,7 @@ export function createProgram(): Command {
     .addHelpText(
       'after',
       `
+Family commands: powerplane profile dump|diff|plan|apply|compare|sync-check|save … (PI18 inverters; see powerplane profile --help).
 Commands that talk to a running server take --url / POWERPLANE_URL and --token / POWERPLANE_TOKEN.
 Exit codes: 0 done, 1 refused by the server (its code is printed), 2 bad usage or config, 3 server unreachable.
 `,
@@ -41,6 +47,9 @@ Exit codes: 0 done, 1 refused by the server (its code is printed), 2 bad usage o
 
 /** Runs the CLI; resolves with the exit code (the server's `serve` keeps running after it resolves). */
 export async function main(argv: string[]): Promise<number> {
+  // Family command groups parse their own flags (the seeds' flag sets) and speak to the server.
+  const family = FAMILY_GROUPS[argv[0] ?? ''];
+  if (family) return family(argv.slice(1));
   const program = createProgram();
   // No command, or only serve's options (the older `powerplane --config FILE`): serve.
   const top = new Set(['-h', '--help', '-V', '--version']);

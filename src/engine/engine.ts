@@ -37,6 +37,8 @@ export interface SampleEvent {
 export interface BusView {
   id: string;
   kind: string;
+  /** How people call the link ("CAN bus", "inverter link"): the family's linkNoun. */
+  linkNoun: string;
   linkState: LinkState;
   linkDetail: string;
   setpoint: BusSetpoint | null;
@@ -340,6 +342,7 @@ export class Engine {
     return [...this.links.values()].map((l) => ({
       id: l.id,
       kind: l.kind,
+      linkNoun: l.family.linkNoun,
       linkState: l.state,
       linkDetail: l.detail,
       setpoint: this.dc.setpoint(l.id),
@@ -351,6 +354,17 @@ export class Engine {
   /** Devices of one kind (e.g. the batteries query). */
   devicesOfKind<V extends DeviceViewBase>(kind: string): V[] {
     return [...this.devices.values()].filter((d) => d.kind === kind) as V[];
+  }
+
+  /** The driver of the link a device is on (a family's API reaches its own driver's reads through it); null when unknown. */
+  driverOf(deviceId: string): unknown {
+    const d = this.devices.get(deviceId);
+    return d ? (this.links.get(d.busId)?.fl.driver ?? null) : null;
+  }
+
+  /** A device's current view, if any. */
+  deviceView<V extends DeviceViewBase = DeviceViewBase>(deviceId: string): V | null {
+    return (this.devices.get(deviceId) as V | undefined) ?? null;
   }
 
   /** Latest frame per address on a link, decoded: the raw frame inspector (null where the family keeps none). */

@@ -17,7 +17,7 @@ import type { DeviceDriver, InspectedFrame, Observation, Values } from './contra
 import type { CanBusSim } from './can/bus-sim.js';
 import type { CanLink } from './can/types.js';
 import type { Framer } from '../link/types.js';
-import type { Transport } from '../link/transports/types.js';
+import type { Transport, TransportFactory } from '../link/transports/types.js';
 
 /** What every device view has; a family's view adds its own fields. */
 export interface DeviceViewBase {
@@ -95,6 +95,12 @@ export interface DeviceFamily<Cfg = unknown, Sim extends FamilySim = FamilySim, 
   readonly linkSilenceMs?: number;
   /** Stream families on USB-HID: how the reports are cut (e.g. PI18: drop after the CR, pause between reports). */
   readonly hid?: { dropAfterDelimiter?: number; reportGapMs?: number; reportSize?: number };
+  /**
+   * Stream families on real hardware: a transport factory of the family's own for a link (e.g.
+   * PI18 finds its unit by serial among every 0665:5161 HID device); null or absent: the rig's
+   * default for the transport type.
+   */
+  transportFactory?(ctx: { transport: { type: string; path?: string; usbId?: string }; cfg: Cfg; clock: Clock }): TransportFactory | null;
   /** The view of a device the store remembers (every device starts offline). */
   restoreView(stored: StoredDeviceContext): View;
   /** Builds the family's driver on `link`, with its projection and capabilities. */

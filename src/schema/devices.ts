@@ -52,6 +52,7 @@ const Bus = builder.objectRef<BusRow>('Bus').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     kind: t.exposeString('kind'),
+    linkNoun: t.exposeString('linkNoun', { description: 'how people call the link: "CAN bus", "inverter link"' }),
     linkState: t.exposeString('linkState', { description: 'connecting, up or down' }),
     linkDetail: t.exposeString('linkDetail'),
     limits: t.field({ type: Limits, nullable: true, resolve: (b) => b.limits }),

@@ -15,7 +15,7 @@ type Who = 'none' | keyof typeof TOKENS;
 const RANK: Record<Who, number> = { none: 0, viewer: 1, operator: 2, admin: 3 };
 
 /** Mutations an operator may run; every other mutation needs admin (the Mutation type's default). */
-const OPERATOR_MUTATIONS = new Set(['setPsuOutput', 'standby', 'startCharge', 'stopCharge', 'createJob', 'updateJob', 'deleteJob', 'setJobEnabled', 'runJobNow', 'setEvseCurrent', 'enableEvse', 'disableEvse', 'sleepEvse', 'setEvseLimits']);
+const OPERATOR_MUTATIONS = new Set(['setPsuOutput', 'standby', 'startCharge', 'stopCharge', 'createJob', 'updateJob', 'deleteJob', 'setJobEnabled', 'runJobNow', 'setEvseCurrent', 'enableEvse', 'disableEvse', 'sleepEvse', 'setEvseLimits', 'dumpProfile', 'saveProfile', 'diffProfile', 'planProfile', 'compareInverters', 'syncCheck']);
 
 function needed(root: string, field: string): Who {
   if (root !== 'Mutation') return 'viewer';

@@ -11,16 +11,17 @@ import { Store } from '../../src/store/store.js';
 import { tempDbPath } from '../helpers/rig.js';
 
 describe('family registry', () => {
-  it('lists flatpack2, bms and openevse, each module declaring its own kind', async () => {
-    expect(familyKinds).toEqual(['flatpack2', 'bms', 'openevse']);
+  it('lists flatpack2, bms, openevse and pi18, each module declaring its own kind', async () => {
+    expect(familyKinds).toEqual(['flatpack2', 'bms', 'openevse', 'pi18']);
     const all = await loadFamilies();
-    expect([...all.keys()]).toEqual(['flatpack2', 'bms', 'openevse']);
+    expect([...all.keys()]).toEqual(['flatpack2', 'bms', 'openevse', 'pi18']);
     for (const [kind, family] of all) expect(family.kind).toBe(kind);
   });
 
   it('loads only the kinds asked for, and a config asks only for the families its buses name', async () => {
     expect(kindsIn(simulatedConfig({ bms: false }))).toEqual(['flatpack2']);
     expect(kindsIn(simulatedConfig({ bms: true }))).toEqual(['flatpack2', 'bms']);
+    expect(kindsIn(simulatedConfig({ bms: true, inverters: true }))).toEqual(['flatpack2', 'bms', 'pi18']);
     const some = await loadFamilies(kindsIn(simulatedConfig({ bms: false })));
     expect([...some.keys()]).toEqual(['flatpack2']);
   });

@@ -201,4 +201,18 @@ describe('HidTransport', () => {
     });
     await expect(noLibusb.open()).rejects.toThrow(/hid:0665:5161.*apt install libusb-1.0-0/);
   });
+
+  it('a HID permission error names the udev rule to add, with the VID:PID of the device asked for', async () => {
+    const denied = new HidTransport({
+      target: { vendorId: 0x0665, productId: 0x5161 },
+      opener: nodeHidOpener(async () => ({
+        HID: class {
+          constructor() {
+            throw new Error('cannot open device with vendor id 0x665 and product id 0x5161');
+          }
+        },
+      })),
+    });
+    await expect(denied.open()).rejects.toThrow(/KERNEL=="hidraw\*", ATTRS\{idVendor\}=="0665", ATTRS\{idProduct\}=="5161", MODE="0660", GROUP="plugdev".*udevadm control --reload/);
+  });
 });

@@ -75,7 +75,7 @@ export async function screenshot(page: Page, name: string, opts: { fullPage?: bo
 }
 
 /** Navigates with the dashboard's own nav (as a person would) and waits for the page to mount. */
-export async function goTo(page: Page, name: 'Overview' | 'Rectifiers' | 'Charger' | 'Battery' | 'History' | 'Events' | 'Schedule'): Promise<void> {
+export async function goTo(page: Page, name: 'Overview' | 'Rectifiers' | 'Charger' | 'Battery' | 'Inverters' | 'History' | 'Events' | 'Schedule'): Promise<void> {
   await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name, exact: true }).click();
   await page.locator(`main[data-page="${name.toLowerCase()}"]`).waitFor();
 }

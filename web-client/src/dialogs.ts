@@ -218,3 +218,35 @@ export function stopChargeDialog(c: Charger): void {
     },
   });
 }
+
+/**
+ * Apply a profile plan: the exact frames, in order, with what each changes, then confirm. The
+ * page that opened it shows the progress (`run` subscribes and sends); a refusal stays in the dialog.
+ */
+export function applyProfileDialog(plan: { id: string; serial: string | null; steps: { index: number; keys: string[]; from: unknown; to: unknown; frameText: string; frameHex: string }[] }, unitName: string, run: () => Promise<string>): void {
+  const d = new Dialog(`Apply profile — ${unitName}`, 'apply-profile-dialog');
+  const show = (v: unknown) => (Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(' / ') : JSON.stringify(v));
+  const rows = plan.steps.map((s) =>
+    h('tr', {},
+      h('th', { scope: 'row' }, String(s.index)),
+      h('td', {}, s.keys.join(', ')),
+      h('td', {}, `${show(s.from)} → ${show(s.to)}`),
+      h('td', {}, h('code', { 'data-testid': 'apply-frame' }, s.frameText)),
+      h('td', { class: 'muted small' }, h('code', {}, s.frameHex)),
+    ),
+  );
+  const confirm = button(`Write ${plan.steps.length} frame${plan.steps.length === 1 ? '' : 's'}`, () => void sendFrom(d, confirm, run), 'danger');
+  confirm.dataset.testid = 'apply-confirm';
+  d.show(
+    [
+      h('p', {}, `These frames go to inverter ${plan.serial ?? unitName}, one at a time; each is read back (PIRI) before the next, and the first failure stops and rolls back what was changed. Polling of this unit pauses meanwhile.`),
+      h('div', { class: 'table-wrap' },
+        h('table', { class: 'table' },
+          h('thead', {}, h('tr', {}, ['#', 'Keys', 'Change', 'Frame', 'Hex'].map((x) => h('th', { scope: 'col' }, x)))),
+          h('tbody', {}, rows),
+        ),
+      ),
+    ],
+    [button('Cancel', () => d.close()), confirm],
+  );
+}

@@ -15,9 +15,10 @@ import { batteryPage } from './pages/battery.js';
 import { historyPage } from './pages/history.js';
 import { eventsPage } from './pages/events.js';
 import { schedulePage } from './pages/schedule.js';
+import { invertersPage } from './pages/inverters.js';
 import type { Page } from './page.js';
 
-const pages: Page[] = [overviewPage, rectifiersPage, chargerPage, batteryPage, historyPage, eventsPage, schedulePage];
+const pages: Page[] = [overviewPage, rectifiersPage, chargerPage, batteryPage, invertersPage, historyPage, eventsPage, schedulePage];
 
 const CONN_TEXT = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…' } as const;
 

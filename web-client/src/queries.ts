@@ -16,10 +16,10 @@ export const DEVICE_FIELDS = `__typename id kind name busId online lastSeen
 export const OVERVIEW = `query Overview {
   system { simulated startedAt version }
   devices { ${DEVICE_FIELDS} }
-  buses { id kind linkState linkDetail limits { minVoltageV maxVoltageV minCurrentA maxCurrentA powerRatingW ovpV } ${SETPOINT} }
+  buses { id kind linkNoun linkState linkDetail limits { minVoltageV maxVoltageV minCurrentA maxCurrentA powerRatingW ovpV } ${SETPOINT} }
 }`;
 
-export const BUSES = `query Buses { buses { id kind linkState linkDetail limits { minVoltageV maxVoltageV minCurrentA maxCurrentA powerRatingW ovpV } ${SETPOINT} } }`;
+export const BUSES = `query Buses { buses { id kind linkNoun linkState linkDetail limits { minVoltageV maxVoltageV minCurrentA maxCurrentA powerRatingW ovpV } ${SETPOINT} } }`;
 
 const CHARGER_FIELDS = `id name phase targetVoltageV chargeCurrentA progress deliveredAh deliveredWh socPct stopReason rampVoltageV
   session { id startedAt } psus { id } fallback { voltageV confirmed pendingPsuIds } batteryId bmsCaps { voltageLimitV currentLimitA reason }`;
@@ -77,3 +77,19 @@ export const RUN_JOB_NOW = `mutation RunJobNow($id: ID!) { runJobNow(id: $id) { 
 export const JOB_RUNS_LIVE = `subscription JobRunsLive { jobRuns { ${JOB_RUN_FIELDS} } }`;
 
 export const SET_EVSE_CURRENT = `mutation SetEvseCurrent($id: ID!, $currentA: Int!) { setEvseCurrent(deviceId: $id, currentA: $currentA) { sent message device { ... on EvCharger { configuredA capacityA } } } }`;
+
+// PI18 inverters: the profile page (pages/inverters.ts).
+export const INVERTERS = `query Inverters { inverters { id name online serial role parallelIndex mode faultText
+  settings { batteryType cutoffVoltageV stopDischargeVoltageV stopChargeVoltageV bulkVoltageV floatVoltageV maxChargingCurrentA maxUtilityChargingCurrentA outputSourcePriority chargerPriority solarPowerPriority } } }`;
+export const INVERTER_PROFILES = `query InverterProfiles { inverterProfiles { name yaml savedBy savedAt } }`;
+export const INVERTER_AUDITS = `query InverterAudits($deviceId: ID, $limit: Int) { inverterAudits(deviceId: $deviceId, limit: $limit) {
+  id at action result operator deviceId serial profileName planId code message abortedAtStep rollbackHeld frames { phase index command frameHex replyHex outcome } } }`;
+export const DUMP_PROFILE = `mutation DumpProfile($deviceId: ID!) { dumpProfile(deviceId: $deviceId) { serial yaml skipped { key reason } } }`;
+export const SAVE_PROFILE = `mutation SaveProfile($name: String!, $yaml: String!) { saveProfile(name: $name, yaml: $yaml) { name savedBy savedAt } }`;
+export const PLAN_PROFILE = `mutation PlanProfile($deviceId: ID!, $profile: ProfileInput!) { planProfile(deviceId: $deviceId, profile: $profile) {
+  id deviceId serial unit profileName diff { keys from to } steps { index keys from to command frameText frameHex expect } } }`;
+export const APPLY_PROFILE = `mutation ApplyProfile($planId: ID!) { applyProfile(planId: $planId, confirm: true) {
+  id result code message abortedAtStep rollbackHeld frames { phase index command frameHex replyHex outcome } } }`;
+export const COMPARE_INVERTERS = `mutation CompareInverters($a: ID!, $b: ID!) { compareInverters(a: $a, b: $b) { a b equal differ { key a b } onlyA onlyB metadata { what a b } } }`;
+export const SYNC_CHECK = `mutation SyncCheck($a: ID!, $b: ID!) { syncCheck(a: $a, b: $b) { ok inconclusive findings { rule severity message } } }`;
+export const SUB_APPLY_PROGRESS = `subscription ApplyProgressLive($planId: ID!) { applyProgress(planId: $planId) { phase index total command outcome message result } }`;

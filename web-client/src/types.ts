@@ -40,3 +40,11 @@ export type Loaded<T> = { status: 'loading' } | { status: 'error'; message: stri
 
 /** A part of the API that may not exist on this server yet (battery). */
 export type Feature<T> = Loaded<T> | { status: 'unsupported'; message: string };
+
+export type InverterSummary = G.InvertersQuery['inverters'][number];
+export type SavedInverterProfile = G.InverterProfilesQuery['inverterProfiles'][number];
+export type InverterAudit = G.InverterAuditsQuery['inverterAudits'][number];
+export type ProfilePlan = G.PlanProfileMutation['planProfile'];
+export type ApplyProgressMsg = G.ApplyProgressLiveSubscription['applyProgress'];
+export type CompareOut = G.CompareInvertersMutation['compareInverters'];
+export type SyncOut = G.SyncCheckMutation['syncCheck'];

@@ -122,8 +122,11 @@ export function nodeHidOpener(importModule: ModuleImporter = (s) => import(s)): 
       if (/libusb|shared object|dlopen/i.test(m)) {
         hint = "node-hid's native part did not load — install libusb (sudo apt install libusb-1.0-0)";
       } else {
+        const [vid, pid] = 'path' in target ? ['0665', '5161'] : [hex4(target.vendorId), hex4(target.productId)];
         hint =
-          'check that the device is plugged in (ls /dev/hidraw*) and that this user may open it: hidraw nodes are root-only by default, add a udev rule for its VID:PID (e.g. 0665:5161)';
+          `check that the device is plugged in (ls /dev/hidraw*) and that this user may open it: hidraw nodes are root-only by default, add a udev rule for its VID:PID${'path' in target ? ' (a Voltronic inverter is 0665:5161)' : ''}: ` +
+          `echo 'KERNEL=="hidraw*", ATTRS{idVendor}=="${vid}", ATTRS{idProduct}=="${pid}", MODE="0660", GROUP="plugdev"' | sudo tee /etc/udev/rules.d/99-powerplane-hid.rules && sudo udevadm control --reload && sudo udevadm trigger, ` +
+          'then add this user to the plugdev group (sudo usermod -aG plugdev $USER) and log in again';
       }
       throw new Error(`cannot open USB-HID device ${what}: ${m}; ${hint}`);
     }

@@ -8,8 +8,9 @@ import type { DeviceUi } from './types.js';
 import { flatpack2Ui } from './flatpack2.js';
 import { batteryUi } from './battery.js';
 import { evseUi } from './openevse.js';
+import { pi18Ui } from './pi18.js';
 
-export const deviceUis: readonly DeviceUi[] = [flatpack2Ui, batteryUi, evseUi];
+export const deviceUis: readonly DeviceUi[] = [flatpack2Ui, batteryUi, evseUi, pi18Ui];
 
 /** The device fields of every known type, for the device queries (queries.ts). */
 export const deviceFragments = deviceUis.map((u) => `... on ${u.typename} { ${u.fields} }`).join('\n  ');

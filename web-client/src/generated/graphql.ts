@@ -51,6 +51,12 @@ export type JobSource =
   | 'API'
   | 'CONFIG';
 
+/** A profile: its YAML, or the name of a saved one */
+export type ProfileInput = {
+  name?: string | null | undefined;
+  yaml?: string | null | undefined;
+};
+
 export type SetPsuOutputInput = {
   /** per rectifier */
   currentA: number;
@@ -58,6 +64,13 @@ export type SetPsuOutputInput = {
   deviceId: string | number;
   voltageV: number;
 };
+
+export type ApplyProfileMutationVariables = Exact<{
+  planId: string | number;
+}>;
+
+
+export type ApplyProfileMutation = { applyProfile: { id: string, result: string, code: string | null, message: string, abortedAtStep: number | null, rollbackHeld: boolean | null, frames: Array<{ phase: string, index: number, command: string, frameHex: string, replyHex: string | null, outcome: string | null }> } };
 
 export type BatteriesQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -67,7 +80,7 @@ export type BatteriesQuery = { batteries: Array<{ id: string, name: string, onli
 export type BusesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type BusesQuery = { buses: Array<{ id: string, kind: string, linkState: string, linkDetail: string, limits: { minVoltageV: number, maxVoltageV: number, minCurrentA: number, maxCurrentA: number, powerRatingW: number, ovpV: number } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }> };
+export type BusesQuery = { buses: Array<{ id: string, kind: string, linkNoun: string, linkState: string, linkDetail: string, limits: { minVoltageV: number, maxVoltageV: number, minCurrentA: number, maxCurrentA: number, powerRatingW: number, ovpV: number } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }> };
 
 export type ChargersQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -76,7 +89,16 @@ export type ChargersQuery = { chargers: Array<{ id: string, name: string, phase:
       | { id: string }
       | { id: string }
       | { id: string }
+      | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null }> };
+
+export type CompareInvertersMutationVariables = Exact<{
+  a: string | number;
+  b: string | number;
+}>;
+
+
+export type CompareInvertersMutation = { compareInverters: { a: string, b: string, equal: Array<string>, onlyA: Array<string>, onlyB: Array<string>, differ: Array<{ key: string, a: Record<string, unknown>, b: Record<string, unknown> }>, metadata: Array<{ what: string, a: Record<string, unknown>, b: Record<string, unknown> }> } };
 
 export type CreateJobMutationVariables = Exact<{
   input: JobInput;
@@ -92,6 +114,13 @@ export type DeleteJobMutationVariables = Exact<{
 
 export type DeleteJobMutation = { deleteJob: { id: string } };
 
+export type DumpProfileMutationVariables = Exact<{
+  deviceId: string | number;
+}>;
+
+
+export type DumpProfileMutation = { dumpProfile: { serial: string, yaml: string, skipped: Array<{ key: string, reason: string }> } };
+
 export type EventsQueryVariables = Exact<{
   filter?: EventFilter | null | undefined;
   first?: number | null | undefined;
@@ -99,6 +128,24 @@ export type EventsQueryVariables = Exact<{
 
 
 export type EventsQuery = { events: { edges: Array<{ node: { id: string, at: string, type: string, deviceId: string | null, busId: string | null, data: Record<string, unknown> } }> } };
+
+export type InvertersQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type InvertersQuery = { inverters: Array<{ id: string, name: string, online: boolean, serial: string | null, role: string | null, parallelIndex: number | null, mode: string | null, faultText: string | null, settings: { batteryType: string, cutoffVoltageV: number, stopDischargeVoltageV: number, stopChargeVoltageV: number, bulkVoltageV: number, floatVoltageV: number, maxChargingCurrentA: number, maxUtilityChargingCurrentA: number, outputSourcePriority: string, chargerPriority: string, solarPowerPriority: string } | null }> };
+
+export type InverterAuditsQueryVariables = Exact<{
+  deviceId?: string | number | null | undefined;
+  limit?: number | null | undefined;
+}>;
+
+
+export type InverterAuditsQuery = { inverterAudits: Array<{ id: string, at: string, action: string, result: string, operator: string, deviceId: string, serial: string | null, profileName: string | null, planId: string | null, code: string | null, message: string, abortedAtStep: number | null, rollbackHeld: boolean | null, frames: Array<{ phase: string, index: number, command: string, frameHex: string, replyHex: string | null, outcome: string | null }> }> };
+
+export type InverterProfilesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type InverterProfilesQuery = { inverterProfiles: Array<{ name: string, yaml: string, savedBy: string, savedAt: string }> };
 
 export type JobsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -125,7 +172,16 @@ export type OverviewQuery = { system: { simulated: boolean, startedAt: string, v
     | { __typename: 'Battery', socPct: number | null, voltageV: number | null, currentA: number | null, cellDeltaV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null }
     | { __typename: 'EvCharger', status: string, stateText: string | null, fault: boolean, capacityA: number | null, configuredA: number | null, currentA: number | null, voltageV: number | null, powerW: number | null, sessionKWh: number | null, charging: boolean | null, vehicleConnected: boolean | null, firmware: string | null, protocol: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, allowedRange: { minA: number, maxA: number, why: string } | null, heartbeat: { state: string, armed: boolean, fallbackA: number | null } }
     | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
-  >, buses: Array<{ id: string, kind: string, linkState: string, linkDetail: string, limits: { minVoltageV: number, maxVoltageV: number, minCurrentA: number, maxCurrentA: number, powerRatingW: number, ovpV: number } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }> };
+    | { __typename: 'Inverter', role: string | null, mode: string | null, parallelIndex: number | null, pvPowerW: number | null, batteryVoltageV: number | null, batteryCurrentA: number | null, batterySocPct: number | null, acOutputPowerW: number | null, loadPct: number | null, acInputVoltageV: number | null, faultText: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, invSerial: string | null, invFaults: Array<{ group: string, text: string }> }
+  >, buses: Array<{ id: string, kind: string, linkNoun: string, linkState: string, linkDetail: string, limits: { minVoltageV: number, maxVoltageV: number, minCurrentA: number, maxCurrentA: number, powerRatingW: number, ovpV: number } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }> };
+
+export type PlanProfileMutationVariables = Exact<{
+  deviceId: string | number;
+  profile: ProfileInput;
+}>;
+
+
+export type PlanProfileMutation = { planProfile: { id: string, deviceId: string, serial: string | null, unit: number, profileName: string | null, diff: Array<{ keys: Array<string>, from: Record<string, unknown>, to: Record<string, unknown> }>, steps: Array<{ index: number, keys: Array<string>, from: Record<string, unknown>, to: Record<string, unknown>, command: string, frameText: string, frameHex: string, expect: Record<string, unknown> }> } };
 
 export type RunJobNowMutationVariables = Exact<{
   id: string | number;
@@ -133,6 +189,14 @@ export type RunJobNowMutationVariables = Exact<{
 
 
 export type RunJobNowMutation = { runJobNow: { id: string, jobId: string, scheduledAt: string | null, startedAt: string, finishedAt: string | null, trigger: JobRunTrigger, outcome: JobRunOutcome, code: string | null, reason: string | null, eventIds: Array<string>, steps: Array<{ action: string, outcome: string, code: string | null, message: string }> } };
+
+export type SaveProfileMutationVariables = Exact<{
+  name: string;
+  yaml: string;
+}>;
+
+
+export type SaveProfileMutation = { saveProfile: { name: string, savedBy: string, savedAt: string } };
 
 export type SessionQueryVariables = Exact<{
   id: string | number;
@@ -189,6 +253,7 @@ export type StartChargeMutation = { startCharge: { id: string, name: string, pha
       | { id: string }
       | { id: string }
       | { id: string }
+      | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
 
 export type StopChargeMutationVariables = Exact<{
@@ -200,12 +265,21 @@ export type StopChargeMutation = { stopCharge: { id: string, name: string, phase
       | { id: string }
       | { id: string }
       | { id: string }
+      | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
+
+export type ApplyProgressLiveSubscriptionVariables = Exact<{
+  planId: string | number;
+}>;
+
+
+export type ApplyProgressLiveSubscription = { applyProgress: { phase: string, index: number | null, total: number | null, command: string | null, outcome: string | null, message: string, result: string | null } };
 
 export type ChargeProgressSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
 export type ChargeProgressSubscription = { chargeProgress: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
+      | { id: string }
       | { id: string }
       | { id: string }
       | { id: string }
@@ -218,6 +292,7 @@ export type DeviceChangedSubscription = { deviceChanged:
     | { __typename: 'Battery', socPct: number | null, voltageV: number | null, currentA: number | null, cellDeltaV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null }
     | { __typename: 'EvCharger', status: string, stateText: string | null, fault: boolean, capacityA: number | null, configuredA: number | null, currentA: number | null, voltageV: number | null, powerW: number | null, sessionKWh: number | null, charging: boolean | null, vehicleConnected: boolean | null, firmware: string | null, protocol: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, allowedRange: { minA: number, maxA: number, why: string } | null, heartbeat: { state: string, armed: boolean, fallbackA: number | null } }
     | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
+    | { __typename: 'Inverter', role: string | null, mode: string | null, parallelIndex: number | null, pvPowerW: number | null, batteryVoltageV: number | null, batteryCurrentA: number | null, batterySocPct: number | null, acOutputPowerW: number | null, loadPct: number | null, acInputVoltageV: number | null, faultText: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, invSerial: string | null, invFaults: Array<{ group: string, text: string }> }
    };
 
 export type EventsLiveSubscriptionVariables = Exact<{ [key: string]: never; }>;
@@ -231,6 +306,14 @@ export type TelemetryLiveSubscriptionVariables = Exact<{
 
 
 export type TelemetryLiveSubscription = { telemetry: { deviceId: string, at: string, values: Record<string, unknown> } };
+
+export type SyncCheckMutationVariables = Exact<{
+  a: string | number;
+  b: string | number;
+}>;
+
+
+export type SyncCheckMutation = { syncCheck: { ok: boolean, inconclusive: boolean, findings: Array<{ rule: string, severity: string, message: string }> } };
 
 export type TelemetryQueryVariables = Exact<{
   id: string | number;

@@ -29,14 +29,13 @@ function chargerTile(c: Charger): Row<Charger> {
 }
 
 /** How a link is named on its chip: CAN for the CAN families, the protocol for a serial/TCP family. */
-const LINK_LABEL: Record<string, string> = { flatpack2: 'CAN', bms: 'CAN', openevse: 'RAPI' };
 
 function busChip(b: Bus): Row<Bus> {
   const el = h('span', { class: 'chip', 'data-testid': 'bus-chip' });
   return {
     el,
     update(b) {
-      setText(el, `${LINK_LABEL[b.kind] ?? b.kind} ${b.id}: link ${b.linkState}`);
+      setText(el, `${b.linkNoun} ${b.id}: ${b.linkState}`);
       setAttr(el, 'data-state', b.linkState);
       setAttr(el, 'title', b.linkDetail);
     },
