@@ -103,10 +103,16 @@ describe('powerplane check-config', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/links\.0\.transport\.bitrate: must be one of the adapter's CAN bit rates/);
     noStack(r);
+    const mqtt = join(dir, 'mqtt.yaml');
+    writeFileSync(mqtt, 'mqtt: { url: "http://broker", rootTopic: "a/#" }\nlinks:\n  - id: can0\n    transport: { path: /dev/ttyUSB0 }\n    flatpack2: {}\n');
+    const badMqtt = await cli(['check-config', mqtt]);
+    expect(badMqtt.code).toBe(2);
+    expect(badMqtt.stderr).toMatch(/mqtt\.url: a broker URL such as mqtt:\/\//);
+    expect(badMqtt.stderr).toMatch(/mqtt\.rootTopic: a topic prefix without MQTT wildcards/);
     const missing = await cli(['check-config', join(dir, 'nope.yaml')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/cannot read config file/);
-  });
+  }, 120_000);
 });
 
 describe('powerplane detect', () => {
