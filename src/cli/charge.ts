@@ -109,6 +109,7 @@ export function register(program: Command): void {
           { query: `subscription($id: ID) { chargeProgress(chargerId: $id) { ${STATUS} } }`, variables: { id } },
           {
             next: (v) => {
+              if (seen >= limit) return; // updates already on their way after the last one
               if (v.errors?.length) {
                 const e = v.errors[0]!;
                 return reject(new CliError(EXIT.REFUSED, `${String(e.extensions?.code ?? 'ERROR')}: ${e.message}`));

@@ -1,7 +1,6 @@
 /** `check-config FILE`: validates a config and prints it resolved (defaults filled in, secrets masked). */
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { loadConfigFile } from '../config/load.js';
 import { print } from './common.js';
 
 /** The config with plain-text tokens replaced, so the output can be pasted into an issue. */
@@ -19,7 +18,8 @@ export function register(program: Command): void {
     .argument('<file>', 'the config file (YAML)')
     .description('validate a config file and print it resolved (exit 2 naming the key when it is not valid)')
     .option('--json', 'print the resolved config as JSON')
-    .action((file: string, o: { json?: boolean }) => {
+    .action(async (file: string, o: { json?: boolean }) => {
+      const { loadConfigFile } = await import('../config/load.js');
       // A ConfigError (exit 2, the key and what is allowed) propagates to the entry point.
       const config = masked(loadConfigFile(file));
       print(o, config, () => `# ${file} is valid; resolved (defaults filled in, plain-text tokens masked):\n${stringify(config).trimEnd()}`);

@@ -3,8 +3,6 @@
  * each exporting `register(program)`). A new group is a new file and one line below.
  */
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config/load.js';
-import { StoreOpenError } from '../store/store.js';
 import { CliError, EXIT, version } from './common.js';
 import * as serve from './serve.js';
 import * as config from './config.js';
@@ -66,7 +64,9 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`powerplane: ${e.message}`);
       return e.exitCode;
     }
-    if (e instanceof ConfigError || e instanceof StoreOpenError) {
+    // A config or database error says what to do in one line (matched by name: importing
+    // their modules here would load the whole server for every command).
+    if (e instanceof Error && (e.name === 'ConfigError' || e.name === 'StoreOpenError')) {
       console.error(e.message);
       return EXIT.USAGE;
     }

@@ -45,7 +45,7 @@ describe('powerplane CLI: usage', () => {
     expect(r.stdout.trim()).toBe(pkg.version);
   });
 
-  it('an unknown flag prints usage, exit 2, no stack trace', async () => {
+  it('defect 16.3: an unknown flag prints usage, exit 2, no stack trace', async () => {
     for (const args of [['--bogus'], ['get', '--bogus'], ['charge', 'status', '--frobnicate']]) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);
@@ -53,7 +53,7 @@ describe('powerplane CLI: usage', () => {
       expect(r.stderr).toMatch(/Usage: powerplane/);
       noStack(r);
     }
-  });
+  }, 120_000);
 
   it('an unknown command prints usage, exit 2', async () => {
     const r = await cli(['frobnicate']);
@@ -103,10 +103,16 @@ describe('powerplane check-config', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/links\.0\.transport\.bitrate: must be one of the adapter's CAN bit rates/);
     noStack(r);
+    const mqtt = join(dir, 'mqtt.yaml');
+    writeFileSync(mqtt, 'mqtt: { url: "http://broker", rootTopic: "a/#" }\nlinks:\n  - id: can0\n    transport: { path: /dev/ttyUSB0 }\n    flatpack2: {}\n');
+    const badMqtt = await cli(['check-config', mqtt]);
+    expect(badMqtt.code).toBe(2);
+    expect(badMqtt.stderr).toMatch(/mqtt\.url: a broker URL such as mqtt:\/\//);
+    expect(badMqtt.stderr).toMatch(/mqtt\.rootTopic: a topic prefix without MQTT wildcards/);
     const missing = await cli(['check-config', join(dir, 'nope.yaml')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/cannot read config file/);
-  });
+  }, 120_000);
 });
 
 describe('powerplane detect', () => {
@@ -166,7 +172,7 @@ describe('powerplane commands over the API', () => {
     const none = await cli(['get', 'nope'], env);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/NOT_FOUND/);
-  });
+  }, 120_000);
 
   it('map: serial → id', async () => {
     const r = await cli(['map', '--json'], env);
@@ -218,7 +224,7 @@ describe('powerplane commands over the API', () => {
     const notCharging = await cli(['charge', 'stop'], env);
     expect(notCharging.code).toBe(1);
     expect(notCharging.stderr).toMatch(/NOT_CHARGING/);
-  });
+  }, 180_000); // ten processes, each a Node start: slow on a loaded 2-core machine
 });
 
 describe('powerplane commands with tokens', () => {
@@ -239,5 +245,5 @@ describe('powerplane commands with tokens', () => {
     expect(forbidden.stderr).toMatch(/FORBIDDEN/);
     const operator = await cli(['standby', '--token', 'operator-token-0123456789', '--url', s.url]);
     expect(operator.code).toBe(0);
-  });
+  }, 120_000);
 });

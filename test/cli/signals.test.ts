@@ -40,7 +40,7 @@ describe('signals', () => {
     expect(s.child.exitCode).toBe(0);
   });
 
-  it('LOG_LEVEL and --log-level set the level (the flag wins); a bad one is exit 2', async () => {
+  it('defect 16.4: LOG_LEVEL (ignored before) and --log-level set the level (the flag wins); a bad one is exit 2', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pp-sig-'));
     const env = { ...process.env, LOG_LEVEL: 'warn' };
     const quiet = await spawnServer(['--port', '0', '--db', join(dir, 'a.db'), '--sim-speed', '5'], { env: { ...env, LOG_LEVEL: 'info' } });
