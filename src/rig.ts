@@ -25,12 +25,16 @@ import type { DeviceFamily } from './families/types.js';
 
 /**
  * The demo rig: a USB-CAN-A adapter with two Flatpack2 PSUs (can0), a second one with a Deye
- * BMS (can1, unless `bms: false`), a 16-cell LiFePO4 pack and a charger on can0 guided by the BMS.
+ * BMS (can1, unless `bms: false`), a 16-cell LiFePO4 pack and a charger on can0 guided by the BMS,
+ * and a MultiPlus behind an MK3 on its own serial line (vebus0, unless `vebus: false`).
  */
 export const SIM_PSU_SERIALS = ['192750001639', '163850019608'] as const;
 
-export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string; bms?: boolean } = {}): PowerplaneConfig {
+export const SIM_MULTI_ID = 'multi0';
+
+export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string; bms?: boolean; vebus?: boolean } = {}): PowerplaneConfig {
   const withBms = overrides.bms ?? true;
+  const withVebus = overrides.vebus ?? true;
   return parseConfig(
     {
       server: { host: overrides.host ?? '127.0.0.1', port: overrides.port ?? 4000 },
@@ -55,6 +59,7 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
               },
             ]
           : []),
+        ...(withVebus ? [{ id: 'vebus0', transport: { type: 'serial', path: 'simulated', baudRate: 2400 }, vebus: { id: SIM_MULTI_ID, name: 'MultiPlus' } }] : []),
       ],
       chargers: [
         {

@@ -10,10 +10,12 @@ import type { DeviceFamily } from './types.js';
 import type { FamilyConfigEntry } from './config-types.js';
 import { flatpack2Config } from './flatpack2/config.js';
 import { bmsConfig } from './bms/config.js';
+import { vebusConfig } from './vebus/config.js';
 
 export const registry = {
   flatpack2: { config: flatpack2Config, load: () => import('./flatpack2/family.js'), graphql: () => import('./flatpack2/schema.js') },
   bms: { config: bmsConfig, load: () => import('./bms/family.js'), graphql: () => import('./bms/schema.js') },
+  vebus: { config: vebusConfig, load: () => import('./vebus/family.js'), graphql: () => import('./vebus/schema.js') },
 } as const;
 
 export type FamilyKind = keyof typeof registry;

@@ -11,17 +11,18 @@ import { Store } from '../../src/store/store.js';
 import { tempDbPath } from '../helpers/rig.js';
 
 describe('family registry', () => {
-  it('lists flatpack2 and bms, each module declaring its own kind', async () => {
-    expect(familyKinds).toEqual(['flatpack2', 'bms']);
+  it('lists flatpack2, bms and vebus, each module declaring its own kind', async () => {
+    expect(familyKinds).toEqual(['flatpack2', 'bms', 'vebus']);
     const all = await loadFamilies();
-    expect([...all.keys()]).toEqual(['flatpack2', 'bms']);
+    expect([...all.keys()]).toEqual(['flatpack2', 'bms', 'vebus']);
     for (const [kind, family] of all) expect(family.kind).toBe(kind);
   });
 
   it('loads only the kinds asked for, and a config asks only for the families its buses name', async () => {
-    expect(kindsIn(simulatedConfig({ bms: false }))).toEqual(['flatpack2']);
-    expect(kindsIn(simulatedConfig({ bms: true }))).toEqual(['flatpack2', 'bms']);
-    const some = await loadFamilies(kindsIn(simulatedConfig({ bms: false })));
+    expect(kindsIn(simulatedConfig({ bms: false, vebus: false }))).toEqual(['flatpack2']);
+    expect(kindsIn(simulatedConfig({ bms: true, vebus: false }))).toEqual(['flatpack2', 'bms']);
+    expect(kindsIn(simulatedConfig({ bms: true }))).toEqual(['flatpack2', 'bms', 'vebus']);
+    const some = await loadFamilies(kindsIn(simulatedConfig({ bms: false, vebus: false })));
     expect([...some.keys()]).toEqual(['flatpack2']);
   });
 
@@ -43,7 +44,8 @@ describe('family registry', () => {
       const rig = buildRig({ config: simulatedConfig({ bms: true }), clock: new FakeClock(), store, log: silentLogger(), simulated: true, families: await loadFamilies() });
       expect([...rig.sim!.flatpack2.keys()]).toEqual(['can0']);
       expect([...rig.sim!.bms.keys()]).toEqual(['can1']);
-      expect([...rig.links.keys()]).toEqual(['can0', 'can1']);
+      expect([...rig.sim!.vebus.keys()]).toEqual(['vebus0']);
+      expect([...rig.links.keys()]).toEqual(['can0', 'can1', 'vebus0']);
     } finally {
       store.close();
     }

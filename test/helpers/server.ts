@@ -23,11 +23,12 @@ export interface LiveServer {
 }
 
 export async function startLiveServer(
-  opts: { speed?: number; apiToken?: string; dbPath?: string; bms?: boolean; pack?: { socPct?: number; capacityAh?: number }; server?: Partial<Omit<ServerOptions, 'engine' | 'log'>> } = {},
+  opts: { speed?: number; apiToken?: string; dbPath?: string; bms?: boolean; vebus?: boolean; pack?: { socPct?: number; capacityAh?: number }; server?: Partial<Omit<ServerOptions, 'engine' | 'log'>> } = {},
 ): Promise<LiveServer> {
   const dbPath = opts.dbPath ?? tempDbPath('pp-api-');
   const store = Store.open({ path: dbPath });
-  const config = simulatedConfig({ port: 0, dbPath, bms: opts.bms ?? false });
+  // The MultiPlus of the demo rig only where a test asks for it (the others count their devices).
+  const config = simulatedConfig({ port: 0, dbPath, bms: opts.bms ?? false, vebus: opts.vebus ?? false });
   const clock = new RealClock(opts.speed ?? 10);
   const rig = buildRig({ config, clock, store, log: silentLogger(), simulated: true, families, pack: opts.pack });
   rig.start();
