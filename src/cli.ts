@@ -19,9 +19,16 @@ const USAGE = `usage: powerplane serve [--config powerplane.yaml] [--port N] [--
   --sim-speed X    run the simulated rig X times faster than real time (default 1)
   --sim-soc PCT    state of charge the simulated pack starts at (default 40)
   --port, --host   override server.port / server.host (host defaults to 127.0.0.1)
-  --db FILE        override database.path`;
+  --db FILE        override database.path
+
+       powerplane vebus monitor|write …   a MultiPlus over the API (powerplane vebus --help)`;
 
 export async function main(argv: string[]): Promise<void> {
+  // `powerplane vebus …` (the MultiPlus over the running server's API) is its own module.
+  if (argv[0] === 'vebus') {
+    process.exitCode = await (await import('./cli/vebus.js')).runVebus(argv.slice(1));
+    return;
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -61,7 +68,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const log = createLogger(config.log.level);
   if (simulated) {
-    log.warn({ speed }, `SIMULATED RIG: no config file given, so powerplane runs its built-in simulator (two USB-CAN-A adapters: two Flatpack2 PSUs on one, a Deye BMS on the other, and a 16-cell LiFePO4 pack${speed !== 1 ? `, ${speed}× real time` : ''}). Nothing here drives real hardware. Use --config FILE for a real rig.`);
+    log.warn({ speed }, `SIMULATED RIG: no config file given, so powerplane runs its built-in simulator (two USB-CAN-A adapters: two Flatpack2 PSUs on one, a Deye BMS on the other, a MultiPlus behind an MK3 on a serial line, and a 16-cell LiFePO4 pack${speed !== 1 ? `, ${speed}× real time` : ''}). Nothing here drives real hardware. Use --config FILE for a real rig.`);
   }
   const dbPath = resolve(config.database.path);
   try {
