@@ -101,11 +101,32 @@ const Flag = builder.objectRef<FlagView>('VebusFlag').implement({
   }),
 });
 
-type ModeRow = { name: string; label: string; steps: string[] };
+type ModeRow = { name: string; label: string; steps: string[]; active: boolean | null };
 const Mode = builder.objectRef<ModeRow>('VebusMode').implement({
   description: 'A configured mode: a small list of RAM-only writes applied with applyVebusMode',
-  fields: (t) => ({ name: t.exposeString('name'), label: t.exposeString('label'), steps: t.exposeStringList('steps') }),
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    label: t.exposeString('label'),
+    steps: t.exposeStringList('steps'),
+    active: t.exposeBoolean('active', { nullable: true, description: 'every step\'s value is what the device runs on now (null: not known yet)' }),
+  }),
 });
+
+/** Whether the device runs on every value of a mode's steps (from its view; null while a value is unknown). */
+function modeActive(v: VebusDeviceView, steps: ReadonlyArray<Record<string, unknown>>): boolean | null {
+  const idOf = (name: unknown, byName: (n: string) => number | null) => (/^\d+$/.test(String(name)) ? Number(name) : byName(String(name)));
+  const flags = flagsOf(v);
+  let all = true;
+  for (const s of steps) {
+    let now: unknown;
+    if ('setting' in s) now = v.settings[idOf(s.setting, settingId) ?? -1]?.effective;
+    else if ('flag' in s) now = flags.find((f) => f.flag === idOf(s.flag, flagId))?.effective;
+    else now = v.ramVars[idOf(s.ramVar, ramVarId) ?? -1]?.value;
+    if (now === null || now === undefined) return null;
+    if (now !== s.value) all = false;
+  }
+  return all;
+}
 
 const stepText = (s: Record<string, unknown>): string =>
   'setting' in s ? `setting ${String(s.setting)} = ${String(s.value)} (RAM only)` : 'flag' in s ? `${s.value ? 'set' : 'clear'} flag ${String(s.flag)} (RAM only)` : `RAM variable ${String(s.ramVar)} = ${String(s.value)}`;
@@ -132,7 +153,7 @@ export const InverterCharger = builder.objectRef<VebusDeviceView>('InverterCharg
     ramVars: t.field({ type: [RamVar], resolve: (d) => Object.values(d.ramVars).sort((a, b) => a.id - b.id) }),
     settings: t.field({ type: [Setting], resolve: (d) => Object.values(d.settings).sort((a, b) => a.id - b.id) }),
     flags: t.field({ type: [Flag], resolve: (d) => flagsOf(d) }),
-    modes: t.field({ type: [Mode], resolve: (d) => Object.entries(d.modes ?? {}).map(([name, m]) => ({ name, label: m.label, steps: m.steps.map((s) => stepText(s as never)) })) }),
+    modes: t.field({ type: [Mode], resolve: (d) => Object.entries(d.modes ?? {}).map(([name, m]) => ({ name, label: m.label, steps: m.steps.map((s) => stepText(s as never)), active: modeActive(d, m.steps as never) })) }),
     lastStatusAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => d.lastStatusAt }),
     listText: t.string({ description: 'the settings list as the seed\'s `write.py --list` prints it', resolve: (d) => listText(d) }),
   }),

@@ -7,8 +7,9 @@ import type { Device } from '../types.js';
 import type { DeviceUi } from './types.js';
 import { flatpack2Ui } from './flatpack2.js';
 import { batteryUi } from './battery.js';
+import { vebusUi } from './vebus.js';
 
-export const deviceUis: readonly DeviceUi[] = [flatpack2Ui, batteryUi];
+export const deviceUis: readonly DeviceUi[] = [flatpack2Ui, batteryUi, vebusUi];
 
 /** The device fields of every known type, for the device queries (queries.ts). */
 export const deviceFragments = deviceUis.map((u) => `... on ${u.typename} { ${u.fields} }`).join('\n  ');

@@ -21,6 +21,14 @@ export type SetPsuOutputInput = {
   voltageV: number;
 };
 
+export type ApplyVebusModeMutationVariables = Exact<{
+  id: string | number;
+  mode: string;
+}>;
+
+
+export type ApplyVebusModeMutation = { applyVebusMode: { command: string, sent: boolean, message: string, readBack: Record<string, unknown> | null } };
+
 export type BatteriesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
@@ -35,6 +43,7 @@ export type ChargersQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type ChargersQuery = { chargers: Array<{ id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
+      | { id: string }
       | { id: string }
       | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null }> };
@@ -53,6 +62,7 @@ export type OverviewQueryVariables = Exact<{ [key: string]: never; }>;
 export type OverviewQuery = { system: { simulated: boolean, startedAt: string, version: string }, devices: Array<
     | { __typename: 'Battery', socPct: number | null, voltageV: number | null, currentA: number | null, cellDeltaV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null }
     | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
+    | { __typename: 'InverterCharger', session: string, state: string | null, chargeSubState: string | null, alarms: Array<string>, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, battery: { voltageV: number | null, currentA: number | null, socPct: number | null }, ac: Array<{ phase: number, inVoltageV: number | null, inCurrentA: number | null, outVoltageV: number | null, outCurrentA: number | null }>, leds: Array<{ name: string, state: string }>, modes: Array<{ name: string, label: string, steps: Array<string>, active: boolean | null }>, settings: Array<{ id: number, name: string | null, supported: boolean | null, value: number | null, ramOnly: boolean, ramOnlyValue: number | null, effective: number | null, defaultValue: number | null, min: number | null, max: number | null, scale: number | null, offset: number | null }> }
   >, buses: Array<{ id: string, kind: string, linkState: string, linkDetail: string, limits: { minVoltageV: number, maxVoltageV: number, minCurrentA: number, maxCurrentA: number, powerRatingW: number, ovpV: number } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }> };
 
 export type SessionQueryVariables = Exact<{
@@ -93,6 +103,7 @@ export type StartChargeMutationVariables = Exact<{
 export type StartChargeMutation = { startCharge: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
       | { id: string }
       | { id: string }
+      | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
 
 export type StopChargeMutationVariables = Exact<{
@@ -103,12 +114,14 @@ export type StopChargeMutationVariables = Exact<{
 export type StopChargeMutation = { stopCharge: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
       | { id: string }
       | { id: string }
+      | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
 
 export type ChargeProgressSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
 export type ChargeProgressSubscription = { chargeProgress: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
+      | { id: string }
       | { id: string }
       | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
@@ -119,6 +132,7 @@ export type DeviceChangedSubscriptionVariables = Exact<{ [key: string]: never; }
 export type DeviceChangedSubscription = { deviceChanged:
     | { __typename: 'Battery', socPct: number | null, voltageV: number | null, currentA: number | null, cellDeltaV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null }
     | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
+    | { __typename: 'InverterCharger', session: string, state: string | null, chargeSubState: string | null, alarms: Array<string>, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, battery: { voltageV: number | null, currentA: number | null, socPct: number | null }, ac: Array<{ phase: number, inVoltageV: number | null, inCurrentA: number | null, outVoltageV: number | null, outCurrentA: number | null }>, leds: Array<{ name: string, state: string }>, modes: Array<{ name: string, label: string, steps: Array<string>, active: boolean | null }>, settings: Array<{ id: number, name: string | null, supported: boolean | null, value: number | null, ramOnly: boolean, ramOnlyValue: number | null, effective: number | null, defaultValue: number | null, min: number | null, max: number | null, scale: number | null, offset: number | null }> }
    };
 
 export type EventsLiveSubscriptionVariables = Exact<{ [key: string]: never; }>;
