@@ -15,7 +15,7 @@ const DEV = SIM_MULTI_ID;
 describe('VE.Bus API (InverterCharger)', () => {
   let s: LiveServer;
   let sim: VebusSim;
-  const writes = () => sim.received.filter((f) => f.body[0] === 0x57 || f.body[0] === 0x58 || f.body[0] === 0x59 || f.body[0] === 0x5a).filter((f) => f.body[1] === 0x37 || f.body[1] === 0x32 || f.body[1] === 0x33 || f.body[1] === 0x34).length;
+  const writes = () => sim.received.filter((f) => 'WXYZ'.includes(String.fromCharCode(f.body[0]!))).filter((f) => f.body[1] === 0x37 || f.body[1] === 0x32 || f.body[1] === 0x33 || f.body[1] === 0x34).length;
   const settingsQ = `query($id: ID!) { device(id: $id) { ... on InverterCharger { session settings { id name value effective ramOnly ramOnlyValue min max scale offset supported } flags { flag name stored effective ramOnly } } } }`;
   type SettingRow = { id: number; name: string | null; value: number | null; effective: number | null; ramOnly: boolean; ramOnlyValue: number | null; min: number | null; max: number | null; scale: number | null; offset: number | null; supported: boolean | null };
   const device = async () =>
