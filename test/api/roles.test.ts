@@ -15,7 +15,7 @@ type Who = 'none' | keyof typeof TOKENS;
 const RANK: Record<Who, number> = { none: 0, viewer: 1, operator: 2, admin: 3 };
 
 /** Mutations an operator may run; every other mutation needs admin (the Mutation type's default). */
-const OPERATOR_MUTATIONS = new Set(['setPsuOutput', 'standby', 'startCharge', 'stopCharge']);
+const OPERATOR_MUTATIONS = new Set(['setPsuOutput', 'standby', 'startCharge', 'stopCharge', 'writeRamVar', 'writeSetting', 'setFlag', 'applyVebusMode']);
 
 function needed(root: string, field: string): Who {
   if (root !== 'Mutation') return 'viewer';
@@ -38,6 +38,8 @@ function sample(t: GraphQLInputType): unknown {
     case 'Boolean':
       return false;
     case 'DateTime':
+      return 0;
+    case 'JSON':
       return 0;
     default:
       return null;

@@ -23,7 +23,7 @@ describe('VE.Bus API (InverterCharger)', () => {
   const events = (type: string) => s.store.listEvents({ types: [type], deviceId: DEV }, 1000).items;
 
   beforeAll(async () => {
-    s = await startLiveServer({ speed: 20, vebus: true });
+    s = await startLiveServer({ speed: 2, vebus: true });
     sim = s.rig.sim!.vebus.get('vebus0')!;
     // Ready, with the settings the modes and these tests use read (info + value).
     await waitFor(async () => {
@@ -89,7 +89,7 @@ describe('VE.Bus API (InverterCharger)', () => {
     const vs = (await device()).settings.find((x) => x.id === 15)!;
     expect(vs).toMatchObject({ name: 'VS_USAGE', value: 1, ramOnly: true, ramOnlyValue: 2, effective: 2 });
     const done = events('command.done').find((ev) => String(ev.data.command).includes('VS_USAGE'));
-    expect(done?.data).toMatchObject({ origin: 'api', readBack: { ramOnly: 'true' } });
+    expect(done?.data).toMatchObject({ origin: 'api', actor: 'local', readBack: { ramOnly: 'true' } });
   });
 
   it('writes a stored setting with the device scaling and reads it back; the event carries the read-back', async () => {

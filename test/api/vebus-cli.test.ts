@@ -30,7 +30,7 @@ describe('powerplane vebus (CLI over the API)', () => {
 
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pp-vebus-cli-'));
-    srv = await spawnServer(['--port', '0', '--db', join(dir, 'sim.db'), '--sim-speed', '20']);
+    srv = await spawnServer(['--port', '0', '--db', join(dir, 'sim.db'), '--sim-speed', '2']);
     url = srv.url;
     await waitFor(async () => {
       const d = (await gqlData<{ device: { session: string; settings: Array<{ id: number; value: number | null }> } | null }>(url, '{ device(id: "multi0") { ... on InverterCharger { session settings { id value } } } }')).device;
