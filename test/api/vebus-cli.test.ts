@@ -66,10 +66,12 @@ describe('powerplane vebus (CLI over the API)', () => {
   }, 120_000);
 
   it('stored writes: --write-setting (read back), --set-flag / --clear-flag, --write-ram-var; --mode applies a configured mode', async () => {
-    const w = await cli(['write', '--url', url, '--write-setting', 'U_BAT_FLOAT', '54', '--set-flag', 'DISABLE_CHARGE', '--clear-flag', 'DISABLE_CHARGE']);
+    const w = await cli(['write', '--url', url, '--write-setting', 'U_BAT_FLOAT', '54', '--set-flag', 'DISABLE_CHARGE', '--clear-flag', 'DISABLE_CHARGE', '--write-ram-var', 'CHARGE_STATE', '0.5']);
     expect(w.stderr).toBe('');
     expect(w.code).toBe(0);
-    expect(w.stdout.split('\n').filter(Boolean)).toHaveLength(3);
+    const lines = w.stdout.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(4);
+    expect(lines[3]).toMatch(/RAM variable 13 \(CHARGE_STATE\) = 0\.5/);
     expect(await setting(3)).toMatchObject({ value: 54, ramOnly: false });
     const ram = await cli(['write', '--url', url, '--write-ram-var', '11', 'true']);
     // RAM var 11 is a measured bit variable in the simulator: the device refuses the write.
