@@ -28,10 +28,13 @@ import type { DeviceFamily } from './families/types.js';
  * BMS (can1, unless `bms: false`), a 16-cell LiFePO4 pack and a charger on can0 guided by the BMS;
  * with `evse: true` (the CLI's demo) an OpenEVSE board on a serial line (evse) whose demo car plugs
  * in, charges, stays parked and drives away, again and again; with `inverters: true` (the demo too)
- * the paralleled LVX6048 pair (links inv0 and inv1, see SIM_INVERTERS). Tests leave those out
- * unless they ask for them.
+ * the paralleled LVX6048 pair (links inv0 and inv1, see SIM_INVERTERS); with `vebus: true` (the demo
+ * too) a MultiPlus behind an MK3 on its own serial line (vebus0). Tests leave those out unless
+ * they ask for them.
  */
 export const SIM_PSU_SERIALS = ['192750001639', '163850019608'] as const;
+
+export const SIM_MULTI_ID = 'multi0';
 
 /**
  * The demo rig's paralleled LVX6048 pair: master (parallel index 0) and slave (1). Each unit is
@@ -42,10 +45,11 @@ export const SIM_INVERTERS = [
   { link: 'inv1', id: 'inv-slave', serial: '96142408100255', name: 'LVX6048 slave', parallelIndex: 1 },
 ] as const;
 
-export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string; bms?: boolean; evse?: boolean | { demoCar?: boolean }; inverters?: boolean } = {}): PowerplaneConfig {
+export function simulatedConfig(overrides: { port?: number; host?: string; dbPath?: string; bms?: boolean; evse?: boolean | { demoCar?: boolean }; inverters?: boolean; vebus?: boolean } = {}): PowerplaneConfig {
   const withBms = overrides.bms ?? true;
   const evse = overrides.evse ?? false;
   const withInverters = overrides.inverters ?? false;
+  const withVebus = overrides.vebus ?? false;
   return parseConfig(
     {
       server: { host: overrides.host ?? '127.0.0.1', port: overrides.port ?? 4000 },
@@ -92,6 +96,7 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
               pi18: { id: u.id, serial: u.serial, name: u.name, simulate: { parallelIndex: u.parallelIndex, ...(i > 0 ? { peer: SIM_INVERTERS[0].serial } : {}) } },
             }))
           : []),
+        ...(withVebus ? [{ id: 'vebus0', transport: { type: 'serial', path: 'simulated', baudRate: 2400 }, vebus: { id: SIM_MULTI_ID, name: 'MultiPlus' } }] : []),
       ],
       chargers: [
         {

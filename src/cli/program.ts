@@ -15,6 +15,7 @@ const GROUPS: Array<{ register(program: Command): void }> = [serve, config, dete
 /** `powerplane profile …` (PI18 inverter profiles) and `powerplane vebus …`: loaded only when used. */
 const FAMILY_GROUPS: Record<string, (argv: string[]) => Promise<number>> = {
   profile: async (argv) => (await import('./profile.js')).runProfileCli(argv),
+  vebus: async (argv) => (await import('./vebus.js')).runVebus(argv),
 };
 
 
@@ -28,7 +29,8 @@ export function createProgram(): Command {
     .addHelpText(
       'after',
       `
-Family commands: powerplane profile dump|diff|plan|apply|compare|sync-check|save … (PI18 inverters; see powerplane profile --help).
+Family commands: powerplane profile dump|diff|plan|apply|compare|sync-check|save … (PI18 inverters; see powerplane profile --help)
+                 powerplane vebus monitor|write … (a MultiPlus; see powerplane vebus --help).
 Commands that talk to a running server take --url / POWERPLANE_URL and --token / POWERPLANE_TOKEN.
 Exit codes: 0 done, 1 refused by the server (its code is printed), 2 bad usage or config, 3 server unreachable.
 `,

@@ -79,7 +79,7 @@ export async function serve(values: ServeOptions): Promise<void> {
     if (values.port.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65535) throw usage(`--port must be 0–65535, got "${values.port}"`);
   }
   const overrides: ConfigOverrides = { host: values.host || undefined, port, dbPath: values.db || undefined };
-  const config = simulated ? simulatedConfig({ ...overrides, evse: true, inverters: true }) : loadConfigFile(values.config!, overrides);
+  const config = simulated ? simulatedConfig({ ...overrides, evse: true, inverters: true, vebus: true }) : loadConfigFile(values.config!, overrides);
 
   // The command line wins over the environment, which wins over the file.
   const levelFrom = values.logLevel ? '--log-level' : envLevel ? 'LOG_LEVEL' : 'config';

@@ -340,6 +340,7 @@ export type TransportConfig = z.infer<typeof transportSchema>;
 export type { Flatpack2Config, PsuConfig } from '../families/flatpack2/config.js';
 export type { BmsConfig } from '../families/bms/config.js';
 export type { OpenEvseConfig } from '../families/openevse/config.js';
+export type { VebusConfig } from '../families/vebus/config.js';
 export type ChargerConfig = z.infer<typeof chargerSchema>;
 export type ServerConfig = z.infer<typeof serverSchema>;
 export type LimitsConfig = z.infer<typeof limitsSchema>;

@@ -12,12 +12,14 @@ import { flatpack2Config } from './flatpack2/config.js';
 import { bmsConfig } from './bms/config.js';
 import { openEvseConfig } from './openevse/config.js';
 import { pi18Config } from './pi18/config.js';
+import { vebusConfig } from './vebus/config.js';
 
 export const registry = {
   flatpack2: { config: flatpack2Config, load: () => import('./flatpack2/family.js'), graphql: () => import('./flatpack2/schema.js') },
   bms: { config: bmsConfig, load: () => import('./bms/family.js'), graphql: () => import('./bms/schema.js') },
   openevse: { config: openEvseConfig, load: () => import('./openevse/family.js'), graphql: () => import('./openevse/schema.js') },
   pi18: { config: pi18Config, load: () => import('./pi18/family.js'), graphql: () => import('./pi18/schema.js') },
+  vebus: { config: vebusConfig, load: () => import('./vebus/family.js'), graphql: () => import('./vebus/schema.js') },
 } as const;
 
 export type FamilyKind = keyof typeof registry;

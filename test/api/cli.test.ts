@@ -27,7 +27,7 @@ describe('powerplane serve', () => {
       });
       expect(out).toMatch(/SIMULATED RIG/);
       const r = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ system { simulated } buses { id } }' }) });
-      expect(await r.json()).toEqual({ data: { system: { simulated: true }, buses: [{ id: 'can0' }, { id: 'can1' }, { id: 'evse' }, { id: 'inv0' }, { id: 'inv1' }] } });
+      expect(await r.json()).toEqual({ data: { system: { simulated: true }, buses: [{ id: 'can0' }, { id: 'can1' }, { id: 'evse' }, { id: 'inv0' }, { id: 'inv1' }, { id: 'vebus0' }] } });
       const page = await fetch(`${url}/`);
       expect(page.status).toBe(200);
     } finally {

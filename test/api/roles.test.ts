@@ -15,7 +15,7 @@ type Who = 'none' | keyof typeof TOKENS;
 const RANK: Record<Who, number> = { none: 0, viewer: 1, operator: 2, admin: 3 };
 
 /** Mutations an operator may run; every other mutation needs admin (the Mutation type's default). */
-const OPERATOR_MUTATIONS = new Set(['setPsuOutput', 'standby', 'startCharge', 'stopCharge', 'createJob', 'updateJob', 'deleteJob', 'setJobEnabled', 'runJobNow', 'setEvseCurrent', 'enableEvse', 'disableEvse', 'sleepEvse', 'setEvseLimits', 'dumpProfile', 'saveProfile', 'diffProfile', 'planProfile', 'compareInverters', 'syncCheck']);
+const OPERATOR_MUTATIONS = new Set(['setPsuOutput', 'standby', 'startCharge', 'stopCharge', 'createJob', 'updateJob', 'deleteJob', 'setJobEnabled', 'runJobNow', 'setEvseCurrent', 'enableEvse', 'disableEvse', 'sleepEvse', 'setEvseLimits', 'dumpProfile', 'saveProfile', 'diffProfile', 'planProfile', 'compareInverters', 'syncCheck', 'writeRamVar', 'writeSetting', 'setFlag', 'applyVebusMode']);
 
 function needed(root: string, field: string): Who {
   if (root !== 'Mutation') return 'viewer';
@@ -40,7 +40,7 @@ function sample(t: GraphQLInputType): unknown {
     case 'DateTime':
       return 0;
     case 'JSON':
-      return {};
+      return 0;
     default:
       return null;
   }

@@ -18,7 +18,7 @@ afterEach(async () => {
 
 function bigPackRig(socPct = 10, chargeCurrentA = 80) {
   const dbPath = tempDbPath('pp-charge-');
-  const config = simulatedConfig({ port: 0, dbPath, bms: false });
+  const config = simulatedConfig({ port: 0, dbPath, bms: false, vebus: false });
   config.chargers[0].settings = { ...config.chargers[0].settings, capacityAh: 400, chargeCurrentA, tailCurrentA: 4 };
   return makeSimRig({ dbPath, config, pack: { socPct, capacityAh: 400 } });
 }

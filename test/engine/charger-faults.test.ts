@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 function config(settings: Partial<ChargerSettings> = {}, dbPath = tempDbPath('pp-fault-')): PowerplaneConfig {
-  const c = simulatedConfig({ port: 0, dbPath, bms: false });
+  const c = simulatedConfig({ port: 0, dbPath, bms: false, vebus: false });
   c.chargers[0].settings = { ...c.chargers[0].settings, capacityAh: 400, chargeCurrentA: CHARGE_A, tailCurrentA: 3, ...settings };
   return c;
 }

@@ -41,7 +41,7 @@ describe('defect 8.7: impossible values never become telemetry on the rig', () =
 
   it('defect 8.7: a BMS 0x351 with a 3276.7 A charge limit is recorded invalid and is not a limit', async () => {
     const dbPath = tempDbPath('pp-plaus-');
-    t = makeSimRig({ dbPath, config: simulatedConfig({ port: 0, dbPath, bms: true }), pack: { socPct: 60 } });
+    t = makeSimRig({ dbPath, config: simulatedConfig({ port: 0, dbPath, bms: true, vebus: false }), pack: { socPct: 60 } });
     await t.clock.advance(3000);
     const before = t.rig.engine.device<BatteryView>('bms0')!.snapshot!.chargeCurrentLimitA;
     expect(before).toBeGreaterThan(0);

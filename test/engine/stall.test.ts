@@ -18,7 +18,7 @@ afterEach(async () => {
 
 function bmsRig(): TestRig {
   const dbPath = tempDbPath('pp-stall-');
-  const config = simulatedConfig({ port: 0, dbPath, bms: true });
+  const config = simulatedConfig({ port: 0, dbPath, bms: true, vebus: false });
   return makeSimRig({ dbPath, config, pack: { socPct: 50 } });
 }
 

@@ -11,10 +11,10 @@ import { Store } from '../../src/store/store.js';
 import { tempDbPath } from '../helpers/rig.js';
 
 describe('family registry', () => {
-  it('lists flatpack2, bms, openevse and pi18, each module declaring its own kind', async () => {
-    expect(familyKinds).toEqual(['flatpack2', 'bms', 'openevse', 'pi18']);
+  it('lists flatpack2, bms, openevse, pi18 and vebus, each module declaring its own kind', async () => {
+    expect(familyKinds).toEqual(['flatpack2', 'bms', 'openevse', 'pi18', 'vebus']);
     const all = await loadFamilies();
-    expect([...all.keys()]).toEqual(['flatpack2', 'bms', 'openevse', 'pi18']);
+    expect([...all.keys()]).toEqual(['flatpack2', 'bms', 'openevse', 'pi18', 'vebus']);
     for (const [kind, family] of all) expect(family.kind).toBe(kind);
   });
 
@@ -23,6 +23,7 @@ describe('family registry', () => {
     expect(kindsIn(simulatedConfig({ bms: true }))).toEqual(['flatpack2', 'bms']);
     expect(kindsIn(simulatedConfig({ bms: true, inverters: true }))).toEqual(['flatpack2', 'bms', 'pi18']);
     const some = await loadFamilies(kindsIn(simulatedConfig({ bms: false })));
+    expect(kindsIn(simulatedConfig({ bms: true, vebus: true }))).toEqual(['flatpack2', 'bms', 'vebus']);
     expect([...some.keys()]).toEqual(['flatpack2']);
   });
 
@@ -44,7 +45,8 @@ describe('family registry', () => {
       const rig = buildRig({ config: simulatedConfig({ bms: true }), clock: new FakeClock(), store, log: silentLogger(), simulated: true, families: await loadFamilies() });
       expect([...rig.sim!.flatpack2.keys()]).toEqual(['can0']);
       expect([...rig.sim!.bms.keys()]).toEqual(['can1']);
-      expect([...rig.links.keys()]).toEqual(['can0', 'can1']);
+      expect([...rig.sim!.vebus.keys()]).toEqual(['vebus0']);
+      expect([...rig.links.keys()]).toEqual(['can0', 'can1', 'vebus0']);
     } finally {
       store.close();
     }

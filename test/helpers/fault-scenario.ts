@@ -73,7 +73,7 @@ const isStandby = (v: number, a: number) => v === FLATPACK2_STANDBY.voltageV && 
  */
 export async function runScenario(ops: Op[], opts: { socPct?: number; absentAtStart?: 0 | 1 | null } = {}): Promise<ScenarioStats> {
   const dbPath = tempDbPath('pp-scn-');
-  const config = simulatedConfig({ port: 0, dbPath, bms: true });
+  const config = simulatedConfig({ port: 0, dbPath, bms: true, vebus: false });
   config.chargers[0].settings = { ...config.chargers[0].settings, capacityAh: 200, chargeCurrentA: 30, tailCurrentA: 3 };
   const t = makeCrashableRig({ config, dbPath, pack: { socPct: opts.socPct ?? 40, capacityAh: 200 } });
   const stats: ScenarioStats = { steps: 0, crashes: 0, unplugs: 0, starts: 0, resumes: 0, sets: 0 };

@@ -23,12 +23,12 @@ export function tempDbPath(prefix = 'pp-'): string {
   return join(mkdtempSync(join(tmpdir(), prefix)), 'powerplane.db');
 }
 
-export function makeSimRig(opts: { dbPath?: string; clock?: FakeClock; config?: PowerplaneConfig; bms?: boolean; pack?: { socPct?: number; capacityAh?: number } } = {}): TestRig {
+export function makeSimRig(opts: { dbPath?: string; clock?: FakeClock; config?: PowerplaneConfig; bms?: boolean; vebus?: boolean; pack?: { socPct?: number; capacityAh?: number } } = {}): TestRig {
   const clock = opts.clock ?? new FakeClock();
   const dbPath = opts.dbPath ?? tempDbPath();
   const store = Store.open({ path: dbPath });
   const logs: string[] = [];
-  const config = opts.config ?? simulatedConfig({ port: 0, dbPath, bms: opts.bms ?? false });
+  const config = opts.config ?? simulatedConfig({ port: 0, dbPath, bms: opts.bms ?? false, vebus: opts.vebus ?? false });
   const rig = buildRig({ config, clock, store, log: silentLogger(logs), simulated: true, families, pack: opts.pack });
   rig.start();
   return {

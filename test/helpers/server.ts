@@ -23,11 +23,11 @@ export interface LiveServer {
 }
 
 export async function startLiveServer(
-  opts: { speed?: number; apiToken?: string; dbPath?: string; bms?: boolean; evse?: boolean | { demoCar?: boolean }; inverters?: boolean; pack?: { socPct?: number; capacityAh?: number }; server?: Partial<Omit<ServerOptions, 'engine' | 'log'>> } = {},
+  opts: { speed?: number; apiToken?: string; dbPath?: string; bms?: boolean; evse?: boolean | { demoCar?: boolean }; inverters?: boolean; vebus?: boolean; pack?: { socPct?: number; capacityAh?: number }; server?: Partial<Omit<ServerOptions, 'engine' | 'log'>> } = {},
 ): Promise<LiveServer> {
   const dbPath = opts.dbPath ?? tempDbPath('pp-api-');
   const store = Store.open({ path: dbPath });
-  const config = simulatedConfig({ port: 0, dbPath, bms: opts.bms ?? false, evse: opts.evse ?? false, inverters: opts.inverters ?? false });
+  const config = simulatedConfig({ port: 0, dbPath, bms: opts.bms ?? false, evse: opts.evse ?? false, inverters: opts.inverters ?? false, vebus: opts.vebus ?? false });
   const clock = new RealClock(opts.speed ?? 10);
   const rig = buildRig({ config, clock, store, log: silentLogger(), simulated: true, families, pack: opts.pack });
   rig.start();

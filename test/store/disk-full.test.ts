@@ -108,7 +108,7 @@ describe('a full disk mid-charge', () => {
     const clock = new FakeClock();
     const store = Store.open({ path: dbPath, flushIntervalMs: 10, faultRetryMs: 50, minFreeBytes: 0 });
     const logs: string[] = [];
-    const rig = buildRig({ config: simulatedConfig({ port: 0, dbPath, bms: true }), clock, store, log: silentLogger(logs), simulated: true, families });
+    const rig = buildRig({ config: simulatedConfig({ port: 0, dbPath, bms: true, vebus: false }), clock, store, log: silentLogger(logs), simulated: true, families });
     rig.start();
     const server = await startServer({ engine: rig.engine, log: silentLogger(), host: '127.0.0.1', port: 0 });
     running = { rig, store, server };

@@ -44,6 +44,7 @@ export const TELEMETRY = `query Telemetry($id: ID!, $from: DateTime, $maxPoints:
 export const SET_OUTPUT = `mutation SetOutput($input: SetPsuOutputInput!) { setPsuOutput(input: $input) { voltageV currentA clamped deviceIds sent message } }`;
 export const STANDBY = `mutation Standby($id: ID!) { standby(deviceId: $id) { voltageV currentA deviceIds sent message } }`;
 export const START_CHARGE = `mutation StartCharge($id: ID!, $currentA: Float) { startCharge(chargerId: $id, currentA: $currentA) { ${CHARGER_FIELDS} } }`;
+export const APPLY_VEBUS_MODE = `mutation ApplyVebusMode($id: ID!, $mode: String!) { applyVebusMode(deviceId: $id, mode: $mode) { command sent message readBack } }`;
 export const STOP_CHARGE = `mutation StopCharge($id: ID!) { stopCharge(chargerId: $id) { ${CHARGER_FIELDS} } }`;
 
 export const SESSIONS = `query Sessions($first: Int) { chargeSessions(first: $first) { edges { node {

@@ -25,7 +25,7 @@ afterEach(async () => {
 /** The demo rig with its BMS configured as `configured`; the simulated stack speaks `speaks`. */
 function rig(configured: BmsDialect, speaks: BmsDialect, socPct = 50): TestRig {
   const dbPath = tempDbPath('pp-dialect-');
-  const config = simulatedConfig({ port: 0, dbPath, bms: true });
+  const config = simulatedConfig({ port: 0, dbPath, bms: true, vebus: false });
   config.links[1]!.bms!.dialect = configured;
   const r = makeSimRig({ dbPath, config, pack: { socPct, capacityAh: 100 } });
   // Before the first burst (it goes out on the first clock turn).

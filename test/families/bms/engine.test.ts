@@ -19,7 +19,7 @@ afterEach(async () => {
 
 function bmsRig(socPct: number, chargeCurrentA = 30, capacityAh = 100) {
   const dbPath = tempDbPath('pp-bms-');
-  const config = simulatedConfig({ port: 0, dbPath, bms: true });
+  const config = simulatedConfig({ port: 0, dbPath, bms: true, vebus: false });
   config.chargers[0].settings = { ...config.chargers[0].settings, capacityAh, chargeCurrentA };
   return makeSimRig({ dbPath, config, pack: { socPct, capacityAh } });
 }

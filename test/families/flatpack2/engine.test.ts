@@ -195,7 +195,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     const { simulatedConfig } = await import('../../../src/rig.js');
     const { tempDbPath } = await import('../../helpers/rig.js');
     const dbPath = tempDbPath();
-    const config = simulatedConfig({ port: 0, dbPath, bms: false });
+    const config = simulatedConfig({ port: 0, dbPath, bms: false, vebus: false });
     config.links[0].flatpack2!.psus[A] = { name: 'Left', startup: { voltageV: 51.0, currentA: 5 }, applyOnStart: true };
     t = makeSimRig({ dbPath, config });
     await discovered(t);
@@ -209,7 +209,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     expect(sim.psu(B).setVoltageV).toBeCloseTo(51, 2);
     await t.stop();
     // Restart on the same file: devices are known (offline) before any frame arrives.
-    const cfg2 = simulatedConfig({ port: 0, dbPath, bms: false });
+    const cfg2 = simulatedConfig({ port: 0, dbPath, bms: false, vebus: false });
     t = makeSimRig({ dbPath, config: cfg2 });
     const devs = t.rig.engine.listDevices();
     expect(devs.map((d) => d.id).sort()).toEqual([idA, idB].sort());
@@ -227,7 +227,7 @@ describe('Flatpack2 driver and engine against the simulator', () => {
     // A second rectifier bus with its own PSU: its setpoints are the "other" ones.
     const C = '192750009999';
     const twoBuses = () => {
-      const c = simulatedConfig({ port: 0, dbPath, bms: false });
+      const c = simulatedConfig({ port: 0, dbPath, bms: false, vebus: false });
       c.links.push({ ...c.links[0], id: 'can2', flatpack2: { ...c.links[0].flatpack2!, psus: { [C]: { name: 'Rectifier C', applyOnStart: false } } } });
       return c;
     };
@@ -279,7 +279,7 @@ describe('Flatpack2 alerts, default voltage and link watchdog', () => {
 
   it('writes the power-on voltage through the gate and records the PSU acknowledgement', async () => {
     // No charger on the bus: its fallback voltage is the user's to set (a charger's bus keeps its policy).
-    const config = simulatedConfig({ port: 0, bms: false });
+    const config = simulatedConfig({ port: 0, bms: false, vebus: false });
     config.chargers = [];
     t = makeSimRig({ config });
     await discovered(t);

@@ -9,8 +9,9 @@ import { flatpack2Ui } from './flatpack2.js';
 import { batteryUi } from './battery.js';
 import { evseUi } from './openevse.js';
 import { pi18Ui } from './pi18.js';
+import { vebusUi } from './vebus.js';
 
-export const deviceUis: readonly DeviceUi[] = [flatpack2Ui, batteryUi, evseUi, pi18Ui];
+export const deviceUis: readonly DeviceUi[] = [flatpack2Ui, batteryUi, evseUi, pi18Ui, vebusUi];
 
 /** The device fields of every known type, for the device queries (queries.ts). */
 export const deviceFragments = deviceUis.map((u) => `... on ${u.typename} { ${u.fields} }`).join('\n  ');

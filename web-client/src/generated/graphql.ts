@@ -72,6 +72,14 @@ export type ApplyProfileMutationVariables = Exact<{
 
 export type ApplyProfileMutation = { applyProfile: { id: string, result: string, code: string | null, message: string, abortedAtStep: number | null, rollbackHeld: boolean | null, frames: Array<{ phase: string, index: number, command: string, frameHex: string, replyHex: string | null, outcome: string | null }> } };
 
+export type ApplyVebusModeMutationVariables = Exact<{
+  id: string | number;
+  mode: string;
+}>;
+
+
+export type ApplyVebusModeMutation = { applyVebusMode: { command: string, sent: boolean, message: string, readBack: Record<string, unknown> | null } };
+
 export type BatteriesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
@@ -86,6 +94,7 @@ export type ChargersQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type ChargersQuery = { chargers: Array<{ id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
+      | { id: string }
       | { id: string }
       | { id: string }
       | { id: string }
@@ -173,6 +182,7 @@ export type OverviewQuery = { system: { simulated: boolean, startedAt: string, v
     | { __typename: 'EvCharger', status: string, stateText: string | null, fault: boolean, capacityA: number | null, configuredA: number | null, currentA: number | null, voltageV: number | null, powerW: number | null, sessionKWh: number | null, charging: boolean | null, vehicleConnected: boolean | null, firmware: string | null, protocol: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, allowedRange: { minA: number, maxA: number, why: string } | null, heartbeat: { state: string, armed: boolean, fallbackA: number | null } }
     | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
     | { __typename: 'Inverter', role: string | null, mode: string | null, parallelIndex: number | null, pvPowerW: number | null, batteryVoltageV: number | null, batteryCurrentA: number | null, batterySocPct: number | null, acOutputPowerW: number | null, loadPct: number | null, acInputVoltageV: number | null, faultText: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, invSerial: string | null, invFaults: Array<{ group: string, text: string }> }
+    | { __typename: 'InverterCharger', session: string, state: string | null, chargeSubState: string | null, alarms: Array<string>, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, battery: { voltageV: number | null, currentA: number | null, socPct: number | null }, ac: Array<{ phase: number, inVoltageV: number | null, inCurrentA: number | null, outVoltageV: number | null, outCurrentA: number | null }>, leds: Array<{ name: string, state: string }>, modes: Array<{ name: string, label: string, steps: Array<string>, active: boolean | null }>, settings: Array<{ id: number, name: string | null, supported: boolean | null, value: number | null, ramOnly: boolean, ramOnlyValue: number | null, effective: number | null, defaultValue: number | null, min: number | null, max: number | null, scale: number | null, offset: number | null }> }
   >, buses: Array<{ id: string, kind: string, linkNoun: string, linkState: string, linkDetail: string, limits: { minVoltageV: number, maxVoltageV: number, minCurrentA: number, maxCurrentA: number, powerRatingW: number, ovpV: number } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }> };
 
 export type PlanProfileMutationVariables = Exact<{
@@ -254,6 +264,7 @@ export type StartChargeMutation = { startCharge: { id: string, name: string, pha
       | { id: string }
       | { id: string }
       | { id: string }
+      | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
 
 export type StopChargeMutationVariables = Exact<{
@@ -262,6 +273,7 @@ export type StopChargeMutationVariables = Exact<{
 
 
 export type StopChargeMutation = { stopCharge: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
+      | { id: string }
       | { id: string }
       | { id: string }
       | { id: string }
@@ -283,6 +295,7 @@ export type ChargeProgressSubscription = { chargeProgress: { id: string, name: s
       | { id: string }
       | { id: string }
       | { id: string }
+      | { id: string }
     >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
 
 export type DeviceChangedSubscriptionVariables = Exact<{ [key: string]: never; }>;
@@ -293,6 +306,7 @@ export type DeviceChangedSubscription = { deviceChanged:
     | { __typename: 'EvCharger', status: string, stateText: string | null, fault: boolean, capacityA: number | null, configuredA: number | null, currentA: number | null, voltageV: number | null, powerW: number | null, sessionKWh: number | null, charging: boolean | null, vehicleConnected: boolean | null, firmware: string | null, protocol: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, allowedRange: { minA: number, maxA: number, why: string } | null, heartbeat: { state: string, armed: boolean, fallbackA: number | null } }
     | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
     | { __typename: 'Inverter', role: string | null, mode: string | null, parallelIndex: number | null, pvPowerW: number | null, batteryVoltageV: number | null, batteryCurrentA: number | null, batterySocPct: number | null, acOutputPowerW: number | null, loadPct: number | null, acInputVoltageV: number | null, faultText: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, invSerial: string | null, invFaults: Array<{ group: string, text: string }> }
+    | { __typename: 'InverterCharger', session: string, state: string | null, chargeSubState: string | null, alarms: Array<string>, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, battery: { voltageV: number | null, currentA: number | null, socPct: number | null }, ac: Array<{ phase: number, inVoltageV: number | null, inCurrentA: number | null, outVoltageV: number | null, outCurrentA: number | null }>, leds: Array<{ name: string, state: string }>, modes: Array<{ name: string, label: string, steps: Array<string>, active: boolean | null }>, settings: Array<{ id: number, name: string | null, supported: boolean | null, value: number | null, ramOnly: boolean, ramOnlyValue: number | null, effective: number | null, defaultValue: number | null, min: number | null, max: number | null, scale: number | null, offset: number | null }> }
    };
 
 export type EventsLiveSubscriptionVariables = Exact<{ [key: string]: never; }>;
