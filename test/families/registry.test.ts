@@ -42,11 +42,13 @@ describe('family registry', () => {
   it('the rig builds one simulator per family section, on its bus', async () => {
     const store = Store.open({ path: tempDbPath('pp-reg-') });
     try {
-      const rig = buildRig({ config: simulatedConfig({ bms: true }), clock: new FakeClock(), store, log: silentLogger(), simulated: true, families: await loadFamilies() });
+      const rig = buildRig({ config: simulatedConfig({ bms: true, evse: true, inverters: true, vebus: true }), clock: new FakeClock(), store, log: silentLogger(), simulated: true, families: await loadFamilies() });
       expect([...rig.sim!.flatpack2.keys()]).toEqual(['can0']);
       expect([...rig.sim!.bms.keys()]).toEqual(['can1']);
+      expect([...rig.sim!.openevse.keys()]).toEqual(['evse']);
+      expect([...rig.sim!.pi18.keys()]).toEqual(['inv0', 'inv1']);
       expect([...rig.sim!.vebus.keys()]).toEqual(['vebus0']);
-      expect([...rig.links.keys()]).toEqual(['can0', 'can1', 'vebus0']);
+      expect([...rig.links.keys()]).toEqual(['can0', 'can1', 'evse', 'inv0', 'inv1', 'vebus0']);
     } finally {
       store.close();
     }
