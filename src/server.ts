@@ -30,6 +30,7 @@ import { MAX_VARIABLE_DEPTH, nestingDepth, useCostLimits } from './http/limits.j
 import { withCode, withCodes } from './http/errors.js';
 import type { Code } from './codes.js';
 import { healthResponse } from './engine/health.js';
+import { telemetryCsv } from './http/telemetry-csv.js';
 
 export interface ServerOptions {
   engine: Engine;
@@ -140,6 +141,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (length > limits.maxBodyBytes) return sendError(res, 413, 'PAYLOAD_TOO_LARGE', `the request body is ${length} bytes, more than the ${limits.maxBodyBytes} allowed`);
       if (req.headers['transfer-encoding'] && req.headers['content-length'] === undefined) return sendError(res, 411, 'BAD_USER_INPUT', 'send the request body with a Content-Length');
       return yoga(req, res);
+    }
+    if (path === '/api/telemetry.csv') {
+      if (!rate.take(clientKey(req.socket.remoteAddress))) return sendError(res, 429, 'RATE_LIMITED', 'too many requests from this address; wait a moment and retry', { 'retry-after': '1' });
+      return telemetryCsv(req, res, engine, auth.resolve(req.headers.authorization), (status, code, message) => sendError(res, status, code, message));
     }
     const health = healthResponse(engine, path);
     if (health) {

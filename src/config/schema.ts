@@ -260,9 +260,11 @@ export const configSchema = z.preprocess(upgradeOlderKeys, z
         path: z.string().default('powerplane.db'),
         retainFramesDays: z.number().positive().default(7),
         retainSamplesDays: z.number().positive().default(90),
+        /** Per-minute telemetry rollups; hourly rollups are kept for ever. */
+        retainMinuteRollupsDays: z.number().positive().default(365),
       })
       .strict()
-      .default({ path: 'powerplane.db', retainFramesDays: 7, retainSamplesDays: 90 }),
+      .default({ path: 'powerplane.db', retainFramesDays: 7, retainSamplesDays: 90, retainMinuteRollupsDays: 365 }),
     links: z.array(linkSchema).min(1, 'name at least one link (a CAN bus, a serial line, a USB-HID device…) under "links:"'),
     chargers: z.array(chargerSchema).default([]),
     log: z
