@@ -166,6 +166,8 @@ export const limitsSchema = z
     ratePerSecond: z.number().positive().max(100_000).default(50),
     rateBurst: z.number().int().min(1).max(100_000).default(200),
     maxWsConnections: z.number().int().min(1).max(100_000).default(100),
+    /** A WebSocket subscriber with more than this unsent skips updates and is told how many (a gap marker). */
+    wsMaxBufferedBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(1024 * 1024),
   })
   .strict();
 
