@@ -17,9 +17,17 @@ export interface ShareTarget {
   id: string;
 }
 
+interface RawSocket {
+  cork(): void;
+  uncork(): void;
+  write(b: Buffer): boolean;
+  writableCorked?: number;
+}
+
 interface Member {
   socket: WebSocket;
   prefix: string;
+  prefixBuf: Buffer;
   missed: number;
   /** Resolves the never-yielding iterator graphql-ws waits on. */
   finish: ((r: IteratorResult<never>) => void) | null;
@@ -86,7 +94,8 @@ export class SharedSubscriptions {
   }
 
   private join(key: string, group: Group, target: ShareTarget): AsyncIterableIterator<never> {
-    const m: Member = { socket: target.socket, prefix: `{"id":${JSON.stringify(target.id)},"type":"next","payload":`, missed: 0, finish: null, fail: null, done: false };
+    const prefix = `{"id":${JSON.stringify(target.id)},"type":"next","payload":`;
+    const m: Member = { socket: target.socket, prefix, prefixBuf: Buffer.from(prefix), missed: 0, finish: null, fail: null, done: false };
     group.members.add(m);
     this.stats.members++;
     const leave = () => {
@@ -121,6 +130,29 @@ export class SharedSubscriptions {
     return it;
   }
 
+  private corked: Array<{ uncork(): void }> = [];
+
+  /**
+   * Holds a socket's writes until the event loop turns: the updates that piled up while it was
+   * busy go out in one write per socket, not one per update.
+   */
+  private cork(s: WebSocket): RawSocket | null {
+    const w = s as unknown as { _socket?: RawSocket; _extensions?: Record<string, unknown> };
+    const raw = w._socket;
+    // With per-message compression ws must frame (and order) every message itself.
+    if (!raw || typeof raw.cork !== 'function' || Object.keys(w._extensions ?? {}).length > 0) return null;
+    if ((raw.writableCorked ?? 0) > 0) return raw;
+    raw.cork();
+    if (this.corked.push(raw) === 1) {
+      setImmediate(() => {
+        const list = this.corked;
+        this.corked = [];
+        for (const r of list) r.uncork();
+      });
+    }
+    return raw;
+  }
+
   private async pump(key: string, group: Group): Promise<void> {
     const limit = this.opts.maxBufferedBytes ?? 1024 * 1024;
     const end = (err?: unknown) => {
@@ -147,6 +179,7 @@ export class SharedSubscriptions {
         }
         const result = this.opts.fix ? this.opts.fix(r.value) : r.value;
         const json = JSON.stringify(result);
+        const jsonBuf = Buffer.from(json + '}');
         this.stats.serialised++;
         for (const m of group.members) {
           const s = m.socket;
@@ -161,7 +194,9 @@ export class SharedSubscriptions {
             this.stats.gapMarkers++;
             m.missed = 0;
           }
-          s.send(m.prefix + json + '}');
+          const raw = this.cork(s);
+          if (raw) writeTextFrame(raw, m.prefixBuf, jsonBuf);
+          else s.send(m.prefix + json + '}');
           this.stats.sent++;
         }
       }
@@ -169,6 +204,31 @@ export class SharedSubscriptions {
       end(err);
     }
   }
+}
+
+/**
+ * One unmasked, final text frame (RFC 6455 §5.2), as ws's Sender writes it without compression:
+ * the member's prefix, then the event's JSON shared by every member (written, not copied).
+ */
+function writeTextFrame(raw: RawSocket, prefix: Buffer, body: Buffer): void {
+  const len = prefix.length + body.length;
+  let head: Buffer;
+  if (len < 126) {
+    head = Buffer.allocUnsafe(2);
+    head[1] = len;
+  } else if (len < 65536) {
+    head = Buffer.allocUnsafe(4);
+    head[1] = 126;
+    head.writeUInt16BE(len, 2);
+  } else {
+    head = Buffer.allocUnsafe(10);
+    head[1] = 127;
+    head.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
+    head.writeUInt32BE(len >>> 0, 6);
+  }
+  head[0] = 0x81;
+  raw.write(Buffer.concat([head, prefix]));
+  raw.write(body);
 }
 
 function isAsyncIterable(x: unknown): x is AsyncIterable<ExecutionResult> {
