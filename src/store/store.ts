@@ -113,6 +113,8 @@ const MINUTE_ROLLUPS_PRUNED_KEY = 'rollups_1m_pruned_before';
 const BACKFILL_DONE = Number.MIN_SAFE_INTEGER;
 /** One backfill step reads this much raw time (a few ms of work on a busy store). */
 const BACKFILL_STEP_MS = 5 * MINUTE_MS;
+/** Telemetry reads minute rollups for windows of up to this many minutes (about two days). */
+const MAX_MINUTE_ROWS = 3000;
 /** Prune batches aim at this much work each, then yield to the event loop. */
 const PRUNE_BATCH_TARGET_MS = 4;
 
@@ -345,7 +347,7 @@ export class Store {
     });
     this.minute = rollupTable('rollups_1m', MINUTE_MS);
     this.hour = rollupTable('rollups_1h', HOUR_MS);
-    this.rawWindowCap = Math.max(1, opts.rawWindowCap ?? 10_000);
+    this.rawWindowCap = Math.max(0, opts.rawWindowCap ?? 2000);
     this.metaGetStmt = db.prepare('SELECT value FROM store_meta WHERE key = ?');
     this.metaPutStmt = db.prepare('INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
     this.samplesPrunedBefore = this.metaGetStmt.get(SAMPLES_PRUNED_KEY)?.value ?? BACKFILL_DONE;
@@ -859,7 +861,7 @@ export class Store {
     this.flushForRead();
     // During a fault pruning waits (it is no help: SQLite needs room to delete, too).
     if (this.fault) return;
-    let size = 500;
+    let size = 200;
     const step = (del: Database.Statement, args: unknown[]): { n: number; ms: number } | null => {
       if (this.closed || this.fault) return null;
       const t0 = performance.now();
@@ -1074,9 +1076,10 @@ export class Store {
 
   /**
    * How telemetry(deviceId, from, to, maxPoints) reads its window: the raw samples when there
-   * are at most maxPoints; averaged raw samples when there are at most rawWindowCap (short
-   * recent windows keep their detail); else minute rollups when the window spans at most
-   * maxPoints minutes, else hourly rollups (merged into wider buckets beyond maxPoints hours).
+   * are at most maxPoints; averaged raw samples when there are at most rawWindowCap (2,000 by
+   * default: parsing raw rows costs more than reading rollups); else minute rollups for windows
+   * of up to max(maxPoints, 3000) minutes, else hourly rollups, either merged into wider buckets
+   * when there would be more than maxPoints.
    * A resolution is only used where it is complete: raw samples not pruned, rollups rebuilt,
    * minute rollups not pruned. Costs at most one index count of rawWindowCap rows.
    */
@@ -1091,7 +1094,10 @@ export class Store {
       if (n <= cap || !rollupsComplete) return { resolution: 'raw-averaged', bucketMs: null };
     }
     const minutes = Math.floor(to / MINUTE_MS) - Math.floor(from / MINUTE_MS) + 1;
-    if (minutes <= maxPoints && from >= this.minuteRollupsPrunedBefore) return { resolution: '1m', bucketMs: MINUTE_MS };
+    // Minute rollups while there are few enough to read (merged into wider buckets past maxPoints).
+    if (minutes <= Math.max(maxPoints, MAX_MINUTE_ROWS) && from >= this.minuteRollupsPrunedBefore) {
+      return { resolution: '1m', bucketMs: minutes <= maxPoints ? MINUTE_MS : Math.ceil(minutes / Math.floor(maxPoints)) * MINUTE_MS };
+    }
     const hours = Math.floor(to / HOUR_MS) - Math.floor(from / HOUR_MS) + 1;
     return { resolution: '1h', bucketMs: hours <= maxPoints ? HOUR_MS : Math.ceil(hours / Math.floor(maxPoints)) * HOUR_MS };
   }

@@ -140,7 +140,8 @@ export interface StoreOptions {
   backfillRollups?: boolean;
   /**
    * Up to this many raw samples in a window are read (and averaged into maxPoints buckets when
-   * more) before telemetry turns to rollups. Default 10,000.
+   * more) before telemetry turns to rollups. Default 2,000 (parsing raw rows costs more than
+   * reading rollups).
    */
   rawWindowCap?: number;
 }

@@ -178,13 +178,14 @@ describe('telemetry resolution', () => {
     return { s, samples };
   }
 
-  it('picks raw for short windows, averaged raw up to the cap, then minute, hour and merged-hour rollups, never more than maxPoints', () => {
+  it('picks raw for short windows, averaged raw up to the cap, then minute (merged), hour and merged-hour rollups, never more than maxPoints', () => {
     const { s, samples } = filled();
     const cases: Array<[number, number, number, string, number | null]> = [
       // [from offset, span, maxPoints, resolution, bucketMs]
       [HOUR_MS, 10 * MINUTE_MS, 100, 'raw', null],
       [HOUR_MS, HOUR_MS - 1, 100, '1m', MINUTE_MS],
-      [HOUR_MS, 24 * HOUR_MS - 1, 100, '1h', HOUR_MS],
+      [HOUR_MS, 24 * HOUR_MS - 1, 100, '1m', 15 * MINUTE_MS],
+      [HOUR_MS, 3 * 24 * HOUR_MS - 1, 100, '1h', HOUR_MS],
       [0, DAYS * 24 * HOUR_MS - 1, 20, '1h', 5 * HOUR_MS],
     ];
     for (const [off, span, maxPoints, resolution, bucketMs] of cases) {

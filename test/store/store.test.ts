@@ -401,7 +401,8 @@ describe('durability', () => {
 
 describe('samples', () => {
   it('returns raw rows when they fit, and ≤ maxPoints bucket averages when they do not', () => {
-    const s = openStore();
+    // Up to 10,000 raw rows averaged (the default goes to rollups beyond maxPoints: rollups.test.ts).
+    const s = openStore({ rawWindowCap: 10_000 });
     for (let i = 0; i < 10_000; i++) {
       s.appendSample({ ts: 1000 + i, deviceId: 'fp2-1', values: { voltageV: i, mode: `m${i}`, fault: null } });
     }
