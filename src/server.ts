@@ -216,7 +216,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         }
         const errors = enveloped.validate(enveloped.schema, document);
         if (errors.length) return errors.map((e: GraphQLError) => withCode(e, log));
-        const contextValue: Context = { engine, ...principal };
+        const shareKey = JSON.stringify([params.query, params.operationName ?? null, params.variables ?? null, principal.role]);
+        const contextValue: Context = { engine, ...principal, reportGap: (missed) => fanout.gap(shareKey, missed) };
         return {
           schema: enveloped.schema,
           operationName: params.operationName,
@@ -226,7 +227,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           rootValue: {
             execute: enveloped.execute,
             subscribe: enveloped.subscribe,
-            share: { key: JSON.stringify([params.query, params.operationName ?? null, params.variables ?? null, principal.role]), target: { socket: ctx.extra.socket, id } },
+            share: { key: shareKey, target: { socket: ctx.extra.socket, id } },
           },
         };
       },

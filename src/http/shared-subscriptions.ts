@@ -153,6 +153,16 @@ export class SharedSubscriptions {
     return raw;
   }
 
+  /** The shared execution for `key` skipped updates at its source: every subscriber is told. */
+  gap(key: string, missed: number): void {
+    const g = this.groups.get(key);
+    if (!g) return;
+    for (const m of g.members) {
+      m.missed += missed;
+      this.stats.missed += missed;
+    }
+  }
+
   private async pump(key: string, group: Group): Promise<void> {
     const limit = this.opts.maxBufferedBytes ?? 1024 * 1024;
     const end = (err?: unknown) => {

@@ -154,7 +154,7 @@ builder.subscriptionFields((t) => ({
   telemetry: t.field({
     type: TelemetryPoint,
     args: { deviceId: t.arg.id({ required: false, description: 'omit for every device' }) },
-    subscribe: (_r, a, ctx) => ctx.engine.samples.iterate((s) => !a.deviceId || s.deviceId === String(a.deviceId), 500),
+    subscribe: (_r, a, ctx) => ctx.engine.samples.iterate((s) => !a.deviceId || s.deviceId === String(a.deviceId), 500, ctx.reportGap),
     resolve: (s) => s,
   }),
   events: t.field({
@@ -167,6 +167,7 @@ builder.subscriptionFields((t) => ({
           (!a.typePrefix || e.type.startsWith(a.typePrefix)) &&
           (!a.deviceId || e.deviceId === String(a.deviceId)),
         1000,
+        ctx.reportGap,
       ),
     resolve: (e) => e,
   }),

@@ -88,6 +88,33 @@ describe('shared subscriptions', () => {
   });
 });
 
+describe('issue 15: updates skipped at the source are announced too', () => {
+  it('a subscription queue that overflows reports each update it drops', async () => {
+    const topic = new Topic<number>();
+    let reported = 0;
+    const it = topic.iterate(() => true, 2, (n) => (reported += n));
+    for (let i = 0; i < 5; i++) topic.publish(i);
+    expect(reported).toBe(3);
+    expect(it.dropped).toBe(3);
+    expect((await it.next()).value).toBe(3);
+  });
+
+  it('a shared execution that fell behind tells every subscriber how many updates it missed', async () => {
+    const topic = new Topic<number>();
+    const fan = new SharedSubscriptions();
+    const start = async () => source(topic.iterate());
+    const a = fakeSocket();
+    await fan.subscribe('k', { socket: a.socket, id: '1' }, start);
+    fan.gap('k', 4);
+    topic.publish(9);
+    await tick();
+    expect(a.sent).toEqual([
+      { id: '1', type: 'next', payload: { extensions: { gap: { missed: 4 } } } },
+      { id: '1', type: 'next', payload: { data: { n: 9 } } },
+    ]);
+  });
+});
+
 describe('shared subscriptions on a real server', () => {
   let s: LiveServer;
   beforeAll(async () => {
