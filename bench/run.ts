@@ -10,10 +10,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { encodeFrame, WaveshareDecoder } from '../src/families/can/waveshare.js';
-import { decodeFp2, encodeStatus, encodeHello, encodeLogin } from '../src/families/flatpack2/codec.js';
+import { decodeFp2, encodeStatus, encodeLoginRequest, encodeLogin } from '../src/families/flatpack2/codec.js';
 import { canFrameRecord, type CanFrame } from '../src/families/can/types.js';
-import { Store, type FrameRow } from '../src/store/store.js';
+import { Store, type FrameRow, type SampleRow } from '../src/store/store.js';
 import { runBare, benchStoreVsBare } from './store-bench.js';
+import { benchFanout } from './fanout.js';
+import { benchLargeStore } from './large-store.js';
 import { FakeClock } from '../src/clock.js';
 import { family as flatpack2 } from '../src/families/flatpack2/family.js';
 import type { DeviceFamily, FamilyLink } from '../src/families/types.js';
@@ -27,13 +29,17 @@ const N = Number(process.argv[2] ?? 200_000);
 const REPS = 3;
 const SERIALS = ['192750001639', '163850019608', '132071181554', '111122223333'];
 
-/** A realistic bus capture: status frames from 4 PSUs at 5 Hz, a login per PSU per second. */
+/**
+ * A realistic bus capture: status frames from 4 PSUs at 5 Hz, a login per PSU per second, and
+ * every PSU asking to be logged in (with its address) at the start and now and then, so that
+ * all four are known to the driver and every status frame becomes a telemetry sample.
+ */
 function makeCapture(n: number): { bytes: Uint8Array; frames: number } {
   const frames: CanFrame[] = [];
   for (let i = 0; frames.length < n; i++) {
     const unit = i % 4;
     if (i % 20 === 0) frames.push(encodeLogin(SERIALS[unit], unit + 1));
-    if (i % 400 === 0) frames.push(encodeHello(SERIALS[unit]));
+    if (i % 400 < 4) frames.push(encodeLoginRequest(SERIALS[unit], unit + 1));
     frames.push(
       encodeStatus({ addr: unit + 1, stateCode: 0x04, intakeTempC: 25 + (i % 7), currentA: (i % 400) / 10, voltageV: 50 + (i % 700) / 100, inputVoltageV: 230, outputTempC: 35 }),
     );
@@ -78,7 +84,7 @@ function pipelineOnce(dir: string, capture: Uint8Array, run: number): { ms: numb
   return { ms, rows };
 }
 
-function engineOnce(dir: string, capture: Uint8Array, run: number): { ms: number; samples: number } {
+function engineOnce(dir: string, capture: Uint8Array, run: number): { ms: number; samples: number; statusFrames: number; sampleRows: SampleRow[] } {
   const store = Store.open({ path: path.join(dir, `engine-${run}.db`), maxBatch: 5000 });
   const clock = new FakeClock();
   const frameListeners: Array<(f: CanFrame, ts: number) => void> = [];
@@ -100,39 +106,54 @@ function engineOnce(dir: string, capture: Uint8Array, run: number): { ms: number
   const driver = fl.driver;
   driver.start();
   let samples = 0;
-  engine.samples.subscribe(() => samples++);
+  const sampleRows: SampleRow[] = [];
+  engine.samples.subscribe((x) => {
+    samples++;
+    if (run === 0) sampleRows.push({ ts: x.ts, deviceId: x.deviceId, values: { ...x.values } });
+  });
+  let statusFrames = 0;
   const dec = new WaveshareDecoder();
   const out: CanFrame[] = [];
   const t0 = performance.now();
   for (const chunk of chunks(capture)) {
     out.length = 0;
     dec.push(chunk, out);
-    for (const f of out) for (const l of frameListeners) l(f, clock.now());
+    for (const f of out) {
+      if (run === 0 && decodeFp2(f).kind === 'status') statusFrames++;
+      for (const l of frameListeners) l(f, clock.now());
+    }
   }
   store.flush();
   const ms = performance.now() - t0;
   driver.stop();
   store.close();
-  return { ms, samples };
+  return { ms, samples, statusFrames, sampleRows };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'powerplane-bench-'));
   try {
     const { bytes, frames } = makeCapture(N);
     // Warm-up (JIT, page cache), not measured.
     pipelineOnce(dir, makeCapture(20_000).bytes, 99);
-    let best = { pipeline: Infinity, bare: Infinity, engine: Infinity };
+    let best = { pipeline: Infinity, bare: Infinity, engine: Infinity, bareFull: Infinity };
     let rows: FrameRow[] = [];
     let samples = 0;
+    let statusFrames = 0;
+    let sampleRows: SampleRow[] = [];
     for (let r = 0; r < REPS; r++) {
       const p = pipelineOnce(dir, bytes, r);
       if (r === 0) rows = p.rows;
       best.pipeline = Math.min(best.pipeline, p.ms);
       best.bare = Math.min(best.bare, runBare(dir, rows, r));
       const e = engineOnce(dir, bytes, r);
-      samples = e.samples;
+      if (r === 0) {
+        samples = e.samples;
+        statusFrames = e.statusFrames;
+        sampleRows = e.sampleRows;
+      }
       best.engine = Math.min(best.engine, e.ms);
+      best.bareFull = Math.min(best.bareFull, runBare(dir, rows, 100 + r, sampleRows));
     }
     const perS = (ms: number) => Math.round(frames / (ms / 1000));
     const store = benchStoreVsBare(N, REPS);
@@ -144,15 +165,22 @@ function main(): void {
         framesPerS: perS(best.pipeline),
         bareInsertRowsPerS: perS(best.bare),
         ratio: +(best.bare / best.pipeline).toFixed(3),
-        targets: { framesPerS: 100_000, ratio: 0.4 },
       },
       engine: {
-        what: 'same bytes through Flatpack2Driver + Engine: frame rows, telemetry samples, projections, pub/sub',
+        what: 'same bytes through Flatpack2Driver + Engine with all 4 PSUs logged in: frame rows, a telemetry sample per status frame (with its rollups), projections, pub/sub',
         framesPerS: perS(best.engine),
+        statusFrames,
         telemetrySamples: samples,
-        ratioToBareInsert: +(best.bare / best.engine).toFixed(3),
+        everyStatusFrameASample: samples === statusFrames,
+        bareInsertOfSameRowsPerS: perS(best.bareFull),
+        bareInsertOfSameRows: 'the frame rows and the sample rows (values as JSON) of this run, bare better-sqlite3 prepared inserts in 5,000-row transactions',
+        ratioToBareInsertOfSameRows: +(best.bareFull / best.engine).toFixed(3),
+        ratioToBareFrameInsert: +(best.bare / best.engine).toFixed(3),
+        targets: { framesPerS: 250_000, ratioToBareInsertOfSameRows: 0.5 },
       },
       storeOnly: store,
+      fanout: process.env.PP_BENCH_SKIP_FANOUT ? 'skipped (PP_BENCH_SKIP_FANOUT)' : await benchFanout(),
+      largeStore: process.env.PP_BENCH_SKIP_LARGE ? 'skipped (PP_BENCH_SKIP_LARGE)' : await benchLargeStore(),
       memory: { rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20), heapUsedMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20) },
       node: process.version,
     };
@@ -162,4 +190,10 @@ function main(): void {
   }
 }
 
-main();
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Store, type FrameRow } from '../src/store/store.js';
+import { Store, type FrameRow, type SampleRow } from '../src/store/store.js';
 import { canFrameRecord } from '../src/families/can/types.js';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
@@ -58,7 +58,8 @@ function runStore(dir: string, rows: FrameRow[], run: number): number {
   }
 }
 
-export function runBare(dir: string, rows: FrameRow[], run: number): number {
+/** Bare inserts of `rows` (and `samples`, values as JSON) in 5,000-row transactions; returns ms. */
+export function runBare(dir: string, rows: FrameRow[], run: number, samples: SampleRow[] = []): number {
   const db = new Database(tempDbPath(dir, `bare-${run}.db`));
   try {
     db.pragma('journal_mode = WAL');
@@ -70,14 +71,19 @@ export function runBare(dir: string, rows: FrameRow[], run: number): number {
     // The floor serialises each distinct meta once too (the rows share a few constants).
     const metaJson = new Map<unknown, string>();
     const json = (m: object) => metaJson.get(m) ?? (metaJson.set(m, JSON.stringify(m)), metaJson.get(m)!);
+    const insSample = db.prepare('INSERT INTO samples (ts, device_id, "values") VALUES (?, ?, ?)');
     const insertBatch = db.transaction((from: number, to: number) => {
       for (let i = from; i < to; i++) {
         const f = rows[i];
         ins.run(f.ts, f.protocol, f.link, f.dir, f.address, f.bytes, f.text, f.kind, f.deviceId, f.meta ? json(f.meta) : null);
       }
     });
+    const insertSamples = db.transaction((from: number, to: number) => {
+      for (let i = from; i < to; i++) insSample.run(samples[i].ts, samples[i].deviceId, JSON.stringify(samples[i].values));
+    });
     const t0 = performance.now();
     for (let i = 0; i < rows.length; i += BATCH) insertBatch(i, Math.min(rows.length, i + BATCH));
+    for (let i = 0; i < samples.length; i += BATCH) insertSamples(i, Math.min(samples.length, i + BATCH));
     return performance.now() - t0;
   } finally {
     db.close();

@@ -2,7 +2,7 @@
 // (`npx drizzle-kit generate --name <what>`); never hand-edit the SQL.
 // Timestamps are integer milliseconds (Clock.now()), not Date: the engine runs on
 // simulated time and the hot insert path binds plain numbers.
-import { blob, index, integer, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { blob, index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 /**
  * Every frame received or sent on any link, for every protocol (the family contract's
@@ -43,7 +43,8 @@ export const samples = sqliteTable(
     deviceId: text('device_id').notNull(),
     values: text('values', { mode: 'json' }).$type<Record<string, number | string | null>>().notNull(),
   },
-  (t) => [index('samples_device_id_ts_idx').on(t.deviceId, t.ts)],
+  // By time alone: pruning and the rollup backfill walk samples by age, never scanning them all.
+  (t) => [index('samples_device_id_ts_idx').on(t.deviceId, t.ts), index('samples_ts_idx').on(t.ts)],
 );
 
 /**
@@ -209,7 +210,25 @@ export const jobRuns = sqliteTable(
   (t) => [index('job_runs_job_idx').on(t.jobId, t.id)],
 );
 
-// Later issues add their tables here (rollups).
+/**
+ * Telemetry rollups: one row per device and time bucket (per minute in `rollups_1m`, per hour
+ * in `rollups_1h`), written with every flush of samples (src/store/rollups.ts). `keys` names
+ * the numeric readings of the bucket, comma-separated; `stats` holds, per key in that order,
+ * six float64 (little-endian): count, min, max, sum, last value and the ts of that last value.
+ * `n` counts the samples in the bucket. Pruned by age (minute rollups) or kept (hourly).
+ */
+const rollupColumns = {
+  deviceId: text('device_id').notNull(),
+  /** Bucket start, ms (a multiple of the bucket width). */
+  bucket: integer('bucket').notNull(),
+  n: integer('n').notNull(),
+  keys: text('keys').notNull(),
+  stats: blob('stats', { mode: 'buffer' }).notNull(),
+};
+export const rollups1m = sqliteTable('rollups_1m', rollupColumns, (t) => [primaryKey({ columns: [t.deviceId, t.bucket] })]);
+export const rollups1h = sqliteTable('rollups_1h', rollupColumns, (t) => [primaryKey({ columns: [t.deviceId, t.bucket] })]);
+
+// Later issues add their tables here.
 
 /**
  * Small durable counters of the store itself, one row per key. `event_id_reserved`: event ids

@@ -29,6 +29,8 @@ import { MAX_VARIABLE_DEPTH, nestingDepth, useCostLimits } from './http/limits.j
 import { withCode, withCodes } from './http/errors.js';
 import type { Code } from './codes.js';
 import { healthResponse } from './engine/health.js';
+import { telemetryCsv } from './http/telemetry-csv.js';
+import { SharedSubscriptions, type FanoutStats, type ShareTarget } from './http/shared-subscriptions.js';
 
 export interface ServerOptions {
   engine: Engine;
@@ -47,6 +49,8 @@ export interface ServerOptions {
 export interface RunningServer {
   url: string;
   port: number;
+  /** Subscription fan-out counters (shared executions, messages sent, updates missed by slow subscribers). */
+  fanout: FanoutStats;
   close(): Promise<void>;
 }
 
@@ -171,6 +175,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         res.end(body);
       });
     }
+    if (path === '/api/telemetry.csv') {
+      if (!rate.take(clientKey(req.socket.remoteAddress))) return sendError(res, 429, 'RATE_LIMITED', 'too many requests from this address; wait a moment and retry', { 'retry-after': '1' });
+      return telemetryCsv(req, res, engine, auth.resolve(req.headers.authorization), (status, code, message) => sendError(res, status, code, message));
+    }
     const health = healthResponse(engine, path);
     if (health) {
       res.writeHead(health.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -214,12 +222,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   wss.on('error', (e) => log.error({ err: e }, `WebSocket server error: ${e.message}`));
   wss.on('connection', (socket) => socket.on('error', (e) => log.debug({ err: e }, `WebSocket client error: ${e.message}`)));
+  const fanout = new SharedSubscriptions({ fix: (r) => withCodes(r as { errors?: readonly GraphQLError[] }, log) as never, maxBufferedBytes: limits.wsMaxBufferedBytes });
   const refuse = (code: Code, message: string) => [new GraphQLError(message, { extensions: { code } })];
   const wsServer = useServer<Record<string, unknown>>(
     {
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => never }).execute(args),
-      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => never }).subscribe(args),
-      onSubscribe: async (ctx, _id, params) => {
+      // Identical subscriptions share one execution and one serialisation per event (fan-out).
+      subscribe: (args) => {
+        const root = args.rootValue as { subscribe: (a: ExecutionArgs) => never; share: { key: string; target: ShareTarget } };
+        return fanout.subscribe(root.share.key, root.share.target, async () => root.subscribe(args)) as never;
+      },
+      onSubscribe: async (ctx, id, params) => {
         if (!rate.take(clientKey(ctx.extra.request.socket.remoteAddress))) return refuse('RATE_LIMITED', 'too many requests from this address; wait a moment and retry');
         if (nestingDepth(params.variables, MAX_VARIABLE_DEPTH) > MAX_VARIABLE_DEPTH) return [tooDeep()];
         const cp = ctx.connectionParams ?? {};
@@ -233,14 +246,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         }
         const errors = enveloped.validate(enveloped.schema, document);
         if (errors.length) return errors.map((e: GraphQLError) => withCode(e, log));
-        const contextValue: Context = { engine, ...principal };
+        const shareKey = JSON.stringify([params.query, params.operationName ?? null, params.variables ?? null, principal.role]);
+        const contextValue: Context = { engine, ...principal, reportGap: (missed) => fanout.gap(shareKey, missed) };
         return {
           schema: enveloped.schema,
           operationName: params.operationName,
           document,
           variableValues: params.variables ?? undefined,
           contextValue,
-          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+          rootValue: {
+            execute: enveloped.execute,
+            subscribe: enveloped.subscribe,
+            share: { key: shareKey, target: { socket: ctx.extra.socket, id } },
+          },
         };
       },
       onNext: (_ctx, _id, _payload, _args, result) => withCodes(result as { errors?: readonly GraphQLError[] }, log) as never,
@@ -263,6 +281,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   return {
     url,
     port,
+    fanout: fanout.stats,
     close: async () => {
       await wsServer.dispose();
       wss.close();

@@ -108,12 +108,23 @@ export async function serve(values: ServeOptions): Promise<void> {
   const mqtt = mqttConfig ? startMqttBridge({ engine: rig.engine, log, config: mqttConfig, version: version() }) : null;
 
   const day = 24 * 3600_000;
+  // By the time indexes, in batches of a few ms with the event loop free between them: the
+  // first answer does not wait for it, and a large store is never scanned.
+  let pruning = false;
   const prune = () => {
+    if (pruning) return;
+    pruning = true;
     const now = clock.now(); // the rows carry clock time (simulated time on a sped-up rig)
-    const r = store.prune({ framesOlderThan: now - config.database.retainFramesDays * day, samplesOlderThan: now - config.database.retainSamplesDays * day });
-    if (r.frames || r.samples) log.info(r, `pruned ${r.frames} frames and ${r.samples} samples past retention`);
+    const db = config.database;
+    store
+      .pruneInBatches({ framesOlderThan: now - db.retainFramesDays * day, samplesOlderThan: now - db.retainSamplesDays * day, minuteRollupsOlderThan: now - db.retainMinuteRollupsDays * day })
+      .then((r) => {
+        if (r.frames || r.samples || r.minuteRollups) log.info(r, `pruned ${r.frames} frames, ${r.samples} samples and ${r.minuteRollups} minute rollups past retention`);
+      })
+      .catch((e: unknown) => log.error({ err: String(e) }, `pruning failed: ${String(e)}`))
+      .finally(() => (pruning = false));
   };
-  prune();
+  setImmediate(prune);
   const pruneTimer = setInterval(prune, 3600_000);
   pruneTimer.unref();
 

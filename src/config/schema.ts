@@ -168,6 +168,8 @@ export const limitsSchema = z
     ratePerSecond: z.number().positive().max(100_000).default(50),
     rateBurst: z.number().int().min(1).max(100_000).default(200),
     maxWsConnections: z.number().int().min(1).max(100_000).default(100),
+    /** A WebSocket subscriber with more than this unsent skips updates and is told how many (a gap marker). */
+    wsMaxBufferedBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(1024 * 1024),
   })
   .strict();
 
@@ -262,9 +264,11 @@ export const configSchema = z.preprocess(upgradeOlderKeys, z
         path: z.string().default('powerplane.db'),
         retainFramesDays: z.number().positive().default(7),
         retainSamplesDays: z.number().positive().default(90),
+        /** Per-minute telemetry rollups; hourly rollups are kept for ever. */
+        retainMinuteRollupsDays: z.number().positive().default(365),
       })
       .strict()
-      .default({ path: 'powerplane.db', retainFramesDays: 7, retainSamplesDays: 90 }),
+      .default({ path: 'powerplane.db', retainFramesDays: 7, retainSamplesDays: 90, retainMinuteRollupsDays: 365 }),
     links: z.array(linkSchema).min(1, 'name at least one link (a CAN bus, a serial line, a USB-HID device…) under "links:"'),
     chargers: z.array(chargerSchema).default([]),
     /** Scheduled jobs (read-only in the API); references are checked against the rig at load. */

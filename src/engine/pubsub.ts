@@ -16,7 +16,7 @@ export class Topic<T> {
   }
 
   /** An async iterator over future values that pass `filter`; ends when the consumer returns. */
-  iterate(filter: (v: T) => boolean = () => true, maxQueue = 1000): AsyncIterableIterator<T> & { dropped: number } {
+  iterate(filter: (v: T) => boolean = () => true, maxQueue = 1000, onDrop?: (missed: number) => void): AsyncIterableIterator<T> & { dropped: number } {
     const queue: T[] = [];
     let wake: ((r: IteratorResult<T>) => void) | null = null;
     let done = false;
@@ -54,6 +54,7 @@ export class Topic<T> {
       if (queue.length > maxQueue) {
         queue.shift();
         it.dropped++;
+        onDrop?.(1);
       }
     });
     return it;

@@ -11,6 +11,11 @@ export interface Context {
   role: Role | null;
   /** Who asked: a token name, "local" (open loopback server) or "anonymous". */
   actor: string;
+  /**
+   * A live subscription's source fell behind and skipped `missed` updates: its subscribers are
+   * told (a gap marker over graphql-ws). Absent where nobody can be told (the drop is counted).
+   */
+  reportGap?: (missed: number) => void;
 }
 
 function failedScopes(f: AuthFailure): string[] {

@@ -45,6 +45,13 @@ const TelemetryPoint = builder.objectRef<SampleRow>('TelemetryPoint').implement(
     outputVoltageV: t.float({ nullable: true, resolve: (s) => num(s.values.outputVoltageV) }),
     outputCurrentA: t.float({ nullable: true, resolve: (s) => num(s.values.outputCurrentA) }),
     outputPowerW: t.float({ nullable: true, resolve: (s) => num(s.values.outputPowerW) }),
+    resolution: t.string({ nullable: true, description: "how the point was read: raw, raw-averaged, 1m or 1h rollups (null on live points)", resolve: (s) => s.resolution ?? null }),
+    stats: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'rolled-up points: per numeric reading { count, min, max, avg, last } over the bucket that starts at `at`',
+      resolve: (s) => s.stats ?? null,
+    }),
   }),
 });
 
@@ -117,7 +124,8 @@ builder.queryFields((t) => ({
   }),
   telemetry: t.field({
     type: TelemetryConnection,
-    description: 'Telemetry of one device, oldest first, averaged into at most maxPoints buckets.',
+    description:
+      'Telemetry of one device, oldest first, at most maxPoints points: raw samples for short windows, else per-minute or per-hour rollups (see TelemetryPoint.resolution and stats).',
     args: {
       deviceId: t.arg.id({ required: true }),
       from: t.arg({ type: 'DateTime' }),
@@ -129,10 +137,12 @@ builder.queryFields((t) => ({
     resolve: (_r, a, ctx) => {
       const to = a.to ?? ctx.engine.clock.now();
       let from = a.from ?? to - 3600_000;
-      if (a.after) from = Number(decodeCursor(a.after)) + 1;
+      const after = a.after ? Number(decodeCursor(a.after)) : null;
+      if (after !== null) from = after + 1;
       if (!(to > from)) throw apiError('BAD_USER_INPUT', '"to" must be after "from"');
       const maxPoints = Math.max(2, Math.min(10_000, a.maxPoints ?? 500));
-      const rows = ctx.engine.store.telemetry(String(a.deviceId), from, to, maxPoints);
+      // A rolled-up point carries its bucket's start, which may lie before `from`: a next page never repeats it.
+      const rows = ctx.engine.store.telemetry(String(a.deviceId), from, to, maxPoints).filter((r) => after === null || r.ts > after);
       const first = clampFirst(a.first, 10_000, maxPoints);
       const items = rows.slice(0, first);
       const last = items[items.length - 1];
@@ -145,7 +155,7 @@ builder.subscriptionFields((t) => ({
   telemetry: t.field({
     type: TelemetryPoint,
     args: { deviceId: t.arg.id({ required: false, description: 'omit for every device' }) },
-    subscribe: (_r, a, ctx) => ctx.engine.samples.iterate((s) => !a.deviceId || s.deviceId === String(a.deviceId), 500),
+    subscribe: (_r, a, ctx) => ctx.engine.samples.iterate((s) => !a.deviceId || s.deviceId === String(a.deviceId), 500, ctx.reportGap),
     resolve: (s) => s,
   }),
   events: t.field({
@@ -158,6 +168,7 @@ builder.subscriptionFields((t) => ({
           (!a.typePrefix || e.type.startsWith(a.typePrefix)) &&
           (!a.deviceId || e.deviceId === String(a.deviceId)),
         1000,
+        ctx.reportGap,
       ),
     resolve: (e) => e,
   }),

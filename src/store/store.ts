@@ -23,6 +23,21 @@ import { fileURLToPath } from 'node:url';
 import * as schema from '../../drizzle/schema.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { BucketAverager } from './downsample.js';
+import {
+  HOUR_MS,
+  MINUTE_MS,
+  RollupBatch,
+  addSample,
+  bucketOf,
+  coarsen,
+  decodeRollup,
+  emptyRollup,
+  encodeStats,
+  mergeInto,
+  rollupToRow,
+  type Resolution,
+  type Rollup,
+} from './rollups.js';
 import type {
   BusSetpointRow,
   DeviceInput,
@@ -32,6 +47,8 @@ import type {
   FrameFilter,
   FrameRow,
   Page,
+  PruneOptions,
+  PruneResult,
   SampleRow,
   SampleValue,
   StoredEvent,
@@ -87,6 +104,29 @@ export class StoreOpenError extends Error {
 }
 
 const EVENT_ID_KEY = 'event_id_reserved';
+/** Rollups are complete for buckets at or after this ts; the backfill lowers it hour by hour. */
+const ROLLUP_BELOW_KEY = 'rollup_backfill_below';
+/** Raw samples before this ts were pruned (raw reads of older windows would be partial). */
+const SAMPLES_PRUNED_KEY = 'samples_pruned_before';
+const MINUTE_ROLLUPS_PRUNED_KEY = 'rollups_1m_pruned_before';
+/** The rollup backfill is done: every bucket that has raw samples has its rollups. */
+const BACKFILL_DONE = Number.MIN_SAFE_INTEGER;
+/** One backfill step reads this much raw time (a few ms of work on a busy store). */
+const BACKFILL_STEP_MS = 5 * MINUTE_MS;
+/** Telemetry reads minute rollups for windows of up to this many minutes (about two days). */
+const MAX_MINUTE_ROWS = 3000;
+/** Prune batches aim at this much work each, then yield to the event loop. */
+const PRUNE_BATCH_TARGET_MS = 4;
+
+/** A rollup table's statements. */
+interface RollupTable {
+  width: number;
+  batch: RollupBatch;
+  get: Database.Statement<[string, number], { n: number; keys: string; stats: Buffer }>;
+  put: Database.Statement<[string, number, number, string, Buffer]>;
+  range: Database.Statement<[string, number, number], { bucket: number; n: number; keys: string; stats: Buffer }>;
+  deleteRange: Database.Statement<[string, number, number]>;
+}
 /** Below this much free space on the database's file system, open() refuses to start. */
 const DEFAULT_MIN_FREE_BYTES = 256 * 1024;
 
@@ -161,6 +201,17 @@ export class Store {
     { n: number; minTs: number | null; maxTs: number | null }
   >;
   private readonly rangeRowsStmt: Database.Statement<[string, number, number]>;
+  private readonly countRawStmt: Database.Statement<[string, number, number, number], { n: number }>;
+  private readonly minute: RollupTable;
+  private readonly hour: RollupTable;
+  private readonly metaGetStmt: Database.Statement<[string], { value: number }>;
+  private readonly metaPutStmt: Database.Statement<[string, number]>;
+  /** Rollups are complete from this ts on (BACKFILL_DONE: everywhere). */
+  private rollupsFrom: number;
+  private samplesPrunedBefore: number;
+  private minuteRollupsPrunedBefore: number;
+  private readonly rawWindowCap: number;
+  private backfill: Promise<void> | null = null;
 
   /**
    * Opens (creating and migrating) the database and proves it can write: the first id block
@@ -283,6 +334,25 @@ export class Store {
     this.rangeRowsStmt = db
       .prepare('SELECT ts, "values" FROM samples WHERE device_id = ? AND ts BETWEEN ? AND ? ORDER BY ts, id')
       .raw(true);
+    this.countRawStmt = db.prepare(
+      'SELECT count(*) AS n FROM (SELECT 1 FROM samples WHERE device_id = ? AND ts BETWEEN ? AND ? LIMIT ?)',
+    );
+    const rollupTable = (name: string, width: number): RollupTable => ({
+      width,
+      batch: new RollupBatch(width),
+      get: db.prepare(`SELECT n, keys, stats FROM ${name} WHERE device_id = ? AND bucket = ?`),
+      put: db.prepare(`INSERT OR REPLACE INTO ${name} (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)`),
+      range: db.prepare(`SELECT bucket, n, keys, stats FROM ${name} WHERE device_id = ? AND bucket BETWEEN ? AND ? ORDER BY bucket`),
+      deleteRange: db.prepare(`DELETE FROM ${name} WHERE device_id = ? AND bucket >= ? AND bucket < ?`),
+    });
+    this.minute = rollupTable('rollups_1m', MINUTE_MS);
+    this.hour = rollupTable('rollups_1h', HOUR_MS);
+    this.rawWindowCap = Math.max(0, opts.rawWindowCap ?? 2000);
+    this.metaGetStmt = db.prepare('SELECT value FROM store_meta WHERE key = ?');
+    this.metaPutStmt = db.prepare('INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    this.samplesPrunedBefore = this.metaGetStmt.get(SAMPLES_PRUNED_KEY)?.value ?? BACKFILL_DONE;
+    this.minuteRollupsPrunedBefore = this.metaGetStmt.get(MINUTE_ROLLUPS_PRUNED_KEY)?.value ?? BACKFILL_DONE;
+    this.rollupsFrom = this.initRollupWatermark();
 
     // Ids continue above anything an earlier run may have handed out: the highest stored id
     // and the highest reserved one (published live, perhaps never written before a crash).
@@ -301,6 +371,114 @@ export class Store {
 
     this.timer = setInterval(() => this.tick(), Math.max(1, opts.flushIntervalMs ?? 250));
     this.timer.unref();
+    if (opts.backfillRollups !== false && this.rollupsFrom !== BACKFILL_DONE) void this.backfillRollups();
+  }
+
+  /**
+   * Where rollups are complete from. A store that predates them (no watermark yet) has them
+   * rebuilt from its raw samples, newest hour first, by backfillRollups(); a store without
+   * samples has nothing to rebuild. Two index lookups, never a scan.
+   */
+  private initRollupWatermark(): number {
+    const stored = this.metaGetStmt.get(ROLLUP_BELOW_KEY)?.value;
+    if (stored !== undefined) return stored;
+    const { maxTs } = this.db.prepare('SELECT max(ts) AS maxTs FROM samples').get() as { maxTs: number | null };
+    const from = maxTs === null ? BACKFILL_DONE : bucketOf(maxTs, HOUR_MS) + HOUR_MS;
+    this.metaPutStmt.run(ROLLUP_BELOW_KEY, from);
+    return from;
+  }
+
+  /** Whether rollups are complete (nothing older is waiting to be rebuilt from raw samples). */
+  get rollupsComplete(): boolean {
+    return this.rollupsFrom === BACKFILL_DONE;
+  }
+
+  /**
+   * Rebuilds the rollups below the watermark from raw samples, newest first, a few minutes of
+   * samples per step with the event loop free between steps; resolves when every bucket that
+   * has raw samples has its rollups. Started by open() when needed; safe to call again (one
+   * run at a time).
+   */
+  backfillRollups(): Promise<void> {
+    if (this.backfill) return this.backfill;
+    const run = async () => {
+      const minStmt = this.db.prepare('SELECT min(ts) AS t FROM samples');
+      while (!this.closed && this.rollupsFrom !== BACKFILL_DONE) {
+        if (this.fault) {
+          await new Promise((r) => setTimeout(r, this.faultRetryMs).unref());
+          continue;
+        }
+        const minTs = (minStmt.get() as { t: number | null }).t;
+        if (minTs === null || minTs >= this.rollupsFrom) {
+          this.setRollupsFrom(BACKFILL_DONE);
+          break;
+        }
+        const hourEnd = this.rollupsFrom;
+        const hourStart = hourEnd - HOUR_MS;
+        const devices = new Set<string>();
+        for (let t = hourEnd; t > hourStart && !this.closed; t -= BACKFILL_STEP_MS) {
+          for (const d of this.rebuildMinutes(t - BACKFILL_STEP_MS, t)) devices.add(d);
+          await new Promise((r) => setImmediate(r));
+        }
+        if (this.closed) break;
+        this.rebuildHour(hourStart, devices);
+        this.setRollupsFrom(hourStart);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    this.backfill = run()
+      .catch((err) => {
+        this.writeFailed(err, 'rebuilding telemetry rollups');
+      })
+      .finally(() => {
+        this.backfill = null;
+      });
+    return this.backfill;
+  }
+
+  private setRollupsFrom(v: number): void {
+    this.metaPutStmt.run(ROLLUP_BELOW_KEY, v);
+    this.rollupsFrom = v;
+  }
+
+  /** Minute rollups of [from, to) (minute-aligned) recomputed from raw samples, every device; returns the devices. */
+  private rebuildMinutes(from: number, to: number): Set<string> {
+    this.flushForRead();
+    const rows = this.db
+      .prepare('SELECT ts, device_id, "values" FROM samples WHERE ts >= ? AND ts < ? ORDER BY ts, id')
+      .raw(true)
+      .all(from, to) as Array<[number, string, string]>;
+    const batch = new RollupBatch(MINUTE_MS);
+    for (const [ts, dev, json] of rows) batch.add(dev, ts, JSON.parse(json) as Record<string, unknown>);
+    const devices = new Set(rows.map((r) => r[1]));
+    this.db.transaction(() => {
+      for (const d of devices) this.minute.deleteRange.run(d, from, to);
+      for (const r of batch.rollups()) {
+        const e = encodeStats(r);
+        this.minute.put.run(r.deviceId, r.bucket, r.n, e.keys, e.stats);
+      }
+    })();
+    return devices;
+  }
+
+  /** The hourly rollups of one hour, from its (just rebuilt) minute rollups. */
+  private rebuildHour(hourStart: number, devices: Set<string>): void {
+    this.flushForRead();
+    this.db.transaction(() => {
+      for (const d of devices) {
+        const h = emptyRollup(d, hourStart);
+        for (const r of this.minute.range.all(d, hourStart, hourStart + HOUR_MS - 1)) mergeInto(h, decodeRollup(d, r.bucket, r.n, r.keys, r.stats));
+        const e = encodeStats(h);
+        this.hour.put.run(d, hourStart, h.n, e.keys, e.stats);
+      }
+    })();
+  }
+
+  /** Stored rollups of one device (tests, CSV export): buckets with start in [from, to], ascending. */
+  rollups(deviceId: string, resolution: '1m' | '1h', from: number, to: number): Rollup[] {
+    this.flushForRead();
+    const t = resolution === '1m' ? this.minute : this.hour;
+    return t.range.all(deviceId, bucketOf(from, t.width), to).map((r) => decodeRollup(deviceId, r.bucket, r.n, r.keys, r.stats));
   }
 
   private tick(): void {
@@ -451,6 +629,8 @@ export class Store {
     // Serialised now: the caller may reuse its values object, and a value JSON cannot hold
     // fails here, at its source, not later in a flush.
     this.sampleQ.push({ ts: s.ts, deviceId: s.deviceId, json: JSON.stringify(s.values) });
+    this.minute.batch.add(s.deviceId, s.ts, s.values);
+    this.hour.batch.add(s.deviceId, s.ts, s.values);
     if (++this.queued >= this.maxBatch && !this.fault) this.backgroundFlush();
   }
 
@@ -541,6 +721,8 @@ export class Store {
     this.frameQ = [];
     this.frameMetaQ = [];
     this.sampleQ = [];
+    this.minute.batch.clear();
+    this.hour.batch.clear();
     this.eventQ = [];
     this.busSetpointQ = new Map();
     this.pendingWrites = [];
@@ -553,6 +735,21 @@ export class Store {
     this.notifyHealth();
   }
 
+  /** Merges a batch's rollups into the stored rows (the batch's samples arrived after theirs). */
+  private writeRollups(t: RollupTable): void {
+    if (t.batch.size === 0) return;
+    for (const r of t.batch.rollups()) {
+      const old = t.get.get(r.deviceId, r.bucket);
+      let merged = r;
+      if (old !== undefined) {
+        merged = decodeRollup(r.deviceId, r.bucket, old.n, old.keys, old.stats);
+        mergeInto(merged, r);
+      }
+      const e = encodeStats(merged);
+      t.put.run(r.deviceId, r.bucket, merged.n, e.keys, e.stats);
+    }
+  }
+
   private writeAll(): void {
     const frames = this.frameQ;
     const metas = this.frameMetaQ;
@@ -562,6 +759,8 @@ export class Store {
       insFrame.run(f.ts, f.protocol, f.link, f.dir, f.address ?? null, f.bytes, f.text ?? null, f.kind, f.deviceId ?? null, metas[i]);
     }
     for (const s of this.sampleQ) this.insSample.run(s.ts, s.deviceId, s.json);
+    this.writeRollups(this.minute);
+    this.writeRollups(this.hour);
     for (const e of this.eventQ) this.insEvent.run(e.id, e.ts, e.type, e.deviceId, e.busId, e.json);
     for (const b of this.busSetpointQ.values()) {
       this.putBusSetpointStmt.run(b.busId, b.voltageV, b.currentA, b.origin, b.at, b.standby ? 1 : 0);
@@ -629,24 +828,112 @@ export class Store {
       .run();
   }
 
-  /** Deletes frames/samples with ts < the given times; returns how many rows went. */
-  prune(opts: { framesOlderThan?: number; samplesOlderThan?: number }): { frames: number; samples: number } {
-    this.flushForRead();
-    let frames = 0;
-    let samples = 0;
-    // During a fault pruning waits (it is no help: SQLite needs room to delete, too).
-    if (this.fault) return { frames, samples };
-    try {
-      if (opts.framesOlderThan !== undefined) {
-        frames = this.orm.delete(schema.frames).where(lt(schema.frames.ts, opts.framesOlderThan)).run().changes;
-      }
-      if (opts.samplesOlderThan !== undefined) {
-        samples = this.orm.delete(schema.samples).where(lt(schema.samples.ts, opts.samplesOlderThan)).run().changes;
-      }
-    } catch (err) {
-      this.writeFailed(err, 'pruning old frames and samples');
+  /**
+   * Deletes frames, samples and minute rollups older than the given times (hourly rollups are
+   * kept), all at once: for tests and tools. The server uses pruneInBatches.
+   */
+  prune(opts: PruneOptions): PruneResult {
+    const total: PruneResult = { frames: 0, samples: 0, minuteRollups: 0 };
+    for (const _ of this.pruneSteps(opts, total)) {
+      // Each step is one small batch; nothing else to do between them here.
     }
-    return { frames, samples };
+    return total;
+  }
+
+  /**
+   * The same as prune, by the time indexes, in batches of a few milliseconds each with the
+   * event loop free between them (a batch grows or shrinks to take about `batchMs`).
+   */
+  async pruneInBatches(opts: PruneOptions, batchMs = PRUNE_BATCH_TARGET_MS): Promise<PruneResult & { batches: number; longestBatchMs: number }> {
+    const total: PruneResult = { frames: 0, samples: 0, minuteRollups: 0 };
+    let batches = 0;
+    let longest = 0;
+    for (const ms of this.pruneSteps(opts, total, batchMs)) {
+      batches++;
+      if (ms > longest) longest = ms;
+      await new Promise((r) => setImmediate(r));
+    }
+    return { ...total, batches, longestBatchMs: longest };
+  }
+
+  /** One batch per step (yields its duration in ms); adds what went to `total`. */
+  private *pruneSteps(opts: PruneOptions, total: PruneResult, batchMs = PRUNE_BATCH_TARGET_MS): Generator<number> {
+    this.flushForRead();
+    // During a fault pruning waits (it is no help: SQLite needs room to delete, too).
+    if (this.fault) return;
+    let size = 200;
+    const step = (del: Database.Statement, args: unknown[]): { n: number; ms: number } | null => {
+      if (this.closed || this.fault) return null;
+      const t0 = performance.now();
+      let n = 0;
+      try {
+        n = del.run(...args, size).changes;
+      } catch (err) {
+        this.writeFailed(err, 'pruning old frames, samples and rollups');
+        return null;
+      }
+      const ms = performance.now() - t0;
+      if (ms < batchMs / 2) size = Math.min(50_000, size * 2);
+      else if (ms > batchMs) size = Math.max(50, Math.floor(size / 2));
+      return { n, ms };
+    };
+    const byTime = (table: 'frames' | 'samples') =>
+      this.db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ts < ? ORDER BY ts LIMIT ?)`);
+    if (opts.framesOlderThan !== undefined) {
+      const del = byTime('frames');
+      for (;;) {
+        const limit = size;
+        const r = step(del, [opts.framesOlderThan]);
+        if (r === null) return;
+        total.frames += r.n;
+        yield r.ms;
+        if (r.n < limit) break;
+      }
+    }
+    if (opts.samplesOlderThan !== undefined) {
+      if (opts.samplesOlderThan > this.samplesPrunedBefore) {
+        this.metaPutStmt.run(SAMPLES_PRUNED_KEY, opts.samplesOlderThan);
+        this.samplesPrunedBefore = opts.samplesOlderThan;
+      }
+      const del = byTime('samples');
+      for (;;) {
+        const limit = size;
+        const r = step(del, [opts.samplesOlderThan]);
+        if (r === null) return;
+        total.samples += r.n;
+        yield r.ms;
+        if (r.n < limit) break;
+      }
+    }
+    if (opts.minuteRollupsOlderThan !== undefined) {
+      if (opts.minuteRollupsOlderThan > this.minuteRollupsPrunedBefore) {
+        this.metaPutStmt.run(MINUTE_ROLLUPS_PRUNED_KEY, opts.minuteRollupsOlderThan);
+        this.minuteRollupsPrunedBefore = opts.minuteRollupsOlderThan;
+      }
+      // Devices by a skip-scan of the primary key: one seek per device, not a scan.
+      const devices = (
+        this.db
+          .prepare(
+            `WITH RECURSIVE dev(d) AS (
+               SELECT (SELECT min(device_id) FROM rollups_1m)
+               UNION ALL
+               SELECT (SELECT min(device_id) FROM rollups_1m WHERE device_id > dev.d) FROM dev WHERE dev.d IS NOT NULL
+             ) SELECT d FROM dev WHERE d IS NOT NULL`,
+          )
+          .all() as Array<{ d: string }>
+      ).map((r) => r.d);
+      const del = this.db.prepare('DELETE FROM rollups_1m WHERE rowid IN (SELECT rowid FROM rollups_1m WHERE device_id = ? AND bucket < ? LIMIT ?)');
+      for (const d of devices) {
+        for (;;) {
+          const limit = size;
+          const r = step(del, [d, opts.minuteRollupsOlderThan]);
+          if (r === null) return;
+          total.minuteRollups += r.n;
+          yield r.ms;
+          if (r.n < limit) break;
+        }
+      }
+    }
   }
 
   /** Flushes what is queued, stops the timer and closes the file. */
@@ -788,12 +1075,54 @@ export class Store {
   }
 
   /**
-   * Samples of one device with from ≤ ts ≤ to, ascending. With more rows than maxPoints
-   * they are averaged into at most maxPoints time buckets, streamed from SQLite.
+   * How telemetry(deviceId, from, to, maxPoints) reads its window: the raw samples when there
+   * are at most maxPoints; averaged raw samples when there are at most rawWindowCap (2,000 by
+   * default: parsing raw rows costs more than reading rollups); else minute rollups for windows
+   * of up to max(maxPoints, 3000) minutes, else hourly rollups, either merged into wider buckets
+   * when there would be more than maxPoints.
+   * A resolution is only used where it is complete: raw samples not pruned, rollups rebuilt,
+   * minute rollups not pruned. Costs at most one index count of rawWindowCap rows.
+   */
+  telemetryPlan(deviceId: string, from: number, to: number, maxPoints: number): { resolution: Resolution; bucketMs: number | null } {
+    this.flushForRead();
+    const rawComplete = from >= this.samplesPrunedBefore;
+    const rollupsComplete = from >= this.rollupsFrom;
+    if (rawComplete || !rollupsComplete) {
+      const cap = Math.max(this.rawWindowCap, Math.floor(maxPoints));
+      const n = this.countRawStmt.get(deviceId, from, to, cap + 1)?.n ?? 0;
+      if (n <= maxPoints) return { resolution: 'raw', bucketMs: null };
+      if (n <= cap || !rollupsComplete) return { resolution: 'raw-averaged', bucketMs: null };
+    }
+    const minutes = Math.floor(to / MINUTE_MS) - Math.floor(from / MINUTE_MS) + 1;
+    // Minute rollups while there are few enough to read (merged into wider buckets past maxPoints).
+    if (minutes <= Math.max(maxPoints, MAX_MINUTE_ROWS) && from >= this.minuteRollupsPrunedBefore) {
+      return { resolution: '1m', bucketMs: minutes <= maxPoints ? MINUTE_MS : Math.ceil(minutes / Math.floor(maxPoints)) * MINUTE_MS };
+    }
+    const hours = Math.floor(to / HOUR_MS) - Math.floor(from / HOUR_MS) + 1;
+    return { resolution: '1h', bucketMs: hours <= maxPoints ? HOUR_MS : Math.ceil(hours / Math.floor(maxPoints)) * HOUR_MS };
+  }
+
+  /**
+   * Telemetry of one device over from ≤ ts ≤ to, ascending, at most maxPoints points, at the
+   * resolution telemetryPlan picks. Rolled-up points carry ts = their bucket's start (the first
+   * may start before `from`), each reading's average in `values` and count/min/max/avg/last in
+   * `stats`; rollups hold numeric readings only. Averaged raw points keep a text reading's
+   * last value.
    */
   telemetry(deviceId: string, from: number, to: number, maxPoints: number): SampleRow[] {
     this.flushForRead();
     if (!(maxPoints >= 1) || from > to) return [];
+    const plan = this.telemetryPlan(deviceId, from, to, maxPoints);
+    if (plan.resolution === 'raw' || plan.resolution === 'raw-averaged') return this.rawTelemetry(deviceId, from, to, maxPoints);
+    const t = plan.resolution === '1m' ? this.minute : this.hour;
+    const width = plan.bucketMs ?? t.width;
+    const rows: Rollup[] = [];
+    for (const r of t.range.iterate(deviceId, bucketOf(from, t.width), to)) rows.push(decodeRollup(deviceId, r.bucket, r.n, r.keys, r.stats));
+    const points = width === t.width ? rows : coarsen(rows, width, bucketOf(from, t.width));
+    return points.map((r) => rollupToRow(r, plan.resolution, width));
+  }
+
+  private rawTelemetry(deviceId: string, from: number, to: number, maxPoints: number): SampleRow[] {
     const range = this.rangeStatsStmt.get(deviceId, from, to);
     if (range === undefined || range.n === 0 || range.minTs === null || range.maxTs === null) return [];
     const rows = this.rangeRowsStmt.iterate(deviceId, from, to) as IterableIterator<[number, string]>;
@@ -805,6 +1134,19 @@ export class Store {
     const acc = new BucketAverager(deviceId, range.minTs, range.maxTs, Math.floor(maxPoints));
     for (const [ts, json] of rows) acc.add(ts, JSON.parse(json) as Record<string, unknown>);
     return acc.finish();
+  }
+
+  /**
+   * Raw samples of one device, ascending by (ts, id), in pages: for a CSV export of a long
+   * window without holding it in memory. `after` is the last [ts, id] of the previous page.
+   */
+  rawSamplesPage(deviceId: string, from: number, to: number, limit: number, after?: [number, number]): Array<{ ts: number; id: number; values: Record<string, SampleValue> }> {
+    this.flushForRead();
+    const [ats, aid] = after ?? [from - 1, Number.MAX_SAFE_INTEGER];
+    const rows = this.db
+      .prepare('SELECT id, ts, "values" AS v FROM samples WHERE device_id = ? AND ts BETWEEN ? AND ? AND (ts > ? OR (ts = ? AND id > ?)) ORDER BY ts, id LIMIT ?')
+      .all(deviceId, from, to, ats, ats, after ? aid : -1, limit) as Array<{ id: number; ts: number; v: string }>;
+    return rows.map((r) => ({ ts: r.ts, id: r.id, values: JSON.parse(r.v) as Record<string, SampleValue> }));
   }
 }
 

@@ -51,6 +51,14 @@ export interface SampleRow {
   ts: number;
   deviceId: string;
   values: Record<string, SampleValue>;
+  /** Rolled-up points only: per numeric reading, count/min/max/avg/last over the bucket. */
+  stats?: Record<string, { count: number; min: number; max: number; avg: number; last: number }>;
+  /** How the point was read: 'raw', 'raw-averaged', '1m' or '1h' (absent on live samples). */
+  resolution?: 'raw' | 'raw-averaged' | '1m' | '1h';
+  /** Rolled-up points: the bucket's width (ms; ts is its start). */
+  bucketMs?: number;
+  /** Rolled-up points: how many samples the bucket holds. */
+  samples?: number;
 }
 
 export interface DeviceInput {
@@ -125,6 +133,31 @@ export interface StoreOptions {
   eventIdBlock?: number;
   /** open() refuses a file system with less free space than this (bytes). Default 256 KiB. */
   minFreeBytes?: number;
+  /**
+   * Rebuild missing rollups (a store older than them) from raw samples in the background,
+   * newest first, in small steps. Default true; tests turn it off to drive it themselves.
+   */
+  backfillRollups?: boolean;
+  /**
+   * Up to this many raw samples in a window are read (and averaged into maxPoints buckets when
+   * more) before telemetry turns to rollups. Default 2,000 (parsing raw rows costs more than
+   * reading rollups).
+   */
+  rawWindowCap?: number;
+}
+
+/** What a prune deleted. */
+export interface PruneResult {
+  frames: number;
+  samples: number;
+  minuteRollups: number;
+}
+
+export interface PruneOptions {
+  framesOlderThan?: number;
+  samplesOlderThan?: number;
+  /** Minute rollups with a bucket start before this go (hourly ones are kept). */
+  minuteRollupsOlderThan?: number;
 }
 
 export interface StoreStats {

@@ -401,7 +401,8 @@ describe('durability', () => {
 
 describe('samples', () => {
   it('returns raw rows when they fit, and ≤ maxPoints bucket averages when they do not', () => {
-    const s = openStore();
+    // Up to 10,000 raw rows averaged (the default goes to rollups beyond maxPoints: rollups.test.ts).
+    const s = openStore({ rawWindowCap: 10_000 });
     for (let i = 0; i < 10_000; i++) {
       s.appendSample({ ts: 1000 + i, deviceId: 'fp2-1', values: { voltageV: i, mode: `m${i}`, fault: null } });
     }
@@ -447,10 +448,11 @@ describe('samples', () => {
     for (let i = 0; i < 20; i++) s.appendFrame(frame(i, { ts: i }));
     for (let i = 0; i < 10; i++) s.appendSample({ ts: i, deviceId: 'a', values: { v: i } });
     s.appendEvent({ ts: 0, type: 'x' });
-    expect(s.prune({ framesOlderThan: 15, samplesOlderThan: 4 })).toEqual({ frames: 15, samples: 4 });
+    expect(s.prune({ framesOlderThan: 15, samplesOlderThan: 4 })).toEqual({ frames: 15, samples: 4, minuteRollups: 0 });
     expect(s.listFrames({}, 100).items.map((f) => f.ts)).toEqual([19, 18, 17, 16, 15]);
-    expect(s.telemetry('a', 0, 100, 100).map((r) => r.ts)).toEqual([4, 5, 6, 7, 8, 9]);
-    expect(s.prune({})).toEqual({ frames: 0, samples: 0 });
+    // (A window reaching before the pruned time is read from rollups: see rollups.test.ts.)
+    expect(s.telemetry('a', 4, 100, 100).map((r) => r.ts)).toEqual([4, 5, 6, 7, 8, 9]);
+    expect(s.prune({})).toEqual({ frames: 0, samples: 0, minuteRollups: 0 });
     expect(s.eventsAfter(0)).toHaveLength(1);
   });
 });

@@ -1,0 +1,214 @@
+/**
+ * Fan-out: Flatpack2 status frames at a fixed rate through the real driver and Engine to N
+ * graphql-ws subscribers of `subscription { telemetry { deviceId at values } }` on a real
+ * server, against a bare `ws` broadcast of the same JSON to N clients in the same run.
+ * Reports frame → subscriber latency p50/p99, % delivered, gap markers, and the event-loop
+ * delay p99 during each run. Env: PP_FANOUT_SUBS (100), PP_FANOUT_RATE (1000 frames/s),
+ * PP_FANOUT_SECONDS (5).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer } from 'ws';
+import { encodeStatus, encodeLoginRequest } from '../src/families/flatpack2/codec.js';
+import type { CanFrame, CanLink } from '../src/families/can/types.js';
+import { Store } from '../src/store/store.js';
+import { FakeClock } from '../src/clock.js';
+import { family as flatpack2 } from '../src/families/flatpack2/family.js';
+import type { DeviceFamily, FamilyLink } from '../src/families/types.js';
+import type { LoadedFamilies } from '../src/families/registry.js';
+import { Engine } from '../src/engine/engine.js';
+import { silentLogger } from '../src/log.js';
+import { parseConfig } from '../src/config/load.js';
+import { startServer } from '../src/server.js';
+
+const SUBS = Number(process.env.PP_FANOUT_SUBS ?? 100);
+const RATE = Number(process.env.PP_FANOUT_RATE ?? 1000);
+const SECONDS = Number(process.env.PP_FANOUT_SECONDS ?? 5);
+const SERIALS = ['192750001639', '163850019608', '132071181554', '111122223333'];
+
+function pct(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return +s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))].toFixed(3);
+}
+
+interface Report {
+  at: number[];
+  recv: number[];
+  gaps: number;
+  missed: number;
+}
+
+/** Starts the subscribers in a child process; resolves once they are all connected. */
+async function spawnClients(mode: 'graphql-ws' | 'ws', url: string): Promise<{ report: () => Promise<Report> }> {
+  const child = fork(fileURLToPath(new URL('./fanout-clients.ts', import.meta.url)), [mode, url, String(SUBS)], { execArgv: ['--import', 'tsx'], serialization: 'advanced' });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (c) => reject(new Error(`subscriber process exited (${c})`)));
+  });
+  return {
+    report: () =>
+      new Promise<Report>((resolve) => {
+        child.removeAllListeners('exit');
+        child.once('message', (m) => resolve(m as Report));
+        child.send({ report: true });
+      }),
+  };
+}
+
+function latencies(r: Report, sentAt: Map<number, number>): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < r.at.length; i++) {
+    const t = sentAt.get(r.at[i]);
+    if (t !== undefined) out.push(r.recv[i] - t);
+  }
+  return out;
+}
+
+/** Sends `count` frames at RATE/s (in 1-ms ticks), calling inject(i) for each. */
+async function drive(count: number, inject: (i: number) => void): Promise<void> {
+  const t0 = performance.now();
+  let i = 0;
+  while (i < count) {
+    const due = Math.min(count, Math.floor(((performance.now() - t0) / 1000) * RATE) + 1);
+    while (i < due) inject(i++);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+async function engineRun(dir: string): Promise<Record<string, unknown>> {
+  const store = Store.open({ path: path.join(dir, 'fanout.db') });
+  const clock = new FakeClock(1_800_000_000_000);
+  const listeners: Array<(f: CanFrame, ts: number) => void> = [];
+  const link: CanLink = {
+    id: 'can0',
+    busId: 'can0',
+    state: 'up',
+    send: async () => ({ ok: true }),
+    reconnect: () => {},
+    onFrame: (cb) => (listeners.push(cb), () => {}),
+    onTx: () => () => {},
+    onState: () => () => {},
+  };
+  const cfg = parseConfig({ buses: [{ id: 'can0', adapter: { path: '/dev/null' }, flatpack2: {} }] }).links[0].flatpack2!;
+  const families = new Map([['flatpack2', flatpack2 as unknown as DeviceFamily]]) as LoadedFamilies;
+  const engine = new Engine({ store, clock, log: silentLogger(), simulated: true, families });
+  const fl = flatpack2.attach({ linkId: 'can0', link, clock, log: silentLogger(), cfg, known: [] });
+  engine.addLink('can0', flatpack2 as unknown as DeviceFamily, fl as unknown as FamilyLink);
+  fl.driver.start();
+  const feed = (f: CanFrame) => {
+    for (const l of listeners) l(f, clock.now());
+  };
+  for (let u = 0; u < 4; u++) feed(encodeLoginRequest(SERIALS[u], u + 1));
+  const server = await startServer({
+    engine,
+    log: silentLogger(),
+    host: '127.0.0.1',
+    port: 0,
+    limits: { maxWsConnections: SUBS + 10, ratePerSecond: 100_000, rateBurst: 100_000 },
+  });
+  const sentAt = new Map<number, number>();
+  const clients = await spawnClients('graphql-ws', `${server.url.replace('http', 'ws')}/graphql`);
+  // Wait until every subscriber is in (the shared execution has them all).
+  const deadline = Date.now() + 20_000;
+  while (server.fanout.members < SUBS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const subscribed = server.fanout.members;
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  const n = RATE * SECONDS;
+  await drive(n, (i) => {
+    clock.advanceSync(1); // every frame its own ms: its sample's `at` names it
+    sentAt.set(clock.now(), performance.timeOrigin + performance.now());
+    const unit = i % 4;
+    feed(encodeStatus({ addr: unit + 1, stateCode: 0x04, intakeTempC: 25, currentA: (i % 400) / 10, voltageV: 50 + (i % 700) / 100, inputVoltageV: 230, outputTempC: 35 }));
+  });
+  await new Promise((r) => setTimeout(r, 5000)); // late updates still count as delivered (their latency says how late)
+  h.disable();
+  const rep = await clients.report();
+  const lat = latencies(rep, sentAt);
+  const result = {
+    what: `Flatpack2 status frame → driver → Engine → telemetry subscription (graphql-ws, one shared execution) → ${SUBS} subscribers (clients in a child process)`,
+    subscribers: subscribed,
+    frames: n,
+    latencyMs: { p50: pct(lat, 50), p99: pct(lat, 99), max: pct(lat, 100) },
+    deliveredPct: +((100 * lat.length) / (n * SUBS)).toFixed(2),
+    gapMarkers: rep.gaps,
+    missedAnnounced: rep.missed,
+    accountedPct: +((100 * (lat.length + rep.missed)) / (n * SUBS)).toFixed(2),
+    serverFanout: { ...server.fanout },
+    eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
+  };
+  await server.close();
+  fl.driver.stop();
+  store.close();
+  return result;
+}
+
+/** The same JSON messages broadcast by a bare ws server to N plain ws clients. */
+async function bareRun(): Promise<Record<string, unknown>> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise((r) => wss.once('listening', r));
+  const port = (wss.address() as { port: number }).port;
+  const sentAt = new Map<number, number>();
+  const clients = await spawnClients('ws', `ws://127.0.0.1:${port}`);
+  while (wss.clients.size < SUBS) await new Promise((r) => setTimeout(r, 5));
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  const n = RATE * SECONDS;
+  let ts = 1_800_000_000_000;
+  await drive(n, (i) => {
+    ts++;
+    sentAt.set(ts, performance.timeOrigin + performance.now());
+    const msg = JSON.stringify({ id: '1', type: 'next', payload: { data: { telemetry: { deviceId: `fp2-${SERIALS[i % 4]}`, at: new Date(ts).toISOString(), values: { outputVoltageV: 53.5, outputCurrentA: 10.2, inputVoltageV: 230, intakeTempC: 25, outputTempC: 35, state: 'on' } } } } });
+    for (const c of wss.clients) c.send(msg);
+  });
+  await new Promise((r) => setTimeout(r, 5000)); // late updates still count as delivered (their latency says how late)
+  h.disable();
+  const rep = await clients.report();
+  const lat = latencies(rep, sentAt);
+  await new Promise((r) => wss.close(() => r(null)));
+  return {
+    what: `bare ws broadcast of the same messages to ${SUBS} ws clients (one JSON.stringify per message; clients in a child process)`,
+    frames: n,
+    latencyMs: { p50: pct(lat, 50), p99: pct(lat, 99), max: pct(lat, 100) },
+    deliveredPct: +((100 * lat.length) / (n * SUBS)).toFixed(2),
+    eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
+  };
+}
+
+export async function benchFanout(): Promise<Record<string, unknown>> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'powerplane-fanout-'));
+  try {
+    const bare = await bareRun();
+    const graphqlWs = await engineRun(dir);
+    const p99 = (r: Record<string, unknown>) => (r.latencyMs as { p99: number }).p99;
+    return {
+      ratePerS: RATE,
+      seconds: SECONDS,
+      subscribers: SUBS,
+      graphqlWs,
+      bareWs: bare,
+      p99Ratio: +(p99(graphqlWs) / p99(bare)).toFixed(2),
+      targets: { p99Ms: 5, deliveredPct: 100 },
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === `file://${path.resolve(process.argv[1])}`) {
+  benchFanout().then(
+    (r) => {
+      console.log(JSON.stringify(r, null, 2));
+      process.exit(0);
+    },
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,141 @@
+/**
+ * A large store, built in a temp folder and deleted after: PP_BENCH_DEVICES devices (10) with
+ * raw 1 Hz samples for the last PP_BENCH_RAW_HOURS hours (6, written through the Store, rollups
+ * and all) and minute + hourly rollups for PP_BENCH_ROLLUP_DAYS days before that (30; 365 for a
+ * year; inserted directly as encoded rollup rows). Reports telemetry(…, maxPoints 2000) p95 per
+ * window against reading 2,000 ready raw rows in the same run, start (open + first answer), and
+ * a batched prune's longest batch.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Store } from '../src/store/store.js';
+import { HOUR_MS, MINUTE_MS, addSample, emptyRollup, encodeStats, mergeInto, type Rollup } from '../src/store/rollups.js';
+
+const DEVICES = Number(process.env.PP_BENCH_DEVICES ?? 10);
+const RAW_HOURS = Number(process.env.PP_BENCH_RAW_HOURS ?? 6);
+const ROLLUP_DAYS = Number(process.env.PP_BENCH_ROLLUP_DAYS ?? 30);
+const RUNS = 20;
+const DAY = 24 * HOUR_MS;
+
+function p95(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return +s[Math.min(s.length - 1, Math.floor(0.95 * s.length))].toFixed(3);
+}
+
+const valuesAt = (t: number, d: number) => ({
+  outputVoltageV: 53 + Math.sin(t / 3.6e6 + d),
+  outputCurrentA: 20 + 10 * Math.sin(t / 6e5),
+  outputPowerW: 1000 + d,
+  inputVoltageV: 230,
+  intakeTempC: 25,
+  outputTempC: 35,
+  state: 'on',
+});
+
+export async function benchLargeStore(): Promise<Record<string, unknown>> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'powerplane-large-'));
+  const file = path.join(dir, 'large.db');
+  try {
+    const now = Math.floor(Date.UTC(2027, 0, 1) / HOUR_MS) * HOUR_MS;
+    const rawFrom = now - RAW_HOURS * HOUR_MS;
+    const devices = Array.from({ length: DEVICES }, (_, i) => `fp2-${1000 + i}`);
+    const tBuild = performance.now();
+    let store = Store.open({ path: file, maxBatch: 5000 });
+    // Old rollups: one minute row per device per minute, an hour row per hour.
+    const put1m = store.db.prepare('INSERT INTO rollups_1m (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)');
+    const put1h = store.db.prepare('INSERT INTO rollups_1h (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)');
+    const rollFrom = rawFrom - ROLLUP_DAYS * DAY;
+    for (let h = rollFrom; h < rawFrom; h += HOUR_MS) {
+      store.db.transaction(() => {
+        for (let d = 0; d < DEVICES; d++) {
+          const hour = emptyRollup(devices[d], h);
+          for (let m = h; m < h + HOUR_MS; m += MINUTE_MS) {
+            const r: Rollup = emptyRollup(devices[d], m);
+            for (let s = 0; s < 60; s += 15) addSample(r, m + s * 1000, valuesAt(m + s * 1000, d));
+            r.n = 60;
+            const e = encodeStats(r);
+            put1m.run(devices[d], m, r.n, e.keys, e.stats);
+            mergeInto(hour, r);
+          }
+          const e = encodeStats(hour);
+          put1h.run(devices[d], h, hour.n, e.keys, e.stats);
+        }
+      })();
+    }
+    // Recent raw samples through the Store (rollups written as they arrive).
+    for (let t = rawFrom; t < now; t += 1000) for (let d = 0; d < DEVICES; d++) store.appendSample({ ts: t, deviceId: devices[d], values: valuesAt(t, d) });
+    store.flush();
+    const buildS = +((performance.now() - tBuild) / 1000).toFixed(1);
+    const sizeMiB = Math.round(fs.statSync(file).size / 2 ** 20);
+    store.close();
+
+    // Start: open (migrations, watermark) and the first answer.
+    const t0 = performance.now();
+    store = Store.open({ path: file });
+    const firstAnswer = store.telemetry(devices[0], now - HOUR_MS, now, 2000);
+    const startMs = +(performance.now() - t0).toFixed(1);
+
+    // Baseline: 2,000 ready raw rows read and parsed.
+    const readyStmt = store.db.prepare('SELECT ts, "values" FROM samples WHERE device_id = ? AND ts >= ? ORDER BY ts LIMIT 2000');
+    const base: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const a = performance.now();
+      const rows = readyStmt.all(devices[i % DEVICES], rawFrom) as Array<{ ts: number; values: string }>;
+      for (const r of rows) JSON.parse(r.values);
+      base.push(performance.now() - a);
+    }
+    const baseline = p95(base);
+    const windows: Array<[string, number]> = [
+      ['15m', 15 * MINUTE_MS],
+      ['1h', HOUR_MS],
+      ['12h', 12 * HOUR_MS],
+      ['7d', 7 * DAY],
+      ['30d', 30 * DAY],
+      ['90d', 90 * DAY],
+      ['365d', 365 * DAY],
+    ];
+    const perWindow: Record<string, unknown> = {};
+    for (const [name, span] of windows) {
+      if (span > RAW_HOURS * HOUR_MS + ROLLUP_DAYS * DAY) continue;
+      const times: number[] = [];
+      let points = 0;
+      let resolution = '';
+      for (let i = 0; i < RUNS; i++) {
+        const dev = devices[i % DEVICES];
+        const a = performance.now();
+        const r = store.telemetry(dev, now - span, now, 2000);
+        times.push(performance.now() - a);
+        points = r.length;
+        resolution = store.telemetryPlan(dev, now - span, now, 2000).resolution;
+      }
+      perWindow[name] = { p95Ms: p95(times), ratioToBaseline: +(p95(times) / baseline).toFixed(2), points, resolution };
+    }
+    // Prune half the raw samples in batches.
+    const pr = await store.pruneInBatches({ samplesOlderThan: rawFrom + (RAW_HOURS / 2) * HOUR_MS });
+    store.close();
+    return {
+      what: `${DEVICES} devices: raw 1 Hz samples for ${RAW_HOURS} h, minute and hourly rollups for ${ROLLUP_DAYS} days before (env PP_BENCH_DEVICES, PP_BENCH_RAW_HOURS, PP_BENCH_ROLLUP_DAYS)`,
+      buildSeconds: buildS,
+      fileMiB: sizeMiB,
+      startToFirstAnswerMs: startMs,
+      firstAnswerPoints: firstAnswer.length,
+      baselineReady2000RowsP95Ms: baseline,
+      telemetryMaxPoints2000: perWindow,
+      prune: { samples: pr.samples, batches: pr.batches, longestBatchMs: +pr.longestBatchMs.toFixed(2) },
+      targets: { windowP95Ms: 30, startMs: 1500 },
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === `file://${path.resolve(process.argv[1])}`) {
+  benchLargeStore().then(
+    (r) => console.log(JSON.stringify(r, null, 2)),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
