@@ -22,7 +22,7 @@ export const OVERVIEW = `query Overview {
 export const BUSES = `query Buses { buses { id kind linkState linkDetail limits { minVoltageV maxVoltageV minCurrentA maxCurrentA powerRatingW ovpV } ${SETPOINT} } }`;
 
 const CHARGER_FIELDS = `id name phase targetVoltageV chargeCurrentA progress deliveredAh deliveredWh socPct stopReason rampVoltageV
-  session { id startedAt } psus { id } fallback { voltageV confirmed pendingPsuIds } batteryId bmsCaps { voltageLimitV currentLimitA reason }`;
+  session { id startedAt } psus { id } settings { capacityAh tailCurrentA } elapsedS ccToCvAt peakCurrentA bmsHold fallback { voltageV confirmed pendingPsuIds } batteryId bmsCaps { voltageLimitV currentLimitA reason }`;
 
 export const CHARGERS = `query Chargers { chargers { ${CHARGER_FIELDS} } }`;
 

@@ -1,7 +1,9 @@
 /** The Flatpack2 rectifier in the dashboard: its fields in the device query and its overview tile. */
 import { fmt, h, onlineBadge, setText, stat, type Row } from '../dom.js';
 import type { Device } from '../types.js';
-import type { DeviceUi } from './types.js';
+import type { DeviceUi, FlowContext, FlowPart } from './types.js';
+import { offlineSentence } from '../flow/offline.js';
+import { watts } from '../flow/words.js';
 
 const SETPOINT = 'setpoint { voltageV currentA origin standby at }';
 
@@ -38,8 +40,21 @@ function tile(d: Device): Row<Device> {
   };
 }
 
+/** A rectifier feeds the DC bus: its output power on the source path. */
+function flow(d: Device, ctx: FlowContext): FlowPart {
+  if (!d.online) return { role: 'source', watts: null, active: false, sentence: offlineSentence(d, ctx) };
+  const w = d.outputPowerW ?? (d.outputVoltageV != null && d.outputCurrentA != null ? d.outputVoltageV * d.outputCurrentA : null);
+  const active = w != null && w >= 5;
+  const by = d.ownedBy ? ` for ${ctx.name(d.ownedBy)}` : '';
+  const sentence = active
+    ? `${d.name} delivers ${watts(w)} (${fmt(d.outputCurrentA, 1, 'A')} at ${fmt(d.outputVoltageV, 1, 'V')})${by}.`
+    : `${d.name} is on but delivers nothing${d.setpoint?.standby ? ' (standby)' : ''}.`;
+  return { role: 'source', watts: w, active, sentence };
+}
+
 export const flatpack2Ui: DeviceUi = {
   typename: 'Flatpack2Psu',
   fields: `serial address outputVoltageV outputCurrentA outputPowerW inputVoltageV intakeTempC outputTempC state warnings alarms ownedBy fallbackVoltageV lastReading { at outputVoltageV outputCurrentA } ${SETPOINT}`,
   tile,
+  flow,
 };
