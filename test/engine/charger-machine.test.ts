@@ -280,7 +280,7 @@ describe('RAMP (§4.3)', () => {
     const r = toRamp();
     expect(r.tick(10).commands).toEqual([]); // no status round since the last step (Δ9)
     r.status(10.2, rd(51.9, 0));
-    expect(r.tick(11).commands).toEqual([{ kind: 'set', voltageV: 51.8, currentA: 20, reason: 'RAMP step to 51.80 V' }]);
+    expect(r.tick(11).commands).toEqual([{ kind: 'set', voltageV: 51.8, currentA: 20, reason: 'RAMP step to 51.80 V', step: true }]);
     r.status(12, rd(51.9, 0));
     expect(r.tick(15).commands).toEqual([]); // 4 s since the last step
     r.stepWith(16, 52.0, 2);

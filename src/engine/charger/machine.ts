@@ -117,7 +117,14 @@ export interface BmsLimits {
 
 export type ChargerCommand =
   /** Broadcast SET; currentA is PER RECTIFIER (the total is shared over the online units). */
-  | { kind: 'set'; voltageV: number; currentA: number; reason: string }
+  | {
+      kind: 'set';
+      voltageV: number;
+      currentA: number;
+      reason: string;
+      /** One step of a high-rate ramp (RAMP or the CC setpoint ramp): the event log summarises these instead of recording each twice. */
+      step?: boolean;
+    }
   | { kind: 'standby'; reason: string };
 
 export type SessionOutcome = 'done' | 'error' | 'stopped';
@@ -626,7 +633,7 @@ class Transition {
     const next = Math.min(roundV(rampV + this.cfg.rampStepVoltageV), s.targetVoltageV);
     s.rampVoltageV = next;
     s.lastStepAt = this.now;
-    this.emitSet(next, `RAMP step to ${fmtV(next)}`);
+    this.emitSet(next, `RAMP step to ${fmtV(next)}`, true);
     if (next >= s.targetVoltageV) this.enterCv(rd.voltageV, rd.totalCurrentA, `RAMP reached the target ${fmtV(s.targetVoltageV)}`);
   }
 
@@ -637,7 +644,7 @@ class Transition {
     if (s.rampVoltageV === null || s.rampVoltageV >= s.targetVoltageV) return;
     const next = Math.min(roundV(s.rampVoltageV + this.cfg.rampStepVoltageV), s.targetVoltageV);
     s.rampVoltageV = next;
-    this.emitSet(next, `CC setpoint step to ${fmtV(next)}`);
+    this.emitSet(next, `CC setpoint step to ${fmtV(next)}`, true);
   }
 
   /** §4.5 CC decisions on every status round. */
@@ -844,11 +851,11 @@ class Transition {
   }
 
   /** A charge setpoint: ≤ target, the total shared over the online units. */
-  private emitSet(voltageV: number, reason: string): void {
+  private emitSet(voltageV: number, reason: string, step = false): void {
     const s = this.s;
     const v = Math.min(roundV(voltageV), s.targetVoltageV);
     const currentA = perUnitCurrentA(s.chargeCurrentA, s.onlinePsuIds.length, v, this.limits);
-    this.commands.push({ kind: 'set', voltageV: v, currentA, reason });
+    this.commands.push(step ? { kind: 'set', voltageV: v, currentA, reason, step } : { kind: 'set', voltageV: v, currentA, reason });
     s.lastSetpoint = { voltageV: v, currentA };
   }
 }
