@@ -84,6 +84,8 @@ export function describeEvent(e: EventLike, name: NameOf = (id) => id): string {
       const what = e.type === 'psu.alarms' ? 'alarms' : 'warnings';
       return names.length ? `${what}: ${names.join(', ')}` : `${what} cleared`;
     }
+    case 'psu.identity':
+      return `identifies itself as ${str(d.model ?? '?')}, serial ${str(d.serial ?? '?')}${d.buildYear ? `, built ${str(d.buildYear)}` : ''}`;
     case 'psu.alarm':
       return 'ALARM: its output is off';
     case 'charger.phase': {

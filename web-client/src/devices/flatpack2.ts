@@ -16,11 +16,13 @@ function tile(d: Device): Row<Device> {
   const temp = stat('Temp in/out');
   const vin = stat('Vin');
   const alerts = h('p', { class: 'alerts', hidden: true });
+  const ident = h('p', { class: 'muted small', 'data-testid': 'identity' });
   const el = h('article', { class: 'card tile', 'data-testid': 'device-tile', 'data-device-id': d.id },
     h('header', { class: 'tile-head' }, h('h3', {}, d.name), badge.el),
     h('div', { class: 'stats stats-big' }, v.el, a.el, w.el),
     h('div', { class: 'stats' }, st.el, vin.el, temp.el),
     alerts,
+    ident,
   );
   return {
     el,
@@ -35,9 +37,17 @@ function tile(d: Device): Row<Device> {
       setText(temp.value, `${fmt(d.intakeTempC, 0)} / ${fmt(d.outputTempC, 0)} °C`);
       const words = [...(d.alarms ?? []).map((x) => `ALARM: ${x}`), ...(d.warnings ?? [])];
       alerts.hidden = !words.length;
+      setText(ident, identityText(d));
       setText(alerts, words.join(' · '));
     },
   };
+}
+
+/** What the unit reports about itself (identity read at discovery), in one line. */
+export function identityText(d: Device): string {
+  const i = d.identity;
+  if (!i) return `serial ${d.serial ?? '—'} (identity not read yet)`;
+  return [i.model ?? 'Flatpack2', i.serial ? `serial ${i.serial}` : null, i.buildYear ? `built ${i.buildYear}` : null].filter(Boolean).join(' · ');
 }
 
 /** A rectifier feeds the DC bus: its output power on the source path. */
@@ -54,7 +64,7 @@ function flow(d: Device, ctx: FlowContext): FlowPart {
 
 export const flatpack2Ui: DeviceUi = {
   typename: 'Flatpack2Psu',
-  fields: `serial address outputVoltageV outputCurrentA outputPowerW inputVoltageV intakeTempC outputTempC state warnings alarms ownedBy fallbackVoltageV lastReading { at outputVoltageV outputCurrentA } ${SETPOINT}`,
+  fields: `serial address outputVoltageV outputCurrentA outputPowerW inputVoltageV intakeTempC outputTempC state warnings alarms ownedBy fallbackVoltageV lastReading { at outputVoltageV outputCurrentA } identity { model serial buildYear } ${SETPOINT}`,
   tile,
   flow,
 };

@@ -4,6 +4,7 @@ import { listen, psus, state } from '../store.js';
 import { setOutputDialog, standbyDialog } from '../dialogs.js';
 import type { Device, Setpoint } from '../types.js';
 import type { Page } from '../page.js';
+import { identityText } from '../devices/flatpack2.js';
 
 export function setpointText(s: Setpoint | null | undefined): string {
   if (!s) return 'none yet';
@@ -47,7 +48,7 @@ function psuCard(d: Device): Row<Device> {
     update(d) {
       badge.set(d.online);
       el.classList.toggle('stale', !d.online);
-      setText(sub, `serial ${d.serial ?? '—'} · address ${d.address ?? '—'} · bus ${d.busId}`);
+      setText(sub, `${identityText(d)} · address ${d.address ?? '—'} · bus ${d.busId}`);
       setText(cells.vout.value, fmt(d.outputVoltageV, 2, 'V'));
       setText(cells.iout.value, fmt(d.outputCurrentA, 1, 'A'));
       setText(cells.power.value, fmt(d.outputPowerW, 0, 'W'));
