@@ -51,3 +51,5 @@ export const SESSIONS = `query Sessions($first: Int) { chargeSessions(first: $fi
 
 export const SESSION = `query Session($id: ID!, $maxPoints: Int) { chargeSession(id: $id) { id ccToCvAt phases { phase startedAt endedAt }
   samples(maxPoints: $maxPoints) { at voltageV currentA ah wh socPct } } }`;
+
+export const ENERGY = `query Energy($days: Int, $tz: Int) { energy(days: $days, tzOffsetMinutes: $tz) { day deviceId kind what wh whReverse } }`;

@@ -81,7 +81,7 @@ describe('flatpack2 identity at discovery (simulated rig)', () => {
         if (m.kind === 'identity-request') asked.push(m.selector);
       });
       await t.clock.advance(6000);
-      const v = t.rig.engine.device<{ identity?: { model: string | null; serial: string | null; buildYear: number | null } }>(psuDeviceId(SIM_PSU_SERIALS[0]))!;
+      const v = t.rig.engine.device<import('../../../src/families/flatpack2/view.js').Flatpack2PsuView>(psuDeviceId(SIM_PSU_SERIALS[0]))!;
       expect(v.identity).toMatchObject({ model: 'FLATPACK2 48/2000 HE', serial: SIM_PSU_SERIALS[0], buildYear: 2000 + Number(SIM_PSU_SERIALS[0].slice(0, 2)) });
       await t.clock.advance(10_000);
       // Once per discovery: three selectors per PSU, not again on every status.

@@ -39,6 +39,14 @@ export type ChargersQuery = { chargers: Array<{ id: string, name: string, phase:
       | { id: string }
     >, settings: { capacityAh: number, tailCurrentA: number }, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null }> };
 
+export type EnergyQueryVariables = Exact<{
+  days?: number | null | undefined;
+  tz?: number | null | undefined;
+}>;
+
+
+export type EnergyQuery = { energy: Array<{ day: string, deviceId: string, kind: string, what: string, wh: number, whReverse: number }> };
+
 export type EventsQueryVariables = Exact<{
   filter?: EventFilter | null | undefined;
   first?: number | null | undefined;

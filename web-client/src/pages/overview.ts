@@ -12,6 +12,7 @@ import type { Page } from '../page.js';
 import { phaseLabel, progressBar } from './charger.js';
 import { offlineReason } from '../flow/offline.js';
 import { age, duration, orderDevices, watts } from '../flow/words.js';
+import { energyCard } from './energy-card.js';
 
 const ORDER_KEY = 'powerplane.deviceOrder';
 
@@ -179,7 +180,10 @@ export const overviewPage: Page = {
     const none = h('p', { class: 'muted', hidden: true });
     const waiting = h('p', { class: 'muted' }, 'Waiting for devices…');
     const order = orderEditor(() => paint());
-    root.append(h('h1', { class: 'page-title' }, 'Overview'), error, flow, sentences, buses, waiting, devices, chargers, none, order.el);
+    const energy = energyCard();
+    root.append(h('h1', { class: 'page-title' }, 'Overview'), error, flow, sentences, buses, waiting, devices, chargers, none, energy.el, order.el);
+    void energy.refresh();
+    const energyTimer = setInterval(() => void energy.refresh(), 60_000);
 
     const devList = new KeyedList<Device>(devices, (d) => d.id, deviceTile);
     const busList = new KeyedList<Bus>(buses, (b) => b.id, busChip);
@@ -240,6 +244,7 @@ export const overviewPage: Page = {
     return () => {
       stop();
       clearInterval(timer);
+      clearInterval(energyTimer);
     };
   },
 };
