@@ -34,3 +34,15 @@ describe('power flow words', () => {
     expect(orderDevices([{ id: 'x', name: 'Rectifier 10' }, { id: 'y', name: 'Rectifier 9' }], []).map((x) => x.id)).toEqual(['y', 'x']);
   });
 });
+
+describe('charger sentence', () => {
+  it('a charge stopped by hand ends in DONE but does not say the battery is full; a completed one does', async () => {
+    const { chargerSentence } = await import('../../web-client/src/devices/charger.js');
+    const base = { id: 'c', name: 'House bank charger', psus: [], batteryId: 'bms', deliveredAh: 3.2, settings: { capacityAh: 100, tailCurrentA: 2 }, targetVoltageV: 57.6 };
+    const ctx = { devices: new Map(), name: (id: string) => (id === 'bms' ? 'House bank' : id) };
+    const c = (phase: string, stopReason: string | null) => chargerSentence({ ...base, phase, stopReason } as never, ctx);
+    expect(c('done', 'User stop (API)')).toBe('House bank charger stopped: User stop (API) (3.2 Ah this session).');
+    expect(c('done', 'Charge complete (tail current 2.0A)')).toBe('House bank charger finished: House bank is full (3.2 Ah this session).');
+    expect(c('error', 'PSU alarm')).toMatch(/stopped on an error: PSU alarm\. Check it, then start the charge again\./);
+  });
+});

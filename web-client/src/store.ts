@@ -184,7 +184,8 @@ export async function loadChargers(): Promise<void> {
     const r = await gql<{ chargers: Charger[] }>(Q.CHARGERS);
     state.chargers = { status: 'ok', items: r.chargers };
   } catch (e) {
-    if (state.chargers.status !== 'ok') state.chargers = { status: 'error', message: message(e) };
+    // A list kept from an earlier visit gives way to the server's answer when the server did answer.
+    if (state.chargers.status !== 'ok' || (state.cachedAt !== null && e instanceof ApiError && e.code !== 'NETWORK')) state.chargers = { status: 'error', message: message(e) };
   }
   notify('chargers');
 }

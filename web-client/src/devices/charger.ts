@@ -48,7 +48,10 @@ export function chargerSentence(c: Charger, ctx: Pick<FlowContext, 'devices' | '
     case 'paused':
       return `${c.name} is paused${c.stopReason ? `: ${c.stopReason}` : ''}; it resumes by itself when the cause clears.`;
     case 'done':
-      return `${c.name} finished: ${what} is full (${c.deliveredAh.toFixed(1)} Ah this session).`;
+      // DONE is also where a stop lands: only a completed charge says "full".
+      return c.stopReason && !/complete/i.test(c.stopReason)
+        ? `${c.name} stopped: ${c.stopReason} (${c.deliveredAh.toFixed(1)} Ah this session).`
+        : `${c.name} finished: ${what} is full (${c.deliveredAh.toFixed(1)} Ah this session).`;
     case 'error':
       return `${c.name} stopped on an error${c.stopReason ? `: ${c.stopReason}` : ''}. Check it, then start the charge again.`;
     default:

@@ -16,9 +16,14 @@ export function offlineReason(d: Device, ctx: Pick<FlowContext, 'buses' | 'event
   return 'no reply from it';
 }
 
+/** Ends a reason as a sentence, without doubling its own final punctuation. */
+export function sentenceEnd(text: string): string {
+  return /[.?!]$/.test(text) ? text : `${text}.`;
+}
+
 /** "Rectifier B offline since 14:02 (12 min ago): link down: adapter unplugged." */
 export function offlineSentence(d: Device, ctx: Pick<FlowContext, 'buses' | 'events' | 'now'>): string {
   const since = d.lastSeen ? Date.parse(d.lastSeen) : null;
   const when = since != null && Number.isFinite(since) ? ` since ${clock(since)} (${age(ctx.now - since)})` : '';
-  return `${d.name} offline${when}: ${offlineReason(d, ctx)}.`;
+  return `${d.name} offline${when}: ${sentenceEnd(offlineReason(d, ctx) ?? '')}`;
 }

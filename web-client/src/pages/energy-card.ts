@@ -27,7 +27,7 @@ export function energyCard(): { el: HTMLElement; refresh(): Promise<void> } {
     replaceChildren(
       body,
       totals.length
-        ? h('table', { class: 'table energy-table', 'data-testid': 'energy-table' },
+        ? h('div', { class: 'table-wrap' }, h('table', { class: 'table energy-table', 'data-testid': 'energy-table' },
             h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, ''), h('th', { scope: 'col' }, 'Today'), h('th', { scope: 'col' }, '7 days'), h('th', { scope: 'col' }, 'Month'))),
             h('tbody', {}, totals.map((t) =>
               h('tr', { 'data-what': t.what },
@@ -35,7 +35,7 @@ export function energyCard(): { el: HTMLElement; refresh(): Promise<void> } {
                 h('td', { class: 'num', 'data-testid': 'energy-today', 'data-wh': t.today.toFixed(1) }, energyText(t.today)),
                 h('td', { class: 'num', 'data-wh': t.week.toFixed(1) }, energyText(t.week)),
                 h('td', { class: 'num', 'data-wh': t.month.toFixed(1) }, energyText(t.month)),
-              ))))
+              )))))
         : h('p', { class: 'muted' }, 'No energy recorded yet.'),
       h('div', { class: 'bars', role: 'img', 'data-testid': 'energy-bars', 'aria-label': `Energy per day, last ${perDay.length} days` },
         perDay.map((d) =>

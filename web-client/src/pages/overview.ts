@@ -10,7 +10,7 @@ import { deviceName, listen, serverNow, state } from '../store.js';
 import type { Bus, Charger, Device } from '../types.js';
 import type { Page } from '../page.js';
 import { phaseLabel, progressBar } from './charger.js';
-import { offlineReason } from '../flow/offline.js';
+import { offlineReason, sentenceEnd } from '../flow/offline.js';
 import { age, duration, orderDevices, watts } from '../flow/words.js';
 import { energyCard } from './energy-card.js';
 
@@ -98,7 +98,7 @@ function deviceTile(d: Device): Row<Device> {
       note.hidden = d.online;
       if (!d.online) {
         const seen = d.lastSeen ? Date.parse(d.lastSeen) : NaN;
-        setText(note, `Offline — values from ${Number.isFinite(seen) ? age(serverNow() - seen) : 'never'}: ${offlineReason(d, flowContext())}.`);
+        setText(note, `Offline — values from ${Number.isFinite(seen) ? age(serverNow() - seen) : 'never'}: ${sentenceEnd(offlineReason(d, flowContext()) ?? '')}`);
       }
     },
   };
