@@ -344,6 +344,7 @@ export function decodeFp2(frame: CanFrame): Fp2Message {
     if (n !== 7) return dlcInvalid(func === FP2.FUNC_PARK ? 'park' : 'park ack', n, 7);
     const voltageV = ((d[3] << 8) | d[4]) / 10;
     const flags = (d[5] << 8) | d[6];
+    if (voltageV > FP2_BOUNDS.outputVoltageV[1]) return invalid(`park voltage ${voltageV.toFixed(1)} V for PSU ${addr} outside 0–${FP2_BOUNDS.outputVoltageV[1]} V: corrupted frame`);
     return func === FP2.FUNC_PARK ? { kind: 'park', addr, voltageV, flags } : { kind: 'park-ack', addr, voltageV, flags };
   }
 
@@ -401,10 +402,10 @@ export function decodeFp2(frame: CanFrame): Fp2Message {
 }
 
 /** The one-value reads the reference names (§2.7), by function, reply op and selector. */
-const READS: ReadonlyArray<{ funcs: readonly number[]; op: number; selector: number; name: string; scale: number; unit: string }> = [
-  { funcs: [0x9ffc, 0x9c00], op: 0x23, selector: 0x01, name: 'available max current', scale: 0.1, unit: 'A' },
-  { funcs: [0x9800], op: 0x23, selector: 0x00, name: 'intake temperature', scale: 1, unit: '°C' },
-  { funcs: [0x9804], op: 0xcb, selector: 0x01, name: 'AC input voltage', scale: 1, unit: 'V' },
+const READS: ReadonlyArray<{ funcs: readonly number[]; op: number; selector: number; name: string; scale: number; unit: string; bound: readonly [number, number] }> = [
+  { funcs: [0x9ffc, 0x9c00], op: 0x23, selector: 0x01, name: 'available max current', scale: 0.1, unit: 'A', bound: FP2_BOUNDS.outputCurrentA },
+  { funcs: [0x9800], op: 0x23, selector: 0x00, name: 'intake temperature', scale: 1, unit: '°C', bound: FP2_BOUNDS.intakeTempC },
+  { funcs: [0x9804], op: 0xcb, selector: 0x01, name: 'AC input voltage', scale: 1, unit: 'V', bound: FP2_BOUNDS.inputVoltageV },
 ];
 
 /** `[op sel 00]` (even op: a read) or `[op sel 00 lo hi]` (a reply, op = request + 3). */
@@ -414,6 +415,10 @@ function decodeRead(addr: number, func: number, d: Uint8Array): Fp2Message {
   if (n === 5 && d[2] === 0) {
     const raw = d[3] | (d[4] << 8);
     const known = READS.find((r) => r.op === d[0] && r.selector === d[1] && r.funcs.includes(func));
+    // A named value is a reading: outside its plausibility bound it is a corrupted frame (defect 8.7's rule).
+    if (known && raw * known.scale > known.bound[1]) {
+      return invalid(`${known.name} ${Math.round(raw * known.scale * 10) / 10} ${known.unit} from PSU ${addr} outside ${known.bound[0]}–${known.bound[1]} ${known.unit}: corrupted frame`);
+    }
     return {
       kind: 'read-reply',
       addr,

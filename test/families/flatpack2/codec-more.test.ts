@@ -63,6 +63,9 @@ describe('flatpack2 codec: the frames beyond control', () => {
     expect(decodeFp2(ext(0x05019800, '23 00 00 23 00'))).toMatchObject({ kind: 'read-reply', name: 'intake temperature', value: 35, unit: '°C' });
     expect(decodeFp2(ext(0x05029804, 'CB 01 00 D8 00'))).toMatchObject({ kind: 'read-reply', addr: 2, name: 'AC input voltage', value: 216, unit: 'V' });
     expect(fp2Text(decodeFp2(ext(0x05029804, 'CB 01 00 D8 00')))).toBe('PSU 2 AC input voltage: 216 V');
+    // A named value outside its plausibility bound is a corrupted frame, not a reading (defect 8.7's rule).
+    expect(decodeFp2(ext(0x05029804, 'CB 01 00 FE 10'))).toMatchObject({ kind: 'invalid' });
+    expect(decodeFp2(ext(0x0501ac00, '33 05 00 FF 1C 01 01'))).toMatchObject({ kind: 'invalid' });
     // The default-voltage write on 9C00 is still itself.
     expect(decodeFp2(ext(0x05019c00, '29 15 00 18 15'))).toMatchObject({ kind: 'default-voltage', voltageV: 54 });
   });
