@@ -29,6 +29,8 @@ export function createStaticHandler(root = WEB_ROOT): StaticHandler {
   const files = built
     ? sirv(root, {
         etag: true,
+        // The build writes a .gz beside each text file (web-client/vite.config.ts).
+        gzip: true,
         maxAge: 0, // revalidate by ETag…
         setHeaders: (res, pathname) => {
           // …except content-hashed build output, which never changes under its name.

@@ -73,6 +73,8 @@ export interface DcOutputBus {
 /** A battery whose BMS guides a charge. */
 export interface BatteryLimitsSource {
   readonly id: string;
+  /** The battery's friendly name, for messages. */
+  readonly name?: string;
   online(): boolean;
   socPct(): number | null;
   /** The charge limits the BMS asks for now; null while unknown. */

@@ -86,6 +86,10 @@ export function checkStorageWritable(store: { writable: boolean; error: string |
 
 export interface DeviceGateView {
   id: string;
+  /** The friendly name people know the device by (messages use it; the id stays for machines). */
+  name?: string;
+  /** The friendly name of the charger in ownedBy. */
+  ownerName?: string | null;
   online: boolean;
   lastSeen: number | null;
   /** Charger id that currently owns this PSU, if any. */
@@ -103,14 +107,14 @@ export function checkDeviceAvailable(
     return {
       ok: false,
       code: 'CHARGER_OWNS_PSU',
-      message: `${deviceId} is driven by charger "${device.ownedBy}"; stop the charge first (stopCharge)`,
+      message: `${device.name ?? deviceId} is being driven by the charger "${device.ownerName ?? device.ownedBy}", so it cannot be set by hand now; stop the charge first (Charger page, Stop charge), then try again`,
     };
   }
   // Standby is accepted for an offline PSU: it becomes the bus's desired state, applied when
   // the PSU returns, so the value restored on reconnect can be made safe in advance.
   if (!device.online && !opts.standby) {
     const since = device.lastSeen ? ` (last seen ${new Date(device.lastSeen).toISOString()})` : '';
-    return { ok: false, code: 'DEVICE_OFFLINE', message: `${deviceId} is offline${since}; a setpoint would not reach it` };
+    return { ok: false, code: 'DEVICE_OFFLINE', message: `${device.name ?? deviceId} is offline${since}, so a new setting would not reach it; check its power and its cable to the adapter, and try again when it shows online` };
   }
   return { ok: true, value: device, notes: [] };
 }
@@ -292,30 +296,32 @@ export function validateChargerSettings(s: ChargerSettings, limits: DcOutputLimi
  */
 export function checkChargeStart(i: {
   chargerId: string;
+  /** Friendly names for the messages (the ids when absent). */
+  chargerName?: string;
   busId: string;
   storage: { writable: boolean; error: string | null };
-  battery: { id: string; online: boolean; refusal: { code: Extract<Code, 'BMS_DIALECT_MISMATCH' | 'BMS_DIALECT_PENDING'>; message: string } | null } | null;
+  battery: { id: string; name?: string; online: boolean; refusal: { code: Extract<Code, 'BMS_DIALECT_MISMATCH' | 'BMS_DIALECT_PENDING'>; message: string } | null } | null;
   linkUp: boolean;
   unitsOnline: number;
-  fallback: { voltageV: number | null; pendingIds: string[] };
+  fallback: { voltageV: number | null; pendingIds: string[]; pendingNames?: string[] };
 }): { ok: true } | { ok: false; code: Extract<Code, 'STORAGE_UNAVAILABLE' | 'BMS_OFFLINE' | 'BMS_DIALECT_MISMATCH' | 'BMS_DIALECT_PENDING' | 'LINK_DOWN' | 'NO_PSUS' | 'FALLBACK_PENDING'>; message: string } {
   const storage = checkStorageWritable(i.storage, { standby: false });
-  if (!storage.ok) return { ok: false, code: 'STORAGE_UNAVAILABLE', message: `charger ${i.chargerId}: ${storage.message}` };
+  if (!storage.ok) return { ok: false, code: 'STORAGE_UNAVAILABLE', message: `${i.chargerName ?? `charger ${i.chargerId}`}: ${storage.message}` };
   if (i.battery && !i.battery.online) {
-    return { ok: false, code: 'BMS_OFFLINE', message: `battery ${i.battery.id} (its BMS) is offline; a guided charge needs its limits - check the BMS CAN link` };
+    return { ok: false, code: 'BMS_OFFLINE', message: `the battery "${i.battery.name ?? i.battery.id}" is not talking (its BMS is offline), and the charge follows the limits it sends; check the BMS cable to the CAN adapter, then start again when the battery shows online` };
   }
   if (i.battery?.refusal) return { ok: false, ...i.battery.refusal };
   if (!i.linkUp) {
     // Its first command (the DETECT probe) could not reach the rectifiers, which would keep
     // whatever they were last given.
-    return { ok: false, code: 'LINK_DOWN', message: `the CAN adapter of ${i.busId} is not connected yet; retry when it is (buses { linkState })` };
+    return { ok: false, code: 'LINK_DOWN', message: `the CAN adapter of ${i.busId} is not connected, so the rectifiers cannot be reached; plug it in (or wait for it to come back) and start again when its link shows up` };
   }
-  if (i.unitsOnline === 0) return { ok: false, code: 'NO_PSUS', message: `no PSU of charger ${i.chargerId} is online on ${i.busId}; wait for discovery (devices { online })` };
+  if (i.unitsOnline === 0) return { ok: false, code: 'NO_PSUS', message: `none of the rectifiers of ${i.chargerName ?? `charger ${i.chargerId}`} is online on ${i.busId}; check they have mains power, wait until they show online, then start again` };
   if (i.fallback.pendingIds.length) {
     return {
       ok: false,
       code: 'FALLBACK_PENDING',
-      message: `PSU(s) ${i.fallback.pendingIds.join(', ')} have not confirmed the fallback voltage of ${i.fallback.voltageV?.toFixed(2)} V yet (what they deliver unsupervised); it is being written - try again in a few seconds`,
+      message: `${(i.fallback.pendingNames ?? i.fallback.pendingIds).join(', ')} have not confirmed the fallback voltage of ${i.fallback.voltageV?.toFixed(2)} V yet (what they deliver unsupervised); it is being written - try again in a few seconds`,
     };
   }
   return { ok: true };

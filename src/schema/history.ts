@@ -5,6 +5,7 @@ import { clampFirst, connectionOf, type ConnectionShape } from './connection.js'
 import type { StoredEvent, StoredFrame, SampleRow } from '../store/store.js';
 import { hex } from '../families/can/types.js';
 import { decodeCursor, encodeCursor } from '../store/cursor.js';
+import { describeEvent } from '../events/catalogue.js';
 
 const Frame = builder.objectRef<StoredFrame>('FrameRecord').implement({
   description: 'One frame heard or sent on a link, whatever its protocol (CAN, PI18, VE.Bus MK2, OpenEVSE RAPI…).',
@@ -34,6 +35,10 @@ export const Event = builder.objectRef<StoredEvent>('Event').implement({
     deviceId: t.exposeString('deviceId', { nullable: true }),
     busId: t.exposeString('busId', { nullable: true }),
     data: t.field({ type: 'JSON', resolve: (e) => e.data }),
+    text: t.string({
+      description: 'the event in one plain sentence, with device names (the catalogue the dashboard uses too: src/events/catalogue.ts)',
+      resolve: (e, _a, ctx) => describeEvent(e, (id) => ctx.engine.device(id)?.name ?? ctx.engine.charger(id)?.name ?? id),
+    }),
   }),
 });
 

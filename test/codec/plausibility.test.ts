@@ -54,6 +54,10 @@ const BOUNDED: Record<string, Record<string, Bound>> = {
     outputTempC: FP2_BOUNDS.outputTempC,
   },
   'default-voltage': { voltageV: FP2_BOUNDS.defaultVoltageV },
+  // Each named one-value read has its own bound in the codec; all of them lie within Vin's.
+  'read-reply': { value: [0, FP2_BOUNDS.inputVoltageV[1]] },
+  park: { voltageV: FP2_BOUNDS.outputVoltageV },
+  'park-ack': { voltageV: FP2_BOUNDS.outputVoltageV },
   'charge-limits': { chargeVoltageLimitV: B.limitVoltageV, chargeCurrentLimitA: B.stackLimitA, dischargeCurrentLimitA: B.stackLimitA, dischargeVoltageV: B.limitVoltageV },
   soc: { socPct: B.pct, sohPct: B.pct },
   measurements: { voltageV: B.stackVoltageV, currentA: B.stackCurrentA, wireCurrentA: B.stackCurrentA, tempC: B.tempC },
@@ -78,6 +82,10 @@ const UNBOUNDED: Record<string, string[]> = {
   status: ['addr', 'stateCode'],
   'default-voltage': ['addr'],
   alerts: ['addr', 'bits'],
+  'read-reply': ['addr', 'func', 'op', 'selector', 'raw'],
+  'identity-reply': ['addr', 'selector', 'seq'],
+  park: ['addr', 'flags'],
+  'park-ack': ['addr', 'flags'],
   alarms: ['protectionBits', 'alarmBits', 'systemErrorBits'],
   requests: ['bits'],
   identity: ['cellTypeCode', 'capacityAh'],
@@ -89,7 +97,7 @@ const UNBOUNDED: Record<string, string[]> = {
   'module-trip-counts-2': ['chargeOverCurrent', 'dischargeOverCurrent', 'chargeOverTemp', 'dischargeOverTemp'],
 };
 /** Not readings: our own commands decoded for the record (the drivers ignore them on rx), ids, text. */
-const NOT_READINGS = new Set(['unknown', 'invalid', 'set', 'hello', 'login', 'login-request', 'alert-request', 'heartbeat', 'versions']);
+const NOT_READINGS = new Set(['unknown', 'invalid', 'set', 'hello', 'login', 'login-request', 'alert-request', 'identity-request', 'read-request', 'enumerate', 'heartbeat', 'versions']);
 
 /** Why a decoded message carries a value outside its bound (or an unbounded field), or null. */
 function outOfBounds(m: BmsMessage | Fp2Message): string | null {

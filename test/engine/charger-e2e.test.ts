@@ -143,7 +143,7 @@ describe('charger end to end on the simulated rig', () => {
     for (const patch of [{ cellVoltageMaxV: 3.5 }, { cellCount: 15 }]) {
       const r = await charger.updateSettings('api', patch);
       expect(r).toMatchObject({ ok: false, code: 'CONFLICT' });
-      if (!r.ok) expect(r.message).toMatch(/charger charger1 is charging .*stop the charge first/);
+      if (!r.ok) expect(r.message).toMatch(/is charging .*stop the charge first/);
     }
     expect(charger.view()).toMatchObject({ targetVoltageV: target, settings: { cellVoltageMaxV: 3.6, cellCount: 16 } });
     // A value that is wrong in itself is still OUT_OF_RANGE, whatever the state.

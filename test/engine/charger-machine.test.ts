@@ -280,7 +280,7 @@ describe('RAMP (§4.3)', () => {
     const r = toRamp();
     expect(r.tick(10).commands).toEqual([]); // no status round since the last step (Δ9)
     r.status(10.2, rd(51.9, 0));
-    expect(r.tick(11).commands).toEqual([{ kind: 'set', voltageV: 51.8, currentA: 20, reason: 'RAMP step to 51.80 V' }]);
+    expect(r.tick(11).commands).toEqual([{ kind: 'set', voltageV: 51.8, currentA: 20, reason: 'RAMP step to 51.80 V', step: true }]);
     r.status(12, rd(51.9, 0));
     expect(r.tick(15).commands).toEqual([]); // 4 s since the last step
     r.stepWith(16, 52.0, 2);
@@ -362,6 +362,32 @@ describe('CC (§4.4, §4.5)', () => {
     expect(r.phases).toEqual(['CC>CV']);
     expect(r.last.notes).toContainEqual({ type: 'cc-to-cv', voltageV: 57.5, currentA: 20 });
     expect(r.state).toMatchObject({ ccToCvAt: at(11.2), cvEntryCurrentA: 20, rampVoltageV: null });
+  });
+
+  it('defect 17.5: CC→CV is where the current starts to taper at the target setpoint (held one step interval), dated at the start of the taper, even while the reported voltage sits under target − tolerance', () => {
+    const r = toCC();
+    for (let t = 15; r.state.rampVoltageV! < 57.6; t += 5) r.stepWith(t, 52.5, 20);
+    r.status(400, rd(57.2, 20)); // the full current: no taper
+    expect(r.state.taperSince ?? null).toBeNull();
+    r.status(401, rd(57.3, 18.5)); // < 95 % of 20 A at the target setpoint: the taper starts
+    expect(r.state.taperSince).toBe(at(401));
+    r.status(402, rd(57.3, 20)); // back to the full current: one noisy round, not a taper
+    expect(r.state.taperSince).toBeNull();
+    r.status(403, rd(57.3, 18));
+    r.status(407.8, rd(57.32, 17.5));
+    expect(r.state.phase).toBe('CC'); // not yet held for the 5 s step interval
+    r.status(408, rd(57.33, 17));
+    expect(r.phases).toEqual(['CC>CV']);
+    expect(r.state.ccToCvAt).toBe(at(403));
+    expect(r.last.notes).toContainEqual({ type: 'cc-to-cv', voltageV: 57.33, currentA: 17 });
+  });
+
+  it('a current under 95 % while the CC setpoint ramp is still below the target is not a taper (the ramp goes on)', () => {
+    const r = toCC();
+    r.status(11, rd(51.8, 15));
+    r.status(30, rd(51.8, 15));
+    expect(r.state.phase).toBe('CC');
+    expect(r.state.taperSince ?? null).toBeNull();
   });
 
   it('low current for 5 s → DETECT; a higher current resets the timer', () => {

@@ -114,6 +114,22 @@ describe('command gate: interlocks', () => {
   });
 });
 
+describe('gate: messages for people', () => {
+  it('defect 17.4: a refusal names the rectifier and the charger by their names and says what to do in words, no mutation names', () => {
+    const owned = { id: 'fp2-192750001639', name: 'Rectifier A', online: true, lastSeen: 1, ownedBy: 'charger1', ownerName: 'House bank charger' };
+    const r = checkDeviceAvailable('fp2-192750001639', owned, { origin: 'api' });
+    expect(r).toMatchObject({ ok: false, code: 'CHARGER_OWNS_PSU' });
+    if (r.ok) return;
+    expect(r.message).toContain('Rectifier A');
+    expect(r.message).toContain('House bank charger');
+    expect(r.message).not.toContain('fp2-192750001639');
+    expect(r.message).not.toMatch(/\(stopCharge\)|charger1/);
+    const off = checkDeviceAvailable('fp2-1', { ...owned, ownedBy: null, online: false }, { origin: 'api' });
+    expect(off).toMatchObject({ ok: false, code: 'DEVICE_OFFLINE' });
+    if (!off.ok) expect(off.message).toMatch(/^Rectifier A is offline.*check its power/);
+  });
+});
+
 describe('gate: charge-start interlocks', () => {
   it('admits a start only when every interlock holds, and names the first that does not (property)', () => {
     fc.assert(

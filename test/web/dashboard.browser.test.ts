@@ -97,7 +97,7 @@ describe('web dashboard in chromium on the simulated rig', () => {
     await goTo(page, 'Events');
     const accepted = page.locator('[data-testid="event"][data-type="setpoint.accepted"]').first();
     await accepted.waitFor();
-    expect(await accepted.innerText()).toMatch(/55\.00 V \/ 5\.0 A per rectifier \(origin api\)/);
+    expect(await accepted.innerText()).toMatch(/55\.00 V \/ 5\.0 A per rectifier accepted \(from the dashboard or API\)/);
   });
 
   it('refuses an out-of-range value with the server\'s message and sends nothing', async () => {

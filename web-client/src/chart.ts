@@ -32,7 +32,9 @@ export class TimeChart {
   private markers: Marker[] = [];
   private readonly resize: ResizeObserver;
 
-  constructor(private readonly opts: { title: string; testId: string; series: SeriesDef[]; csvName: () => string; ranges?: { left?: [number, number]; right?: [number, number] } }) {
+  constructor(private readonly opts: { title: string; testId: string; series: SeriesDef[]; csvName: () => string; ranges?: { left?: [number, number]; right?: [number, number] };
+    /** The time window [from, to] in ms every chart of a page shares; default: the data's own span. */
+    window?: () => [number, number] }) {
     this.plotBox = h('div', { class: 'chart-plot' });
     this.empty = h('p', { class: 'chart-empty' }, 'No data in this window yet.');
     this.el = h('figure', { class: 'chart card', 'data-testid': opts.testId, 'data-points': 0 },
@@ -72,7 +74,7 @@ export class TimeChart {
         cursor: { drag: { x: false, y: false } },
         legend: { live: true },
         scales: {
-          x: { time: true },
+          x: this.opts.window ? { time: true, auto: false, range: () => { const [a, b] = this.opts.window!(); return [a / 1000, b / 1000]; } } : { time: true },
           left: this.opts.ranges?.left ? { auto: false, range: this.opts.ranges.left } : { auto: true },
           right: this.opts.ranges?.right ? { auto: false, range: this.opts.ranges.right } : { auto: true },
         },
@@ -132,6 +134,11 @@ export class TimeChart {
     this.el.dataset.points = String(xsMs.length);
     this.empty.hidden = xsMs.length > 0;
     this.plot?.setData(this.data());
+    if (this.opts.window) {
+      const [a, b] = this.opts.window();
+      this.el.dataset.windowFrom = String(a);
+      this.el.dataset.windowTo = String(b);
+    }
   }
 
   setMarkers(markers: Marker[]): void {

@@ -185,6 +185,8 @@ export function startChargeDialog(c: Charger): void {
     const start = button('Start charge', () => void sendFrom(d, start, async () => {
       const r = await gql<{ startCharge: Charger }>(Q.START_CHARGE, { id: c.id, currentA: a });
       void loadChargers();
+      // The reply says what really happened: a start that ended in an error at once is no "started".
+      if (r.startCharge.phase === 'error') throw new Error(`${r.startCharge.name} could not start: ${r.startCharge.stopReason ?? 'error'}`);
       return `${r.startCharge.name}: charging started (${r.startCharge.phase})`;
     }), 'primary');
     d.show(

@@ -88,6 +88,11 @@ export function toast(text: string, kind: 'ok' | 'error' = 'ok'): void {
   setTimeout(() => t.remove(), 5000);
 }
 
+/** Removes the toasts of one kind (a "started" that an error has since made untrue). */
+export function clearToasts(kind: 'ok' | 'error'): void {
+  for (const t of document.querySelectorAll(`#toasts .toast-${kind}`)) t.remove();
+}
+
 export interface Row<T> {
   el: HTMLElement;
   update(item: T): void;

@@ -17,6 +17,7 @@ import { eventsPage } from './pages/events.js';
 import { schedulePage } from './pages/schedule.js';
 import { invertersPage } from './pages/inverters.js';
 import type { Page } from './page.js';
+import { age } from './flow/words.js';
 
 const pages: Page[] = [overviewPage, rectifiersPage, chargerPage, batteryPage, invertersPage, historyPage, eventsPage, schedulePage];
 
@@ -26,6 +27,8 @@ function shell(): { main: HTMLElement; links: Map<string, HTMLAnchorElement> } {
   const conn = h('span', { class: 'conn', 'data-testid': 'conn-state', role: 'status', 'aria-live': 'polite' });
   const banner = h('div', { class: 'banner banner-sim', 'data-testid': 'sim-banner', hidden: true },
     h('strong', {}, 'Simulated rig'), ' — the built-in simulator is running; nothing here drives real hardware.');
+  // When the server is away, say so in words, with the age of what is on screen.
+  const offline = h('div', { class: 'banner banner-offline', 'data-testid': 'offline-banner', role: 'status', hidden: true });
   const links = new Map<string, HTMLAnchorElement>();
   const nav = h('nav', { class: 'tabs', 'aria-label': 'Pages' },
     pages.map((p) => {
@@ -39,7 +42,7 @@ function shell(): { main: HTMLElement; links: Map<string, HTMLAnchorElement> } {
     h('a', { class: 'brand', href: '#/overview', 'aria-label': 'powerplane overview' }, h('span', { class: 'bolt', 'aria-hidden': 'true' }, '⚡'), 'powerplane'),
     conn,
   );
-  document.getElementById('app')!.append(h('div', { class: 'chrome' }, header, nav), banner, main);
+  document.getElementById('app')!.append(h('div', { class: 'chrome' }, header, nav), offline, banner, main);
 
   const paint = () => {
     const s = connectionState();
@@ -47,8 +50,17 @@ function shell(): { main: HTMLElement; links: Map<string, HTMLAnchorElement> } {
     setAttr(conn, 'data-state', s);
     document.body.dataset.conn = s;
     banner.hidden = !state.system?.simulated;
+    // Not while the first connection is simply being made.
+    const away = (s === 'reconnecting' || (s === 'connecting' && performance.now() > 4000)) && (state.cachedAt !== null || state.devices.size > 0);
+    offline.hidden = !away;
+    if (away) {
+      const since = state.cachedAt ?? lastLive;
+      setText(offline, `The server cannot be reached — showing the last known state${since ? ` from ${age(Date.now() - since)}` : ''}. It updates by itself when the server is back.`);
+    } else lastLive = Date.now();
   };
-  listen(['conn', 'system'], paint);
+  let lastLive = 0;
+  listen(['conn', 'system', 'devices'], paint);
+  setInterval(paint, 5000);
   paint();
   return { main, links };
 }
@@ -67,6 +79,8 @@ function start(): void {
     unmount = page.mount(main);
   };
   window.addEventListener('hashchange', route);
+  // The app shell works without the server (web-client/public/sw.js); the API is never cached.
+  if ('serviceWorker' in navigator && window.isSecureContext) void navigator.serviceWorker.register('/sw.js').catch(() => {});
   startConnection();
   startStore();
   route();

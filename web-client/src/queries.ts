@@ -22,7 +22,7 @@ export const OVERVIEW = `query Overview {
 export const BUSES = `query Buses { buses { id kind linkNoun linkState linkDetail limits { minVoltageV maxVoltageV minCurrentA maxCurrentA powerRatingW ovpV } ${SETPOINT} } }`;
 
 const CHARGER_FIELDS = `id name phase targetVoltageV chargeCurrentA progress deliveredAh deliveredWh socPct stopReason rampVoltageV
-  session { id startedAt } psus { id } fallback { voltageV confirmed pendingPsuIds } batteryId bmsCaps { voltageLimitV currentLimitA reason }`;
+  session { id startedAt } psus { id } settings { capacityAh tailCurrentA } elapsedS ccToCvAt peakCurrentA bmsHold fallback { voltageV confirmed pendingPsuIds } batteryId bmsCaps { voltageLimitV currentLimitA reason }`;
 
 export const CHARGERS = `query Chargers { chargers { ${CHARGER_FIELDS} } }`;
 
@@ -94,3 +94,5 @@ export const APPLY_PROFILE = `mutation ApplyProfile($planId: ID!) { applyProfile
 export const COMPARE_INVERTERS = `mutation CompareInverters($a: ID!, $b: ID!) { compareInverters(a: $a, b: $b) { a b equal differ { key a b } onlyA onlyB metadata { what a b } } }`;
 export const SYNC_CHECK = `mutation SyncCheck($a: ID!, $b: ID!) { syncCheck(a: $a, b: $b) { ok inconclusive findings { rule severity message } } }`;
 export const SUB_APPLY_PROGRESS = `subscription ApplyProgressLive($planId: ID!) { applyProgress(planId: $planId) { phase index total command outcome message result } }`;
+
+export const ENERGY = `query Energy($days: Int, $tz: Int) { energy(days: $days, tzOffsetMinutes: $tz) { day deviceId kind what wh whReverse } }`;

@@ -23,7 +23,55 @@ export const state = {
   events: [] as EventRecord[],
   /** The latest server timestamp seen (ms). The simulated rig's clock can run faster than real time. */
   serverNow: null as number | null,
+  /**
+   * Set while the picture on screen is the last known state kept in this browser (the server
+   * has not answered since the page opened): when it was saved, in browser time.
+   */
+  cachedAt: null as number | null,
 };
+
+const SNAPSHOT_KEY = 'powerplane.lastState';
+let lastSave = 0;
+
+/** Keeps the last known state in this browser (at most every 5 s), for a page opened while the server is away. */
+function saveSnapshot(): void {
+  if (state.cachedAt !== null || Date.now() - lastSave < 5000 || !state.devices.size) return;
+  lastSave = Date.now();
+  try {
+    localStorage.setItem(SNAPSHOT_KEY, JSON.stringify({
+      savedAt: Date.now(),
+      serverNow: state.serverNow,
+      system: state.system,
+      devices: [...state.devices.values()],
+      buses: state.buses,
+      chargers: state.chargers.status === 'ok' ? state.chargers.items : null,
+      batteries: state.batteries.status === 'ok' ? state.batteries.items : null,
+    }));
+  } catch {
+    /* storage full or disabled: nothing kept */
+  }
+}
+
+/** Shows the last known state kept in this browser until the server answers; true when there was one. */
+export function restoreSnapshot(): boolean {
+  try {
+    const raw = localStorage.getItem(SNAPSHOT_KEY);
+    if (!raw) return false;
+    const s = JSON.parse(raw) as { savedAt: number; serverNow: number | null; system: SystemInfo | null; devices: Device[]; buses: Bus[]; chargers: Charger[] | null; batteries: Battery[] | null };
+    state.cachedAt = s.savedAt;
+    state.system = s.system;
+    // Every device of a kept picture is shown as not live: its values are as old as the picture.
+    state.devices = new Map(s.devices.map((d) => [d.id, { ...d, online: false }]));
+    state.buses = s.buses;
+    if (s.chargers) state.chargers = { status: 'ok', items: s.chargers };
+    if (s.batteries) state.batteries = { status: 'ok', items: s.batteries };
+    state.serverNow = s.serverNow;
+    for (const t of ['system', 'devices', 'buses', 'chargers', 'batteries', 'conn'] as const) notify(t);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const listeners = new Map<Topic, Set<() => void>>();
 const pending = new Set<Topic>();
@@ -99,6 +147,7 @@ async function loadOverview(): Promise<void> {
   try {
     const r = await gql<{ system: SystemInfo; devices: Device[]; buses: Bus[] }>(Q.OVERVIEW);
     state.system = r.system;
+    state.cachedAt = null;
     state.devices = new Map(r.devices.map((d) => [d.id, d]));
     state.buses = r.buses;
     state.loadError = null;
@@ -135,7 +184,8 @@ export async function loadChargers(): Promise<void> {
     const r = await gql<{ chargers: Charger[] }>(Q.CHARGERS);
     state.chargers = { status: 'ok', items: r.chargers };
   } catch (e) {
-    if (state.chargers.status !== 'ok') state.chargers = { status: 'error', message: message(e) };
+    // A list kept from an earlier visit gives way to the server's answer when the server did answer.
+    if (state.chargers.status !== 'ok' || (state.cachedAt !== null && e instanceof ApiError && e.code !== 'NETWORK')) state.chargers = { status: 'error', message: message(e) };
   }
   notify('chargers');
 }
@@ -197,7 +247,9 @@ let chargerSubStop: (() => void) | null = null;
 
 /** Starts the snapshot queries and the subscriptions that keep them live. */
 export function startStore(): void {
+  restoreSnapshot();
   refreshAll();
+  listen(['devices', 'chargers'], saveSnapshot);
   onConnection((s, reconnected) => {
     notify('conn');
     // Anything may have happened while we were away (server restart, new devices): refetch.

@@ -117,7 +117,14 @@ export interface BmsLimits {
 
 export type ChargerCommand =
   /** Broadcast SET; currentA is PER RECTIFIER (the total is shared over the online units). */
-  | { kind: 'set'; voltageV: number; currentA: number; reason: string }
+  | {
+      kind: 'set';
+      voltageV: number;
+      currentA: number;
+      reason: string;
+      /** One step of a high-rate ramp (RAMP or the CC setpoint ramp): the event log summarises these instead of recording each twice. */
+      step?: boolean;
+    }
   | { kind: 'standby'; reason: string };
 
 export type SessionOutcome = 'done' | 'error' | 'stopped';
@@ -180,6 +187,12 @@ export interface ChargerState {
   socStartPct: number | null;
   socAhBase: number;
   cvEntryCurrentA: number | null;
+  /**
+   * In CC: since when the current has stayed below 95 % of what the group may deliver while the
+   * battery sits at the setpoint (the rectifiers are voltage-limited: the current tapers). The
+   * CC→CV transition is dated here, where the taper starts, not where the voltage criterion fires.
+   */
+  taperSince?: number | null;
   lowCurrentSince: number | null;
   prevTotalCurrentA: number | null;
   lastIntegrationAt: number | null;
@@ -255,6 +268,7 @@ export function initialChargerState(settings: ChargerSettings, _limits: DcOutput
     socStartPct: null,
     socAhBase: 0,
     cvEntryCurrentA: null,
+    taperSince: null,
     lowCurrentSince: null,
     prevTotalCurrentA: null,
     lastIntegrationAt: null,
@@ -626,7 +640,7 @@ class Transition {
     const next = Math.min(roundV(rampV + this.cfg.rampStepVoltageV), s.targetVoltageV);
     s.rampVoltageV = next;
     s.lastStepAt = this.now;
-    this.emitSet(next, `RAMP step to ${fmtV(next)}`);
+    this.emitSet(next, `RAMP step to ${fmtV(next)}`, true);
     if (next >= s.targetVoltageV) this.enterCv(rd.voltageV, rd.totalCurrentA, `RAMP reached the target ${fmtV(s.targetVoltageV)}`);
   }
 
@@ -637,7 +651,7 @@ class Transition {
     if (s.rampVoltageV === null || s.rampVoltageV >= s.targetVoltageV) return;
     const next = Math.min(roundV(s.rampVoltageV + this.cfg.rampStepVoltageV), s.targetVoltageV);
     s.rampVoltageV = next;
-    this.emitSet(next, `CC setpoint step to ${fmtV(next)}`);
+    this.emitSet(next, `CC setpoint step to ${fmtV(next)}`, true);
   }
 
   /** §4.5 CC decisions on every status round. */
@@ -653,10 +667,21 @@ class Transition {
       return; // Δ10: a near-zero current never counts as reaching the CV voltage
     }
     s.lowCurrentSince = null;
+    // The taper (CC→CV, defined): the setpoint is at the target and the current has fallen below
+    // 95 % of what the group may deliver there, so the rectifiers are voltage-limited. The
+    // voltage the PSUs report can sit more than the tolerance under the target for a long time
+    // while the current already falls; the taper is what marks the transition.
+    const atTarget = s.rampVoltageV !== null && s.rampVoltageV >= s.targetVoltageV - 1e-9;
+    const groupA = perUnitCurrentA(s.chargeCurrentA, s.onlinePsuIds.length, s.targetVoltageV, this.limits) * Math.max(1, s.onlinePsuIds.length);
+    const ccA = Math.min(s.chargeCurrentA, groupA);
+    s.taperSince = atTarget && totalA < 0.95 * ccA - 1e-9 ? (s.taperSince ?? this.now) : null;
     const cvAtV = s.targetVoltageV - this.cfg.voltageToleranceV;
     if (voltageV >= cvAtV - 1e-9) {
       if (s.rampVoltageV === null || s.rampVoltageV < s.targetVoltageV) this.emitSet(s.targetVoltageV, `CV at the target ${fmtV(s.targetVoltageV)}`);
       this.enterCv(voltageV, totalA, `Battery at ${fmtV(voltageV)} ≥ ${fmtV(cvAtV)}`);
+    } else if (s.taperSince !== null && this.now - s.taperSince >= this.cfg.rampStepIntervalS * 1000) {
+      // Held for one step interval, so one noisy round is not a transition.
+      this.enterCv(voltageV, totalA, `Current tapering at the target ${fmtV(s.targetVoltageV)}: ${fmtA(totalA)} < 95 % of ${fmtA(ccA)}`);
     }
   }
 
@@ -767,6 +792,7 @@ class Transition {
     s.lowCurrentSince = null;
     s.prevTotalCurrentA = null;
     s.cvEntryCurrentA = null;
+    s.taperSince = null;
   }
 
   /** §4.6 (and start, resume): SET(detect V, detect I), Ah/Wh kept. */
@@ -788,7 +814,8 @@ class Transition {
     s.lowCurrentSince = null;
     s.cvEntryCurrentA = totalA;
     s.prevTotalCurrentA = null;
-    s.ccToCvAt = this.now;
+    s.ccToCvAt = s.taperSince ?? this.now;
+    s.taperSince = null;
     this.setPhase('CV', reason);
     this.notes.push({ type: 'cc-to-cv', voltageV, currentA: totalA });
   }
@@ -844,11 +871,11 @@ class Transition {
   }
 
   /** A charge setpoint: ≤ target, the total shared over the online units. */
-  private emitSet(voltageV: number, reason: string): void {
+  private emitSet(voltageV: number, reason: string, step = false): void {
     const s = this.s;
     const v = Math.min(roundV(voltageV), s.targetVoltageV);
     const currentA = perUnitCurrentA(s.chargeCurrentA, s.onlinePsuIds.length, v, this.limits);
-    this.commands.push({ kind: 'set', voltageV: v, currentA, reason });
+    this.commands.push(step ? { kind: 'set', voltageV: v, currentA, reason, step } : { kind: 'set', voltageV: v, currentA, reason });
     s.lastSetpoint = { voltageV: v, currentA };
   }
 }

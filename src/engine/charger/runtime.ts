@@ -216,18 +216,25 @@ export class ChargerRuntime {
     void this.input({ type: 'bms', now: this.host.clock.now(), bms: limits }, 'bms');
   }
 
+  /** The fallback state with the pending units' friendly names, for the messages. */
+  private withNames(f: { voltageV: number | null; pendingIds: string[] }): { voltageV: number | null; pendingIds: string[]; pendingNames: string[] } {
+    const units = this.host.busPsus(this.busId);
+    return { ...f, pendingNames: f.pendingIds.map((id) => units.find((u) => u.id === id)?.name ?? id) };
+  }
+
   /** A manual or API start; `currentA` overrides the configured charge current. */
   async startCharge(origin: string, currentA?: number): Promise<ChargerResult> {
-    if (isActive(this.state.phase)) return { ok: false, code: 'ALREADY_CHARGING', message: `charger ${this.id} is already charging (${this.state.phase}); stop it first` };
+    if (isActive(this.state.phase)) return { ok: false, code: 'ALREADY_CHARGING', message: `${this.name} is already charging (${this.state.phase}); stop it first if you want to start over` };
     const battery = this.batteryId ? this.host.battery(this.batteryId) : undefined;
     const gate = checkChargeStart({
       chargerId: this.id,
+      chargerName: this.name,
       busId: this.busId,
       storage: this.host.storage(),
-      battery: this.batteryId ? { id: this.batteryId, online: battery?.online() ?? false, refusal: battery?.refusal() ?? null } : null,
+      battery: this.batteryId ? { id: this.batteryId, name: battery?.name, online: battery?.online() ?? false, refusal: battery?.refusal() ?? null } : null,
       linkUp: this.host.linkUp(this.busId),
       unitsOnline: this.host.busPsus(this.busId).filter((p) => p.online).length,
-      fallback: this.host.fallback(this.busId),
+      fallback: this.withNames(this.host.fallback(this.busId)),
     });
     if (!gate.ok) return gate;
     const online = this.sharingIds();
@@ -257,7 +264,7 @@ export class ChargerRuntime {
         this.host.changed();
         return { ok: true, view: this.view() };
       }
-      return { ok: false, code: 'NOT_CHARGING', message: `charger ${this.id} is not charging (${this.state.phase})` };
+      return { ok: false, code: 'NOT_CHARGING', message: `${this.name} is not charging (${this.state.phase}), so there is nothing to stop` };
     }
     await this.input({ type: 'stop', now: this.host.clock.now(), reason }, origin);
     return { ok: true, view: this.view() };
@@ -265,7 +272,7 @@ export class ChargerRuntime {
 
   async updateSettings(origin: string, patch: Partial<ChargerSettings>): Promise<ChargerResult> {
     const storage = checkStorageWritable(this.host.storage(), { standby: false });
-    if (!storage.ok) return { ok: false, code: storage.code, message: `charger ${this.id}: ${storage.message}` };
+    if (!storage.ok) return { ok: false, code: storage.code, message: `${this.name}: ${storage.message}` };
     const next: ChargerSettings = { ...this.settings, ...patch };
     const count = Math.max(1, isActive(this.state.phase) ? this.state.psuIds.length : this.groupIds().length);
     const check = validateChargerSettings(next, this.host.limits(this.busId), count);
@@ -280,7 +287,7 @@ export class ChargerRuntime {
     }
     if (isActive(this.state.phase) && (patch.cellCount !== undefined || patch.cellVoltageMaxV !== undefined)) {
       // The value may be fine; the state is what refuses it: a conflict, not a range error.
-      return { ok: false, code: 'CONFLICT', message: `charger ${this.id} is charging (${this.state.phase}) and its target voltage (cellCount, cellVoltageMaxV) is fixed for a running charge; stop the charge first, then change them` };
+      return { ok: false, code: 'CONFLICT', message: `${this.name} is charging (${this.state.phase}) and its target voltage (cells and volts per cell) is fixed for a running charge; stop the charge first, then change them` };
     }
     const before = this.settings;
     this.settings = next;
@@ -371,6 +378,9 @@ export class ChargerRuntime {
     }
   }
 
+  /** Ramp steps sent since the last phase change (summarised on the next charger.phase event). */
+  private steps: { count: number; fromV: number | null; toV: number | null } = { count: 0, fromV: null, toV: null };
+
   /** Serialises machine steps: a command's gate round-trip finishes before the next step. */
   private input(i: ChargerInput, origin = 'charger'): Promise<ReturnType<typeof step>['notes']> {
     const run = this.queue.then(() => this.apply(i, origin));
@@ -390,6 +400,11 @@ export class ChargerRuntime {
     const group = this.groupIds();
     this.host.setOwner(group, isActive(this.state.phase) ? group : [], this.id);
     for (const cmd of r.commands) {
+      if (cmd.kind === 'set' && cmd.step) {
+        this.steps.count++;
+        this.steps.fromV ??= cmd.voltageV;
+        this.steps.toV = cmd.voltageV;
+      }
       const verdict = await this.host.send(this.busId, cmd);
       if (!verdict.ok && isActive(this.state.phase)) {
         // The machine only emits gate-valid values; a refusal means the world changed under
@@ -433,7 +448,9 @@ export class ChargerRuntime {
       }
       case 'phase':
         if (this.sessionId) this.host.sessions.phase(this.sessionId, n.to, now, n.reason);
-        ev('charger.phase', { from: n.from, to: n.to, reason: n.reason, ah: this.state.ah, wh: this.state.wh });
+        // The ramp's steps are summarised here, once per phase, not as events of their own.
+        ev('charger.phase', { from: n.from, to: n.to, reason: n.reason, ah: this.state.ah, wh: this.state.wh, ...(this.steps.count ? { steps: { ...this.steps } } : {}) });
+        this.steps = { count: 0, fromV: null, toV: null };
         this.host.log.info({ charger: this.id }, `charger ${this.id}: ${n.from} → ${n.to} (${n.reason})`);
         return;
       case 'session-ended':

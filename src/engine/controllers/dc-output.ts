@@ -251,10 +251,10 @@ export class DcOutputController {
    * A unit as the gate's interlock sees it: a charger that will resume a session a crash left
    * open owns its bus already, so a manual setpoint cannot slip in before the soft start.
    */
-  private gateView(d: DcUnitView): DcUnitView {
-    if (d.ownedBy) return d;
-    const pending = this.host.chargersOn(d.busId).find((c) => c.resumePending);
-    return pending ? { ...d, ownedBy: pending.id } : d;
+  private gateView(d: DcUnitView): DcUnitView & { ownerName: string | null } {
+    const owner = d.ownedBy ?? this.host.chargersOn(d.busId).find((c) => c.resumePending)?.id ?? null;
+    const ownerName = owner ? (this.host.chargers().find((c) => c.id === owner)?.name ?? owner) : null;
+    return { ...d, ownedBy: owner, ownerName };
   }
 
   /** A charger command goes through the same gate and event trail as any other setpoint. */
@@ -266,7 +266,7 @@ export class DcOutputController {
     const link = this.host.link(busId);
     if (link?.state !== 'up' && cmd.kind !== 'standby') return { ok: false, code: 'LINK_DOWN', message: `${this.noun(b)} ${busId} is ${link?.state ?? 'down'}` };
     const req = cmd.kind === 'standby' ? b.limits.standby : { voltageV: cmd.voltageV, currentA: cmd.currentA };
-    const r = await this.apply('charger', [b], req, cmd.kind === 'standby', null, cmd.reason);
+    const r = await this.apply('charger', [b], req, cmd.kind === 'standby', null, cmd.reason, undefined, cmd.kind === 'set' && cmd.step === true);
     return r.ok ? { ok: true } : { ok: false, code: r.code, message: r.message };
   }
 
@@ -366,6 +366,8 @@ export class DcOutputController {
     deviceId: string | null,
     reason?: string,
     reject?: (code: GateCode, message: string, busId?: string) => SetpointOutcome,
+    /** A high-rate control step (a ramp step): its accepted event stays (the audit of what the bus was told); a send that worked is not recorded again, a failed one is. */
+    step = false,
   ): Promise<SetpointOutcome> {
     let last: SetpointOutcome | null = null;
     const allIds: string[] = [];
@@ -403,7 +405,7 @@ export class DcOutputController {
       );
       b.setpoint = { voltageV: v.voltageV, currentA: v.currentA, origin, at, standby };
       const sent = await b.bus.send(v);
-      this.host.record({ type: sent ? 'setpoint.sent' : 'setpoint.send-failed', busId: b.id, deviceId, data: { origin, voltageV: v.voltageV, currentA: v.currentA } }, !sent);
+      if (!(sent && step)) this.host.record({ type: sent ? 'setpoint.sent' : 'setpoint.send-failed', busId: b.id, deviceId, data: { origin, voltageV: v.voltageV, currentA: v.currentA } }, !sent);
       for (const id of ids) this.host.changed(id);
       const what = standby ? 'standby' : `${v.voltageV.toFixed(2)} V / ${v.currentA.toFixed(1)} A`;
       const message =

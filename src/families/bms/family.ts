@@ -109,6 +109,7 @@ export const family = {
     const remembered = known.find((d) => d.id === cfg.id);
     const battery = (v: BatteryView): BatteryLimitsSource => ({
       id: v.id,
+      name: v.name,
       online: () => v.online,
       socPct: () => v.snapshot?.socPct ?? null,
       limits: () => (v.snapshot ? bmsLimitsFromSnapshot(v.snapshot) : null),

@@ -40,6 +40,21 @@ export const FP2 = {
   OP_ALERT_REPLY: 0x0e,
   ALERT_TYPE_WARNINGS: 0x04,
   ALERT_TYPE_ALARMS: 0x08,
+  OP_IDENTITY_REQUEST: 0x50,
+  OP_IDENTITY_REPLY: 0x53,
+  /** Enumeration prompt id and payload (§2.1). */
+  ENUMERATE_ID: 0x0500bc02,
+  OP_ENUMERATE: 0x6d,
+  FUNC_PARK: 0xac02,
+  FUNC_PARK_ACK: 0xac00,
+  OP_PARK: 0x7b,
+  OP_PARK_ACK: 0x33,
+  /** Functions of the one-value reads of §2.7. */
+  FUNC_READ: [0x9800, 0x9804, 0x9ffc, 0x9c00] as readonly number[],
+  /** Identity selectors the reference names (§2.7). */
+  SEL_MODEL: 0x00,
+  SEL_SERIAL: 0x08,
+  SEL_BUILD_YEAR: 0x14,
   OP_DEFAULT_VOLTAGE_WRITE: 0x29,
   OP_DEFAULT_VOLTAGE_ACK: 0x2b,
   SEL_DEFAULT_VOLTAGE: 0x15,
@@ -120,6 +135,20 @@ export type Fp2Message =
   | { kind: 'default-voltage'; addr: number; voltageV: number; ack: boolean }
   | { kind: 'alert-request'; addr: number; type: AlertType }
   | { kind: 'alerts'; addr: number; type: AlertType; bits: number; names: string[] }
+  /** Identity read (§2.1, §2.7): `50 sel 00` on `0x05UUBC00` / `BFFC`. */
+  | { kind: 'identity-request'; addr: number; selector: number }
+  /** One chunk of an identity reply: `53 sel seq data…`; seq bit 7 marks the first chunk, the low bits count down to 1 (0: a one-frame value). */
+  | { kind: 'identity-reply'; addr: number; selector: number; seq: number; first: boolean; last: boolean; data: Uint8Array }
+  /** Enumeration prompt (TX) `0x0500BC02 6D 30 00`: every PSU answers with a login request, logged in or not. */
+  | { kind: 'enumerate' }
+  /** Park / release (efficiency manager, TX) `0x05UUAC02 7B 04 00 VV VV 01 01`, V×10 big-endian. */
+  | { kind: 'park'; addr: number; voltageV: number; flags: number }
+  /** Its ack (RX) `0x05UUAC00 33 05 00 VV VV 01 01`. */
+  | { kind: 'park-ack'; addr: number; voltageV: number; flags: number }
+  /** A one-value read (§2.7): even op `[op sel 00]`. */
+  | { kind: 'read-request'; addr: number; func: number; op: number; selector: number }
+  /** Its reply: op + 3, `[op sel 00 lo hi]`, with its meaning where the reference names it. */
+  | { kind: 'read-reply'; addr: number; func: number; op: number; selector: number; raw: number; name: string | null; value: number | null; unit: string | null }
   | { kind: 'unknown' }
   | { kind: 'invalid'; reason: string };
 
@@ -304,9 +333,24 @@ export function decodeFp2(frame: CanFrame): Fp2Message {
     return { kind: 'login-request', addr, serial: serialFromBcd(d, 0) };
   }
 
-  if (func === FP2.FUNC_DEFAULT_VOLTAGE) {
+  if (id === FP2.ENUMERATE_ID) {
+    if (n !== 3 || d[0] !== FP2.OP_ENUMERATE) return UNKNOWN;
+    return { kind: 'enumerate' };
+  }
+
+  if (func === FP2.FUNC_PARK || func === FP2.FUNC_PARK_ACK) {
     const op = n > 0 ? d[0] : -1;
-    if (op !== FP2.OP_DEFAULT_VOLTAGE_WRITE && op !== FP2.OP_DEFAULT_VOLTAGE_ACK) return UNKNOWN; // other reads (§2.7)
+    if (op !== (func === FP2.FUNC_PARK ? FP2.OP_PARK : FP2.OP_PARK_ACK)) return UNKNOWN;
+    if (n !== 7) return dlcInvalid(func === FP2.FUNC_PARK ? 'park' : 'park ack', n, 7);
+    const voltageV = ((d[3] << 8) | d[4]) / 10;
+    const flags = (d[5] << 8) | d[6];
+    if (voltageV > FP2_BOUNDS.outputVoltageV[1]) return invalid(`park voltage ${voltageV.toFixed(1)} V for PSU ${addr} outside 0–${FP2_BOUNDS.outputVoltageV[1]} V: corrupted frame`);
+    return func === FP2.FUNC_PARK ? { kind: 'park', addr, voltageV, flags } : { kind: 'park-ack', addr, voltageV, flags };
+  }
+
+  if (func === FP2.FUNC_DEFAULT_VOLTAGE || FP2.FUNC_READ.includes(func)) {
+    const op = n > 0 ? d[0] : -1;
+    if (op !== FP2.OP_DEFAULT_VOLTAGE_WRITE && op !== FP2.OP_DEFAULT_VOLTAGE_ACK) return decodeRead(addr, func, d);
     if (n !== 5) return dlcInvalid('default voltage', n, 5);
     if (d[1] !== FP2.SEL_DEFAULT_VOLTAGE) return UNKNOWN;
     const voltageV = (d[3] | (d[4] << 8)) / 100;
@@ -331,7 +375,18 @@ export function decodeFp2(frame: CanFrame): Fp2Message {
       const bits = d[3] | (d[4] << 8);
       return { kind: 'alerts', addr, type, bits, names: alertNames(bits) };
     }
-    return UNKNOWN; // identity reads etc. share these ids (§2.7)
+    if (op === FP2.OP_IDENTITY_REQUEST) {
+      if (n !== 3) return dlcInvalid('identity request', n, 3);
+      return { kind: 'identity-request', addr, selector: d[1] };
+    }
+    if (op === FP2.OP_IDENTITY_REPLY) {
+      if (n < 4) return dlcInvalid('identity reply', n, 4);
+      const seq = d[2];
+      const first = (seq & 0x80) !== 0 || seq === 0;
+      const left = seq & 0x7f;
+      return { kind: 'identity-reply', addr, selector: d[1], seq, first, last: left <= 1, data: d.slice(3) };
+    }
+    return UNKNOWN;
   }
 
   // 0x0500xxxx with xxxx ≤ 0x3FFF: hello (§2.2's robust filter, plus the known prefixes).
@@ -344,6 +399,126 @@ export function decodeFp2(frame: CanFrame): Fp2Message {
   }
 
   return UNKNOWN;
+}
+
+/** The one-value reads the reference names (§2.7), by function, reply op and selector. */
+const READS: ReadonlyArray<{ funcs: readonly number[]; op: number; selector: number; name: string; scale: number; unit: string; bound: readonly [number, number] }> = [
+  { funcs: [0x9ffc, 0x9c00], op: 0x23, selector: 0x01, name: 'available max current', scale: 0.1, unit: 'A', bound: FP2_BOUNDS.outputCurrentA },
+  { funcs: [0x9800], op: 0x23, selector: 0x00, name: 'intake temperature', scale: 1, unit: '°C', bound: FP2_BOUNDS.intakeTempC },
+  { funcs: [0x9804], op: 0xcb, selector: 0x01, name: 'AC input voltage', scale: 1, unit: 'V', bound: FP2_BOUNDS.inputVoltageV },
+];
+
+/** `[op sel 00]` (even op: a read) or `[op sel 00 lo hi]` (a reply, op = request + 3). */
+function decodeRead(addr: number, func: number, d: Uint8Array): Fp2Message {
+  const n = d.length;
+  if (n === 3 && d[2] === 0 && (d[0] & 1) === 0) return { kind: 'read-request', addr, func, op: d[0], selector: d[1] };
+  if (n === 5 && d[2] === 0) {
+    const raw = d[3] | (d[4] << 8);
+    const known = READS.find((r) => r.op === d[0] && r.selector === d[1] && r.funcs.includes(func));
+    // A named value is a reading: outside its plausibility bound it is a corrupted frame (defect 8.7's rule).
+    if (known && raw * known.scale > known.bound[1]) {
+      return invalid(`${known.name} ${Math.round(raw * known.scale * 10) / 10} ${known.unit} from PSU ${addr} outside ${known.bound[0]}–${known.bound[1]} ${known.unit}: corrupted frame`);
+    }
+    return {
+      kind: 'read-reply',
+      addr,
+      func,
+      op: d[0],
+      selector: d[1],
+      raw,
+      name: known?.name ?? null,
+      value: known ? Math.round(raw * known.scale * 10) / 10 : null,
+      unit: known?.unit ?? null,
+    };
+  }
+  return UNKNOWN;
+}
+
+/** The identity a Flatpack2 reports (§2.7): decoded from the assembled reply of each selector. */
+export interface Fp2Identity {
+  model: string | null;
+  serial: string | null;
+  buildYear: number | null;
+  /** Every selector's assembled bytes in hex (part number, HW version: selectors the reference does not pin). */
+  raw: Record<string, string>;
+}
+
+/**
+ * Assembles identity-reply chunks (one selector's chunks arrive in order, the first with bit 7
+ * of seq set) and decodes the selectors the reference names. Pure: feed it messages.
+ */
+export class Fp2IdentityAssembler {
+  private readonly parts = new Map<number, number[]>();
+  private readonly done = new Map<number, Uint8Array>();
+
+  /** Returns the selector whose value just completed, or null. */
+  add(m: Extract<Fp2Message, { kind: 'identity-reply' }>): number | null {
+    if (m.first) this.parts.set(m.selector, []);
+    const acc = this.parts.get(m.selector);
+    if (!acc) return null; // a middle chunk without its first: dropped
+    acc.push(...m.data);
+    if (!m.last) return null;
+    this.parts.delete(m.selector);
+    this.done.set(m.selector, Uint8Array.from(acc));
+    return m.selector;
+  }
+
+  has(selector: number): boolean {
+    return this.done.has(selector);
+  }
+
+  identity(): Fp2Identity {
+    const raw: Record<string, string> = {};
+    for (const [sel, b] of this.done) raw[`0x${HEX2[sel]}`] = [...b].map((x) => HEX2[x]).join(' ');
+    const model = this.done.get(FP2.SEL_MODEL);
+    const serial = this.done.get(FP2.SEL_SERIAL);
+    const year = this.done.get(FP2.SEL_BUILD_YEAR);
+    return {
+      model: model ? String.fromCharCode(...model).replace(/\0+$/, '').trim() : null,
+      serial: serial && serial.length >= 6 ? serialFromBcd(serial, 0) : null,
+      buildYear: year && year.length >= 2 ? year[0] | (year[1] << 8) : null,
+      raw,
+    };
+  }
+}
+
+/** A frame's meaning in words for the frame inspector, for the frames beyond the hot path (null: the kind says it all). */
+export function fp2Text(m: Fp2Message): string | null {
+  switch (m.kind) {
+    case 'identity-request':
+      return `identity read of PSU ${m.addr}, ${IDENTITY_NAMES[m.selector] ?? `selector 0x${HEX2[m.selector]}`}`;
+    case 'identity-reply':
+      return `identity reply from PSU ${m.addr}, ${IDENTITY_NAMES[m.selector] ?? `selector 0x${HEX2[m.selector]}`}, ${m.first ? 'first' : 'next'} chunk${m.last ? ' (last)' : ''}: ${[...m.data].map((x) => HEX2[x]).join(' ')}`;
+    case 'enumerate':
+      return 'enumeration prompt: every PSU answers with a login request';
+    case 'park':
+      return `park/release PSU ${m.addr} at ${m.voltageV.toFixed(1)} V (flags ${m.flags.toString(16).padStart(4, '0')})`;
+    case 'park-ack':
+      return `park ack from PSU ${m.addr}: ${m.voltageV.toFixed(1)} V (flags ${m.flags.toString(16).padStart(4, '0')})`;
+    case 'read-request':
+      return `read 0x${HEX2[m.op]} selector 0x${HEX2[m.selector]} of PSU ${m.addr}`;
+    case 'read-reply':
+      return m.name ? `PSU ${m.addr} ${m.name}: ${m.value} ${m.unit}` : `PSU ${m.addr} reply 0x${HEX2[m.op]} selector 0x${HEX2[m.selector]}: raw ${m.raw}`;
+    default:
+      return null;
+  }
+}
+
+const IDENTITY_NAMES: Record<number, string> = { 0x00: 'model name', 0x08: 'serial number', 0x14: 'build year' };
+
+/** Identity read request for one selector. */
+export function encodeIdentityRequest(addr: number, selector: number, func: number = FP2.FUNC_ALERT_ALT): CanFrame {
+  addrCheck(addr, FP2.MAX_ADDR, 'identity read');
+  return frame((0x05000000 | (addr << 16) | func) >>> 0, Uint8Array.of(FP2.OP_IDENTITY_REQUEST, selector & 0xff, 0));
+}
+
+/** An identity reply for `value`, split into chunks of 5 bytes (seq: first | count, then count−1 … 1; one chunk → seq 0). */
+export function encodeIdentityReply(addr: number, selector: number, value: Uint8Array, func: number = FP2.FUNC_ALERT_ALT): CanFrame[] {
+  const id = (0x05000000 | (addr << 16) | func) >>> 0;
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < value.length; i += 5) chunks.push(value.slice(i, i + 5));
+  if (chunks.length <= 1) return [frame(id, Uint8Array.of(FP2.OP_IDENTITY_REPLY, selector, 0, ...(chunks[0] ?? [])))];
+  return chunks.map((c, i) => frame(id, Uint8Array.of(FP2.OP_IDENTITY_REPLY, selector, i === 0 ? 0x80 | chunks.length : chunks.length - i, ...c)));
 }
 
 // ---- encode -----------------------------------------------------------------------------

@@ -11,6 +11,9 @@ import type { CanLink } from '../can/types.js';
 import {
   FP2,
   decodeFp2,
+  encodeIdentityRequest,
+  Fp2IdentityAssembler,
+  type Fp2Identity,
   encodeAlertRequest,
   encodeDefaultVoltage,
   encodeLogin,
@@ -28,6 +31,8 @@ export type Fp2Observation =
   | { kind: 'alerts'; serial: string; type: AlertType; bits: number; names: string[]; ts: number }
   | { kind: 'default-voltage-ack'; serial: string; voltageV: number; ts: number }
   | { kind: 'online'; serial: string; ts: number }
+  /** The identity the PSU reported (model, serial, build year), read once at discovery. */
+  | { kind: 'identity'; serial: string; identity: Fp2Identity; ts: number }
   /**
    * The PSUs that may obey the next broadcast SET changed: logged in by us (a login or a SET
    * refreshes the PSU's login budget) within the last LOGIN_HOLD_MS. A PSU obeys from its
@@ -60,9 +65,14 @@ interface PsuSession {
   online: boolean;
   lastState: number | null;
   lastAlertRequest: { warnings: number; alarms: number };
+  /** The identity read at discovery (flatpack2.md §2.7), assembled from its reply chunks. */
+  identity: Fp2IdentityAssembler;
+  identityAsked: boolean;
 }
 
 const KEEPALIVE_TICK_MS = 200;
+/** The identity selectors read at discovery: model name, serial, build year (§2.7). */
+const IDENTITY_SELECTORS = [FP2.SEL_MODEL, FP2.SEL_SERIAL, FP2.SEL_BUILD_YEAR] as const;
 const WATCHDOG_TICK_MS = 500;
 const MAX_ADDR = 63;
 /**
@@ -164,7 +174,7 @@ export class Flatpack2Driver {
 
   private serialOfTx(msg: Fp2Message): string | null {
     if (msg.kind === 'login') return msg.serial;
-    if (msg.kind === 'alert-request' || msg.kind === 'default-voltage') return this.byAddr.get(msg.addr)?.serial ?? null;
+    if (msg.kind === 'alert-request' || msg.kind === 'default-voltage' || msg.kind === 'identity-request') return this.byAddr.get(msg.addr)?.serial ?? null;
     return null;
   }
 
@@ -202,8 +212,19 @@ export class Flatpack2Driver {
         if (serial && msg.ack) this.emit({ kind: 'default-voltage-ack', serial, voltageV: msg.voltageV, ts });
         break;
       case 'alert-request':
+      case 'identity-request':
         serial = this.byAddr.get(msg.addr)?.serial ?? null;
         break;
+      case 'identity-reply': {
+        const psu = this.byAddr.get(msg.addr);
+        if (psu) {
+          serial = psu.serial;
+          if (psu.identity.add(msg) !== null && IDENTITY_SELECTORS.every((s) => psu.identity.has(s))) {
+            this.emit({ kind: 'identity', serial: psu.serial, identity: psu.identity.identity(), ts });
+          }
+        }
+        break;
+      }
       default:
         break;
     }
@@ -216,6 +237,11 @@ export class Flatpack2Driver {
     if (!psu.online) {
       psu.online = true;
       this.emit({ kind: 'online', serial: psu.serial, ts });
+      // Once per discovery: what the unit says it is (it answers only while logged in).
+      if (!psu.identityAsked) {
+        psu.identityAsked = true;
+        for (const sel of IDENTITY_SELECTORS) void this.link.send(encodeIdentityRequest(psu.addr, sel));
+      }
     }
     // Ask for the alert bits when the state says there are some: on entering the state and
     // then every alertPollMs (MTI asked on every frame, ~5 requests/s, which floods the bus).
@@ -251,6 +277,8 @@ export class Flatpack2Driver {
       online: false,
       lastState: null,
       lastAlertRequest: { warnings: -Infinity, alarms: -Infinity },
+      identity: new Fp2IdentityAssembler(),
+      identityAsked: false,
     };
     this.bySerial.set(serial, psu);
     this.byAddr.set(addr, psu);

@@ -10,6 +10,7 @@ import type { DcOutputBus } from '../../engine/capabilities.js';
 import { flatpack2Limits } from './limits.js';
 import { adapterStats, canFrameRecord } from '../can/types.js';
 import { Flatpack2Driver, type Fp2Observation } from './driver.js';
+import { fp2Text } from './codec.js';
 import { Flatpack2Sim } from './sim.js';
 import { emptyPsu, projectPsu, psuDeviceId, psuReadingFromSample, psuSampleValues, serialOfPsuId, type Flatpack2PsuView, type Fp2Fact } from './view.js';
 
@@ -25,7 +26,7 @@ function toObservations(o: Fp2Observation, lastBits: Map<string, number>): Obs[]
         {
           type: 'frame',
           at: o.ts,
-          frame: canFrameRecord(f, o.dir, o.msg.kind, deviceId),
+          frame: canFrameRecord(f, o.dir, o.msg.kind, deviceId, fp2Text(o.msg)),
           ...(o.msg.kind === 'invalid' ? { invalid: o.msg.reason } : {}),
         },
       ];
@@ -64,6 +65,16 @@ function toObservations(o: Fp2Observation, lastBits: Map<string, number>): Obs[]
           deviceId: psuDeviceId(o.serial),
           fact: { kind: 'default-voltage-ack', voltageV: o.voltageV },
           event: { type: 'psu.default-voltage.ack', data: { voltageV: o.voltageV }, durable: true },
+        },
+      ];
+    case 'identity':
+      return [
+        {
+          type: 'fact',
+          at: o.ts,
+          deviceId: psuDeviceId(o.serial),
+          fact: { kind: 'identity', identity: o.identity },
+          event: { type: 'psu.identity', data: { model: o.identity.model, serial: o.identity.serial, buildYear: o.identity.buildYear }, durable: true },
         },
       ];
     case 'online':

@@ -43,6 +43,19 @@ export const Flatpack2Psu = builder.objectRef<Flatpack2PsuView>('Flatpack2Psu').
       nullable: true,
       resolve: (d) => d.lastReading,
     }),
+    identity: t.field({
+      type: builder.objectRef<NonNullable<Flatpack2PsuView['identity']>>('Flatpack2Identity').implement({
+        description: 'What the unit reports about itself through the identity read (flatpack2.md §2.7), read once at discovery',
+        fields: (f) => ({
+          model: f.exposeString('model', { nullable: true, description: 'model name, e.g. "FLATPACK2 48/2000 HE"' }),
+          serial: f.exposeString('serial', { nullable: true }),
+          buildYear: f.exposeInt('buildYear', { nullable: true }),
+          raw: f.field({ type: 'JSON', description: 'every selector read, its bytes in hex', resolve: (i) => i.raw }),
+        }),
+      }),
+      nullable: true,
+      resolve: (d) => d.identity ?? null,
+    }),
     setpoint: t.field({ type: Setpoint, nullable: true, resolve: (d, _a, ctx) => ctx.engine.busSetpoint(d.busId) }),
   }),
 });

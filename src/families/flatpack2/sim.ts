@@ -33,6 +33,7 @@ import {
   ALERT_BIT,
   FP2,
   decodeFp2,
+  encodeIdentityReply,
   encodeAlerts,
   encodeDefaultVoltageAck,
   encodeHello,
@@ -269,6 +270,7 @@ export class Flatpack2Sim {
       case 'set':
       case 'alert-request':
       case 'default-voltage':
+      case 'identity-request':
         break;
       default:
         return;
@@ -376,6 +378,22 @@ export class Flatpack2Sim {
           } else {
             this.retarget(p, now);
           }
+        }
+        return;
+      }
+      case 'identity-request': {
+        // The identity a real unit reports (§2.7): model name, serial (BCD), build year.
+        for (const p of this.models) {
+          if (!p.present || p.addr !== msg.addr) continue;
+          const value =
+            msg.selector === FP2.SEL_MODEL ? Uint8Array.from('FLATPACK2 48/2000 HE', (c) => c.charCodeAt(0))
+            : msg.selector === FP2.SEL_SERIAL ? serialToBcd(p.serial)
+            : msg.selector === FP2.SEL_BUILD_YEAR ? Uint8Array.of(2000 + Number(p.serial.slice(0, 2)) & 0xff, ((2000 + Number(p.serial.slice(0, 2))) >> 8) & 0xff)
+            : null;
+          if (!value) continue;
+          this.later(() => {
+            for (const f of encodeIdentityReply(p.addr, msg.selector, value, func)) this.emit(f);
+          });
         }
         return;
       }

@@ -3,7 +3,7 @@
  * the views and publishes each new one; nothing here has side effects.
  */
 import type { Observation } from '../contract.js';
-import type { AlertType, Fp2Status } from './codec.js';
+import type { AlertType, Fp2Identity, Fp2Status } from './codec.js';
 
 /** Flatpack2's own facts, beyond the generic observations. */
 export type Fp2Fact =
@@ -11,6 +11,7 @@ export type Fp2Fact =
   | { kind: 'status'; addr: number; status: Fp2Status }
   | { kind: 'alerts'; type: AlertType; bits: number; names: string[] }
   | { kind: 'default-voltage-ack'; voltageV: number }
+  | { kind: 'identity'; identity: Fp2Identity }
   /** Link-level: the serials that obey a broadcast SET now (every PSU of the link is projected). */
   | { kind: 'obeying'; serials: string[] };
 
@@ -55,6 +56,8 @@ export interface Flatpack2PsuView extends PsuReadings {
   fallbackAckV: number | null;
   /** The last readings and when they were measured; the live fields above are null while offline. */
   lastReading: PsuReadingView | null;
+  /** What the unit says it is (model, serial, build year), read once at discovery; null until it answered. */
+  identity?: Fp2Identity | null;
 }
 
 export const psuDeviceId = (serial: string) => `fp2-${serial}`;
@@ -147,6 +150,8 @@ export function projectPsu(d: Flatpack2PsuView, o: Observation<Fp2Fact>): Flatpa
         }
         case 'default-voltage-ack':
           return { ...d, fallbackAckV: f.voltageV };
+        case 'identity':
+          return { ...d, identity: f.identity };
         case 'obeying': {
           const obeying = f.serials.includes(d.serial);
           return obeying === d.obeying ? d : { ...d, obeying };

@@ -93,13 +93,13 @@ export type BusesQuery = { buses: Array<{ id: string, kind: string, linkNoun: st
 export type ChargersQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ChargersQuery = { chargers: Array<{ id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
+export type ChargersQuery = { chargers: Array<{ id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, elapsedS: number | null, ccToCvAt: string | null, peakCurrentA: number, bmsHold: string | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
       | { id: string }
       | { id: string }
       | { id: string }
       | { id: string }
       | { id: string }
-    >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null }> };
+    >, settings: { capacityAh: number, tailCurrentA: number }, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null }> };
 
 export type CompareInvertersMutationVariables = Exact<{
   a: string | number;
@@ -129,6 +129,14 @@ export type DumpProfileMutationVariables = Exact<{
 
 
 export type DumpProfileMutation = { dumpProfile: { serial: string, yaml: string, skipped: Array<{ key: string, reason: string }> } };
+
+export type EnergyQueryVariables = Exact<{
+  days?: number | null | undefined;
+  tz?: number | null | undefined;
+}>;
+
+
+export type EnergyQuery = { energy: Array<{ day: string, deviceId: string, kind: string, what: string, wh: number, whReverse: number }> };
 
 export type EventsQueryVariables = Exact<{
   filter?: EventFilter | null | undefined;
@@ -178,9 +186,9 @@ export type OverviewQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type OverviewQuery = { system: { simulated: boolean, startedAt: string, version: string }, devices: Array<
-    | { __typename: 'Battery', socPct: number | null, voltageV: number | null, currentA: number | null, cellDeltaV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null }
+    | { __typename: 'Battery', socPct: number | null, voltageV: number | null, currentA: number | null, cellDeltaV: number | null, powerW: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null }
     | { __typename: 'EvCharger', status: string, stateText: string | null, fault: boolean, capacityA: number | null, configuredA: number | null, currentA: number | null, voltageV: number | null, powerW: number | null, sessionKWh: number | null, charging: boolean | null, vehicleConnected: boolean | null, firmware: string | null, protocol: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, allowedRange: { minA: number, maxA: number, why: string } | null, heartbeat: { state: string, armed: boolean, fallbackA: number | null } }
-    | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
+    | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, identity: { model: string | null, serial: string | null, buildYear: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
     | { __typename: 'Inverter', role: string | null, mode: string | null, parallelIndex: number | null, pvPowerW: number | null, batteryVoltageV: number | null, batteryCurrentA: number | null, batterySocPct: number | null, acOutputPowerW: number | null, loadPct: number | null, acInputVoltageV: number | null, faultText: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, invSerial: string | null, invFaults: Array<{ group: string, text: string }> }
     | { __typename: 'InverterCharger', session: string, state: string | null, chargeSubState: string | null, alarms: Array<string>, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, battery: { voltageV: number | null, currentA: number | null, socPct: number | null }, ac: Array<{ phase: number, inVoltageV: number | null, inCurrentA: number | null, outVoltageV: number | null, outCurrentA: number | null }>, leds: Array<{ name: string, state: string }>, modes: Array<{ name: string, label: string, steps: Array<string>, active: boolean | null }>, settings: Array<{ id: number, name: string | null, supported: boolean | null, value: number | null, ramOnly: boolean, ramOnlyValue: number | null, effective: number | null, defaultValue: number | null, min: number | null, max: number | null, scale: number | null, offset: number | null }> }
   >, buses: Array<{ id: string, kind: string, linkNoun: string, linkState: string, linkDetail: string, limits: { minVoltageV: number, maxVoltageV: number, minCurrentA: number, maxCurrentA: number, powerRatingW: number, ovpV: number } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }> };
@@ -259,26 +267,26 @@ export type StartChargeMutationVariables = Exact<{
 }>;
 
 
-export type StartChargeMutation = { startCharge: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
+export type StartChargeMutation = { startCharge: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, elapsedS: number | null, ccToCvAt: string | null, peakCurrentA: number, bmsHold: string | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
       | { id: string }
       | { id: string }
       | { id: string }
       | { id: string }
       | { id: string }
-    >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
+    >, settings: { capacityAh: number, tailCurrentA: number }, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
 
 export type StopChargeMutationVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type StopChargeMutation = { stopCharge: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
+export type StopChargeMutation = { stopCharge: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, elapsedS: number | null, ccToCvAt: string | null, peakCurrentA: number, bmsHold: string | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
       | { id: string }
       | { id: string }
       | { id: string }
       | { id: string }
       | { id: string }
-    >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
+    >, settings: { capacityAh: number, tailCurrentA: number }, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
 
 export type ApplyProgressLiveSubscriptionVariables = Exact<{
   planId: string | number;
@@ -290,21 +298,21 @@ export type ApplyProgressLiveSubscription = { applyProgress: { phase: string, in
 export type ChargeProgressSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ChargeProgressSubscription = { chargeProgress: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
+export type ChargeProgressSubscription = { chargeProgress: { id: string, name: string, phase: string, targetVoltageV: number, chargeCurrentA: number, progress: number | null, deliveredAh: number, deliveredWh: number, socPct: number | null, stopReason: string | null, rampVoltageV: number | null, elapsedS: number | null, ccToCvAt: string | null, peakCurrentA: number, bmsHold: string | null, batteryId: string | null, session: { id: string, startedAt: string | null } | null, psus: Array<
       | { id: string }
       | { id: string }
       | { id: string }
       | { id: string }
       | { id: string }
-    >, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
+    >, settings: { capacityAh: number, tailCurrentA: number }, fallback: { voltageV: number | null, confirmed: boolean, pendingPsuIds: Array<string> }, bmsCaps: { voltageLimitV: number | null, currentLimitA: number | null, reason: string } | null } };
 
 export type DeviceChangedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
 export type DeviceChangedSubscription = { deviceChanged:
-    | { __typename: 'Battery', socPct: number | null, voltageV: number | null, currentA: number | null, cellDeltaV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null }
+    | { __typename: 'Battery', socPct: number | null, voltageV: number | null, currentA: number | null, cellDeltaV: number | null, powerW: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null }
     | { __typename: 'EvCharger', status: string, stateText: string | null, fault: boolean, capacityA: number | null, configuredA: number | null, currentA: number | null, voltageV: number | null, powerW: number | null, sessionKWh: number | null, charging: boolean | null, vehicleConnected: boolean | null, firmware: string | null, protocol: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, allowedRange: { minA: number, maxA: number, why: string } | null, heartbeat: { state: string, armed: boolean, fallbackA: number | null } }
-    | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
+    | { __typename: 'Flatpack2Psu', serial: string, address: number | null, outputVoltageV: number | null, outputCurrentA: number | null, outputPowerW: number | null, inputVoltageV: number | null, intakeTempC: number | null, outputTempC: number | null, state: string | null, warnings: Array<string>, alarms: Array<string>, ownedBy: string | null, fallbackVoltageV: number | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, lastReading: { at: string, outputVoltageV: number | null, outputCurrentA: number | null } | null, identity: { model: string | null, serial: string | null, buildYear: number | null } | null, setpoint: { voltageV: number, currentA: number, origin: string, standby: boolean, at: string } | null }
     | { __typename: 'Inverter', role: string | null, mode: string | null, parallelIndex: number | null, pvPowerW: number | null, batteryVoltageV: number | null, batteryCurrentA: number | null, batterySocPct: number | null, acOutputPowerW: number | null, loadPct: number | null, acInputVoltageV: number | null, faultText: string | null, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, invSerial: string | null, invFaults: Array<{ group: string, text: string }> }
     | { __typename: 'InverterCharger', session: string, state: string | null, chargeSubState: string | null, alarms: Array<string>, id: string, kind: string, name: string, busId: string, online: boolean, lastSeen: string | null, battery: { voltageV: number | null, currentA: number | null, socPct: number | null }, ac: Array<{ phase: number, inVoltageV: number | null, inCurrentA: number | null, outVoltageV: number | null, outCurrentA: number | null }>, leds: Array<{ name: string, state: string }>, modes: Array<{ name: string, label: string, steps: Array<string>, active: boolean | null }>, settings: Array<{ id: number, name: string | null, supported: boolean | null, value: number | null, ramOnly: boolean, ramOnlyValue: number | null, effective: number | null, defaultValue: number | null, min: number | null, max: number | null, scale: number | null, offset: number | null }> }
    };

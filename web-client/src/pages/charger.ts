@@ -1,9 +1,11 @@
 /** Charger: phase, progress, delivered Ah/Wh, target, BMS caps, start/stop. */
-import { fmt, fmtDateTime, h, KeyedList, setAttr, setText, stat, type Row } from '../dom.js';
+import { clearToasts, fmt, fmtDateTime, h, KeyedList, setAttr, setText, stat, type Row } from '../dom.js';
 import { deviceName, listen, state } from '../store.js';
 import { startChargeDialog, stopChargeDialog } from '../dialogs.js';
 import type { Charger, ChargerPhase } from '../types.js';
 import type { Page } from '../page.js';
+import { chargeEtaMs, chargerActual } from '../devices/charger.js';
+import { duration, watts } from '../flow/words.js';
 
 const LABELS: Record<ChargerPhase, string> = {
   idle: 'Idle',
@@ -50,12 +52,29 @@ export function progressBar(): { el: HTMLElement; set(c: Charger): void } {
   };
 }
 
+/**
+ * The BMS caps in one sentence, only while a charge runs (after DONE they say nothing about
+ * what happens next), in the server's words (which compare the capped value with the
+ * configured one), without the BMS's raw limits beside it to contradict them.
+ */
+export function capsSentence(c: Charger): string | null {
+  const b = c.bmsCaps;
+  if (!b || !ACTIVE.has(c.phase) || !b.reason) return null;
+  return `The battery's BMS holds this charge below its settings: ${b.reason}.`;
+}
+
 function chargerCard(c0: Charger): Row<Charger> {
   let current = c0;
   const phase = h('span', { class: 'badge badge-phase', 'data-testid': 'charger-phase' });
-  const steps = h('ol', { class: 'steps', 'aria-label': 'Charge phases' }, STEPS.map((s) => h('li', { 'data-step': s }, s === 'done' ? 'done' : s)));
+  const steps = h('ol', { class: 'steps', 'aria-label': 'Charge phases', 'data-testid': 'charge-steps' }, STEPS.map((s) => h('li', { 'data-step': s }, s === 'done' ? 'done' : s)));
+  const errorStep = h('li', { 'data-step': 'error', 'data-state': 'error', hidden: true }, 'error');
+  steps.append(errorStep);
   const bar = progressBar();
   const cells = {
+    v: stat('Voltage now', 'actual-v'),
+    a: stat('Current now', 'actual-a'),
+    w: stat('Power now', 'actual-w'),
+    eta: stat('Full in', 'charge-eta'),
     ah: stat('Delivered', 'delivered-ah'),
     wh: stat('Energy', 'delivered-wh'),
     target: stat('Target'),
@@ -73,7 +92,8 @@ function chargerCard(c0: Charger): Row<Charger> {
     h('header', { class: 'tile-head' }, h('h2', {}, c0.name), phase),
     steps,
     bar.el,
-    h('div', { class: 'stats stats-big' }, cells.ah.el, cells.wh.el),
+    h('div', { class: 'stats stats-big' }, cells.v.el, cells.a.el, cells.w.el),
+    h('div', { class: 'stats' }, cells.eta.el, cells.ah.el, cells.wh.el),
     h('div', { class: 'stats' }, cells.target.el, cells.amps.el, cells.ramp.el, cells.session.el),
     caps,
     reason,
@@ -84,16 +104,30 @@ function chargerCard(c0: Charger): Row<Charger> {
   return {
     el,
     update(c) {
+      const prev = current;
       current = c;
       setText(phase, phaseLabel(c.phase));
       setAttr(phase, 'data-phase', c.phase);
-      const at = STEPS.indexOf(c.phase === 'error' ? 'done' : c.phase);
+      // An error is shown as an error: its own red step, never a lit "done".
+      const failed = c.phase === 'error';
+      if (failed && prev.phase !== 'error') clearToasts('ok');
+      errorStep.hidden = !failed;
+      setAttr(errorStep, 'aria-current', failed ? 'step' : null);
+      const at = failed ? -1 : STEPS.indexOf(c.phase);
       for (const li of steps.children) {
+        if (li === errorStep) continue;
         const i = STEPS.indexOf((li as HTMLElement).dataset.step ?? '');
         setAttr(li, 'data-state', at < 0 ? null : i < at ? 'past' : i === at ? 'now' : null);
         setAttr(li, 'aria-current', i === at ? 'step' : null);
       }
       bar.set(c);
+      const active = ACTIVE.has(c.phase);
+      const now = chargerActual(c, state.devices);
+      setText(cells.v.value, active ? fmt(now.voltageV, 2, 'V') : '—');
+      setText(cells.a.value, active ? fmt(now.currentA, 1, 'A') : '—');
+      setText(cells.w.value, active ? watts(now.powerW) : '—');
+      const eta = chargeEtaMs(c, { devices: state.devices });
+      setText(cells.eta.value, c.phase === 'done' ? 'full' : eta != null ? `about ${duration(eta)}` : '—');
       setText(cells.ah.value, fmt(c.deliveredAh, 2, 'Ah'));
       setText(cells.wh.value, fmt(c.deliveredWh, 0, 'Wh'));
       setText(cells.target.value, fmt(c.targetVoltageV, 2, 'V'));
@@ -103,9 +137,8 @@ function chargerCard(c0: Charger): Row<Charger> {
       reason.hidden = !c.stopReason;
       reason.classList.toggle('reason-error', c.phase === 'error');
       setText(reason, c.stopReason ? `${c.phase === 'error' ? 'Error' : 'Last stop'}: ${c.stopReason}` : '');
-      const capped = c.bmsCaps && (c.bmsCaps.voltageLimitV != null || c.bmsCaps.currentLimitA != null);
-      caps.hidden = !capped;
-      setText(caps, capped ? `BMS caps the charge: ${fmt(c.bmsCaps!.voltageLimitV, 2, 'V')} / ${fmt(c.bmsCaps!.currentLimitA, 1, 'A')}${c.bmsCaps!.reason ? ` — ${c.bmsCaps!.reason}` : ''}` : '');
+      caps.hidden = !capsSentence(c);
+      setText(caps, capsSentence(c) ?? '');
       setText(group, `Rectifiers: ${c.psus.map((p) => deviceName(p.id)).join(', ') || '—'}${c.batteryId ? ` · battery: ${deviceName(c.batteryId)}` : ''}`);
       const fb = c.fallback;
       setText(
@@ -114,7 +147,6 @@ function chargerCard(c0: Charger): Row<Charger> {
           ? 'Unsupervised fallback: not managed (the PSUs keep their own power-on voltage)'
           : `Unsupervised fallback: ${fmt(fb.voltageV, 2, 'V')} — ${fb.confirmed ? 'confirmed by every rectifier' : `waiting for ${fb.pendingPsuIds.map(deviceName).join(', ')}`}`,
       );
-      const active = ACTIVE.has(c.phase);
       startBtn.disabled = active;
       stopBtn.disabled = !active;
     },

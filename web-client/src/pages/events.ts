@@ -5,6 +5,7 @@ import * as Q from '../queries.js';
 import { deviceName, listen, state } from '../store.js';
 import type { EventRecord } from '../types.js';
 import type { Page } from '../page.js';
+import { describeEvent } from '../../../src/events/catalogue.js';
 
 const SHOWN = 200;
 const KNOWN_KINDS: Array<[string, string]> = [
@@ -21,65 +22,9 @@ const KNOWN_KINDS: Array<[string, string]> = [
 let filterDevice = '';
 let filterKind = '';
 
-const n = (v: unknown, d: number) => (typeof v === 'number' ? v.toFixed(d) : '?');
-
-/** One line in words for an event. */
+/** One line in words for an event: the catalogue the server uses too (src/events/catalogue.ts). */
 export function describe(e: EventRecord): string {
-  const d = (e.data ?? {}) as Record<string, unknown>;
-  const origin = d.origin ? ` (origin ${String(d.origin)})` : '';
-  const va = `${n(d.voltageV, 2)} V / ${n(d.currentA, 1)} A`;
-  switch (e.type) {
-    case 'setpoint.requested':
-      return `requested ${d.standby ? 'standby' : va} for ${deviceName(String(d.target ?? e.deviceId ?? ''))}${origin}`;
-    case 'setpoint.accepted':
-      return `accepted ${d.standby ? 'standby ' : ''}${va} per rectifier${d.clamped ? ' (current clamped to the power rating)' : ''}${origin}`;
-    case 'setpoint.rejected':
-      return `refused ${va}: ${String(d.reason ?? d.code ?? '')}${origin}`;
-    case 'setpoint.sent':
-      return `sent ${va} on the bus${origin}`;
-    case 'setpoint.send-failed':
-      return `not sent (link down) ${va}${origin}`;
-    case 'device.online':
-      return 'online';
-    case 'device.offline':
-      return `offline${d.reason ? `: ${String(d.reason)}` : ''}`;
-    case 'device.discovered':
-      return `discovered (serial ${String(d.serial ?? '?')}, address ${String(d.addr ?? '?')})`;
-    case 'link.changed':
-      return `link ${String(d.state ?? '')}${d.detail ? ` (${String(d.detail)})` : ''}`;
-    case 'psu.warnings':
-    case 'psu.alarms': {
-      const names = Array.isArray(d.names) ? (d.names as string[]) : [];
-      return names.length ? `${e.type === 'psu.alarms' ? 'alarms' : 'warnings'}: ${names.join(', ')}` : `${e.type === 'psu.alarms' ? 'alarms' : 'warnings'} cleared`;
-    }
-    case 'psu.alarm':
-      return 'ALARM: output off';
-  }
-  const ahWh = typeof d.ah === 'number' ? ` (${n(d.ah, 2)} Ah, ${n(d.wh, 0)} Wh)` : '';
-  switch (e.type) {
-    case 'charger.phase':
-      return `${String(d.from ?? '?')} → ${String(d.to ?? '?')}${d.reason ? `: ${String(d.reason)}` : ''}`;
-    case 'charger.session.started':
-      return `session ${d.resumed ? 'resumed' : 'started'}: ${n(d.chargeCurrentA, 1)} A to ${n(d.targetVoltageV, 2)} V${origin}`;
-    case 'charger.session.ended':
-      return `session ended, ${String(d.outcome ?? '?')}${d.reason ? `: ${String(d.reason)}` : ''}${ahWh}${origin}`;
-    case 'charger.cc-to-cv':
-      return `CC → CV at ${va}`;
-    case 'charger.battery-detected':
-      return `battery detected (${String(d.by ?? '?')}) at ${n(d.voltageV, 2)} V`;
-    case 'charger.current':
-      return `charge current ${n(d.fromA, 1)} → ${n(d.toA, 1)} A${origin}`;
-  }
-  if (e.type.startsWith('battery.flag.') && typeof d.name === 'string') {
-    return `${d.set ? `${String(d.set)} ` : ''}flag ${d.name} ${e.type.slice('battery.flag.'.length)}`;
-  }
-  if (e.type.startsWith('charger.') || e.type.startsWith('battery.') || e.type.startsWith('bms.')) {
-    const parts = [d.message, d.reason].filter((x) => typeof x === 'string' && x) as string[];
-    if (typeof d.index === 'number') parts.unshift(`module ${d.index}`);
-    if (parts.length) return parts.join(': ') + origin;
-  }
-  const json = JSON.stringify(d);
-  return json === '{}' ? '' : json.length > 160 ? `${json.slice(0, 157)}…` : json;
+  return describeEvent(e, deviceName);
 }
 
 function eventRow(e: EventRecord): Row<EventRecord> {

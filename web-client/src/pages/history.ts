@@ -241,7 +241,8 @@ export const historyPage: Page = {
         const src = spec.source();
         if (!src) return { spec, chart: null, placeholder: h('div', { class: 'card chart-missing', 'data-testid': `chart-${spec.key}` }, h('p', { class: 'chart-title' }, spec.title), h('p', { class: 'muted' }, spec.missing())) };
         const title = spec.key === 'output' ? `${spec.title} — ${deviceName(src.deviceId)}` : spec.title;
-        const chart = new TimeChart({ title, testId: `chart-${spec.key}`, series: spec.series, ranges: spec.ranges, csvName: () => `powerplane-${spec.key}-${windowKey}` });
+        // Every chart of the page on the same window, ending at the server's now.
+        const chart = new TimeChart({ title, testId: `chart-${spec.key}`, series: spec.series, ranges: spec.ranges, csvName: () => `powerplane-${spec.key}-${windowKey}`, window: () => [serverNow() - w.ms, serverNow()] });
         if (!feeds.has(src.deviceId)) {
           const feed = new Feed(src.deviceId, w.ms, schedule);
           feeds.set(src.deviceId, feed);

@@ -1,9 +1,10 @@
 /** Rectifiers: full status per PSU, warnings/alarms in words, set output and standby. */
 import { fmt, fmtTime, h, KeyedList, onlineBadge, replaceChildren, setAttr, setText, stat, type Row } from '../dom.js';
-import { listen, psus, state } from '../store.js';
+import { deviceName, listen, psus, state } from '../store.js';
 import { setOutputDialog, standbyDialog } from '../dialogs.js';
 import type { Device, Setpoint } from '../types.js';
 import type { Page } from '../page.js';
+import { identityText } from '../devices/flatpack2.js';
 
 export function setpointText(s: Setpoint | null | undefined): string {
   if (!s) return 'none yet';
@@ -25,7 +26,7 @@ function psuCard(d: Device): Row<Device> {
   };
   const setpoint = h('span', { 'data-testid': 'setpoint' });
   const alerts = h('ul', { class: 'alert-list', 'data-testid': 'alerts' });
-  const owned = h('p', { class: 'note', hidden: true });
+  const owned = h('p', { class: 'note', hidden: true, id: `why-${d.id}`, 'data-testid': 'control-reason' });
   const stale = h('p', { class: 'note', 'data-testid': 'stale', hidden: true });
   const setBtn = h('button', { type: 'button', class: 'btn btn-primary', onclick: () => setOutputDialog(d.id) }, 'Set output…');
   const standbyBtn = h('button', { type: 'button', class: 'btn', onclick: () => standbyDialog(d.id) }, 'Standby');
@@ -47,7 +48,7 @@ function psuCard(d: Device): Row<Device> {
     update(d) {
       badge.set(d.online);
       el.classList.toggle('stale', !d.online);
-      setText(sub, `serial ${d.serial ?? '—'} · address ${d.address ?? '—'} · bus ${d.busId}`);
+      setText(sub, `${identityText(d)} · address ${d.address ?? '—'} · bus ${d.busId}`);
       setText(cells.vout.value, fmt(d.outputVoltageV, 2, 'V'));
       setText(cells.iout.value, fmt(d.outputCurrentA, 1, 'A'));
       setText(cells.power.value, fmt(d.outputPowerW, 0, 'W'));
@@ -66,8 +67,18 @@ function psuCard(d: Device): Row<Device> {
         alerts.dataset.sig = sig;
         replaceChildren(alerts, items.length ? items.map(([k, x]) => h('li', { class: `alert alert-${k}` }, `${k === 'alarm' ? 'Alarm' : 'Warning'}: ${x}`)) : h('li', { class: 'muted' }, 'No warnings or alarms'));
       }
-      owned.hidden = !d.ownedBy;
-      setText(owned, d.ownedBy ? `Driven by charger "${d.ownedBy}": stop the charge before setting it by hand.` : '');
+      // A control that cannot act now is disabled, with the reason written beside it (not refused after review).
+      const why = d.ownedBy
+        ? `${d.name} is being driven by ${deviceName(d.ownedBy)}: stop the charge on the Charger page before setting it by hand.`
+        : !d.online
+          ? `${d.name} is offline: a new output would not reach it (standby is kept and applied when it returns).`
+          : null;
+      owned.hidden = !why;
+      setText(owned, why ?? '');
+      setBtn.disabled = !!why;
+      standbyBtn.disabled = !!d.ownedBy;
+      setAttr(setBtn, 'aria-describedby', why ? owned.id : null);
+      setAttr(standbyBtn, 'aria-describedby', d.ownedBy ? owned.id : null);
     },
   };
 }
