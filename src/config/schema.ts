@@ -7,6 +7,7 @@ import { checkFallbackVoltage, validateChargerSettings } from '../engine/gate.js
 import { familyConfigs, familyKinds, type FamilyKind } from '../families/registry.js';
 import type { FamilyConfigEntry } from '../families/config-types.js';
 import { DEFAULT_CHARGER_SETTINGS, type ChargerSettings } from '../engine/charger/settings.js';
+import { fleetSchema } from '../fleet/config.js';
 
 const WAVESHARE_BITRATES = [1_000_000, 800_000, 500_000, 400_000, 250_000, 200_000, 125_000, 100_000, 50_000, 20_000, 10_000, 5_000] as const;
 const SERIAL_BAUDS = [9600, 19200, 38400, 115200, 1_228_800, 2_000_000] as const;
@@ -265,6 +266,8 @@ export const configSchema = z.preprocess(upgradeOlderKeys, z
       .default({ path: 'powerplane.db', retainFramesDays: 7, retainSamplesDays: 90 }),
     links: z.array(linkSchema).min(1, 'name at least one link (a CAN bus, a serial line, a USB-HID device…) under "links:"'),
     chargers: z.array(chargerSchema).default([]),
+    /** Forwarding of the event log to a central service over NATS JetStream (off when absent). */
+    fleet: fleetSchema.optional(),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
       .strict()
