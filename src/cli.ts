@@ -12,6 +12,8 @@ import { buildRig, simulatedClockStart, simulatedConfig } from './rig.js';
 import { kindsIn, loadFamilies } from './families/registry.js';
 import { Store, StoreOpenError } from './store/store.js';
 import { startServer } from './server.js';
+import { runCentral } from './cli/central.js';
+import { FleetOutbox } from './fleet/outbox.js';
 
 const USAGE = `usage: powerplane serve [--config powerplane.yaml] [--port N] [--host H] [--db FILE] [--sim-speed X] [--sim-soc PCT]
 
@@ -19,9 +21,12 @@ const USAGE = `usage: powerplane serve [--config powerplane.yaml] [--port N] [--
   --sim-speed X    run the simulated rig X times faster than real time (default 1)
   --sim-soc PCT    state of charge the simulated pack starts at (default 40)
   --port, --host   override server.port / server.host (host defaults to 127.0.0.1)
-  --db FILE        override database.path`;
+  --db FILE        override database.path
+
+       powerplane central --config central.yaml   (the fleet's central service; see --help there)`;
 
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'central') return runCentral(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -78,6 +83,9 @@ export async function main(argv: string[]): Promise<void> {
   const rig = buildRig({ config, clock, store, log, simulated, families, pack: simSoc === undefined ? undefined : { socPct: simSoc } });
   rig.start();
   const server = await startServer({ engine: rig.engine, log, ...config.server });
+  // Forwarding to the fleet's central service, when configured (SQLite stays the source of truth).
+  const outbox = config.fleet ? new FleetOutbox({ store, clock, log, fleet: config.fleet }) : null;
+  outbox?.start();
 
   const day = 24 * 3600_000;
   const prune = () => {
@@ -96,6 +104,7 @@ export async function main(argv: string[]): Promise<void> {
     log.info({ signal }, `${signal}: stopping`);
     clearInterval(pruneTimer);
     await server.close();
+    await outbox?.stop();
     await rig.stop();
     try {
       store.close();

@@ -10,8 +10,13 @@ export function parseSubject(subject: string): { site: string; kind: string } | 
   return m ? { site: m[1]!, kind: m[2]! } : null;
 }
 
-/** The JetStream message id of a row: a re-send of the same row is de-duplicated by the stream. */
-export const msgIdOf = (site: string, kind: FleetKind, id: number): string => `${site}:${kind[0]}:${id}`;
+const ID_PREFIX: Record<FleetKind, string> = { events: 'e', samples: 's', sessions: 'c' };
+
+/**
+ * The JetStream message id of a row: a re-send of the same row is de-duplicated by the stream.
+ * Unique across kinds (the stream's de-duplication window is shared by all of a site's subjects).
+ */
+export const msgIdOf = (site: string, kind: FleetKind, id: number): string => `${site}:${ID_PREFIX[kind]}:${id}`;
 
 export interface FleetEventMsg {
   id: number;
