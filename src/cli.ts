@@ -14,6 +14,7 @@ import { Store, StoreOpenError } from './store/store.js';
 import { startServer } from './server.js';
 import { runCentral } from './cli/central.js';
 import { FleetOutbox } from './fleet/outbox.js';
+import { attachOutbox } from './fleet/attach.js';
 
 const USAGE = `usage: powerplane serve [--config powerplane.yaml] [--port N] [--host H] [--db FILE] [--sim-speed X] [--sim-soc PCT]
 
@@ -85,7 +86,10 @@ export async function main(argv: string[]): Promise<void> {
   const server = await startServer({ engine: rig.engine, log, ...config.server });
   // Forwarding to the fleet's central service, when configured (SQLite stays the source of truth).
   const outbox = config.fleet ? new FleetOutbox({ store, clock, log, fleet: config.fleet }) : null;
-  outbox?.start();
+  if (outbox) {
+    attachOutbox(rig.engine, outbox);
+    outbox.start();
+  }
 
   const day = 24 * 3600_000;
   const prune = () => {

@@ -4,6 +4,7 @@ import { runAsActor } from '../engine/actor.js';
 import './devices.js';
 import './history.js';
 import './chargers.js';
+import './fleet.js';
 import { loadFamilyGraphql } from '../families/registry.js';
 
 // Each family's GraphQL types (its device type, its mutations) register with the builder first.
