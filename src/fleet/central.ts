@@ -82,6 +82,11 @@ export class CentralService {
     return typeof a === 'object' && a ? a.port : 0;
   }
 
+  /** Live alarm subscriptions (API clients). */
+  get alarmSubscribers(): number {
+    return this.alarmListeners.size;
+  }
+
   readonly alarms: AlarmBus = {
     subscribe: (fn) => {
       this.alarmListeners.add(fn);

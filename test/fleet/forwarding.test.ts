@@ -217,4 +217,55 @@ describe('fleet forwarding (edge → NATS JetStream → central → PostgreSQL)'
     expect(await centralIds('site-d', 'samples')).toEqual(before.samples);
     expect(await pgQuery('SELECT * FROM devices')).toEqual(before.device);
   });
+  it('alarms across the fleet arrive as a subscription, each once (a replayed alarm is not announced again)', async () => {
+    const { c } = central();
+    await c.start();
+    const ac = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${c.port}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: 'subscription { alarms { siteId id type deviceId } }' }),
+      signal: ac.signal,
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    const pump = (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          text += new TextDecoder().decode(value);
+        }
+      } catch {
+        // aborted at the end of the test
+      }
+    })();
+    await waitFor(() => c.alarmSubscribers === 1, 'the subscription to be registered');
+    const a = edge('site-e');
+    const b = edge('site-f');
+    a.outbox.start();
+    b.outbox.start();
+    write(a, 5);
+    a.store.appendEvent({ ts: a.clock.now(), type: 'psu.alarm', deviceId: 'psu-1', data: {} });
+    b.store.appendEvent({ ts: b.clock.now(), type: 'store.fault', data: { code: 'SQLITE_FULL' } });
+    a.store.flush();
+    b.store.flush();
+    await waitFor(() => (text.match(/"type":"(psu\.alarm|store\.fault)"/g) ?? []).length >= 2, 'both alarms on the subscription', 15_000);
+    // The same alarm rows again under other message ids (past the stream's de-duplication
+    // window): the central receives them, PostgreSQL keeps one row each, nothing is announced.
+    const acked = c.stats.acked.events;
+    const nc = await connect({ servers: nats.url });
+    const rows = a.store.db.prepare("SELECT id, ts, type, device_id AS deviceId, bus_id AS busId, data FROM events WHERE type = 'psu.alarm'").all() as Array<{ data: string }>;
+    for (const r of rows) await jetstream(nc).publish('pp.site-e.events', JSON.stringify({ ...r, data: JSON.parse(r.data) }), { msgID: 'again-' + JSON.stringify(r) });
+    await nc.close();
+    await waitFor(() => c.stats.acked.events >= acked + rows.length, 'the central to receive the alarm again');
+    const alarms = (text.match(/"type":"(psu\.alarm|store\.fault)"/g) ?? []).sort();
+    expect(alarms).toEqual(['"type":"psu.alarm"', '"type":"store.fault"']);
+    expect(text).toContain('"siteId":"site-e"');
+    expect(text).toContain('"siteId":"site-f"');
+    ac.abort();
+    await pump;
+  });
 });
+
