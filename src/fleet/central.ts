@@ -35,6 +35,10 @@ export interface CentralStats {
   /** Rows that were new (the rest were redeliveries or replays). */
   inserted: Record<Kind, number>;
   batches: number;
+  /** Wall ms spent writing batches to PostgreSQL (the central's own cost). */
+  writeMs: number;
+  /** Batches not written (NATS away, PostgreSQL refusing): left unacknowledged for redelivery. */
+  failures: number;
   lastError: string | null;
 }
 
@@ -57,6 +61,8 @@ export class CentralService {
     acked: { events: 0, samples: 0, sessions: 0, status: 0 },
     inserted: { events: 0, samples: 0, sessions: 0, status: 0 },
     batches: 0,
+    writeMs: 0,
+    failures: 0,
     lastError: null,
   };
   private nc: NatsConnection | null = null;
@@ -158,11 +164,14 @@ export class CentralService {
     while (this.running) {
       try {
         const consumer = await this.js!.consumers.get(this.stream, durable);
+        // A full batch returns at once; a quiet stream waits at most 1 s (the client's minimum expiry).
         const iter = await consumer.fetch({ max_messages: this.opts.config.batchSize, expires: 1000 });
         const batch: JsMsg[] = [];
         for await (const m of iter) batch.push(m);
         if (batch.length === 0) continue;
+        const t0 = performance.now();
         await this.write(kind, batch);
+        this.stats.writeMs += performance.now() - t0;
         for (const m of batch) m.ack();
         this.stats.acked[kind] += batch.length;
         this.stats.batches++;
@@ -170,6 +179,7 @@ export class CentralService {
         backoff = 250;
       } catch (err) {
         if (!this.running) return;
+        this.stats.failures++;
         // NATS away or PostgreSQL refusing: nothing was acknowledged, so JetStream redelivers.
         const text = err instanceof Error ? err.message : String(err);
         if (this.stats.lastError !== text) this.opts.log.warn({ kind, err: text }, `central: ${kind} not written (${text}); retrying`);
@@ -197,12 +207,18 @@ export class CentralService {
       bySite.set(p.site, entry);
     }
     const newAlarms: FleetEventRow[] = [];
+    // Every kind's consumer runs its own transactions at once: rows are locked in one order
+    // (sites, then devices, sorted) and the sites' lastSeen is one statement of its own, so two
+    // consumers never wait on each other in a cycle (a deadlock, then redelivery, again and again).
+    const siteIds = [...bySite.keys()].sort();
+    if (siteIds.length === 0) return;
+    await this.db
+      .insert(cs.sites)
+      .values(siteIds.map((id) => ({ id, name: null, lastSeen: now })))
+      .onConflictDoUpdate({ target: cs.sites.id, set: { lastSeen: sql`greatest(${cs.sites.lastSeen}, excluded.last_seen)` } });
     await this.db.transaction(async (tx) => {
-      for (const [site, { msgs }] of bySite) {
-        await tx
-          .insert(cs.sites)
-          .values({ id: site, name: null, lastSeen: now })
-          .onConflictDoUpdate({ target: cs.sites.id, set: { lastSeen: sql`greatest(${cs.sites.lastSeen}, excluded.last_seen)` } });
+      for (const site of siteIds) {
+        const { msgs } = bySite.get(site)!;
         if (kind === 'events') {
           const rows = dedupe(msgs as FleetEventMsg[], (e) => String(e.id)).map((e) => ({
             siteId: site,
@@ -219,7 +235,7 @@ export class CentralService {
           const inserted = await tx.insert(cs.events).values(rows).onConflictDoNothing().returning();
           this.stats.inserted.events += inserted.length;
           for (const r of inserted) if (r.alarm) newAlarms.push(r);
-          const perDevice = latestBy(rows.filter((r) => r.deviceId !== null), (r) => r.deviceId!, (r) => r.ts);
+          const perDevice = sortBy(latestBy(rows.filter((r) => r.deviceId !== null), (r) => r.deviceId!, (r) => r.ts), (r) => r.deviceId!);
           if (perDevice.length) {
             await tx
               .insert(cs.devices)
@@ -235,7 +251,7 @@ export class CentralService {
           if (rows.length === 0) continue;
           const inserted = await tx.insert(cs.samples).values(rows).onConflictDoNothing().returning({ id: cs.samples.id });
           this.stats.inserted.samples += inserted.length;
-          const perDevice = latestBy(rows, (r) => r.deviceId, (r) => r.ts);
+          const perDevice = sortBy(latestBy(rows, (r) => r.deviceId, (r) => r.ts), (r) => r.deviceId);
           await tx
             .insert(cs.devices)
             .values(perDevice.map((r) => ({ siteId: site, deviceId: r.deviceId, lastTs: r.ts, values: r.values })))
@@ -287,6 +303,10 @@ export class CentralService {
     });
     for (const a of newAlarms) for (const fn of this.alarmListeners) fn(a);
   }
+}
+
+function sortBy<T>(items: T[], key: (t: T) => string): T[] {
+  return items.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 function dedupe<T>(items: T[], key: (t: T) => string): T[] {

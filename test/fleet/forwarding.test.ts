@@ -267,5 +267,29 @@ describe('fleet forwarding (edge → NATS JetStream → central → PostgreSQL)'
     ac.abort();
     await pump;
   });
+  it('defect: the consumers of different kinds deadlocked in PostgreSQL on the same sites (rows locked in different orders), so with many sites batches were redelivered over and over', async () => {
+    const { c } = central();
+    await c.start();
+    const nc = await connect({ servers: nats.url });
+    const js = jetstream(nc);
+    const sitesN = 30;
+    const order = Array.from({ length: sitesN }, (_, i) => `s${String(i).padStart(2, '0')}`);
+    const pubs: Promise<unknown>[] = [];
+    for (let round = 0; round < 5; round++) {
+      // Each kind meets the sites in another order, as the edges' messages interleave.
+      for (const site of order) pubs.push(js.publish(`pp.${site}.events`, JSON.stringify({ id: round + 1, ts: round, type: 'test.tick', deviceId: 'd1', busId: null, data: {} }), { msgID: `${site}:e:${round}` }));
+      for (const site of [...order].reverse()) pubs.push(js.publish(`pp.${site}.samples`, JSON.stringify({ id: round + 1, ts: round, deviceId: 'd1', values: { v: round } }), { msgID: `${site}:s:${round}` }));
+      for (const site of [...order.slice(15), ...order.slice(0, 15)]) pubs.push(js.publish(`pp.${site}.status`, JSON.stringify({ name: site, backlog: round, oldestTs: null, ageMs: null, sentAt: round }), { msgID: `${site}:st:${round}` }));
+    }
+    await Promise.all(pubs);
+    await nc.close();
+    await waitFor(async () => {
+      const [r] = await pgQuery<{ e: number; s: number }>('SELECT (SELECT count(*)::int FROM events) AS e, (SELECT count(*)::int FROM samples) AS s');
+      return r!.e === sitesN * 5 && r!.s === sitesN * 5 && c.stats.acked.status === sitesN * 5;
+    }, 'every row written', 20_000);
+    expect(c.stats.failures).toBe(0);
+    const devices = await pgQuery<{ n: number }>("SELECT count(*)::int AS n FROM devices WHERE \"values\"->>'v' = '4' AND last_event_ts = 4");
+    expect(devices[0]!.n).toBe(sitesN);
+  });
 });
 
