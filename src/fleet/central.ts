@@ -167,10 +167,26 @@ export class CentralService {
         // A full batch returns at once; a quiet stream waits at most 1 s (the client's minimum expiry).
         const iter = await consumer.fetch({ max_messages: this.opts.config.batchSize, expires: 1000 });
         const batch: JsMsg[] = [];
-        for await (const m of iter) batch.push(m);
-        if (batch.length === 0) continue;
+        let fetchErr: unknown = null;
+        try {
+          for await (const m of iter) batch.push(m);
+        } catch (err) {
+          // The pull ended early (heartbeats missed on a busy process, NATS away): what arrived is
+          // still written and acknowledged, rather than left to wait for its redelivery.
+          fetchErr = err;
+        }
+        if (batch.length === 0) {
+          if (fetchErr) throw fetchErr;
+          continue;
+        }
         const t0 = performance.now();
-        await this.write(kind, batch);
+        try {
+          await this.write(kind, batch);
+        } catch (err) {
+          // Not written: handed back now (after the backoff), not after the ack wait.
+          for (const m of batch) m.nak(backoff);
+          throw err;
+        }
         this.stats.writeMs += performance.now() - t0;
         for (const m of batch) m.ack();
         this.stats.acked[kind] += batch.length;
