@@ -232,11 +232,12 @@ export class CentralService {
       .insert(cs.sites)
       .values(siteIds.map((id) => ({ id, name: null, lastSeen: now })))
       .onConflictDoUpdate({ target: cs.sites.id, set: { lastSeen: sql`greatest(${cs.sites.lastSeen}, excluded.last_seen)` } });
+    const devKey = (r: { siteId: string; deviceId: string | null }) => `${r.siteId}\u0000${r.deviceId}`;
     await this.db.transaction(async (tx) => {
-      for (const site of siteIds) {
-        const { msgs } = bySite.get(site)!;
-        if (kind === 'events') {
-          const rows = dedupe(msgs as FleetEventMsg[], (e) => String(e.id)).map((e) => ({
+      // Events and samples: one statement per table for the whole batch, whatever the sites.
+      if (kind === 'events') {
+        const rows = siteIds.flatMap((site) =>
+          dedupe(bySite.get(site)!.msgs as FleetEventMsg[], (e) => String(e.id)).map((e) => ({
             siteId: site,
             id: e.id,
             ts: e.ts,
@@ -246,37 +247,46 @@ export class CentralService {
             data: e.data ?? {},
             alarm: isAlarmType(e.type, this.opts.config.alarmTypes),
             receivedAt: now,
-          }));
-          if (rows.length === 0) continue;
-          const inserted = await tx.insert(cs.events).values(rows).onConflictDoNothing().returning();
-          this.stats.inserted.events += inserted.length;
-          for (const r of inserted) if (r.alarm) newAlarms.push(r);
-          const perDevice = sortBy(latestBy(rows.filter((r) => r.deviceId !== null), (r) => r.deviceId!, (r) => r.ts), (r) => r.deviceId!);
-          if (perDevice.length) {
-            await tx
-              .insert(cs.devices)
-              .values(perDevice.map((r) => ({ siteId: site, deviceId: r.deviceId!, lastEventTs: r.ts, lastEventType: r.type })))
-              .onConflictDoUpdate({
-                target: [cs.devices.siteId, cs.devices.deviceId],
-                set: { lastEventTs: sql`excluded.last_event_ts`, lastEventType: sql`excluded.last_event_type` },
-                setWhere: sql`${cs.devices.lastEventTs} IS NULL OR excluded.last_event_ts >= ${cs.devices.lastEventTs}`,
-              });
-          }
-        } else if (kind === 'samples') {
-          const rows = dedupe(msgs as FleetSampleMsg[], (s) => String(s.id)).map((s) => ({ siteId: site, id: s.id, ts: s.ts, deviceId: s.deviceId, values: s.values }));
-          if (rows.length === 0) continue;
-          const inserted = await tx.insert(cs.samples).values(rows).onConflictDoNothing().returning({ id: cs.samples.id });
-          this.stats.inserted.samples += inserted.length;
-          const perDevice = sortBy(latestBy(rows, (r) => r.deviceId, (r) => r.ts), (r) => r.deviceId);
+          })),
+        );
+        if (rows.length === 0) return;
+        const inserted = await tx.insert(cs.events).values(rows).onConflictDoNothing().returning();
+        this.stats.inserted.events += inserted.length;
+        for (const r of inserted) if (r.alarm) newAlarms.push(r);
+        const perDevice = sortBy(latestBy(rows.filter((r) => r.deviceId !== null), devKey, (r) => r.ts), devKey);
+        if (perDevice.length) {
           await tx
             .insert(cs.devices)
-            .values(perDevice.map((r) => ({ siteId: site, deviceId: r.deviceId, lastTs: r.ts, values: r.values })))
+            .values(perDevice.map((r) => ({ siteId: r.siteId, deviceId: r.deviceId!, lastEventTs: r.ts, lastEventType: r.type })))
             .onConflictDoUpdate({
               target: [cs.devices.siteId, cs.devices.deviceId],
-              set: { lastTs: sql`excluded.last_ts`, values: sql`excluded."values"` },
-              setWhere: sql`${cs.devices.lastTs} IS NULL OR excluded.last_ts >= ${cs.devices.lastTs}`,
+              set: { lastEventTs: sql`excluded.last_event_ts`, lastEventType: sql`excluded.last_event_type` },
+              setWhere: sql`${cs.devices.lastEventTs} IS NULL OR excluded.last_event_ts >= ${cs.devices.lastEventTs}`,
             });
-        } else if (kind === 'sessions') {
+        }
+        return;
+      }
+      if (kind === 'samples') {
+        const rows = siteIds.flatMap((site) =>
+          dedupe(bySite.get(site)!.msgs as FleetSampleMsg[], (x) => String(x.id)).map((x) => ({ siteId: site, id: x.id, ts: x.ts, deviceId: x.deviceId, values: x.values })),
+        );
+        if (rows.length === 0) return;
+        const inserted = await tx.insert(cs.samples).values(rows).onConflictDoNothing().returning({ id: cs.samples.id });
+        this.stats.inserted.samples += inserted.length;
+        const perDevice = sortBy(latestBy(rows, devKey, (r) => r.ts), devKey);
+        await tx
+          .insert(cs.devices)
+          .values(perDevice.map((r) => ({ siteId: r.siteId, deviceId: r.deviceId, lastTs: r.ts, values: r.values })))
+          .onConflictDoUpdate({
+            target: [cs.devices.siteId, cs.devices.deviceId],
+            set: { lastTs: sql`excluded.last_ts`, values: sql`excluded."values"` },
+            setWhere: sql`${cs.devices.lastTs} IS NULL OR excluded.last_ts >= ${cs.devices.lastTs}`,
+          });
+        return;
+      }
+      for (const site of siteIds) {
+        const { msgs } = bySite.get(site)!;
+        if (kind === 'sessions') {
           const rows = latestBy(msgs as FleetSessionMsg[], (m) => m.session.id, (m) => m.changeId).map((m) => ({
             siteId: site,
             id: m.session.id,
