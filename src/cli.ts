@@ -15,6 +15,7 @@ import { startServer } from './server.js';
 import { runCentral } from './cli/central.js';
 import { FleetOutbox } from './fleet/outbox.js';
 import { attachOutbox } from './fleet/attach.js';
+import { FleetCommands } from './fleet/commands.js';
 
 const USAGE = `usage: powerplane serve [--config powerplane.yaml] [--port N] [--host H] [--db FILE] [--sim-speed X] [--sim-soc PCT]
 
@@ -90,6 +91,9 @@ export async function main(argv: string[]): Promise<void> {
     attachOutbox(rig.engine, outbox);
     outbox.start();
   }
+  // Commands from the fleet, only when the site's admin enabled them (connects in the background).
+  const fleetCommands = config.fleet?.commands.enabled ? new FleetCommands({ engine: rig.engine, fleet: config.fleet, log, role: config.fleet.commands.role }) : null;
+  fleetCommands?.start().catch((e: unknown) => log.error({ err: String(e) }, `fleet: commands from the central side are off (${String(e)})`));
 
   const day = 24 * 3600_000;
   const prune = () => {
@@ -109,6 +113,7 @@ export async function main(argv: string[]): Promise<void> {
     clearInterval(pruneTimer);
     await server.close();
     await outbox?.stop();
+    await fleetCommands?.stop().catch(() => undefined);
     await rig.stop();
     try {
       store.close();

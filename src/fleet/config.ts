@@ -45,6 +45,11 @@ export const fleetSchema = z
     maxPerSecond: z.number().positive().default(2000),
     /** How often the site's backlog is reported to the central service (seconds). */
     statusIntervalS: z.number().positive().default(15),
+    /** Commands from the central side (pp.<site>.commands): off unless enabled; the role the fleet acts with. */
+    commands: z
+      .object({ enabled: z.boolean().default(false), role: z.enum(['viewer', 'operator', 'admin']).default('operator') })
+      .strict()
+      .default({ enabled: false, role: 'operator' }),
   })
   .strict();
 

@@ -1,0 +1,59 @@
+// Commands down: a request on pp.<site>.commands runs through the site's own engine, gate and
+// the role the site gives the fleet, and is answered with the outcome.
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from '@nats-io/transport-node';
+import { silentLogger } from '../../src/log.js';
+import { fleetSchema } from '../../src/fleet/config.js';
+import { commandSubject, FleetCommands, type FleetCommandReply } from '../../src/fleet/commands.js';
+import { startLiveServer, type LiveServer } from '../helpers/server.js';
+import { startNatsServer, type NatsServer } from '../helpers/nats-server.js';
+
+let live: LiveServer | undefined;
+let nats: NatsServer | undefined;
+let cmds: FleetCommands | undefined;
+afterEach(async () => {
+  await cmds?.stop();
+  await live?.stop();
+  await nats?.stop();
+  live = nats = cmds = undefined;
+});
+
+async function request(body: unknown): Promise<FleetCommandReply> {
+  const nc = await connect({ servers: nats!.url });
+  try {
+    const m = await nc.request(commandSubject('rig-1'), JSON.stringify(body), { timeout: 10_000 });
+    return m.json<FleetCommandReply>();
+  } finally {
+    await nc.close();
+  }
+}
+
+describe('fleet commands down', () => {
+  it('a standby from the fleet runs through the site gate and is answered; the event names the fleet as actor', async () => {
+    nats = await startNatsServer();
+    live = await startLiveServer({ speed: 10 });
+    cmds = new FleetCommands({ engine: live.rig.engine, fleet: fleetSchema.parse({ siteId: 'rig-1', natsUrl: nats.url }), log: silentLogger(), role: 'operator' });
+    await cmds.start();
+    const r = await request({ command: 'standby', deviceId: 'all' });
+    expect(r.ok).toBe(true);
+    const byFleet = live.store.eventsAfter(0).filter((e) => e.data.actor === 'fleet');
+    expect(byFleet.map((e) => e.type)).toContain('setpoint.accepted');
+  });
+
+  it('refused commands carry a code: a device the gate does not know, a role the site did not grant, an unknown command', async () => {
+    nats = await startNatsServer();
+    live = await startLiveServer({ speed: 10 });
+    cmds = new FleetCommands({ engine: live.rig.engine, fleet: fleetSchema.parse({ siteId: 'rig-1', natsUrl: nats.url }), log: silentLogger(), role: 'operator' });
+    await cmds.start();
+    const unknownDevice = await request({ command: 'standby', deviceId: 'no-such-psu' });
+    expect(unknownDevice.ok).toBe(false);
+    expect(unknownDevice).toHaveProperty('code');
+    expect(await request({ command: 'setVoltage', volts: 60 })).toMatchObject({ ok: false, code: 'BAD_USER_INPUT' });
+    await cmds.stop();
+
+    cmds = new FleetCommands({ engine: live.rig.engine, fleet: fleetSchema.parse({ siteId: 'rig-1', natsUrl: nats.url }), log: silentLogger(), role: 'viewer' });
+    await cmds.start();
+    expect(await request({ command: 'standby', deviceId: 'all' })).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    expect(await request({ command: 'stopCharge', chargerId: 'charger1' })).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+  });
+});
