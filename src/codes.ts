@@ -32,6 +32,7 @@ export const CODES = {
   METHOD_NOT_ALLOWED: 'That HTTP method is not accepted on this path (mutations need POST).',
   STORAGE_UNAVAILABLE: 'The database cannot be written (disk full, read-only); chargers are in standby until it is fixed.',
   INTERNAL: 'An unexpected error in the server; it is in the server log.',
+  SITE_UNREACHABLE: 'The central service of the fleet got no answer from that site: it is offline, or its admin has not enabled fleet.commands.',
 } as const;
 
 export type Code = keyof typeof CODES;

@@ -98,6 +98,17 @@ const typeDefs = /* GraphQL */ `
     sessions: Int!
   }
 
+  type CommandResult {
+    ok: Boolean!
+    code: String
+    message: String!
+  }
+
+  type Mutation {
+    "Asks a site to run a command through its own gate and roles (the site must enable fleet.commands): standby (deviceId: a PSU id or all) or stopCharge (chargerId)."
+    command(siteId: ID!, command: String!, deviceId: String, chargerId: String): CommandResult!
+  }
+
   type Subscription {
     "Every new alarm event from any site (or the sites named), as it is written."
     alarms(siteIds: [ID!]): FleetEvent!
@@ -172,6 +183,10 @@ export function createFleetApi(o: { central: CentralService; token: string | nul
           const [c] = await db.select({ n: sql<number>`count(*)::int` }).from(cs.chargeSessions).where(w(cs.chargeSessions.siteId));
           return { events: e?.n ?? 0, samples: s?.n ?? 0, sessions: c?.n ?? 0 };
         },
+      },
+      Mutation: {
+        command: (_: unknown, a: { siteId: string; command: string; deviceId?: string; chargerId?: string }) =>
+          o.central.command(a.siteId, { command: a.command, deviceId: a.deviceId ?? undefined, chargerId: a.chargerId ?? undefined }),
       },
       Subscription: {
         alarms: {

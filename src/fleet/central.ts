@@ -18,6 +18,7 @@ import { sql } from 'drizzle-orm';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
+import type { Code } from '../codes.js';
 import * as cs from '../../drizzle/central-schema.js';
 import { connectNats, redactUrl } from './nats.js';
 import { parseSubject, type FleetEventMsg, type FleetSampleMsg, type FleetSessionMsg, type FleetStatusMsg } from './subjects.js';
@@ -143,6 +144,17 @@ export class CentralService {
       { nats: redactUrl(c.nats.url), port: this.port },
       `central: consuming ${this.stream} from ${redactUrl(c.nats.url)} into PostgreSQL; fleet API on http://${c.server.host}:${this.port}/graphql`,
     );
+  }
+
+  /** Asks a site to run a command (pp.<site>.commands) and returns its answer. */
+  async command(siteId: string, cmd: Record<string, unknown>): Promise<{ ok: boolean; code?: string; message: string }> {
+    if (!this.nc) return { ok: false, code: 'SITE_UNREACHABLE' satisfies Code, message: 'the central service is not connected to NATS' };
+    try {
+      const m = await this.nc.request(`pp.${siteId}.commands`, JSON.stringify(cmd), { timeout: 10_000 });
+      return m.json<{ ok: boolean; code?: string; message: string }>();
+    } catch (err) {
+      return { ok: false, code: 'SITE_UNREACHABLE' satisfies Code, message: `site ${siteId} did not answer (${err instanceof Error ? err.message : String(err)}): it is offline or has fleet.commands off` };
+    }
   }
 
   async stop(): Promise<void> {

@@ -57,3 +57,32 @@ describe('fleet commands down', () => {
     expect(await request({ command: 'stopCharge', chargerId: 'charger1' })).toMatchObject({ ok: false, code: 'FORBIDDEN' });
   });
 });
+
+describe('fleet commands from the central API', () => {
+  it('the central mutation reaches the site and returns its answer; a site without commands is unreachable, said plainly', async () => {
+    const { startPostgres } = await import('../helpers/postgres.js');
+    const { CentralService } = await import('../../src/fleet/central.js');
+    const { parseCentralConfig } = await import('../../src/fleet/central-config.js');
+    nats = await startNatsServer();
+    const pgs = await startPostgres();
+    const central = new CentralService({ config: parseCentralConfig({ nats: { url: nats.url }, postgres: { url: pgs.url }, server: { port: 0 } }), log: silentLogger() });
+    try {
+      await central.start();
+      live = await startLiveServer({ speed: 10 });
+      const mutate = async (q: string) => {
+        const r = await fetch(`http://127.0.0.1:${central.port}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: q }) });
+        return ((await r.json()) as { data: { command: { ok: boolean; code: string | null; message: string } } }).data.command;
+      };
+      expect(await mutate('mutation { command(siteId: "rig-1", command: "standby", deviceId: "all") { ok code message } }')).toMatchObject({ ok: false, code: 'SITE_UNREACHABLE' });
+      cmds = new FleetCommands({ engine: live.rig.engine, fleet: fleetSchema.parse({ siteId: 'rig-1', natsUrl: nats.url }), log: silentLogger(), role: 'operator' });
+      await cmds.start();
+      expect(await mutate('mutation { command(siteId: "rig-1", command: "standby", deviceId: "all") { ok code message } }')).toMatchObject({ ok: true, code: null });
+      expect(await mutate('mutation { command(siteId: "rig-1", command: "stopCharge", chargerId: "nope") { ok code } }')).toMatchObject({ ok: false, code: 'NOT_FOUND' });
+    } finally {
+      await cmds?.stop();
+      cmds = undefined;
+      await central.stop();
+      await pgs.stop();
+    }
+  });
+});
