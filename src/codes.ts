@@ -33,6 +33,7 @@ export const CODES = {
   READ_ONLY: 'That job comes from the config file and is read-only in the API; change it in the config and restart.',
   STORAGE_UNAVAILABLE: 'The database cannot be written (disk full, read-only); chargers are in standby until it is fixed.',
   INTERNAL: 'An unexpected error in the server; it is in the server log.',
+  SITE_UNREACHABLE: 'The central service of the fleet got no answer from that site: it is offline, or its admin has not enabled fleet.commands.',
 } as const;
 
 export type Code = keyof typeof CODES;

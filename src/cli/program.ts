@@ -16,6 +16,10 @@ const GROUPS: Array<{ register(program: Command): void }> = [serve, config, dete
 const FAMILY_GROUPS: Record<string, (argv: string[]) => Promise<number>> = {
   profile: async (argv) => (await import('./profile.js')).runProfileCli(argv),
   vebus: async (argv) => (await import('./vebus.js')).runVebus(argv),
+  central: async (argv) => {
+    await (await import('./central.js')).runCentral(argv);
+    return 0;
+  },
 };
 
 
@@ -30,7 +34,8 @@ export function createProgram(): Command {
       'after',
       `
 Family commands: powerplane profile dump|diff|plan|apply|compare|sync-check|save … (PI18 inverters; see powerplane profile --help)
-                 powerplane vebus monitor|write … (a MultiPlus; see powerplane vebus --help).
+                 powerplane vebus monitor|write … (a MultiPlus; see powerplane vebus --help)
+                 powerplane central --config central.yaml (the fleet's central service).
 Commands that talk to a running server take --url / POWERPLANE_URL and --token / POWERPLANE_TOKEN.
 Exit codes: 0 done, 1 refused by the server (its code is printed), 2 bad usage or config, 3 server unreachable.
 `,

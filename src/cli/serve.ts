@@ -106,6 +106,17 @@ export async function serve(values: ServeOptions): Promise<void> {
   const server = await startServer({ engine: rig.engine, log, metrics, ...config.server });
   const mqttConfig = values.mqtt ? mqttSchema.parse({ ...config.mqtt, url: values.mqtt }) : config.mqtt;
   const mqtt = mqttConfig ? startMqttBridge({ engine: rig.engine, log, config: mqttConfig, version: version() }) : null;
+  // Forwarding to the fleet's central service, when configured (SQLite stays the source of truth).
+  const fleet = config.fleet;
+  const { FleetOutbox } = fleet ? await import('../fleet/outbox.js') : { FleetOutbox: null };
+  const outbox = fleet && FleetOutbox ? new FleetOutbox({ store, clock, log, fleet }) : null;
+  if (outbox) {
+    (await import('../fleet/attach.js')).attachOutbox(rig.engine, outbox);
+    outbox.start();
+  }
+  // Commands from the fleet, only when the site's admin enabled them (connects in the background).
+  const fleetCommands = fleet?.commands.enabled ? new (await import('../fleet/commands.js')).FleetCommands({ engine: rig.engine, fleet, log, role: fleet.commands.role }) : null;
+  fleetCommands?.start().catch((e: unknown) => log.error({ err: String(e) }, `fleet: commands from the central side are off (${String(e)})`));
 
   const day = 24 * 3600_000;
   // By the time indexes, in batches of a few ms with the event loop free between them: the
@@ -188,6 +199,8 @@ export async function serve(values: ServeOptions): Promise<void> {
       log.warn({ err: String(e) }, `mqtt: ${String(e)}`);
     }
     await server.close();
+    await outbox?.stop();
+    await fleetCommands?.stop().catch(() => undefined);
     await rig.stop();
     try {
       store.close();

@@ -9,6 +9,7 @@ import { familyConfigs, familyKinds, type FamilyKind } from '../families/registr
 import type { FamilyConfigEntry } from '../families/config-types.js';
 import { DEFAULT_CHARGER_SETTINGS, type ChargerSettings } from '../engine/charger/settings.js';
 import { mqttSchema } from '../mqtt/config.js';
+import { fleetSchema } from '../fleet/config.js';
 
 const WAVESHARE_BITRATES = [1_000_000, 800_000, 500_000, 400_000, 250_000, 200_000, 125_000, 100_000, 50_000, 20_000, 10_000, 5_000] as const;
 const SERIAL_BAUDS = [9600, 19200, 38400, 115200, 1_228_800, 2_000_000] as const;
@@ -273,6 +274,8 @@ export const configSchema = z.preprocess(upgradeOlderKeys, z
     chargers: z.array(chargerSchema).default([]),
     /** Scheduled jobs (read-only in the API); references are checked against the rig at load. */
     jobs: z.array(jobInputSchema).default([]),
+    /** Forwarding of the event log to a central service over NATS JetStream (off when absent). */
+    fleet: fleetSchema.optional(),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
       .strict()

@@ -6,6 +6,7 @@ import './history.js';
 import './chargers.js';
 import './jobs.js';
 import './energy.js';
+import './fleet.js';
 import { loadFamilyGraphql } from '../families/registry.js';
 
 // Each family's GraphQL types (its device type, its mutations) register with the builder first.
