@@ -35,7 +35,7 @@ describe('metrics', () => {
   it('a real server serves every device reading, link counters, setpoints by code, event-loop delay and store size', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pp-metrics-'));
     const s = await spawnServer(['--port', '0', '--db', join(dir, 'sim.db'), '--sim-speed', '10']);
-    await waitFor(async () => (await gqlData<{ devices: Array<{ online: boolean }> }>(s.url, '{ devices { online } }')).devices.filter((d) => d.online).length >= 3, 'devices online', 20_000);
+    await waitFor(async () => (await gqlData<{ devices: Array<{ kind: string; online: boolean }> }>(s.url, '{ devices { kind online } }')).devices.filter((d) => d.online && (d.kind === 'flatpack2' || d.kind === 'bms')).length >= 3, 'the rectifiers and the BMS online', 20_000);
     await gqlData(s.url, 'mutation { setPsuOutput(input: { deviceId: "all", voltageV: 54, currentA: 5 }) { sent } }');
     const refused = await fetch(`${s.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: 'mutation { setPsuOutput(input: { deviceId: "all", voltageV: 70, currentA: 5 }) { sent } }' }) });
     expect(((await refused.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code).toBe('OUT_OF_RANGE');

@@ -56,7 +56,8 @@ describe('signals', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pp-sig-'));
     const db = join(dir, 'sim.db');
     const s = await spawnServer(['--port', '0', '--db', db, '--sim-speed', '10']);
-    await waitFor(async () => (await gqlData<{ devices: Array<{ online: boolean }> }>(s.url, '{ devices { online } }')).devices.filter((d) => d.online).length >= 3, 'the simulated devices online', 20_000);
+    // The demo has more than rectifiers now (EVSE, inverters, MultiPlus): wait for the charger's own.
+    await waitFor(async () => (await gqlData<{ devices: Array<{ kind: string; online: boolean }> }>(s.url, '{ devices { kind online } }')).devices.filter((d) => d.online && (d.kind === 'flatpack2' || d.kind === 'bms')).length >= 3, 'the rectifiers and the BMS online', 20_000);
     const started = await gqlData<{ startCharge: { phase: string } }>(s.url, 'mutation { startCharge(chargerId: "charger1", currentA: 10) { phase } }');
     expect(started.startCharge.phase).not.toBe('idle');
     await stopServer(s.child, 'SIGTERM');
