@@ -115,3 +115,4 @@ export const family = {
     return sim;
   },
 } as const satisfies DeviceFamily<OpenEvseConfig, OpenEvseSim, EvseView>;
+import './jobs.js';

@@ -81,3 +81,4 @@ export const family = {
     return new VebusSim({ clock, transport: device });
   },
 } as const satisfies DeviceFamily<VebusConfig, VebusSim, VebusDeviceView>;
+import './jobs.js';
