@@ -410,6 +410,12 @@ export class ChargerRuntime {
         // The machine only emits gate-valid values; a refusal means the world changed under
         // it (limits, a lost link). Fail safe: ERROR and standby.
         if (verdict.code === 'LINK_DOWN') continue; // the pause/resume path handles a lost link
+        // A full or read-only disk is the fail-safe's case: the same stop, whichever noticed first
+        // (the charger's next step can meet the refusal before the engine's fail-safe runs).
+        if (verdict.code === 'STORAGE_UNAVAILABLE') {
+          await this.apply({ type: 'stop', now: this.host.clock.now(), reason: `storage unavailable: ${verdict.message}` }, 'safety');
+          continue;
+        }
         await this.apply({ type: 'fault', now: this.host.clock.now(), reason: `command refused by the gate (${verdict.code}): ${verdict.message}` }, 'safety');
       }
     }

@@ -403,6 +403,14 @@ export class DcOutputController {
         },
         true,
       );
+      // The accepted event must be on disk before a power setpoint leaves: if that very write
+      // failed (the disk filled just now), the setpoint does not go out; a standby still does.
+      if (!standby && !this.host.store.health.writable) {
+        const h = checkStorageWritable(this.host.store.health, { standby });
+        const message = h.ok ? 'the database cannot be written' : h.message;
+        this.host.record({ type: 'setpoint.rejected', busId: b.id, deviceId, data: { origin, ...req, standby, code: 'STORAGE_UNAVAILABLE', reason: message } }, true);
+        return { ok: false, code: 'STORAGE_UNAVAILABLE', message };
+      }
       b.setpoint = { voltageV: v.voltageV, currentA: v.currentA, origin, at, standby };
       const sent = await b.bus.send(v);
       if (!(sent && step)) this.host.record({ type: sent ? 'setpoint.sent' : 'setpoint.send-failed', busId: b.id, deviceId, data: { origin, voltageV: v.voltageV, currentA: v.currentA } }, !sent);
