@@ -53,7 +53,7 @@ describe('EV charger card in chromium on the simulated rig', () => {
     await poll(() => tile().getByTestId('evse-state').innerText()).toBe('Ready — no vehicle');
     await poll(() => tile().getByTestId('evse-heartbeat').innerText()).toMatch(/armed, 6 A fallback/);
     // its link is a RAPI serial line, not a CAN bus
-    await poll(() => page.getByTestId('bus-chip').allInnerTexts()).toContain('RAPI evse: link up');
+    await poll(() => page.getByTestId('bus-chip').allInnerTexts()).toContain('RAPI link evse: link up');
   });
 
   it('a car plugs in and charges: the card says so, with power and session kWh', async () => {

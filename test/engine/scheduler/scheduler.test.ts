@@ -310,7 +310,7 @@ describe('actions and conditions on the simulated rig', () => {
     const [run] = runsOf(s, j.id);
     expect(run).toMatchObject({ outcome: 'refused', code: 'NOT_CHARGING' });
     expect(run.steps.map((x) => x.outcome)).toEqual(['ok', 'refused', 'not-run']);
-    expect(run.reason).toMatch(/stop charge on charger1: charger charger1 is not charging/);
+    expect(run.reason).toMatch(/stop charge on charger1: House bank charger is not charging/);
     const caused = run.eventIds.map((id) => t.store.listEvents({}, 1000).items.find((e) => e.id === id)!);
     expect(caused.map((e) => e.type)).toContain('setpoint.accepted');
     expect(caused.every((e) => String(e.data.actor).startsWith(`job:${j.id}#`))).toBe(true);
