@@ -44,6 +44,11 @@ describe('PI18 inverters through the API', () => {
     } finally {
       sim('inv1').setFault(0);
     }
+    // The next tests apply to the slave: wait until its polled faults (FWS) show the fault gone.
+    await waitFor(async () => {
+      const q = await s.gql<{ device: { faults: unknown[] } }>(`{ device(id: "inv-slave") { ... on Inverter { faults { group } } } }`);
+      return q.data?.device.faults.length === 0 ? true : null;
+    }, 'the slave without a fault');
   });
 
   it('dump → save → plan → apply with progress; the audit says who, which frames and replies; re-apply sends nothing', async () => {
