@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import type { DcOutputLimits } from '../engine/capabilities.js';
+import type { EnergySource } from '../store/energy.js';
 
 export type Carrier = 'can' | 'stream';
 
@@ -23,4 +24,6 @@ export interface FamilyConfigEntry<Cfg> {
   };
   /** The section names a battery (a charger may be guided by it). */
   batteryId?(c: Cfg): string;
+  /** Which reading of its devices is power, for energy by day. */
+  energy?: EnergySource;
 }

@@ -8,6 +8,7 @@
 import type { PowerplaneConfig } from '../config/schema.js';
 import type { DeviceFamily } from './types.js';
 import type { FamilyConfigEntry } from './config-types.js';
+import type { EnergySource } from '../store/energy.js';
 import { flatpack2Config } from './flatpack2/config.js';
 import { bmsConfig } from './bms/config.js';
 import { openEvseConfig } from './openevse/config.js';
@@ -28,6 +29,14 @@ export const familyKinds = Object.keys(registry) as FamilyKind[];
 
 /** Each family's config entry, by kind. */
 export const familyConfigs = Object.fromEntries(familyKinds.map((k) => [k, registry[k].config])) as { [K in FamilyKind]: (typeof registry)[K]['config'] };
+
+/** Each family's energy source (which reading is power), by kind, for energy by day. */
+export const energySources: Record<string, EnergySource> = Object.fromEntries(
+  familyKinds.flatMap((k) => {
+    const e = (registry[k].config as FamilyConfigEntry<unknown>).energy;
+    return e ? [[k, e]] : [];
+  }),
+);
 
 /** The family module of `K`, as a type only (no load). */
 export type FamilyOf<K extends FamilyKind> = Awaited<ReturnType<(typeof registry)[K]['load']>>['family'];

@@ -1,6 +1,7 @@
 /** Energy per device and day (src/store/energy.ts), for the dashboard's today / week / month. */
 import { builder } from './builder.js';
-import { energyByDay, POWER_OF, type EnergyDay } from '../store/energy.js';
+import { energyByDay, type EnergyDay } from '../store/energy.js';
+import { energySources } from '../families/registry.js';
 
 const EnergyDayRef = builder.objectRef<EnergyDay>('EnergyDay').implement({
   description: "One device's energy on one local day",
@@ -8,7 +9,7 @@ const EnergyDayRef = builder.objectRef<EnergyDay>('EnergyDay').implement({
     day: t.exposeString('day', { description: 'YYYY-MM-DD in the asked time zone offset' }),
     deviceId: t.exposeString('deviceId'),
     kind: t.exposeString('kind'),
-    what: t.string({ description: 'what the Wh are, in words ("delivered by the rectifiers")', resolve: (e) => POWER_OF[e.kind]?.what ?? 'energy' }),
+    what: t.string({ description: 'what the Wh are, in words ("delivered by the rectifiers")', resolve: (e) => energySources[e.kind]?.what ?? 'energy' }),
     wh: t.exposeFloat('wh', { description: 'Wh in the main direction: delivered, charged, produced' }),
     whReverse: t.exposeFloat('whReverse', { description: 'Wh the other way (taken from the battery); 0 for one-way devices' }),
   }),
@@ -29,7 +30,7 @@ builder.queryField('energy', (t) =>
       const localMidnight = Math.floor((now + tz * 60_000) / 86_400_000) * 86_400_000 - tz * 60_000;
       const from = localMidnight - (days - 1) * 86_400_000;
       const devices = ctx.engine.listDevices().map((d) => ({ id: d.id, kind: d.kind }));
-      return energyByDay(ctx.engine.store, { from, to: now + 1, tzOffsetMin: tz, devices });
+      return energyByDay(ctx.engine.store, { from, to: now + 1, tzOffsetMin: tz, devices, sources: energySources });
     },
   }),
 );

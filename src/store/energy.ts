@@ -4,8 +4,8 @@
  * away). One function for the dashboard's energy today / week / month: the rollups another
  * branch adds can replace its body without changing its callers.
  *
- * Which value is a device kind's power is one line each in POWER_OF (a family adds its own:
- * PV produced, EV delivered, inverter AC out).
+ * Which value is a device kind's power comes from its family's config entry (`energy`, in
+ * src/families/<kind>/config.ts; registry.ts `energySources`).
  */
 import type { Store } from './store.js';
 
@@ -15,16 +15,20 @@ type Values = Record<string, unknown>;
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /** A kind's power in W from one sample: + in its main direction (delivered, charged, produced), − the other way. */
-export const POWER_OF: Record<string, { what: string; reverse?: string; power(v: Values): number | null }> = {
-  flatpack2: { what: 'delivered by the rectifiers', power: (v) => num(v.outputPowerW) ?? mul(v.outputVoltageV, v.outputCurrentA) },
-  bms: { what: 'charged into the battery', reverse: 'taken from the battery', power: (v) => num(v.powerW) ?? mul(v.voltageV, v.currentA) },
-};
+export interface EnergySource {
+  what: string;
+  reverse?: string;
+  power(v: Values): number | null;
+}
 
-function mul(a: unknown, b: unknown): number | null {
+/** v[a] × v[b] when both are finite numbers (a power from a voltage and a current). */
+export function mul(a: unknown, b: unknown): number | null {
   const x = num(a);
   const y = num(b);
   return x === null || y === null ? null : x * y;
 }
+
+export { num as finiteOrNull };
 
 export interface EnergyDay {
   /** The local day, YYYY-MM-DD, in the caller's time zone offset. */
@@ -43,10 +47,13 @@ export function dayOf(ts: number, tzOffsetMin: number): string {
 }
 
 /** Energy per device and local day over [from, to), from plain sample queries. */
-export function energyByDay(store: Pick<Store, 'telemetry'>, opts: { from: number; to: number; tzOffsetMin: number; devices: ReadonlyArray<{ id: string; kind: string }> }): EnergyDay[] {
+export function energyByDay(
+  store: Pick<Store, 'telemetry'>,
+  opts: { from: number; to: number; tzOffsetMin: number; devices: ReadonlyArray<{ id: string; kind: string }>; sources: Readonly<Record<string, EnergySource>> },
+): EnergyDay[] {
   const out = new Map<string, EnergyDay>();
   for (const d of opts.devices) {
-    const p = POWER_OF[d.kind];
+    const p = opts.sources[d.kind];
     if (!p) continue;
     const rows = store.telemetry(d.id, opts.from, opts.to, Number.MAX_SAFE_INTEGER);
     let prev: { ts: number; w: number } | null = null;

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.js';
 import { tempDbPath } from '../helpers/rig.js';
 import { dayOf, energyByDay } from '../../src/store/energy.js';
+import { energySources } from '../../src/families/registry.js';
 
 let store: Store | null = null;
 afterEach(() => {
@@ -23,7 +24,7 @@ describe('energy by day', () => {
     for (let t = DAY0 + 9 * H + 10_000; t <= DAY0 + 10 * H; t += 10_000) store.appendSample({ ts: t, deviceId: 'bms', values: { voltageV: 50, currentA: -10 } });
     for (let t = DAY0 + 12 * H; t <= DAY0 + 13 * H; t += 10_000) store.appendSample({ ts: t, deviceId: 'bms', values: { voltageV: 50, currentA: 20 } });
     const devices = [{ id: 'fp2-1', kind: 'flatpack2' }, { id: 'bms', kind: 'bms' }, { id: 'x', kind: 'unknown-kind' }];
-    const days = energyByDay(store, { from: DAY0 - 24 * H, to: DAY0 + 24 * H, tzOffsetMin: 0, devices });
+    const days = energyByDay(store, { from: DAY0 - 24 * H, to: DAY0 + 24 * H, tzOffsetMin: 0, devices, sources: energySources });
     const get = (id: string, day: string) => days.find((d) => d.deviceId === id && d.day === day);
     expect(get('fp2-1', '2026-01-09')!.wh).toBeCloseTo(2000, 6);
     expect(get('fp2-1', '2026-01-10')!.wh).toBeCloseTo(2000, 6);
@@ -33,7 +34,7 @@ describe('energy by day', () => {
     expect(b.wh).toBeCloseTo(2000 + (250 * 10) / 3600, 6);
     expect(b.whReverse).toBeCloseTo((500 * 3590) / 3600, 6);
     // In UTC+3 the rectifier's four hours are all on the 10th local day.
-    const east = energyByDay(store, { from: DAY0 - 24 * H, to: DAY0 + 24 * H, tzOffsetMin: 180, devices });
+    const east = energyByDay(store, { from: DAY0 - 24 * H, to: DAY0 + 24 * H, tzOffsetMin: 180, devices, sources: energySources });
     expect(east.filter((d) => d.deviceId === 'fp2-1').map((d) => [d.day, Math.round(d.wh)])).toEqual([['2026-01-10', 4000]]);
     expect(dayOf(DAY0 - 1, 0)).toBe('2026-01-09');
   });

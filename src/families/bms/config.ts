@@ -1,6 +1,7 @@
 /** A BMS link's config section (Deye/Pylontech on CAN), and the battery it names. */
 import { z } from 'zod';
 import type { FamilyConfigEntry } from '../config-types.js';
+import { finiteOrNull, mul } from '../../store/energy.js';
 
 export const bmsSchema = z
   .object({
@@ -20,5 +21,6 @@ export type BmsConfig = z.infer<typeof bmsSchema>;
 export const bmsConfig = {
   schema: bmsSchema,
   carrier: 'can',
+  energy: { what: 'charged into the battery', reverse: 'taken from the battery', power: (v) => finiteOrNull(v.powerW) ?? mul(v.voltageV, v.currentA) },
   batteryId: (c: BmsConfig) => c.id,
 } as const satisfies FamilyConfigEntry<BmsConfig>;

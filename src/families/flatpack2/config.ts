@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { checkPsuSetpoint } from '../../engine/gate.js';
 import { flatpack2Limits } from './limits.js';
 import type { FamilyConfigEntry } from '../config-types.js';
+import { finiteOrNull, mul } from '../../store/energy.js';
 
 export const serialKey = z.string().regex(/^\d{12}$/, 'PSU serial numbers are 12 decimal digits, e.g. "192750001639"');
 
@@ -78,6 +79,7 @@ export type PsuConfig = z.infer<typeof psuConfigSchema>;
 export const flatpack2Config = {
   schema: flatpack2Schema,
   carrier: 'can',
+  energy: { what: 'delivered by the rectifiers', power: (v) => finiteOrNull(v.outputPowerW) ?? mul(v.outputVoltageV, v.outputCurrentA) },
   dcOutput: {
     limits: (c: Flatpack2Config) => flatpack2Limits(c),
     fallbackVoltageV: (c: Flatpack2Config) => c.fallbackVoltageV,
