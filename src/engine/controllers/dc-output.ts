@@ -163,8 +163,8 @@ export class DcOutputController {
    * handles the alarm itself.
    */
   private onAlarmEdge(b: DcBusState, d: DcUnitView): void {
-    this.host.record({ type: 'psu.alarm', deviceId: d.id, busId: b.id, data: { stateCode: 0x0c } }, true);
-    this.host.log.error({ device: d.id, bus: b.id }, `PSU ${d.serial} ALARM: output off; putting ${b.id} in standby`);
+    // The family recorded the alarm itself (its event); the policy here is the standby.
+    this.host.log.error({ device: d.id, bus: b.id }, `${d.name} ALARM: output off; putting ${b.id} in standby`);
     if (this.host.units(b.id).some((p) => p.ownedBy !== null)) return;
     if (b.setpoint?.standby) return;
     void this.apply('safety', [b], b.limits.standby, true, d.id);

@@ -16,6 +16,9 @@ import { emptyPsu, projectPsu, psuDeviceId, psuReadingFromSample, psuSampleValue
 
 type Obs = Observation<Fp2Fact>;
 
+/** Status state code of a PSU whose output is off (flatpack2.md). */
+const ALARM_STATE = 0x0c;
+
 /** The envelope the engine reads, from the driver's own observations. */
 function toObservations(o: Fp2Observation, lastBits: Map<string, number>): Obs[] {
   switch (o.kind) {
@@ -38,8 +41,18 @@ function toObservations(o: Fp2Observation, lastBits: Map<string, number>): Obs[]
       ];
     case 'status': {
       const id = psuDeviceId(o.serial);
+      // The alarm edge (state 0x0C: output off) is the family's event; the DC output controller reacts to the view's `alarm`.
+      const alarmKey = `${o.serial}/state`;
+      const edge = o.status.stateCode === ALARM_STATE && lastBits.get(alarmKey) !== ALARM_STATE;
+      lastBits.set(alarmKey, o.status.stateCode);
       return [
-        { type: 'fact', at: o.ts, deviceId: id, fact: { kind: 'status', addr: o.addr, status: o.status } },
+        {
+          type: 'fact',
+          at: o.ts,
+          deviceId: id,
+          fact: { kind: 'status', addr: o.addr, status: o.status },
+          ...(edge ? { event: { type: 'psu.alarm', data: { stateCode: ALARM_STATE }, durable: true } } : {}),
+        },
         { type: 'reading', at: o.ts, deviceId: id, values: { ...psuSampleValues(o.status) } },
       ];
     }
