@@ -31,6 +31,8 @@ export const state = {
 };
 
 const SNAPSHOT_KEY = 'powerplane.lastState';
+/** The lists on screen that came from the kept picture, not from the server yet. */
+const fromSnapshot = new Set<'chargers' | 'batteries'>();
 let lastSave = 0;
 
 /** Keeps the last known state in this browser (at most every 5 s), for a page opened while the server is away. */
@@ -63,8 +65,14 @@ export function restoreSnapshot(): boolean {
     // Every device of a kept picture is shown as not live: its values are as old as the picture.
     state.devices = new Map(s.devices.map((d) => [d.id, { ...d, online: false }]));
     state.buses = s.buses;
-    if (s.chargers) state.chargers = { status: 'ok', items: s.chargers };
-    if (s.batteries) state.batteries = { status: 'ok', items: s.batteries };
+    if (s.chargers) {
+      state.chargers = { status: 'ok', items: s.chargers };
+      fromSnapshot.add('chargers');
+    }
+    if (s.batteries) {
+      state.batteries = { status: 'ok', items: s.batteries };
+      fromSnapshot.add('batteries');
+    }
     state.serverNow = s.serverNow;
     for (const t of ['system', 'devices', 'buses', 'chargers', 'batteries', 'conn'] as const) notify(t);
     return true;
@@ -183,9 +191,14 @@ export async function loadChargers(): Promise<void> {
   try {
     const r = await gql<{ chargers: Charger[] }>(Q.CHARGERS);
     state.chargers = { status: 'ok', items: r.chargers };
+    fromSnapshot.delete('chargers');
   } catch (e) {
-    // A list kept from an earlier visit gives way to the server's answer when the server did answer.
-    if (state.chargers.status !== 'ok' || (state.cachedAt !== null && e instanceof ApiError && e.code !== 'NETWORK')) state.chargers = { status: 'error', message: message(e) };
+    // A list kept from an earlier visit gives way to the server's answer when the server did answer
+    // (whether or not the overview loaded first: that race left a refused list looking fine).
+    if (state.chargers.status !== 'ok' || (fromSnapshot.has('chargers') && e instanceof ApiError && e.code !== 'NETWORK')) {
+      state.chargers = { status: 'error', message: message(e) };
+      fromSnapshot.delete('chargers');
+    }
   }
   notify('chargers');
 }
@@ -197,9 +210,11 @@ export async function loadBatteries(): Promise<void> {
   try {
     const r = await gql<{ batteries: Battery[] }>(Q.BATTERIES);
     state.batteries = { status: 'ok', items: r.batteries };
+    fromSnapshot.delete('batteries');
   } catch (e) {
     if (isUnsupported(e)) state.batteries = { status: 'unsupported', message: message(e) };
-    else if (state.batteries.status !== 'ok') state.batteries = { status: 'error', message: message(e) };
+    else if (state.batteries.status !== 'ok' || (fromSnapshot.has('batteries') && e instanceof ApiError && e.code !== 'NETWORK')) state.batteries = { status: 'error', message: message(e) };
+    if (state.batteries.status !== 'ok') fromSnapshot.delete('batteries');
   }
   notify('batteries');
 }
