@@ -9,126 +9,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeFrame, WaveshareDecoder } from '../src/families/can/waveshare.js';
-import { decodeFp2, encodeStatus, encodeLoginRequest, encodeLogin } from '../src/families/flatpack2/codec.js';
-import { canFrameRecord, type CanFrame } from '../src/families/can/types.js';
-import { Store, type FrameRow, type SampleRow } from '../src/store/store.js';
+import type { FrameRow, SampleRow } from '../src/store/store.js';
 import { runBare, benchStoreVsBare } from './store-bench.js';
 import { benchFanout } from './fanout.js';
 import { benchLargeStore } from './large-store.js';
-import { FakeClock } from '../src/clock.js';
-import { family as flatpack2 } from '../src/families/flatpack2/family.js';
-import type { DeviceFamily, FamilyLink } from '../src/families/types.js';
-import type { LoadedFamilies } from '../src/families/registry.js';
-import { Engine } from '../src/engine/engine.js';
-import type { CanLink } from '../src/families/can/types.js';
-import { silentLogger } from '../src/log.js';
-import { parseConfig } from '../src/config/load.js';
+import { makeCapture, pipelineOnce, engineOnce } from './ingest.js';
 
 const N = Number(process.argv[2] ?? 200_000);
 const REPS = 3;
-const SERIALS = ['192750001639', '163850019608', '132071181554', '111122223333'];
-
-/**
- * A realistic bus capture: status frames from 4 PSUs at 5 Hz, a login per PSU per second, and
- * every PSU asking to be logged in (with its address) at the start and now and then, so that
- * all four are known to the driver and every status frame becomes a telemetry sample.
- */
-function makeCapture(n: number): { bytes: Uint8Array; frames: number } {
-  const frames: CanFrame[] = [];
-  for (let i = 0; frames.length < n; i++) {
-    const unit = i % 4;
-    if (i % 20 === 0) frames.push(encodeLogin(SERIALS[unit], unit + 1));
-    if (i % 400 < 4) frames.push(encodeLoginRequest(SERIALS[unit], unit + 1));
-    frames.push(
-      encodeStatus({ addr: unit + 1, stateCode: 0x04, intakeTempC: 25 + (i % 7), currentA: (i % 400) / 10, voltageV: 50 + (i % 700) / 100, inputVoltageV: 230, outputTempC: 35 }),
-    );
-  }
-  frames.length = n;
-  const parts = frames.map((f) => encodeFrame(f, 'variable'));
-  const bytes = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    bytes.set(p, o);
-    o += p.length;
-  }
-  return { bytes, frames: n };
-}
-
-/** Serial reads arrive in chunks; 4 KiB is what a CH340 at 2 Mbaud hands over under load. */
-function* chunks(bytes: Uint8Array, size = 4096): Generator<Uint8Array> {
-  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
-}
-
-function pipelineOnce(dir: string, capture: Uint8Array, run: number): { ms: number; rows: FrameRow[] } {
-  const store = Store.open({ path: path.join(dir, `pipeline-${run}.db`), maxBatch: 5000 });
-  const rows: FrameRow[] = [];
-  const dec = new WaveshareDecoder();
-  const out: CanFrame[] = [];
-  const t0 = performance.now();
-  let ts = 1_795_000_000_000;
-  for (const chunk of chunks(capture)) {
-    out.length = 0;
-    dec.push(chunk, out);
-    for (const f of out) {
-      const msg = decodeFp2(f);
-      const addr = msg.kind === 'status' || msg.kind === 'login' ? msg.addr : 0;
-      const row: FrameRow = { ts: ts++, link: 'can0', ...canFrameRecord(f, 'rx', msg.kind, addr ? `fp2-${SERIALS[addr - 1]}` : null) };
-      store.appendFrame(row);
-      if (run === 0) rows.push(row);
-    }
-  }
-  store.flush();
-  const ms = performance.now() - t0;
-  store.close();
-  return { ms, rows };
-}
-
-function engineOnce(dir: string, capture: Uint8Array, run: number): { ms: number; samples: number; statusFrames: number; sampleRows: SampleRow[] } {
-  const store = Store.open({ path: path.join(dir, `engine-${run}.db`), maxBatch: 5000 });
-  const clock = new FakeClock();
-  const frameListeners: Array<(f: CanFrame, ts: number) => void> = [];
-  const link: CanLink = {
-    id: 'can0',
-    busId: 'can0',
-    state: 'up',
-    send: async () => ({ ok: true }),
-    reconnect: () => {},
-    onFrame: (cb) => (frameListeners.push(cb), () => {}),
-    onTx: () => () => {},
-    onState: () => () => {},
-  };
-  const cfg = parseConfig({ buses: [{ id: 'can0', adapter: { path: '/dev/null' }, flatpack2: {} }] }).links[0].flatpack2!;
-  const families = new Map([['flatpack2', flatpack2 as unknown as DeviceFamily]]) as LoadedFamilies;
-  const engine = new Engine({ store, clock, log: silentLogger(), simulated: true, families });
-  const fl = flatpack2.attach({ linkId: 'can0', link, clock, log: silentLogger(), cfg, known: [] });
-  engine.addLink('can0', flatpack2 as unknown as DeviceFamily, fl as unknown as FamilyLink);
-  const driver = fl.driver;
-  driver.start();
-  let samples = 0;
-  const sampleRows: SampleRow[] = [];
-  engine.samples.subscribe((x) => {
-    samples++;
-    if (run === 0) sampleRows.push({ ts: x.ts, deviceId: x.deviceId, values: { ...x.values } });
-  });
-  let statusFrames = 0;
-  const dec = new WaveshareDecoder();
-  const out: CanFrame[] = [];
-  const t0 = performance.now();
-  for (const chunk of chunks(capture)) {
-    out.length = 0;
-    dec.push(chunk, out);
-    for (const f of out) {
-      if (run === 0 && decodeFp2(f).kind === 'status') statusFrames++;
-      for (const l of frameListeners) l(f, clock.now());
-    }
-  }
-  store.flush();
-  const ms = performance.now() - t0;
-  driver.stop();
-  store.close();
-  return { ms, samples, statusFrames, sampleRows };
-}
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'powerplane-bench-'));

@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import type { Store, StoredEvent, StoreHealth } from '../store/store.js';
+import type { FrameRow, Store, StoredEvent, StoreHealth } from '../store/store.js';
 import type { ChargerConfig } from '../config/schema.js';
 import type { LinkState } from '../link/types.js';
 import type { InspectedFrame, Observation } from '../families/contract.js';
@@ -45,6 +45,8 @@ export interface BusView {
   limits: DcOutputLimits | null;
   stats: () => Record<string, number | string | null>;
 }
+
+type ViewChange = { prev: DeviceViewBase | undefined; next: DeviceViewBase };
 
 interface LinkEntry {
   id: string;
@@ -427,18 +429,21 @@ export class Engine {
 
   // ---- observations ----
 
+  /** Runs the family's projection of `o` for device `id`; a changed view is stored and added to `changes`. */
+  private project(fl: FamilyLink, o: Observation<unknown>, id: string, changes: ViewChange[]): void {
+    const prev = this.devices.get(id);
+    const base = prev ?? fl.newView(id, o);
+    if (!base) return;
+    const next = fl.project(base, o);
+    if (next === prev) return;
+    this.devices.set(id, next);
+    changes.push({ prev, next });
+  }
+
+  // The hot path (every frame, every reading): no closure, no spread per call.
   private observe(l: LinkEntry, o: Observation<unknown>): void {
     const fl = l.fl;
-    const changes: Array<{ prev: DeviceViewBase | undefined; next: DeviceViewBase }> = [];
-    const project = (id: string) => {
-      const prev = this.devices.get(id);
-      const base = prev ?? fl.newView(id, o);
-      if (!base) return;
-      const next = fl.project(base, o);
-      if (next === prev) return;
-      this.devices.set(id, next);
-      changes.push({ prev, next });
-    };
+    const changes: ViewChange[] = [];
     switch (o.type) {
       case 'link': {
         if (l.state === o.state && l.detail === o.detail) return;
@@ -452,12 +457,14 @@ export class Engine {
       }
       case 'frame': {
         const f = o.frame;
-        this.store.appendFrame({ ts: o.at, link: l.id, ...f });
+        const row: FrameRow = { ts: o.at, link: l.id, protocol: f.protocol, dir: f.dir, address: f.address, bytes: f.bytes, text: f.text, kind: f.kind, deviceId: f.deviceId };
+        if (f.meta !== undefined) row.meta = f.meta;
+        this.store.appendFrame(row);
         if (o.invalid) this.record({ type: 'frame.invalid', busId: l.id, deviceId: f.deviceId, data: { address: f.address, reason: o.invalid } });
         return;
       }
       case 'identity': {
-        project(o.deviceId);
+        this.project(fl, o, o.deviceId, changes);
         const d = this.devices.get(o.deviceId);
         const { serial, ...meta } = o.identity;
         this.store.upsertDevice({ id: o.deviceId, kind: l.kind, busId: l.id, name: d?.name ?? null, serial: typeof serial === 'string' ? serial : null, seenAt: o.at, meta });
@@ -465,7 +472,7 @@ export class Engine {
         break;
       }
       case 'presence': {
-        project(o.deviceId);
+        this.project(fl, o, o.deviceId, changes);
         const d = this.devices.get(o.deviceId);
         if (!d) return;
         if (o.online) this.store.upsertDevice({ id: d.id, kind: l.kind, busId: l.id, name: d.name, serial: (d as { serial?: string }).serial ?? null, seenAt: o.at });
@@ -474,24 +481,24 @@ export class Engine {
         break;
       }
       case 'reading':
-        project(o.deviceId);
+        this.project(fl, o, o.deviceId, changes);
         if (o.sample !== false && this.devices.has(o.deviceId)) this.recordSample(o.deviceId, o.at, o.values);
         break;
       case 'flags':
-        project(o.deviceId);
+        this.project(fl, o, o.deviceId, changes);
         for (const ch of o.changes) {
           this.record({ type: `${l.family.eventPrefix}.flag.${ch.active ? 'raised' : 'cleared'}`, deviceId: o.deviceId, busId: l.id, data: { group: ch.group, name: ch.name, ...(ch.text ? { text: ch.text } : {}) } }, true);
         }
         break;
       case 'reply':
-        project(o.deviceId);
+        this.project(fl, o, o.deviceId, changes);
         break;
       case 'fact':
         if (o.deviceId === null) {
-          for (const id of o.mentions ?? []) if (!this.devices.has(id)) project(id);
-          for (const d of [...this.devices.values()]) if (d.busId === l.id && !changes.some((c) => c.next.id === d.id)) project(d.id);
+          for (const id of o.mentions ?? []) if (!this.devices.has(id)) this.project(fl, o, id, changes);
+          for (const d of [...this.devices.values()]) if (d.busId === l.id && !changes.some((c) => c.next.id === d.id)) this.project(fl, o, d.id, changes);
         } else {
-          project(o.deviceId);
+          this.project(fl, o, o.deviceId, changes);
         }
         if (o.event) this.record({ type: o.event.type, deviceId: o.deviceId, busId: l.id, data: o.event.data }, o.event.durable);
         break;

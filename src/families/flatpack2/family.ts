@@ -25,14 +25,9 @@ function toObservations(o: Fp2Observation, lastBits: Map<string, number>): Obs[]
     case 'frame': {
       const f = o.frame;
       const deviceId = o.serial ? psuDeviceId(o.serial) : null;
-      return [
-        {
-          type: 'frame',
-          at: o.ts,
-          frame: canFrameRecord(f, o.dir, o.msg.kind, deviceId, fp2Text(o.msg)),
-          ...(o.msg.kind === 'invalid' ? { invalid: o.msg.reason } : {}),
-        },
-      ];
+      const obs: Obs = { type: 'frame', at: o.ts, frame: canFrameRecord(f, o.dir, o.msg.kind, deviceId, fp2Text(o.msg)) };
+      if (o.msg.kind === 'invalid') obs.invalid = o.msg.reason;
+      return [obs];
     }
     case 'discovered':
       return [
@@ -45,16 +40,9 @@ function toObservations(o: Fp2Observation, lastBits: Map<string, number>): Obs[]
       const alarmKey = `${o.serial}/state`;
       const edge = o.status.stateCode === ALARM_STATE && lastBits.get(alarmKey) !== ALARM_STATE;
       lastBits.set(alarmKey, o.status.stateCode);
-      return [
-        {
-          type: 'fact',
-          at: o.ts,
-          deviceId: id,
-          fact: { kind: 'status', addr: o.addr, status: o.status },
-          ...(edge ? { event: { type: 'psu.alarm', data: { stateCode: ALARM_STATE }, durable: true } } : {}),
-        },
-        { type: 'reading', at: o.ts, deviceId: id, values: { ...psuSampleValues(o.status) } },
-      ];
+      const fact: Obs = { type: 'fact', at: o.ts, deviceId: id, fact: { kind: 'status', addr: o.addr, status: o.status } };
+      if (edge) fact.event = { type: 'psu.alarm', data: { stateCode: ALARM_STATE }, durable: true };
+      return [fact, { type: 'reading', at: o.ts, deviceId: id, values: { ...psuSampleValues(o.status) } }];
     }
     case 'alerts': {
       const key = `${o.serial}/${o.type}`;
