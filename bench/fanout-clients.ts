@@ -1,10 +1,20 @@
 /**
  * The subscribers of bench/fanout.ts, in their own process (so the server under test does not
- * also pay for 100 clients' parsing). argv: mode (graphql-ws | ws), url, count. Prints "ready"
+ * also pay for 100 clients' parsing). argv: mode (graphql-ws | ws), url, count. Sends "ready"
  * when all are subscribed; on "report" from the parent sends back, per message, the `at`
- * (ms) and the wall time it arrived, and the gap markers seen.
+ * (ms) and the wall time it arrived, the gap markers seen, and this process's own CPU time and
+ * event-loop delay (so a slow client shows as the client, not as the server).
+ *
+ * The clients speak WebSocket over raw TCP sockets with a minimal frame reader: on a loaded
+ * 2-core machine, 100 `ws` clients each running a JSON.parse per message were the bottleneck
+ * of the whole measurement (their process at 100 % of a core while the server idled half the
+ * time). Per message they read the frame header and find `"at":"…"` in the payload; a gap
+ * marker is recognised by its `"gap":{"missed":N}`. Both modes use the same reader, so the two
+ * runs differ only on the server.
  */
-import WebSocket from 'ws';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const [mode, url, countS] = process.argv.slice(2);
 const count = Number(countS);
@@ -12,53 +22,125 @@ const at: number[] = [];
 const recv: number[] = [];
 let gaps = 0;
 let missed = 0;
+let other = 0;
 const now = () => performance.timeOrigin + performance.now();
-const clients: Array<{ close: () => void }> = [];
+const sockets: net.Socket[] = [];
 
-function onPayload(p: { data?: { telemetry: { at: string } }; extensions?: { gap?: { missed: number } } }): void {
-  if (p.extensions?.gap) {
-    gaps++;
-    missed += p.extensions.gap.missed;
+const AT = Buffer.from('"at":"');
+const GAP = Buffer.from('"gap":{"missed":');
+const NEXT = Buffer.from('"type":"next"');
+const ACK = Buffer.from('connection_ack');
+const PING = Buffer.from('"type":"ping"');
+
+/** A masked client text frame (RFC 6455 §5.3: every client frame is masked). */
+function clientFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const len = payload.length;
+  const head = len < 126 ? Buffer.from([0x81, 0x80 | len]) : Buffer.from([0x81, 0x80 | 126, len >> 8, len & 0xff]);
+  const mask = randomBytes(4);
+  for (let i = 0; i < len; i++) payload[i] ^= mask[i & 3];
+  return Buffer.concat([head, mask, payload]);
+}
+
+function onMessage(p: Buffer, t: number, sock: net.Socket, onAck: () => void): void {
+  const a = p.indexOf(AT);
+  if (a >= 0 && p.indexOf(NEXT) >= 0) {
+    at.push(Date.parse(p.toString('latin1', a + AT.length, a + AT.length + 24)));
+    recv.push(t);
     return;
   }
-  if (p.data) {
-    at.push(Date.parse(p.data.telemetry.at));
-    recv.push(now());
+  const g = p.indexOf(GAP);
+  if (g >= 0) {
+    gaps++;
+    missed += parseInt(p.toString('latin1', g + GAP.length, g + GAP.length + 12), 10);
+    return;
   }
+  if (p.indexOf(ACK) >= 0) return onAck();
+  if (p.indexOf(PING) >= 0) {
+    sock.write(clientFrame('{"type":"pong"}'));
+    return;
+  }
+  other++;
+}
+
+function connect(target: URL, protocol: string | null): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(target.port), target.hostname);
+    sock.setNoDelay(true);
+    let buf: Buffer = Buffer.alloc(0);
+    let upgraded = false;
+    let acked: () => void = () => {};
+    const ready = new Promise<void>((r) => (acked = r));
+    sock.on('error', reject);
+    sock.on('connect', () => {
+      sock.write(
+        `GET ${target.pathname} HTTP/1.1\r\nHost: ${target.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+          (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : '') +
+          '\r\n',
+      );
+    });
+    sock.on('data', (chunk: Buffer) => {
+      const t = now();
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      if (!upgraded) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        if (!buf.toString('latin1', 0, 12).includes('101')) return reject(new Error(buf.toString('latin1', 0, end)));
+        upgraded = true;
+        buf = buf.subarray(end + 4);
+        if (protocol) {
+          sock.write(clientFrame('{"type":"connection_init"}'));
+          void ready.then(() => {
+            sock.write(clientFrame(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { telemetry { deviceId at values } }' } })));
+            resolve(sock);
+          });
+        } else resolve(sock);
+      }
+      // Server frames are unmasked; text frames only, never fragmented by ws for these sizes.
+      let o = 0;
+      for (;;) {
+        if (buf.length - o < 2) break;
+        let len = buf[o + 1] & 0x7f;
+        let h = 2;
+        if (len === 126) {
+          if (buf.length - o < 4) break;
+          len = buf.readUInt16BE(o + 2);
+          h = 4;
+        } else if (len === 127) {
+          if (buf.length - o < 10) break;
+          len = buf.readUInt32BE(o + 6);
+          h = 10;
+        }
+        if (buf.length - o < h + len) break;
+        if ((buf[o] & 0x0f) === 0x1) onMessage(buf.subarray(o + h, o + h + len), t, sock, acked);
+        o += h + len;
+      }
+      buf = o === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(o));
+    });
+  });
 }
 
 async function main(): Promise<void> {
-  let open = 0;
-  for (let c = 0; c < count; c++) {
-    if (mode === 'ws') {
-      const ws = new WebSocket(url);
-      ws.on('message', (d) => onPayload((JSON.parse(String(d)) as { payload: Parameters<typeof onPayload>[0] }).payload));
-      await new Promise((r) => ws.once('open', r));
-      open++;
-      clients.push({ close: () => ws.close() });
-    } else {
-      // The graphql-transport-ws protocol spoken by hand: the same per-message client work
-      // (one JSON.parse) as the bare ws clients, so the two runs differ only on the server.
-      const ws = new WebSocket(url, 'graphql-transport-ws');
-      ws.on('message', (d) => {
-        const m = JSON.parse(String(d)) as { type: string; payload?: Parameters<typeof onPayload>[0] };
-        if (m.type === 'connection_ack') {
-          ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { telemetry { deviceId at values } }' } }));
-          open++;
-        } else if (m.type === 'next' && m.payload) onPayload(m.payload);
-        else if (m.type === 'ping') ws.send('{"type":"pong"}');
-      });
-      await new Promise((r) => ws.once('open', r));
-      ws.send('{"type":"connection_init"}');
-      clients.push({ close: () => ws.close() });
-    }
-  }
-  while (open < count) await new Promise((r) => setTimeout(r, 10));
+  const target = new URL(url);
+  for (let c = 0; c < count; c++) sockets.push(await connect(target, mode === 'ws' ? null : 'graphql-transport-ws'));
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
   process.send!({ ready: true });
   process.on('message', (m: { report?: boolean }) => {
     if (!m.report) return;
-    for (const c of clients) c.close();
-    process.send!({ at, recv, gaps, missed }, () => process.exit(0));
+    const cpu = process.cpuUsage(cpu0);
+    const wallMs = performance.now() - t0;
+    h.disable();
+    for (const s of sockets) s.destroy();
+    const client = {
+      cpuPctOfOneCore: +((100 * (cpu.user + cpu.system)) / 1000 / wallMs).toFixed(1),
+      eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
+      otherMessages: other,
+    };
+    process.send!({ at, recv, gaps, missed, client }, () => process.exit(0));
   });
 }
 

@@ -36,11 +36,19 @@ function pct(xs: number[], p: number): number {
   return +s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))].toFixed(3);
 }
 
+/** This process's CPU since `cpu0` (wall `w0`), as % of one core (includes the 5 s drain). */
+function cpuPct(cpu0: NodeJS.CpuUsage, w0: number): number {
+  const c = process.cpuUsage(cpu0);
+  return +((100 * (c.user + c.system)) / 1000 / (performance.now() - w0)).toFixed(1);
+}
+
 interface Report {
   at: number[];
   recv: number[];
   gaps: number;
   missed: number;
+  /** The subscriber process's own CPU (% of one core) and event-loop delay during the run. */
+  client: { cpuPctOfOneCore: number; eventLoopDelayP99Ms: number; otherMessages: number };
 }
 
 /** Starts the subscribers in a child process; resolves once they are all connected. */
@@ -119,6 +127,8 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
   const subscribed = server.fanout.members;
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
+  const cpu0 = process.cpuUsage();
+  const w0 = performance.now();
   const n = RATE * SECONDS;
   await drive(n, (i) => {
     clock.advanceSync(1); // every frame its own ms: its sample's `at` names it
@@ -141,6 +151,8 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
     accountedPct: +((100 * (lat.length + rep.missed)) / (n * SUBS)).toFixed(2),
     serverFanout: { ...server.fanout },
     eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
+    serverCpuPctOfOneCore: cpuPct(cpu0, w0),
+    clientProcess: rep.client,
   };
   await server.close();
   fl.driver.stop();
@@ -158,6 +170,8 @@ async function bareRun(): Promise<Record<string, unknown>> {
   while (wss.clients.size < SUBS) await new Promise((r) => setTimeout(r, 5));
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
+  const cpu0 = process.cpuUsage();
+  const w0 = performance.now();
   const n = RATE * SECONDS;
   let ts = 1_800_000_000_000;
   await drive(n, (i) => {
@@ -177,6 +191,8 @@ async function bareRun(): Promise<Record<string, unknown>> {
     latencyMs: { p50: pct(lat, 50), p99: pct(lat, 99), max: pct(lat, 100) },
     deliveredPct: +((100 * lat.length) / (n * SUBS)).toFixed(2),
     eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
+    serverCpuPctOfOneCore: cpuPct(cpu0, w0),
+    clientProcess: rep.client,
   };
 }
 
