@@ -208,3 +208,79 @@ export function coarsen(rows: Iterable<Rollup>, widthMs: number, originMs: numbe
   }
   return out;
 }
+
+/** A stored rollup row as read in raw (array) mode, its stats still encoded: [bucket, n, keys, stats]. */
+export type EncodedRollupRow = [bucket: number, n: number, keys: string, stats: Buffer];
+
+/**
+ * Stored rollup rows of one device (ascending by bucket) straight to telemetry rows, merged into
+ * buckets `widthMs` wide aligned on `originMs` (rows as wide as `widthMs` stay one point each).
+ * The same points as decodeRollup → coarsen → rollupToRow, without a Map and six objects per
+ * stored row: a year of hourly rows is read in a few ms instead of tens.
+ */
+export function rollupRowsToPoints(rows: Iterable<EncodedRollupRow>, deviceId: string, widthMs: number, originMs: number, resolution: Resolution): SampleRow[] {
+  const out: SampleRow[] = [];
+  let bucket = NaN;
+  let n = 0;
+  // Per reading of the current point, in first-seen order: [count, min, max, sum, last, lastTs].
+  let keys: string[] = [];
+  let acc: number[][] = [];
+  let index = new Map<string, number>();
+  /** The key list of the bucket's first row (the readings are in its order). */
+  let first: string[] | null = null;
+  const emit = () => {
+    const values: Record<string, SampleValue> = {};
+    const stats: Record<string, PointStats> = {};
+    for (let i = 0; i < keys.length; i++) {
+      const a = acc[i];
+      const avg = a[3] / a[0];
+      values[keys[i]] = avg;
+      stats[keys[i]] = { count: a[0], min: a[1], max: a[2], avg, last: a[4] };
+    }
+    out.push({ ts: bucket, deviceId, values, stats, resolution, bucketMs: widthMs, samples: n });
+  };
+  for (const r of rows) {
+    const b = originMs + Math.floor((r[0] - originMs) / widthMs) * widthMs;
+    if (b !== bucket) {
+      if (!Number.isNaN(bucket)) emit();
+      bucket = b;
+      n = 0;
+      keys = [];
+      acc = [];
+      index = new Map();
+      first = null;
+    }
+    n += r[1];
+    const rk = parseKeys(r[2]);
+    const opening = keys.length === 0;
+    const s = r[3];
+    for (let i = 0, o = 0; i < rk.length; i++, o += FIELDS * 8) {
+      const count = s.readDoubleLE(o);
+      const min = s.readDoubleLE(o + 8);
+      const max = s.readDoubleLE(o + 16);
+      const sum = s.readDoubleLE(o + 24);
+      const last = s.readDoubleLE(o + 32);
+      const lastTs = s.readDoubleLE(o + 40);
+      // Rows of a device share one key list (the same parsed array): its i-th key is the i-th reading.
+      const k = rk === first ? i : index.get(rk[i]);
+      if (k === undefined) {
+        index.set(rk[i], keys.length);
+        keys.push(rk[i]);
+        acc.push([count, min, max, sum, last, lastTs]);
+        continue;
+      }
+      const a = acc[k];
+      a[0] += count;
+      if (min < a[1]) a[1] = min;
+      if (max > a[2]) a[2] = max;
+      a[3] += sum;
+      if (lastTs >= a[5]) {
+        a[4] = last;
+        a[5] = lastTs;
+      }
+    }
+    if (opening) first = rk;
+  }
+  if (!Number.isNaN(bucket)) emit();
+  return out;
+}

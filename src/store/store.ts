@@ -35,6 +35,8 @@ import {
   encodeStats,
   mergeInto,
   rollupToRow,
+  rollupRowsToPoints,
+  type EncodedRollupRow,
   type Resolution,
   type Rollup,
 } from './rollups.js';
@@ -125,6 +127,8 @@ interface RollupTable {
   get: Database.Statement<[string, number], { n: number; keys: string; stats: Buffer }>;
   put: Database.Statement<[string, number, number, string, Buffer]>;
   range: Database.Statement<[string, number, number], { bucket: number; n: number; keys: string; stats: Buffer }>;
+  /** The same rows as arrays (no object per row): for reading long windows. */
+  rangeRaw: Database.Statement<[string, number, number], EncodedRollupRow>;
   deleteRange: Database.Statement<[string, number, number]>;
 }
 /** Below this much free space on the database's file system, open() refuses to start. */
@@ -343,6 +347,7 @@ export class Store {
       get: db.prepare(`SELECT n, keys, stats FROM ${name} WHERE device_id = ? AND bucket = ?`),
       put: db.prepare(`INSERT OR REPLACE INTO ${name} (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)`),
       range: db.prepare(`SELECT bucket, n, keys, stats FROM ${name} WHERE device_id = ? AND bucket BETWEEN ? AND ? ORDER BY bucket`),
+      rangeRaw: db.prepare<[string, number, number], EncodedRollupRow>(`SELECT bucket, n, keys, stats FROM ${name} WHERE device_id = ? AND bucket BETWEEN ? AND ? ORDER BY bucket`).raw(true),
       deleteRange: db.prepare(`DELETE FROM ${name} WHERE device_id = ? AND bucket >= ? AND bucket < ?`),
     });
     this.minute = rollupTable('rollups_1m', MINUTE_MS);
@@ -1116,10 +1121,7 @@ export class Store {
     if (plan.resolution === 'raw' || plan.resolution === 'raw-averaged') return this.rawTelemetry(deviceId, from, to, maxPoints);
     const t = plan.resolution === '1m' ? this.minute : this.hour;
     const width = plan.bucketMs ?? t.width;
-    const rows: Rollup[] = [];
-    for (const r of t.range.iterate(deviceId, bucketOf(from, t.width), to)) rows.push(decodeRollup(deviceId, r.bucket, r.n, r.keys, r.stats));
-    const points = width === t.width ? rows : coarsen(rows, width, bucketOf(from, t.width));
-    return points.map((r) => rollupToRow(r, plan.resolution, width));
+    return rollupRowsToPoints(t.rangeRaw.all(deviceId, bucketOf(from, t.width), to), deviceId, width, bucketOf(from, t.width), plan.resolution);
   }
 
   private rawTelemetry(deviceId: string, from: number, to: number, maxPoints: number): SampleRow[] {

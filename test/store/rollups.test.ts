@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Store, type StoreOptions } from '../../src/store/store.js';
-import { HOUR_MS, MINUTE_MS, bucketOf, type Rollup } from '../../src/store/rollups.js';
+import { HOUR_MS, MINUTE_MS, addSample, bucketOf, coarsen, decodeRollup, emptyRollup, encodeStats, rollupRowsToPoints, rollupToRow, type EncodedRollupRow, type Rollup } from '../../src/store/rollups.js';
 
 let dir: string;
 let n = 0;
@@ -231,6 +231,29 @@ describe('telemetry resolution', () => {
     // Recent raw samples are still raw.
     const recent = T0 + 3 * 24 * HOUR_MS;
     expect(s.telemetryPlan('psu', recent, recent + 10 * MINUTE_MS, 100).resolution).toBe('raw');
+  });
+});
+
+describe('reading rollups into points', () => {
+  it('rollupRowsToPoints gives exactly the points of decode → coarsen → rollupToRow (random rows, key lists that differ, any width)', () => {
+    const rowArb = fc.record({ hour: fc.integer({ min: 0, max: 40 }), samples: fc.array(fc.tuple(fc.integer({ min: 0, max: HOUR_MS - 1 }), valuesArb), { minLength: 1, maxLength: 6 }) });
+    fc.assert(
+      fc.property(fc.uniqueArray(rowArb, { selector: (r) => r.hour, maxLength: 30 }), fc.integer({ min: 1, max: 7 }), (spec, widthHours) => {
+        const rows: EncodedRollupRow[] = [...spec]
+          .sort((a, b) => a.hour - b.hour)
+          .map(({ hour, samples }) => {
+            const r = emptyRollup('d', T0 + hour * HOUR_MS);
+            for (const [t, v] of samples) addSample(r, r.bucket + t, v);
+            const e = encodeStats(r);
+            return [r.bucket, r.n, e.keys, e.stats];
+          });
+        const width = widthHours * HOUR_MS;
+        const decoded = rows.map(([b, n, k, st]) => decodeRollup('d', b, n, k, st));
+        const want = (width === HOUR_MS ? decoded : coarsen(decoded, width, T0)).map((r) => rollupToRow(r, '1h', width));
+        expect(rollupRowsToPoints(rows, 'd', width, T0, '1h')).toEqual(want);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
