@@ -177,6 +177,10 @@ export interface BmsSimStats {
   bursts: number;
   /** 0x305 frames received. */
   heartbeats: number;
+  /** Bursts skipped because the bus was still more than a period behind (see burst()). */
+  skippedBursts: number;
+  /** Frames of the skipped bursts. */
+  skippedFrames: number;
 }
 
 interface Reading {
@@ -301,7 +305,7 @@ interface ModuleModel {
 
 export class BmsSim {
   readonly pack: LiFePO4Pack;
-  readonly stats: BmsSimStats = { frames: 0, bursts: 0, heartbeats: 0 };
+  readonly stats: BmsSimStats = { frames: 0, bursts: 0, heartbeats: 0, skippedBursts: 0, skippedFrames: 0 };
 
   private readonly clock: Clock;
   private readonly sendFn: (frame: CanFrame) => void;
@@ -771,11 +775,18 @@ export class BmsSim {
         [frames[i], frames[j]] = [frames[j]!, frames[i]!];
       }
     }
-    this.stats.bursts++;
     // Each frame has its own due time on the bus, gapMs apart. A burst longer than the period
-    // (many modules, big gap) queues behind the previous one.
+    // (many modules, big gap) queues behind the previous one; when the bus is still more than a
+    // period behind, this burst is skipped (counted), as a BMS that cannot get its frames out
+    // skips a cycle: the queue (and the age of what it sends) stays bounded instead of growing.
     const now = this.clock.now();
     const last = this.queue.at(-1);
+    if (last && last.due - now > this.periodMs) {
+      this.stats.skippedBursts++;
+      this.stats.skippedFrames += frames.length;
+      return;
+    }
+    this.stats.bursts++;
     let due = last ? Math.max(now, last.due + this.gapMs) : now;
     for (const frame of frames) {
       this.queue.push({ frame, due });
@@ -802,6 +813,11 @@ export class BmsSim {
     for (const q of this.queue.splice(0, n)) this.emit(q.frame);
     const next = this.queue[0];
     if (next) this.burstTimer = this.clock.setTimeout(() => this.drain(), next.due - now);
+  }
+
+  /** Frames waiting for their time on the bus. */
+  get queued(): number {
+    return this.queue.length;
   }
 
   private emit(frame: CanFrame): void {

@@ -110,6 +110,31 @@ describe('BmsSim bus schedule (simulation doc §2)', () => {
   });
 });
 
+describe('BmsSim queue bound', () => {
+  it('defect 15.6: the simulated BMS frame queue stays bounded (bursts skipped, counted) when its bursts outlast the period', () => {
+    // 2 modules: 32 frames a burst; 50 ms apart that is 1.6 s of bus time per 1 s period.
+    const r = rig({ frameGapMs: 50 });
+    let maxQueued = 0;
+    for (let i = 0; i < 600; i++) {
+      r.run(100);
+      maxQueued = Math.max(maxQueued, r.sim.queued);
+    }
+    // Without the bound the queue grows by ~20 frames a second (about 1,200 after a minute).
+    expect(maxQueued).toBeLessThanOrEqual(2 * 32 + 1000 / 50);
+    expect(r.sim.stats.skippedBursts).toBeGreaterThan(0);
+    expect(r.sim.stats.skippedFrames).toBe(32 * r.sim.stats.skippedBursts);
+    // Every burst not skipped goes out whole.
+    expect(r.sim.stats.frames + r.sim.queued).toBe(32 * r.sim.stats.bursts);
+  });
+
+  it('a burst that fits the period is never skipped', () => {
+    const r = rig();
+    r.run(60_000);
+    expect(r.sim.stats.skippedBursts).toBe(0);
+    expect(r.sim.queued).toBe(0);
+  });
+});
+
 describe('BmsSim reads the shared pack', () => {
   it('the Flatpack2 simulator charging the same pack shows in 0x356 with the dialect sign, and SOC follows', () => {
     const clock = new FakeClock();
