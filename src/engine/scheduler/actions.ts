@@ -173,7 +173,9 @@ export async function runAction(engine: Engine, a: JobAction, jobName: string): 
     }
     case 'prune-history': {
       const now = engine.clock.now();
-      const r = engine.store.prune({
+      // In batches of a few ms with the event loop free between them: a nightly prune of a
+      // large store must not stall the charger's control loop (Store.prune is all at once).
+      const r = await engine.store.pruneInBatches({
         framesOlderThan: a.framesOlderThanDays !== undefined ? now - a.framesOlderThanDays * DAY_MS : undefined,
         samplesOlderThan: a.samplesOlderThanDays !== undefined ? now - a.samplesOlderThanDays * DAY_MS : undefined,
       });

@@ -194,6 +194,34 @@ describe('catch-up after a downtime, and restarts', () => {
     expect(runsOf(b.engine.scheduler, j.id).map((r) => [r.trigger, r.outcome])).toEqual([['catch-up', 'skipped'], ['schedule', 'ok']]);
   });
 
+  it('defect 15.5: a scheduled prune-history job prunes in batches with the event loop free between them, not all at once', async () => {
+    const clock = new FakeClock(Date.parse('2026-01-10T00:59:00Z'));
+    const a = bare(clock);
+    const old = clock.now() - 60 * 24 * H;
+    for (let i = 0; i < 30_000; i++) {
+      a.store.appendFrame({ ts: old + i, link: 'can0', protocol: 'can', dir: 'rx', address: '05014004', bytes: Uint8Array.of(1, 2), text: null, kind: 'status', deviceId: null });
+    }
+    a.store.flush();
+    // Other work between the batches sees the prune part-way (all at once, it never could).
+    const count = a.store.db.prepare('SELECT count(*) AS n FROM frames');
+    let partWay = 0;
+    let ticking = true;
+    const tick = () => {
+      const n = (count.get() as { n: number }).n;
+      if (n > 0 && n < 30_000) partWay++;
+      if (ticking) setImmediate(tick);
+    };
+    const j = created(a.engine.scheduler, { name: 'nightly prune', cron: '0 1 * * *', timezone: 'UTC', actions: [PRUNE] });
+    setImmediate(tick);
+    await clock.advance(90_000); // runs at 01:00
+    for (let i = 0; i < 10_000 && runsOf(a.engine.scheduler, j.id)[0]?.outcome !== 'ok'; i++) await new Promise((r) => setImmediate(r));
+    ticking = false;
+    expect(runsOf(a.engine.scheduler, j.id).map((r) => r.outcome)).toEqual(['ok']);
+    expect(a.store.listFrames({}, 10).items).toHaveLength(0);
+    expect(a.store.listEvents({ types: ['history.pruned'] }, 10).items.map((e) => e.data.frames)).toEqual([30_000]);
+    expect(partWay).toBeGreaterThan(0);
+  });
+
   it('no double run after a restart just after the job ran', async () => {
     const clock = new FakeClock(Date.parse('2026-01-10T00:59:00Z'));
     const a = bare(clock);
