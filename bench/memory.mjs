@@ -112,6 +112,7 @@ async function main() {
       rssFirstMinuteMedianMiB: median(firstMin),
       rssLastMinuteMedianMiB: median(lastMin),
       rssMaxMiB: Math.max(...series.map((p) => p.rssMiB)),
+      lastToFirstMinuteRatio: median(firstMin) ? +(median(lastMin) / median(firstMin)).toFixed(3) : null,
       secondHalfSlopeMiBPerMin: perS === null ? null : +(perS * 60).toFixed(2),
       series,
       loadAverage: loadavg().map((x) => +x.toFixed(2)),
