@@ -135,9 +135,16 @@ export const family = {
     const stats = () => ({ state: link.state, ...adapterStats(link) });
     const dd = asDeviceDriver(driver, stats);
     const limits = flatpack2Limits(cfg);
+    // The alert bits are polled every few seconds while a unit is in a warning state (current
+    // limit is one, for hours of a charge): logged when they change, not at every poll.
+    const loggedBits = new Map<string, number>();
     driver.onObservation((o) => {
       if (o.kind === 'discovered') log.info({ bus: linkId, device: psuDeviceId(o.serial), addr: o.addr }, `PSU ${o.serial} found on ${linkId}, logged in at address ${o.addr}`);
-      if (o.kind === 'alerts' && o.names.length) log.warn({ device: psuDeviceId(o.serial) }, `PSU ${o.serial} ${o.type}: ${o.names.join(', ')}`);
+      if (o.kind === 'alerts') {
+        const key = `${o.serial}/${o.type}`;
+        if (o.names.length && loggedBits.get(key) !== o.bits) log.warn({ device: psuDeviceId(o.serial) }, `PSU ${o.serial} ${o.type}: ${o.names.join(', ')}`);
+        loggedBits.set(key, o.bits);
+      }
       if (o.kind === 'default-voltage-ack') log.info({ device: psuDeviceId(o.serial) }, `PSU ${o.serial} confirmed power-on voltage ${o.voltageV.toFixed(2)} V`);
     });
     const dcOutput: DcOutputBus = {

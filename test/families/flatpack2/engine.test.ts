@@ -277,6 +277,27 @@ describe('Flatpack2 alerts, default voltage and link watchdog', () => {
     expect(t.rig.engine.device<Flatpack2PsuView>(idB)!.alarms).toEqual([]);
   });
 
+  it('defect 15.7: unchanged warning bits are logged once, not at every alert poll (a charge at the current limit for hours)', async () => {
+    t = makeSimRig();
+    await discovered(t);
+    await t.rig.engine.setPsuOutput('api', 'all', { voltageV: 54, currentA: 20 });
+    const sim = t.rig.sim!.flatpack2.get('can0')!;
+    sim.injectOverTemp(B, 'warning');
+    // The driver polls the bits every 5 s while the unit stays in its warning state.
+    await t.clock.advance(60_000);
+    const warned = () => t!.logs.filter((l) => l.startsWith('warn:') && l.includes(`PSU ${B} warnings`));
+    expect(warned()).toHaveLength(1);
+    expect(t.store.listEvents({ types: ['psu.warnings'], deviceId: idB }, 100).items).toHaveLength(1);
+    // Cleared, then raised again: each change logged once, as each is one event.
+    sim.injectOverTemp(B, null);
+    await t.clock.advance(30_000);
+    sim.injectOverTemp(B, 'warning');
+    await t.clock.advance(30_000);
+    const changes = t.store.listEvents({ types: ['psu.warnings'], deviceId: idB }, 100).items.filter((e) => (e.data.names as string[]).length > 0);
+    expect(warned().length).toBeGreaterThan(1);
+    expect(warned()).toHaveLength(changes.length);
+  });
+
   it('writes the power-on voltage through the gate and records the PSU acknowledgement', async () => {
     // No charger on the bus: its fallback voltage is the user's to set (a charger's bus keeps its policy).
     const config = simulatedConfig({ port: 0, bms: false, vebus: false });
