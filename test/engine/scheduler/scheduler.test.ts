@@ -207,9 +207,10 @@ describe('catch-up after a downtime, and restarts', () => {
     let partWay = 0;
     let ticking = true;
     const tick = () => {
+      if (!ticking) return;
       const n = (count.get() as { n: number }).n;
       if (n > 0 && n < 30_000) partWay++;
-      if (ticking) setImmediate(tick);
+      setImmediate(tick);
     };
     const j = created(a.engine.scheduler, { name: 'nightly prune', cron: '0 1 * * *', timezone: 'UTC', actions: [PRUNE] });
     setImmediate(tick);
