@@ -889,14 +889,26 @@ export class Store {
         this.writeFailed(err, 'pruning old frames, samples and rollups');
         return null;
       }
-      const ms = performance.now() - t0;
+      let ms = performance.now() - t0;
+      // The pages each batch frees go through the WAL; left to SQLite's auto-checkpoint they are
+      // copied back 1,000 pages at a time inside some later batch (tens of ms). A passive
+      // checkpoint after each batch keeps each copy small.
+      try {
+        this.db.pragma('wal_checkpoint(PASSIVE)');
+      } catch {
+        // Another connection in the middle of a write: the next batch checkpoints.
+      }
+      ms = performance.now() - t0;
       if (ms < batchMs / 2) size = Math.min(50_000, size * 2);
       else if (ms > batchMs) size = Math.max(50, Math.floor(size / 2));
       return { n, ms };
     };
     const byTime = (table: 'frames' | 'samples') =>
       this.db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ts < ? ORDER BY ts LIMIT ?)`);
+    // Each table's rows cost differently to delete: every phase starts small again rather
+    // than with the size the previous one grew to (one oversized first batch otherwise).
     if (opts.framesOlderThan !== undefined) {
+      size = 200;
       const del = byTime('frames');
       for (;;) {
         const limit = size;
@@ -912,6 +924,7 @@ export class Store {
         this.metaPutStmt.run(SAMPLES_PRUNED_KEY, opts.samplesOlderThan);
         this.samplesPrunedBefore = opts.samplesOlderThan;
       }
+      size = 200;
       const del = byTime('samples');
       for (;;) {
         const limit = size;
@@ -939,6 +952,7 @@ export class Store {
           )
           .all() as Array<{ d: string }>
       ).map((r) => r.d);
+      size = 200;
       const del = this.db.prepare('DELETE FROM rollups_1m WHERE rowid IN (SELECT rowid FROM rollups_1m WHERE device_id = ? AND bucket < ? LIMIT ?)');
       for (const d of devices) {
         for (;;) {
