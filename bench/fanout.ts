@@ -151,6 +151,8 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
     accountedPct: +((100 * (lat.length + rep.missed)) / (n * SUBS)).toFixed(2),
     serverFanout: { ...server.fanout },
     eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
+    // One long stall is one sample of the histogram: p99 can hide it, max does not.
+    eventLoopDelayMaxMs: +(h.max / 1e6).toFixed(3),
     serverCpuPctOfOneCore: cpuPct(cpu0, w0),
     clientProcess: rep.client,
   };
@@ -191,6 +193,8 @@ async function bareRun(): Promise<Record<string, unknown>> {
     latencyMs: { p50: pct(lat, 50), p99: pct(lat, 99), max: pct(lat, 100) },
     deliveredPct: +((100 * lat.length) / (n * SUBS)).toFixed(2),
     eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
+    // One long stall is one sample of the histogram: p99 can hide it, max does not.
+    eventLoopDelayMaxMs: +(h.max / 1e6).toFixed(3),
     serverCpuPctOfOneCore: cpuPct(cpu0, w0),
     clientProcess: rep.client,
   };
