@@ -35,6 +35,9 @@ export class FleetCommands {
     this.nc = await connectNats({ servers: f.natsUrl, credentials: f.credentials, tls: f.tls, name: `powerplane-${f.siteId}-commands` });
     const sub = this.nc.subscribe(commandSubject(f.siteId));
     this.sub = sub;
+    // Resolve only once the server has the subscription (PING/PONG after the SUB): a command
+    // sent the moment start() returns would otherwise find no responder on a slow link.
+    await this.nc.flush();
     this.done = (async () => {
       for await (const m of sub) {
         let reply: FleetCommandReply;

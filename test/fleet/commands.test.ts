@@ -58,6 +58,30 @@ describe('fleet commands down', () => {
   });
 });
 
+describe('fleet commands on a slow link', () => {
+  it('defect (commands subscribed late): a command sent the moment FleetCommands.start() resolved found no responder', async () => {
+    // The site reaches NATS through 300 ms of latency. start() must resolve only once the
+    // server has the subscription; before the fix it resolved with the SUB still on the wire and
+    // the first command was answered "no responders" (SITE_UNREACHABLE at the central).
+    const { startLatencyProxy } = await import('../helpers/latency-proxy.js');
+    nats = await startNatsServer();
+    const proxy = await startLatencyProxy({ host: '127.0.0.1', port: nats.port }, 300);
+    const nc = await connect({ servers: nats.url });
+    try {
+      live = await startLiveServer({ speed: 10 });
+      cmds = new FleetCommands({ engine: live.rig.engine, fleet: fleetSchema.parse({ siteId: 'rig-1', natsUrl: proxy.url }), log: silentLogger(), role: 'operator' });
+      await cmds.start();
+      const m = await nc.request(commandSubject('rig-1'), JSON.stringify({ command: 'standby', deviceId: 'all' }), { timeout: 10_000 });
+      expect(m.json<FleetCommandReply>()).toMatchObject({ ok: true });
+    } finally {
+      await nc.close();
+      await cmds?.stop();
+      cmds = undefined;
+      await proxy.stop();
+    }
+  });
+});
+
 describe('fleet commands from the central API', () => {
   it('the central mutation reaches the site and returns its answer; a site without commands is unreachable, said plainly', async () => {
     const { startPostgres } = await import('../helpers/postgres.js');
