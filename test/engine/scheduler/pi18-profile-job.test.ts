@@ -162,4 +162,22 @@ describe('PI18 apply-profile as a job action', () => {
     expect(failed.length).toBe(1);
     expect(run.eventIds).toContain(failed[0]!.id);
   }, 60_000);
+
+  it('an apply refused before any write (the unit has an active fault) is recorded refused with its code; nothing is sent', async () => {
+    t = await inverterRig();
+    const svc = pi18Service(t.rig.engine);
+    svc.saveProfile('summer', 'max_charging_current: 40', 'test');
+    sim(t).setFault(86);
+    const sent = sim(t).applied.length;
+    const s = t.rig.engine.scheduler;
+    const c = s.create({ name: 'summer profile', at: t.clock.now() + M, actions: [{ type: 'device-command', deviceId: 'inv-master', command: 'apply-profile', args: { profile: 'summer' } }] }, 'me', 'admin');
+    if (!c.ok) throw new Error(c.message);
+    await t.clock.advance(M);
+    const run = await finishedRun(t, c.value.id);
+    expect(run).toMatchObject({ outcome: 'refused', code: 'CONFLICT' });
+    expect(run.steps[0]).toMatchObject({ outcome: 'refused', code: 'CONFLICT' });
+    expect(run.steps[0]!.message).toMatch(/active fault 86.*nothing was sent/);
+    expect(sim(t).applied.length).toBe(sent);
+    expect(svc.records.audits({ deviceId: 'inv-master', action: 'apply', limit: 1 })[0]).toMatchObject({ result: 'refused', code: 'CONFLICT' });
+  }, 60_000);
 });
