@@ -5,19 +5,19 @@
  *
  * Families extend it with named device commands (the `device-command` action):
  *
- *   registerDeviceCommand('pi18', 'apply-profile', {
- *     args: z.object({ profileId: z.string() }),        // checked at load and on create/update
- *     toCommand: (args, device) => ({ kind: 'apply-profile', ...args }),
- *     check: pi18Check,                                  // the family's page of the gate
- *     describe: (args) => `apply profile ${args.profileId}`,
+ *   registerDeviceCommand('openevse', 'set-current', {
+ *     args: z.object({ currentA: z.number().int() }),   // checked at load and on create/update
+ *     toCommand: (args) => ({ kind: 'setCurrent', amps: args.currentA }),
+ *     check: evseCheck,                                  // the family's page of the gate
+ *     describe: (args) => `set the charging current to ${args.currentA} A`,
  *   });
  *
- * A job then names it: `{ type: device-command, deviceId: inv0, command: apply-profile, args: { profileId: summer } }`.
+ * A job then names it: `{ type: device-command, deviceId: evse0, command: set-current, args: { currentA: 10 } }`.
  * It runs through `engine.command(...)` (gate, command.* events, driver.execute), and a
  * device whose family has no such command is refused at load with the key.
  *
  * A command whose family builds it asynchronously (the PI18 profile apply reads PIRI to plan
- * first) registers `run` instead of `toCommand`/`check`: it carries the command out through the
+ * first; src/families/pi18/jobs.ts) registers `run` instead of `toCommand`/`check`: it carries the command out through the
  * family's own path, which must end in `engine.command` (the gate, the command.* events), and
  * answers an ActionResult. `validate` checks what the args name (a saved profile exists) at
  * load and on every create/update; `role` is the least role that may put the command in a job
