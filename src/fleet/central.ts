@@ -150,7 +150,8 @@ export class CentralService {
   async command(siteId: string, cmd: Record<string, unknown>): Promise<{ ok: boolean; code?: string; message: string }> {
     if (!this.nc) return { ok: false, code: 'SITE_UNREACHABLE' satisfies Code, message: 'the central service is not connected to NATS' };
     try {
-      const m = await this.nc.request(`pp.${siteId}.commands`, JSON.stringify(cmd), { timeout: 10_000 });
+      // A profile apply writes and reads back each setter (and may roll back): give it longer.
+      const m = await this.nc.request(`pp.${siteId}.commands`, JSON.stringify(cmd), { timeout: cmd.command === 'applyProfile' ? 120_000 : 10_000 });
       return m.json<{ ok: boolean; code?: string; message: string }>();
     } catch (err) {
       return { ok: false, code: 'SITE_UNREACHABLE' satisfies Code, message: `site ${siteId} did not answer (${err instanceof Error ? err.message : String(err)}): it is offline or has fleet.commands off` };

@@ -20,7 +20,7 @@ describe('schedule page in chromium on the simulated rig', () => {
 
   beforeAll(async () => {
     ensureDashboardBuilt();
-    [s, browser] = await Promise.all([startLiveServer({ speed: 10, bms: false }), launchBrowser()]);
+    [s, browser] = await Promise.all([startLiveServer({ speed: 10, bms: false, inverters: true }), launchBrowser()]);
     for (const [name, q, v] of [['jobs', JOBS, {}], ['jobRuns', JOB_RUNS, { first: 5 }], ['validateJob', VALIDATE_JOB, { input: { name: 'x', cron: '0 1 * * *', actions: [] } }]] as const) {
       const r = await s.gql(q, v);
       expect(r.errors, `the dashboard's ${name} query against this server`).toBeUndefined();
@@ -103,5 +103,25 @@ describe('schedule page in chromium on the simulated rig', () => {
     expect(await refused.innerText()).toMatch(/refused \(NOT_CHARGING\)[\s\S]*manual|manual[\s\S]*refused \(NOT_CHARGING\)/);
     expect(d.errors).toEqual([]);
     expect(d.foreignRequests()).toEqual([]);
+  }, 60_000);
+
+  it('the action list offers the families\' job commands; a PI18 apply-profile naming a profile not saved gets the server\'s message with its key', async () => {
+    await page.getByTestId('job-new').click();
+    const form = page.getByTestId('job-form');
+    await form.getByTestId('job-form-name').fill('summer inverter profile');
+    await form.getByTestId('job-form-cron').fill('0 0 1 4 *');
+    const labels = await form.getByTestId('job-form-add-action').locator('option').allInnerTexts();
+    expect(labels).toEqual(expect.arrayContaining(['MultiPlus: apply a mode (VE.Bus)', 'EV charger: set the current', 'Inverter: apply a saved profile (PI18, admin)']));
+    await form.getByTestId('job-form-add-action').selectOption({ label: 'Inverter: apply a saved profile (PI18, admin)' });
+    expect(JSON.parse(await form.getByTestId('job-form-actions').inputValue())).toEqual([{ type: 'device-command', deviceId: 'inv-master', command: 'apply-profile', args: { profile: 'summer' } }]);
+    await poll(() => form.getByTestId('job-form-issues').innerText()).toMatch(/actions\.0\.args\.profile: no saved profile "summer"/);
+    await screenshot(page, 'schedule-apply-profile');
+    const saved = await s.gql(`mutation { saveProfile(name: "summer", yaml: "max_charging_current: 40") { name } }`);
+    expect(saved.errors).toBeUndefined();
+    // Any edit re-validates: the saved profile is found.
+    await form.getByTestId('job-form-name').fill('summer inverter profile (1 April)');
+    await poll(() => form.getByTestId('job-form-preview').locator('li').count()).toBe(5);
+    expect(await form.getByTestId('job-form-issues').innerText()).toBe('');
+    expect(d.errors).toEqual([]);
   }, 60_000);
 });

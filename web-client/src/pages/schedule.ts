@@ -31,6 +31,10 @@ const EXAMPLES: Array<[string, unknown]> = [
   ['DC output standby', { type: 'dc-output-standby', target: 'all' }],
   ['Prune history', { type: 'prune-history', framesOlderThanDays: 7, samplesOlderThanDays: 90 }],
   ['Device command', { type: 'device-command', deviceId: '', command: '', args: {} }],
+  ['MultiPlus: apply a mode (VE.Bus)', { type: 'device-command', deviceId: 'multi0', command: 'apply-mode', args: { mode: 'prefer-battery' } }],
+  ['EV charger: set the current', { type: 'device-command', deviceId: 'evse0', command: 'set-current', args: { currentA: 10 } }],
+  ['EV charger: enable / disable / sleep', { type: 'device-command', deviceId: 'evse0', command: 'sleep', args: {} }],
+  ['Inverter: apply a saved profile (PI18, admin)', { type: 'device-command', deviceId: 'inv-master', command: 'apply-profile', args: { profile: 'summer' } }],
 ];
 
 function outcomeBadge(outcome: JobRunView['outcome'] | null, code?: string | null): HTMLElement {
