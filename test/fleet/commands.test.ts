@@ -225,5 +225,5 @@ describe('fleet commands down: enabling and disabling a job', () => {
     expect(ro.message).toMatch(/config/);
     expect(s.get('from-config')!.enabled).toBe(true);
     expect(await request({ command: 'enableJob' })).toMatchObject({ ok: false, code: 'BAD_USER_INPUT' });
-  }, 60_000);
+  }, 120_000);
 });

@@ -220,5 +220,5 @@ describe('a full disk mid-charge', () => {
     expect(rig.sim!.flatpack2.get('can0')!.totalCurrentA).toBeLessThan(1);
     // …and a person can start it again.
     expect(await charger.startCharge('api')).toMatchObject({ ok: true });
-  }, 60_000);
+  }, 120_000);
 });

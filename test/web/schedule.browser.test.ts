@@ -29,7 +29,7 @@ describe('schedule page in chromium on the simulated rig', () => {
     d = await openDashboard(browser, s.url);
     page = d.page;
     await goTo(page, 'Schedule');
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -85,7 +85,7 @@ describe('schedule page in chromium on the simulated rig', () => {
     await new Promise((r) => setTimeout(r, 1500)); // 15 s of rig time: three slots
     const runsLater = (await s.gql<{ jobRuns: { nodes: unknown[] } }>(`query($id: ID) { jobRuns(jobId: $id, first: 200) { nodes { id } } }`, { id: jobId })).data!.jobRuns.nodes.length;
     expect(runsLater).toBe(runsNow);
-  }, 60_000);
+  }, 120_000);
 
   it('run now: a refusal is shown in the history with the gate\'s code', async () => {
     await page.getByTestId('job-new').click();
@@ -103,7 +103,7 @@ describe('schedule page in chromium on the simulated rig', () => {
     expect(await refused.innerText()).toMatch(/refused \(NOT_CHARGING\)[\s\S]*manual|manual[\s\S]*refused \(NOT_CHARGING\)/);
     expect(d.errors).toEqual([]);
     expect(d.foreignRequests()).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 
   it('the action list offers the families\' job commands; a PI18 apply-profile naming a profile not saved gets the server\'s message with its key', async () => {
     await page.getByTestId('job-new').click();
@@ -123,5 +123,5 @@ describe('schedule page in chromium on the simulated rig', () => {
     await poll(() => form.getByTestId('job-form-preview').locator('li').count()).toBe(5);
     expect(await form.getByTestId('job-form-issues').innerText()).toBe('');
     expect(d.errors).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 });

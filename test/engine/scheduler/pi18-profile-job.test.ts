@@ -96,7 +96,7 @@ describe('PI18 apply-profile as a job action', () => {
     expect(events.map((e) => e.type).sort()).toEqual(['command.accepted', 'command.done']);
     expect(events.every((e) => e.data.origin === 'schedule' && e.data.actor === `job:${c.value.id}#${run.id}`)).toBe(true);
     expect(run.eventIds).toEqual(expect.arrayContaining(events.map((e) => e.id)));
-  }, 60_000);
+  }, 120_000);
 
   it('a job naming a missing saved profile is refused at create (and in the config) with a code and the key; only an admin may write an apply-profile job', async () => {
     t = await inverterRig();
@@ -128,7 +128,7 @@ describe('PI18 apply-profile as a job action', () => {
     expect(s.update('p1', { ...job('winter'), name: 'renamed' }, 'phone', 'operator')).toMatchObject({ ok: false, code: 'FORBIDDEN' });
     // Enabling and disabling stays an operator's: the admin wrote what it does.
     expect(s.setEnabled('p1', false)).toMatchObject({ ok: true });
-  }, 60_000);
+  }, 120_000);
 
   it('an apply whose read-back fails is recorded as a failed run with the code, the step and the rollback; the unit is back where it was', async () => {
     t = await inverterRig();
@@ -161,7 +161,7 @@ describe('PI18 apply-profile as a job action', () => {
     const failed = t.store.listEvents({ types: ['command.failed'], deviceId: 'inv-master' }, 5).items;
     expect(failed.length).toBe(1);
     expect(run.eventIds).toContain(failed[0]!.id);
-  }, 60_000);
+  }, 120_000);
 
   it('an apply refused before any write (the unit has an active fault) is recorded refused with its code; nothing is sent', async () => {
     t = await inverterRig();
@@ -179,5 +179,5 @@ describe('PI18 apply-profile as a job action', () => {
     expect(run.steps[0]!.message).toMatch(/active fault 86.*nothing was sent/);
     expect(sim(t).applied.length).toBe(sent);
     expect(svc.records.audits({ deviceId: 'inv-master', action: 'apply', limit: 1 })[0]).toMatchObject({ result: 'refused', code: 'CONFLICT' });
-  }, 60_000);
+  }, 120_000);
 });

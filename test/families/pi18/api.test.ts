@@ -21,7 +21,7 @@ beforeAll(async () => {
     const r = await s.gql<{ inverters: { id: string; online: boolean; settings: unknown }[] }>(`{ inverters { id online settings { batteryType } } }`);
     return r.data?.inverters.length === 2 && r.data.inverters.every((i) => i.online && i.settings);
   }, 'both inverters online with settings');
-}, 30_000);
+}, 120_000);
 afterAll(() => s?.stop());
 
 describe('PI18 inverters through the API', () => {
@@ -192,7 +192,7 @@ describe('PI18 profile work and roles (tokens)', () => {
       const r = await t.gql<{ inverters: { online: boolean; settings: unknown }[] }>(`{ inverters { online settings { batteryType } } }`, undefined, as('operator'));
       return r.data?.inverters.every((i) => i.online && i.settings) && r.data.inverters.length === 2;
     }, 'both inverters online', 30_000);
-  }, 40_000);
+  }, 120_000);
   afterAll(() => t?.stop());
 
   it('an operator saves and plans (recorded under the token name) but only an admin applies; the audit names who', async () => {
