@@ -22,7 +22,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { ChargeSessionStore } from '../store/sessions.js';
 import type { FleetConfig } from './config.js';
-import { connectNats, redactUrl } from './nats.js';
+import { connectNatsOnce, redactUrl, SITE_PLACE } from './nats.js';
 import {
   FLEET_KINDS,
   msgIdOf,
@@ -67,6 +67,8 @@ export interface OutboxOptions {
   ackTimeoutMs?: number;
   /** Longest wall wait between retries during an outage. Default 15000. */
   maxRetryMs?: number;
+  /** Wall ms one connection attempt may take. Default 10000. */
+  connectTimeoutMs?: number;
 }
 
 interface Row {
@@ -189,7 +191,9 @@ export class FleetOutbox {
   private async loop(): Promise<void> {
     while (this.running && !this.js) {
       try {
-        this.nc = await connectNats({ servers: this.opts.fleet.natsUrl, credentials: this.opts.fleet.credentials, tls: this.opts.fleet.tls, name: `powerplane-${this.site}` });
+        // One attempt at a time: a failure is explained (a wrong CA file, a refused certificate,
+        // nothing listening) and shown as lastError while the rows wait.
+        this.nc = await connectNatsOnce({ servers: this.opts.fleet.natsUrl, credentials: this.opts.fleet.credentials, tls: this.opts.fleet.tls, name: `powerplane-${this.site}`, place: SITE_PLACE, timeoutMs: this.opts.connectTimeoutMs });
         this.js = jetstream(this.nc, { timeout: this.ackTimeoutMs });
       } catch (err) {
         this.failed(err);
