@@ -9,6 +9,8 @@
  *   reconnects, …) and `powerplane_link_up{link,kind}`.
  * - `powerplane_setpoints_total{outcome,code}`, `powerplane_commands_total{outcome,code}`,
  *   `powerplane_charge_sessions_total{outcome}`, `powerplane_events_total{type}` from the event log.
+ * - `powerplane_fleet_*{site}`: the forwarding to the fleet's NATS (rows waiting per kind, the
+ *   oldest one's age, the last ack, connected), only while fleet: is configured (fleetMetrics).
  * - `powerplane_charger_*` per charger, `powerplane_store_bytes`, `powerplane_store_writable`,
  *   and Node's defaults (event-loop delay percentiles, heap, RSS, GC).
  *
@@ -17,6 +19,8 @@
 import { statSync } from 'node:fs';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine } from './engine/engine.js';
+import { outboxOf } from './fleet/attach.js';
+import type { FleetBacklog } from './fleet/outbox.js';
 import type { Logger } from './log.js';
 
 export interface Metrics {
@@ -229,6 +233,7 @@ export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: stri
       this.set(engine.storageHealth.failures);
     },
   });
+  fleetMetrics(registry, engine, log);
 
   return {
     registry,
@@ -242,4 +247,73 @@ export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: stri
       registry.clear();
     },
   };
+}
+
+/**
+ * The fleet outbox's backlog (src/fleet/outbox.ts), read at scrape time from the outbox attached
+ * to the engine (src/fleet/attach.ts): no series at all while forwarding is not configured.
+ * Rows per kind are what waits in SQLite above the acknowledged cursor (events: an upper bound
+ * after a restart skipped ids, see FleetOutbox.backlog).
+ */
+function fleetMetrics(registry: Registry, engine: Engine, log: Logger): void {
+  // One reading per scrape (prom-client collects every metric in the same tick), so the four
+  // gauges agree with each other and the store is asked once.
+  let snap: FleetBacklog | null | undefined;
+  const read = (): FleetBacklog | null => {
+    if (snap === undefined) {
+      try {
+        snap = outboxOf(engine)?.backlog() ?? null;
+      } catch (e) {
+        log.warn({ err: String(e) }, `metrics: the fleet backlog could not be read (${String(e)})`);
+        snap = null;
+      }
+      queueMicrotask(() => (snap = undefined));
+    }
+    return snap;
+  };
+  new Gauge({
+    name: 'powerplane_fleet_backlog_rows',
+    help: 'rows of the log not yet acknowledged by the fleet NATS JetStream, by kind (events, samples, sessions)',
+    labelNames: ['site', 'kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const b = read();
+      if (!b) return;
+      for (const kind of ['events', 'samples', 'sessions'] as const) this.set({ site: b.siteId, kind }, b[kind]);
+    },
+  });
+  new Gauge({
+    name: 'powerplane_fleet_oldest_unacked_age_seconds',
+    help: 'age of the oldest row waiting to be forwarded (0 when nothing waits; engine clock)',
+    labelNames: ['site'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const b = read();
+      if (b) this.set({ site: b.siteId }, (b.ageMs ?? 0) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'powerplane_fleet_last_ack_seconds',
+    help: 'when NATS last acknowledged a forwarded row (Unix seconds); absent until the first ack',
+    labelNames: ['site'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const b = read();
+      if (b && b.lastAckAt !== null) this.set({ site: b.siteId }, b.lastAckAt / 1000);
+    },
+  });
+  new Gauge({
+    name: 'powerplane_fleet_connected',
+    help: '1 while the fleet NATS acknowledges what is forwarded',
+    labelNames: ['site'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const b = read();
+      if (b) this.set({ site: b.siteId }, b.connected ? 1 : 0);
+    },
+  });
 }

@@ -22,7 +22,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { ChargeSessionStore } from '../store/sessions.js';
 import type { FleetConfig } from './config.js';
-import { connectNats, redactUrl } from './nats.js';
+import { connectNatsOnce, redactUrl, SITE_PLACE } from './nats.js';
 import {
   FLEET_KINDS,
   msgIdOf,
@@ -54,6 +54,8 @@ export interface FleetBacklog {
   lastAckAt: number | null;
   /** The last publish failure, for people (null after a success). */
   lastError: string | null;
+  /** Clock ms of the first failure since the last ack (null while NATS acknowledges). */
+  offlineSince: number | null;
 }
 
 export interface OutboxOptions {
@@ -67,6 +69,8 @@ export interface OutboxOptions {
   ackTimeoutMs?: number;
   /** Longest wall wait between retries during an outage. Default 15000. */
   maxRetryMs?: number;
+  /** Wall ms one connection attempt may take. Default 10000. */
+  connectTimeoutMs?: number;
 }
 
 interface Row {
@@ -99,6 +103,7 @@ export class FleetOutbox {
   private duplicates = 0;
   private lastAckAt: number | null = null;
   private lastError: string | null = null;
+  private offlineSince: number | null = null;
   private retryMs = 500;
 
   constructor(private readonly opts: OutboxOptions) {
@@ -176,6 +181,7 @@ export class FleetOutbox {
       duplicates: this.duplicates,
       lastAckAt: this.lastAckAt,
       lastError: this.lastError,
+      offlineSince: this.offlineSince,
     };
   }
 
@@ -189,7 +195,9 @@ export class FleetOutbox {
   private async loop(): Promise<void> {
     while (this.running && !this.js) {
       try {
-        this.nc = await connectNats({ servers: this.opts.fleet.natsUrl, credentials: this.opts.fleet.credentials, tls: this.opts.fleet.tls, name: `powerplane-${this.site}` });
+        // One attempt at a time: a failure is explained (a wrong CA file, a refused certificate,
+        // nothing listening) and shown as lastError while the rows wait.
+        this.nc = await connectNatsOnce({ servers: this.opts.fleet.natsUrl, credentials: this.opts.fleet.credentials, tls: this.opts.fleet.tls, name: `powerplane-${this.site}`, place: SITE_PLACE, timeoutMs: this.opts.connectTimeoutMs });
         this.js = jetstream(this.nc, { timeout: this.ackTimeoutMs });
       } catch (err) {
         this.failed(err);
@@ -242,13 +250,10 @@ export class FleetOutbox {
     }
     if (acked < rows.length) {
       const err = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-      this.failed(err.reason);
+      this.failed(this.explainPublishFailure(err.reason, kind));
       return { sent: acked, failed: true };
     }
-    if (this.lastError !== null) {
-      this.opts.log.info({ site: this.site }, `fleet: NATS acknowledges again; draining the backlog`);
-      this.lastError = null;
-    }
+    this.recovered();
     this.retryMs = 500;
     // The rate bound: a batch of n messages takes at least n / maxPerSecond seconds.
     const minMs = (rows.length / this.maxPerSecond) * 1000;
@@ -307,14 +312,42 @@ export class FleetOutbox {
     const msg: FleetStatusMsg = { name: this.name, backlog: b.total, oldestTs: b.oldestTs, ageMs: b.ageMs, sentAt: Date.now() };
     try {
       await js.publish(subjectOf(this.site, 'status'), JSON.stringify(msg), { timeout: this.ackTimeoutMs });
+      // With no row waiting, this ack is what proves the way open again (else the site looked
+      // offline until its next row); with rows waiting, their own acks say so.
+      if (b.total === 0) this.recovered();
     } catch {
       // The status is refreshed on the next interval; the log rows are what must arrive.
     }
   }
 
+  /** A publish that was not acknowledged, for people: why, and what to do. */
+  private explainPublishFailure(err: unknown, kind: FleetKind): string {
+    const at = redactUrl(this.opts.fleet.natsUrl);
+    const subject = subjectOf(this.site, kind);
+    const raw = err instanceof Error ? err.message : String(err);
+    if (/no responders|503/i.test(raw)) {
+      return `NATS at ${at} has no JetStream stream for ${subject} (${raw}): start the central service (it creates the stream) or add pp.*.${kind} to the stream's subjects`;
+    }
+    if (/permission/i.test(raw)) {
+      return `NATS at ${at} does not let this site publish on ${subject} (${raw}): allow publish on "pp.${this.site}.>" for this site's NATS user`;
+    }
+    if (/timeout|disconnect|closed|connection/i.test(raw)) {
+      return `NATS at ${at} did not acknowledge within ${this.ackTimeoutMs / 1000} s (${raw}): it is down or out of reach; the connection is retried by itself`;
+    }
+    return `NATS at ${at} did not acknowledge ${subject}: ${raw}`;
+  }
+
+  private recovered(): void {
+    if (this.lastError === null) return;
+    this.opts.log.info({ site: this.site }, `fleet: NATS acknowledges again; draining the backlog`);
+    this.lastError = null;
+    this.offlineSince = null;
+  }
+
   private failed(err: unknown): void {
     const text = err instanceof Error ? err.message : String(err);
     if (this.lastError === null) {
+      this.offlineSince = this.opts.clock.now();
       this.opts.log.warn({ site: this.site, err: text }, `fleet: cannot forward to NATS (${text}); rows wait in SQLite and are sent when it is back`);
     }
     this.lastError = text;

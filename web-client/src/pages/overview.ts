@@ -13,6 +13,7 @@ import { phaseLabel, progressBar } from './charger.js';
 import { offlineReason, sentenceEnd } from '../flow/offline.js';
 import { age, duration, orderDevices, watts } from '../flow/words.js';
 import { energyCard } from './energy-card.js';
+import { fleetChip } from '../fleet.js';
 
 const ORDER_KEY = 'powerplane.deviceOrder';
 
@@ -183,7 +184,8 @@ export const overviewPage: Page = {
     const waiting = h('p', { class: 'muted' }, 'Waiting for devices…');
     const order = orderEditor(() => paint());
     const energy = energyCard();
-    root.append(h('h1', { class: 'page-title' }, 'Overview'), error, flow, sentences, buses, waiting, devices, chargers, none, energy.el, order.el);
+    const fleet = fleetChip(); // the fleet forwarding next to the link states (hidden without fleet:)
+    root.append(h('h1', { class: 'page-title' }, 'Overview'), error, flow, sentences, buses, fleet.el, waiting, devices, chargers, none, energy.el, order.el);
     void energy.refresh();
     const energyTimer = setInterval(() => void energy.refresh(), 60_000);
 
@@ -247,6 +249,7 @@ export const overviewPage: Page = {
       stop();
       clearInterval(timer);
       clearInterval(energyTimer);
+      fleet.stop();
     };
   },
 };
