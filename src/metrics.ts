@@ -11,11 +11,18 @@
  *   `powerplane_charge_sessions_total{outcome}`, `powerplane_events_total{type}` from the event log.
  * - `powerplane_charger_*` per charger, `powerplane_store_bytes`, `powerplane_store_writable`,
  *   and Node's defaults (event-loop delay percentiles, heap, RSS, GC).
+ * - Store writes (storeWriteMetrics): `powerplane_store_flush_seconds{sync}` a histogram of flush
+ *   transaction durations (sync="full" for the fsynced ones that carry a durable event or
+ *   setpoint, "normal" for batches), `powerplane_store_flushed_rows_total` and
+ *   `powerplane_store_write_failures_total{where}` (failed writes, by what failed).
+ * - Job runs (jobRunMetrics): `powerplane_job_runs_total{job,outcome}` (ok, refused, failed,
+ *   skipped), `powerplane_job_last_run_timestamp_seconds{job}` (engine clock) and
+ *   `powerplane_job_last_outcome{job,outcome}` (1 for the last run's outcome, 0 for the others).
  *
  * Subscribers never throw into the engine: a metric that fails is logged and skipped.
  */
 import { statSync } from 'node:fs';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine } from './engine/engine.js';
 import type { Logger } from './log.js';
 
@@ -230,6 +237,8 @@ export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: stri
     },
   });
 
+  unsubs.push(storeWriteMetrics(registry, engine, guard), jobRunMetrics(registry, engine, guard));
+
   return {
     registry,
     contentType: registry.contentType,
@@ -242,4 +251,48 @@ export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: stri
       registry.clear();
     },
   };
+}
+
+type Guard = (what: string, fn: () => void) => void;
+
+/** Flush durations, rows and failed writes, from the store's write watchers. Returns an unsubscribe. */
+export function storeWriteMetrics(registry: Registry, engine: Engine, guard: Guard): () => void {
+  const flushSeconds = new Histogram({
+    name: 'powerplane_store_flush_seconds',
+    help: 'duration of each store flush transaction; sync="full" is fsynced (a durable event or setpoint in it), "normal" a batch of rows',
+    labelNames: ['sync'],
+    // 0.25 ms … 2.5 s: a WAL batch commit is well under a millisecond, an fsync on an SD card can take a second.
+    buckets: [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const rows = new Counter({ name: 'powerplane_store_flushed_rows_total', help: 'rows written by store flushes (frames, samples, events, setpoints, replayed writes)', registers: [registry] });
+  const failures = new Counter({ name: 'powerplane_store_write_failures_total', help: 'failed store writes, by what failed (the store then holds the rows and retries)', labelNames: ['where'], registers: [registry] });
+  // Both series exist from the start, so that rate() and increase() see the first ones.
+  flushSeconds.zero({ sync: 'full' });
+  flushSeconds.zero({ sync: 'normal' });
+  return engine.store.watchWrites((w) =>
+    guard('a store write', () => {
+      if (w.ok) {
+        flushSeconds.observe({ sync: w.durable ? 'full' : 'normal' }, w.durationMs / 1000);
+        rows.inc(w.rows);
+      } else failures.inc({ where: w.where });
+    }),
+  );
+}
+
+const JOB_OUTCOMES = ['ok', 'refused', 'failed', 'skipped'] as const;
+
+/** Job runs by job and outcome, and each job's last run, from the scheduler's runs topic. Returns an unsubscribe. */
+export function jobRunMetrics(registry: Registry, engine: Engine, guard: Guard): () => void {
+  const runs = new Counter({ name: 'powerplane_job_runs_total', help: 'finished job runs, by job id and outcome (ok, refused, failed, skipped)', labelNames: ['job', 'outcome'], registers: [registry] });
+  const lastAt = new Gauge({ name: 'powerplane_job_last_run_timestamp_seconds', help: 'when the job\'s last run finished (Unix seconds, engine clock)', labelNames: ['job'], registers: [registry] });
+  const lastOutcome = new Gauge({ name: 'powerplane_job_last_outcome', help: '1 for the outcome of the job\'s last run, 0 for the other outcomes', labelNames: ['job', 'outcome'], registers: [registry] });
+  return engine.scheduler.runs.subscribe((r) =>
+    guard('a job run', () => {
+      if (r.outcome === 'running') return;
+      runs.inc({ job: r.jobId, outcome: r.outcome });
+      lastAt.set({ job: r.jobId }, (r.finishedAt ?? r.startedAt) / 1000);
+      for (const o of JOB_OUTCOMES) lastOutcome.set({ job: r.jobId, outcome: o }, o === r.outcome ? 1 : 0);
+    }),
+  );
 }
