@@ -25,6 +25,7 @@ import { statSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine } from './engine/engine.js';
 import type { Logger } from './log.js';
+import type { StoredEvent, StoreWrite } from './store/store.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -43,7 +44,16 @@ export function metricKey(key: string): string {
     .replace(/^_+|_+$/g, '');
 }
 
-export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: string; defaults?: boolean }): Metrics {
+/**
+ * What happened before the metrics existed (serve creates them after it listens, so that
+ * prom-client is not loaded before the first answer): counted as if seen live.
+ */
+export interface EarlyRecord {
+  events: StoredEvent[];
+  writes: StoreWrite[];
+}
+
+export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: string; defaults?: boolean; early?: EarlyRecord }): Metrics {
   const { engine, log } = opts;
   const registry = new Registry();
   if (opts.defaults !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
@@ -101,18 +111,17 @@ export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: stri
   const commands = new Counter({ name: 'powerplane_commands_total', help: 'family commands by outcome (accepted, rejected, done, failed) and code', labelNames: ['outcome', 'code'], registers: [registry] });
   const sessions = new Counter({ name: 'powerplane_charge_sessions_total', help: 'charge sessions ended, by outcome', labelNames: ['outcome'], registers: [registry] });
   const events = new Counter({ name: 'powerplane_events_total', help: 'events recorded, by type', labelNames: ['type'], registers: [registry] });
-  unsubs.push(
-    engine.events.subscribe((e) =>
-      guard('an event', () => {
-        events.inc({ type: e.type });
-        const code = typeof e.data.code === 'string' ? e.data.code : '';
-        if (e.type === 'setpoint.accepted') setpoints.inc({ outcome: 'accepted', code: '' });
-        else if (e.type === 'setpoint.rejected') setpoints.inc({ outcome: 'rejected', code });
-        else if (e.type.startsWith('command.') && e.type !== 'command.requested') commands.inc({ outcome: e.type.slice('command.'.length), code });
-        else if (e.type === 'charger.session.ended') sessions.inc({ outcome: String(e.data.outcome ?? 'unknown') });
-      }),
-    ),
-  );
+  const countEvent = (e: StoredEvent) =>
+    guard('an event', () => {
+      events.inc({ type: e.type });
+      const code = typeof e.data.code === 'string' ? e.data.code : '';
+      if (e.type === 'setpoint.accepted') setpoints.inc({ outcome: 'accepted', code: '' });
+      else if (e.type === 'setpoint.rejected') setpoints.inc({ outcome: 'rejected', code });
+      else if (e.type.startsWith('command.') && e.type !== 'command.requested') commands.inc({ outcome: e.type.slice('command.'.length), code });
+      else if (e.type === 'charger.session.ended') sessions.inc({ outcome: String(e.data.outcome ?? 'unknown') });
+    });
+  unsubs.push(engine.events.subscribe(countEvent));
+  for (const e of opts.early?.events ?? []) countEvent(e);
 
   // Read at scrape time from the engine's views.
   new Gauge({
@@ -237,7 +246,7 @@ export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: stri
     },
   });
 
-  unsubs.push(storeWriteMetrics(registry, engine, guard), jobRunMetrics(registry, engine, guard));
+  unsubs.push(storeWriteMetrics(registry, engine, guard, opts.early?.writes), jobRunMetrics(registry, engine, guard));
 
   return {
     registry,
@@ -256,7 +265,7 @@ export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: stri
 type Guard = (what: string, fn: () => void) => void;
 
 /** Flush durations, rows and failed writes, from the store's write watchers. Returns an unsubscribe. */
-export function storeWriteMetrics(registry: Registry, engine: Engine, guard: Guard): () => void {
+export function storeWriteMetrics(registry: Registry, engine: Engine, guard: Guard, early: StoreWrite[] = []): () => void {
   const flushSeconds = new Histogram({
     name: 'powerplane_store_flush_seconds',
     help: 'duration of each store flush transaction; sync="full" is fsynced (a durable event or setpoint in it), "normal" a batch of rows',
@@ -270,14 +279,16 @@ export function storeWriteMetrics(registry: Registry, engine: Engine, guard: Gua
   // Both series exist from the start, so that rate() and increase() see the first ones.
   flushSeconds.zero({ sync: 'full' });
   flushSeconds.zero({ sync: 'normal' });
-  return engine.store.watchWrites((w) =>
+  const count = (w: StoreWrite) =>
     guard('a store write', () => {
       if (w.ok) {
         flushSeconds.observe({ sync: w.durable ? 'full' : 'normal' }, w.durationMs / 1000);
         rows.inc(w.rows);
       } else failures.inc({ where: w.where });
-    }),
-  );
+    });
+  const unsub = engine.store.watchWrites(count);
+  for (const w of early) count(w);
+  return unsub;
 }
 
 const JOB_OUTCOMES = ['ok', 'refused', 'failed', 'skipped'] as const;

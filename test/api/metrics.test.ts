@@ -62,6 +62,8 @@ describe('metrics', () => {
     expect(sample(text, 'powerplane_setpoints_total', { outcome: 'accepted' })).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'powerplane_setpoints_total', { outcome: 'rejected', code: 'OUT_OF_RANGE' })).toBe(1);
     expect(sample(text, 'powerplane_events_total', { type: 'setpoint.rejected' })).toBe(1);
+    // The metrics are made after the server listens; what happened before (the links coming up) is counted too.
+    expect(sample(text, 'powerplane_events_total', { type: 'link.changed' })).toBeGreaterThanOrEqual(2);
     // Event-loop delay, store, charger.
     expect(sample(text, 'nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
     expect(sample(text, 'powerplane_store_bytes')).toBeGreaterThan(0);
@@ -132,6 +134,26 @@ describe('store write and job run metrics', () => {
     rmSync(fullFlag);
     await waitFor(async () => sample(await scrape(), 'powerplane_store_writable') === 1, 'writes working again', 20_000);
     await stopServer(s.child, 'SIGTERM');
+  });
+});
+
+describe('metrics made late', () => {
+  it('count what happened before they existed (events and store writes handed over), once', async () => {
+    const s = await startLiveServer();
+    try {
+      const early = { events: [{ id: 1, ts: 0, type: 'test.before-metrics', deviceId: null, busId: null, data: { code: 'X' } }], writes: [{ ok: false as const, where: 'test write' }, { ok: true as const, durationMs: 3, rows: 7, durable: true }] };
+      const m = createMetrics({ engine: s.rig.engine, log: silentLogger(), defaults: false, early });
+      const t = await m.text();
+      expect(sample(t, 'powerplane_events_total', { type: 'test.before-metrics' })).toBe(1);
+      expect(sample(t, 'powerplane_store_write_failures_total', { where: 'test write' })).toBe(1);
+      expect(sample(t, 'powerplane_store_flush_seconds_count', { sync: 'full' })).toBeGreaterThanOrEqual(1);
+      // Live ones still count after the hand-over.
+      s.rig.engine.record({ type: 'test.before-metrics', data: {} });
+      expect(sample(await m.text(), 'powerplane_events_total', { type: 'test.before-metrics' })).toBe(2);
+      m.stop();
+    } finally {
+      await s.stop();
+    }
   });
 });
 
