@@ -118,7 +118,12 @@ export async function serve(values: ServeOptions): Promise<void> {
   const metrics = { contentType: 'text/plain; version=0.0.4; charset=utf-8', text: async () => (await loadMetrics()).text() };
   const server = await startServer({ engine: rig.engine, log, metrics, ...config.server });
   // Listening: now load them (off the path to the first answer).
-  setImmediate(() => void loadMetrics().catch((e: unknown) => log.error({ err: String(e) }, `metrics: not available (${String(e)}); /metrics answers with an error`)));
+  setImmediate(() =>
+    void loadMetrics().catch((e: unknown) => {
+      for (const u of earlyUnsubs) u(); // nothing will take what was kept
+      log.error({ err: String(e) }, `metrics: not available (${String(e)}); /metrics answers with an error`);
+    }),
+  );
   const mqttConfig = values.mqtt ? mqttSchema.parse({ ...config.mqtt, url: values.mqtt }) : config.mqtt;
   const mqtt = mqttConfig ? (await import('../mqtt/bridge.js')).startMqttBridge({ engine: rig.engine, log, config: mqttConfig, version: version() }) : null;
   // Forwarding to the fleet's central service, when configured (SQLite stays the source of truth).
