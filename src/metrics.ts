@@ -13,15 +13,23 @@
  *   oldest one's age, the last ack, connected), only while fleet: is configured (fleetMetrics).
  * - `powerplane_charger_*` per charger, `powerplane_store_bytes`, `powerplane_store_writable`,
  *   and Node's defaults (event-loop delay percentiles, heap, RSS, GC).
+ * - Store writes (storeWriteMetrics): `powerplane_store_flush_seconds{sync}` a histogram of flush
+ *   transaction durations (sync="full" for the fsynced ones that carry a durable event or
+ *   setpoint, "normal" for batches), `powerplane_store_flushed_rows_total` and
+ *   `powerplane_store_write_failures_total{where}` (failed writes, by what failed).
+ * - Job runs (jobRunMetrics): `powerplane_job_runs_total{job,outcome}` (ok, refused, failed,
+ *   skipped), `powerplane_job_last_run_timestamp_seconds{job}` (engine clock) and
+ *   `powerplane_job_last_outcome{job,outcome}` (1 for the last run's outcome, 0 for the others).
  *
  * Subscribers never throw into the engine: a metric that fails is logged and skipped.
  */
 import { statSync } from 'node:fs';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine } from './engine/engine.js';
 import { outboxOf } from './fleet/attach.js';
 import type { FleetBacklog } from './fleet/outbox.js';
 import type { Logger } from './log.js';
+import type { StoredEvent, StoreWrite } from './store/store.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -40,7 +48,16 @@ export function metricKey(key: string): string {
     .replace(/^_+|_+$/g, '');
 }
 
-export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: string; defaults?: boolean }): Metrics {
+/**
+ * What happened before the metrics existed (serve creates them after it listens, so that
+ * prom-client is not loaded before the first answer): counted as if seen live.
+ */
+export interface EarlyRecord {
+  events: StoredEvent[];
+  writes: StoreWrite[];
+}
+
+export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: string; defaults?: boolean; early?: EarlyRecord }): Metrics {
   const { engine, log } = opts;
   const registry = new Registry();
   if (opts.defaults !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
@@ -98,18 +115,17 @@ export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: stri
   const commands = new Counter({ name: 'powerplane_commands_total', help: 'family commands by outcome (accepted, rejected, done, failed) and code', labelNames: ['outcome', 'code'], registers: [registry] });
   const sessions = new Counter({ name: 'powerplane_charge_sessions_total', help: 'charge sessions ended, by outcome', labelNames: ['outcome'], registers: [registry] });
   const events = new Counter({ name: 'powerplane_events_total', help: 'events recorded, by type', labelNames: ['type'], registers: [registry] });
-  unsubs.push(
-    engine.events.subscribe((e) =>
-      guard('an event', () => {
-        events.inc({ type: e.type });
-        const code = typeof e.data.code === 'string' ? e.data.code : '';
-        if (e.type === 'setpoint.accepted') setpoints.inc({ outcome: 'accepted', code: '' });
-        else if (e.type === 'setpoint.rejected') setpoints.inc({ outcome: 'rejected', code });
-        else if (e.type.startsWith('command.') && e.type !== 'command.requested') commands.inc({ outcome: e.type.slice('command.'.length), code });
-        else if (e.type === 'charger.session.ended') sessions.inc({ outcome: String(e.data.outcome ?? 'unknown') });
-      }),
-    ),
-  );
+  const countEvent = (e: StoredEvent) =>
+    guard('an event', () => {
+      events.inc({ type: e.type });
+      const code = typeof e.data.code === 'string' ? e.data.code : '';
+      if (e.type === 'setpoint.accepted') setpoints.inc({ outcome: 'accepted', code: '' });
+      else if (e.type === 'setpoint.rejected') setpoints.inc({ outcome: 'rejected', code });
+      else if (e.type.startsWith('command.') && e.type !== 'command.requested') commands.inc({ outcome: e.type.slice('command.'.length), code });
+      else if (e.type === 'charger.session.ended') sessions.inc({ outcome: String(e.data.outcome ?? 'unknown') });
+    });
+  unsubs.push(engine.events.subscribe(countEvent));
+  for (const e of opts.early?.events ?? []) countEvent(e);
 
   // Read at scrape time from the engine's views.
   new Gauge({
@@ -235,6 +251,8 @@ export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: stri
   });
   fleetMetrics(registry, engine, log);
 
+  unsubs.push(storeWriteMetrics(registry, engine, guard, opts.early?.writes), jobRunMetrics(registry, engine, guard));
+
   return {
     registry,
     contentType: registry.contentType,
@@ -316,4 +334,50 @@ function fleetMetrics(registry: Registry, engine: Engine, log: Logger): void {
       if (b) this.set({ site: b.siteId }, b.connected ? 1 : 0);
     },
   });
+}
+
+type Guard = (what: string, fn: () => void) => void;
+
+/** Flush durations, rows and failed writes, from the store's write watchers. Returns an unsubscribe. */
+export function storeWriteMetrics(registry: Registry, engine: Engine, guard: Guard, early: StoreWrite[] = []): () => void {
+  const flushSeconds = new Histogram({
+    name: 'powerplane_store_flush_seconds',
+    help: 'duration of each store flush transaction; sync="full" is fsynced (a durable event or setpoint in it), "normal" a batch of rows',
+    labelNames: ['sync'],
+    // 0.25 ms … 2.5 s: a WAL batch commit is well under a millisecond, an fsync on an SD card can take a second.
+    buckets: [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const rows = new Counter({ name: 'powerplane_store_flushed_rows_total', help: 'rows written by store flushes (frames, samples, events, setpoints, replayed writes)', registers: [registry] });
+  const failures = new Counter({ name: 'powerplane_store_write_failures_total', help: 'failed store writes, by what failed (the store then holds the rows and retries)', labelNames: ['where'], registers: [registry] });
+  // Both series exist from the start, so that rate() and increase() see the first ones.
+  flushSeconds.zero({ sync: 'full' });
+  flushSeconds.zero({ sync: 'normal' });
+  const count = (w: StoreWrite) =>
+    guard('a store write', () => {
+      if (w.ok) {
+        flushSeconds.observe({ sync: w.durable ? 'full' : 'normal' }, w.durationMs / 1000);
+        rows.inc(w.rows);
+      } else failures.inc({ where: w.where });
+    });
+  const unsub = engine.store.watchWrites(count);
+  for (const w of early) count(w);
+  return unsub;
+}
+
+const JOB_OUTCOMES = ['ok', 'refused', 'failed', 'skipped'] as const;
+
+/** Job runs by job and outcome, and each job's last run, from the scheduler's runs topic. Returns an unsubscribe. */
+export function jobRunMetrics(registry: Registry, engine: Engine, guard: Guard): () => void {
+  const runs = new Counter({ name: 'powerplane_job_runs_total', help: 'finished job runs, by job id and outcome (ok, refused, failed, skipped)', labelNames: ['job', 'outcome'], registers: [registry] });
+  const lastAt = new Gauge({ name: 'powerplane_job_last_run_timestamp_seconds', help: 'when the job\'s last run finished (Unix seconds, engine clock)', labelNames: ['job'], registers: [registry] });
+  const lastOutcome = new Gauge({ name: 'powerplane_job_last_outcome', help: '1 for the outcome of the job\'s last run, 0 for the other outcomes', labelNames: ['job', 'outcome'], registers: [registry] });
+  return engine.scheduler.runs.subscribe((r) =>
+    guard('a job run', () => {
+      if (r.outcome === 'running') return;
+      runs.inc({ job: r.jobId, outcome: r.outcome });
+      lastAt.set({ job: r.jobId }, (r.finishedAt ?? r.startedAt) / 1000);
+      for (const o of JOB_OUTCOMES) lastOutcome.set({ job: r.jobId, outcome: o }, o === r.outcome ? 1 : 0);
+    }),
+  );
 }

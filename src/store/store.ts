@@ -92,6 +92,11 @@ export interface StoreHealth {
   failures: number;
 }
 
+/** One write, for watchers (metrics): a flush transaction that went through, or a write that failed. */
+export type StoreWrite =
+  | { ok: true; durationMs: number; rows: number; /** fsynced (synchronous=FULL): a durable event or setpoint was in it */ durable: boolean }
+  | { ok: false; /** what failed ("writing queued rows", "reserving event ids", a direct write's name) */ where: string };
+
 /** The database cannot be used for recording: thrown by Store.open with one line that says what to do. */
 export class StoreOpenError extends Error {
   constructor(
@@ -157,6 +162,9 @@ export class Store {
   private lastRetryAt = 0;
   private readonly faultRetryMs: number;
   private readonly healthWatchers = new Set<(h: StoreHealth) => void>();
+  private readonly writeWatchers = new Set<(w: StoreWrite) => void>();
+  /** Set while flushDurable runs its flush (synchronous=FULL), for the write watchers. */
+  private durableFlush = false;
   /** Direct writes (devices, charge sessions) that failed or came during a fault: replayed in order. */
   private pendingWrites: Array<{ where: string; run: () => void }> = [];
   private readonly maxPendingWrites = 10_000;
@@ -518,6 +526,26 @@ export class Store {
     return () => this.healthWatchers.delete(fn);
   }
 
+  /**
+   * Calls `fn` after every flush transaction (its duration and whether it was fsynced) and
+   * every failed write (where it failed); returns an unsubscribe. For metrics; a watcher that
+   * throws is ignored.
+   */
+  watchWrites(fn: (w: StoreWrite) => void): () => void {
+    this.writeWatchers.add(fn);
+    return () => this.writeWatchers.delete(fn);
+  }
+
+  private notifyWrite(w: StoreWrite): void {
+    for (const fn of this.writeWatchers) {
+      try {
+        fn(w);
+      } catch {
+        // metrics must never turn a write into a failure
+      }
+    }
+  }
+
   /** Tries the queued writes now (the timer does this every faultRetryMs during a fault). True when they went through. */
   retry(): boolean {
     if (this.closed) return false;
@@ -532,6 +560,7 @@ export class Store {
     this.lastRetryAt = Date.now();
     const e = err instanceof Error ? err : new Error(String(err));
     this.onFlushError?.(e);
+    this.notifyWrite({ ok: false, where });
     if (this.fault) return;
     const code = errorCode(err);
     this.fault = { error: `${where} failed: ${withCode(code, e.message)}`, code, since: Date.now() };
@@ -687,9 +716,11 @@ export class Store {
   private flushDurable(): void {
     try {
       this.db.pragma('synchronous = FULL');
+      this.durableFlush = true;
       try {
         this.flush();
       } finally {
+        this.durableFlush = false;
         this.db.pragma('synchronous = NORMAL');
       }
     } catch (err) {
@@ -716,7 +747,8 @@ export class Store {
     }
     if (reserveUpTo !== null) this.reservedEventId = reserveUpTo;
     this.lastFlushMs = performance.now() - t0;
-    this.flushedRows += this.queued + this.pendingWrites.length + this.busSetpointQ.size;
+    const rows = this.queued + this.pendingWrites.length + this.busSetpointQ.size;
+    this.flushedRows += rows;
     this.flushes++;
     this.frameQ = [];
     this.frameMetaQ = [];
@@ -727,6 +759,7 @@ export class Store {
     this.busSetpointQ = new Map();
     this.pendingWrites = [];
     this.queued = 0;
+    if (this.writeWatchers.size > 0) this.notifyWrite({ ok: true, durationMs: this.lastFlushMs, rows, durable: this.durableFlush });
     if (this.fault) this.recovered();
   }
 

@@ -4,7 +4,7 @@
  * mid-charge (the issue's 2 MB tmpfs), the process stays up in a safe state.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.js';
@@ -25,6 +25,9 @@ afterEach(() => {
   if (disk.mounted) disk.remount('rw');
   if (disk.mounted) disk.unfill();
   rmSync(fullFlag(), { force: true });
+  // Each test starts with the whole 2 MB: an earlier test's databases left less room than a
+  // charge needs to start (the disk filled first when the tests ran in file order).
+  for (const f of readdirSync(disk.dir)) if (/\.db(-wal|-shm|-journal)?$/.test(f)) rmSync(join(disk.dir, f), { force: true });
 });
 
 const fullFlag = () => join(disk.dir, 'disk-is-full.flag');

@@ -27,6 +27,7 @@ import type { z } from 'zod';
 import type { Code } from '../../codes.js';
 import { roleAtLeast, type Role } from '../../auth.js';
 import type { Engine } from '../engine.js';
+import type { SetpointOrigin } from '../controllers/dc-output.js';
 import type { DeviceViewBase } from '../../families/types.js';
 import type { FamilyCheck } from '../../families/contract.js';
 import type { JobAction, JobCondition, JobSpec } from './spec.js';
@@ -242,18 +243,34 @@ export async function runAction(engine: Engine, a: JobAction, jobName: string): 
       engine.record({ type: 'history.pruned', data: { frames: r.frames, samples: r.samples, framesOlderThanDays: a.framesOlderThanDays ?? null, samplesOlderThanDays: a.samplesOlderThanDays ?? null } });
       return { ok: true, message: `pruned ${r.frames} frames and ${r.samples} samples` };
     }
-    case 'device-command': {
-      const d = engine.device(a.deviceId);
-      if (!d) return { ok: false, code: 'NOT_FOUND', message: `no device "${a.deviceId}"; query devices { id } for the ids` };
-      const def = deviceCommand(d.kind, a.command);
-      if (!def) return { ok: false, code: 'CONFLICT', message: `${d.name} (${d.kind}) does not support "${a.command}"` };
-      const args = def.args.safeParse(a.args ?? {});
-      if (!args.success) return { ok: false, code: 'BAD_USER_INPUT', message: `${a.command} on ${d.name}: ${args.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
-      if (def.run) return def.run(args.data, d, { engine, origin: 'schedule', jobName });
-      const r = await engine.command('schedule', d.id, def.toCommand(args.data, d), def.check, def.describe(args.data));
-      return r.ok ? { ok: true, message: `${d.name}: ${def.describe(args.data)} done` } : { ok: false, code: r.code, message: r.message };
-    }
+    case 'device-command':
+      return runDeviceCommand(engine, 'schedule', a.deviceId, a.command, a.args, jobName);
   }
+}
+
+/**
+ * A family's named command (registerDeviceCommand) to one device, through `engine.command`
+ * (the family's page of the gate, command.* events, the driver). Used by the scheduler's
+ * `device-command` action and by the MQTT bridge's family controls. Never throws for a refusal.
+ */
+export async function runDeviceCommand(engine: Engine, origin: SetpointOrigin, deviceId: string, command: string, rawArgs: unknown, jobName?: string): Promise<ActionResult> {
+  const d = engine.device(deviceId);
+  if (!d) return { ok: false, code: 'NOT_FOUND', message: `no device "${deviceId}"; query devices { id } for the ids` };
+  const def = deviceCommand(d.kind, command);
+  if (!def) return { ok: false, code: 'CONFLICT', message: `${d.name} (${d.kind}) does not support "${command}"` };
+  const args = def.args.safeParse(rawArgs ?? {});
+  if (!args.success) {
+    // A number outside the command's own bounds is out of range, like the gate says it.
+    const range = args.error.issues.every((i) => i.code === 'too_big' || i.code === 'too_small');
+    return { ok: false, code: range ? 'OUT_OF_RANGE' : 'BAD_USER_INPUT', message: `${command} on ${d.name}: ${args.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+  }
+  if (def.run) {
+    // Async commands (a PI18 profile apply plans first) carry themselves out as a job's.
+    if (origin !== 'schedule' || jobName === undefined) return { ok: false, code: 'CONFLICT', message: `${command} on ${d.name} runs only as a scheduled job` };
+    return def.run(args.data, d, { engine, origin, jobName });
+  }
+  const r = await engine.command(origin, d.id, def.toCommand(args.data, d), def.check, def.describe(args.data));
+  return r.ok ? { ok: true, message: `${d.name}: ${def.describe(args.data)} done` } : { ok: false, code: r.code, message: r.message };
 }
 
 /** A condition at fire time, from the live projections: held, or why not. */
