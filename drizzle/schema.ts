@@ -25,7 +25,8 @@ export const frames = sqliteTable(
     /** The frame's ts when the id does not say it (rare: see row-codec.ts). */
     ts: integer('ts'),
   },
-  (t) => [index('frames_ch_id_idx').on(t.ch, t.id)],
+  // By channel; SQLite appends the rowid (the time) to every index entry, so a channel's frames are in time order.
+  (t) => [index('frames_ch_idx').on(t.ch)],
 );
 
 /** What frames share: one row per distinct (link, protocol, dir, kind, device, address, meta). */

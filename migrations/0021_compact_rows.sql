@@ -67,7 +67,7 @@ DROP TABLE `frames`;
 --> statement-breakpoint
 ALTER TABLE `__new_frames` RENAME TO `frames`;
 --> statement-breakpoint
-CREATE INDEX `frames_ch_id_idx` ON `frames` (`ch`,`id`);
+CREATE INDEX `frames_ch_idx` ON `frames` (`ch`);
 --> statement-breakpoint
 -- Samples: the device as its store_keys id, keyed (dev, ts); `v` keeps the JSON text of the rows
 -- copied here until the store rewrites them as compact blobs (Store.compactLegacySamples, in the
