@@ -233,7 +233,14 @@ export function buildSimHardware(config: PowerplaneConfig, clock: Clock, familie
 
 export function buildRig(opts: RigOptions): Rig {
   const { config, clock, store, log } = opts;
-  const engine = new Engine({ store, clock, log, simulated: opts.simulated, families: opts.families });
+  const engine = new Engine({
+    store,
+    clock,
+    log,
+    simulated: opts.simulated,
+    families: opts.families,
+    sampling: { global: config.database.sampling, links: Object.fromEntries(config.links.map((l) => [l.id, l.sampling])) },
+  });
   const links = new Map<string, RigLink>();
   let sim: SimulatedParts | null = null;
   const simStarts: Array<() => void> = [];
