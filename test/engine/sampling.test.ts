@@ -4,7 +4,7 @@
  * subscribers still get every reading and every raw frame is still recorded.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Sampler } from '../../src/engine/sampler.js';
+import { Sampler, type SamplingLevels } from '../../src/engine/sampler.js';
 import { makeSimRig, tempDbPath, type TestRig } from '../helpers/rig.js';
 import { simulatedConfig } from '../../src/rig.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -45,7 +45,7 @@ describe('Sampler', () => {
   });
 
   it('resolves rate and deadband per device, link and global, most specific first; rate 0 keeps only changes', () => {
-    const levels: Record<string, ReturnType<ConstructorParameters<typeof Sampler>[0]>> = {
+    const levels: Record<string, SamplingLevels> = {
       fast: [{ rateHz: 10 }, { rateHz: 1, deadband: 1 }],
       quiet: [undefined, { rateHz: 0, deadband: { v: 0.5 } }, { deadband: 0.01 }],
     };
