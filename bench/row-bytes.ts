@@ -150,7 +150,7 @@ export function measureRowBytes(rows: number, dir?: string): RowBytes {
     const smp = measure('samples', (s) => {
       for (const x of rigSamples(rows)) s.appendSample(x);
     });
-    const frameBytes = (b: Record<string, number>) => (b.frames ?? 0) + (b.frames_ch_idx ?? 0);
+    const frameBytes = (b: Record<string, number>) => (b.frames ?? 0) + (b.frames_link_idx ?? 0);
     return {
       frames: rows,
       samples: rows,
@@ -160,7 +160,7 @@ export function measureRowBytes(rows: number, dir?: string): RowBytes {
       fileBytes: can.file! + smp.file!,
       detail: {
         framesTable: can.frames ?? 0,
-        framesIndex: can.frames_ch_idx ?? 0,
+        framesIndex: can.frames_link_idx ?? 0,
         frameChannels: can.frame_channels ?? 0,
         samplesTable: smp.samples ?? 0,
         samplesIndex: smp.samples_dev_ts_idx ?? 0,

@@ -16,6 +16,8 @@ export const frames = sqliteTable(
   'frames',
   {
     id: integer('id').primaryKey(),
+    /** The link's store_keys id (kind 'link'). */
+    lk: integer('lk').notNull(),
     /** frame_channels.id */
     ch: integer('ch').notNull(),
     /** CAN: the data field; PI18/RAPI: the whole line with its checksum; MK2: the frame. */
@@ -25,8 +27,9 @@ export const frames = sqliteTable(
     /** The frame's ts when the id does not say it (rare: see row-codec.ts). */
     ts: integer('ts'),
   },
-  // By channel; SQLite appends the rowid (the time) to every index entry, so a channel's frames are in time order.
-  (t) => [index('frames_ch_idx').on(t.ch)],
+  // By link; SQLite appends the rowid (the time) to every index entry, so a link's frames are in
+  // time order, and a write touches one index page per link (not per channel: RAPI alone has hundreds).
+  (t) => [index('frames_link_idx').on(t.lk)],
 );
 
 /** What frames share: one row per distinct (link, protocol, dir, kind, device, address, meta). */

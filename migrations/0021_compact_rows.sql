@@ -31,17 +31,23 @@ SELECT DISTINCT `link`, `protocol`, `dir`, `kind`, `device_id`, `address`, `meta
 -- id does not say it (a fractional ts; more than 1024 frames in one ms, which go above every
 -- other id, ordered by their old id). `text` is its length k where it is the first k bytes read
 -- as ASCII (PI18 and RAPI lines without their checksum and CR).
+INSERT INTO `store_keys` (`kind`, `value`) SELECT DISTINCT 'link', `link` FROM `frame_channels`;
+--> statement-breakpoint
+-- `lk`: the link's store_keys id, indexed (with the rowid SQLite appends: a link's frames in time
+-- order; one index page per link touched by a write, however many channels a link has).
 CREATE TABLE `__new_frames` (
 	`id` integer PRIMARY KEY NOT NULL,
+	`lk` integer NOT NULL,
 	`ch` integer NOT NULL,
 	`bytes` blob NOT NULL,
 	`text` blob,
 	`ts` integer
 );
 --> statement-breakpoint
-INSERT INTO `__new_frames` (`id`, `ch`, `bytes`, `text`, `ts`)
+INSERT INTO `__new_frames` (`id`, `lk`, `ch`, `bytes`, `text`, `ts`)
 SELECT
 	CASE WHEN r.rn <= 1024 THEN r.ms * 1024 + r.rn - 1 ELSE (r.maxms + 1) * 1024 + r.id END,
+	(SELECT k.id FROM `store_keys` k WHERE k.kind = 'link' AND k.value = r.link),
 	r.ch,
 	r.bytes,
 	CASE
@@ -51,7 +57,7 @@ SELECT
 	END,
 	CASE WHEN r.rn <= 1024 AND r.ts = r.ms THEN NULL ELSE r.ts END
 FROM (
-	SELECT f.id, f.ts, f.bytes, f.text, c.id AS ch,
+	SELECT f.id, f.ts, f.bytes, f.text, f.link, c.id AS ch,
 		CAST(f.ts AS INTEGER) AS ms,
 		row_number() OVER (PARTITION BY CAST(f.ts AS INTEGER) ORDER BY f.id) AS rn,
 		max(CAST(f.ts AS INTEGER)) OVER () AS maxms
@@ -67,7 +73,7 @@ DROP TABLE `frames`;
 --> statement-breakpoint
 ALTER TABLE `__new_frames` RENAME TO `frames`;
 --> statement-breakpoint
-CREATE INDEX `frames_ch_idx` ON `frames` (`ch`);
+CREATE INDEX `frames_link_idx` ON `frames` (`lk`);
 --> statement-breakpoint
 -- Samples: the device as its store_keys id, keyed (dev, ts); `v` keeps the JSON text of the rows
 -- copied here until the store rewrites them as compact blobs (Store.compactLegacySamples, in the

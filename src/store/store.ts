@@ -83,6 +83,7 @@ interface QueuedSample {
 /** A frame as written: its id (the time, row-codec.ts), channel, bytes, text column and ts column. */
 interface QueuedFrame {
   id: number;
+  lk: number;
   ch: number;
   bytes: Uint8Array;
   text: string | number | null;
@@ -92,6 +93,8 @@ interface QueuedFrame {
 /** A frame channel: what frames share (frame_channels). */
 interface Channel {
   id: number;
+  /** The link's store_keys id (frames.lk). */
+  lk: number;
   link: string;
   protocol: string;
   dir: 'rx' | 'tx';
@@ -105,8 +108,6 @@ interface Channel {
 const MAX_INTERNED_TEXT = 64;
 /** At most this many distinct text readings are interned; later ones are stored inline. */
 const MAX_INTERNED_TEXTS = 20_000;
-/** Beyond this many channels, a frame filter reads the frames by id and tests the channel. */
-const MAX_CHANNEL_SEEKS = 32;
 /** Samples copied by migration 0021 with JSON values (ids up to this) wait to be rewritten compactly. */
 const LEGACY_SAMPLES_UPTO_KEY = 'samples_legacy_upto';
 /** The legacy rewrite has done every sample up to this id. */
@@ -350,15 +351,16 @@ export class Store {
     this.maxQueued = Math.max(this.maxBatch, opts.maxQueued ?? 200_000);
     this.onFlushError = opts.onFlushError;
 
-    this.insFrame = db.prepare('INSERT INTO frames (id, ch, bytes, text, ts) VALUES (?, ?, ?, ?, ?)');
+    this.insFrame = db.prepare('INSERT INTO frames (id, lk, ch, bytes, text, ts) VALUES (?, ?, ?, ?, ?, ?)');
     this.insSample = db.prepare('INSERT INTO samples (dev, ts, v) VALUES (?, ?, ?)');
     this.insKey = db.prepare('INSERT INTO store_keys (id, kind, value) VALUES (?, ?, ?)');
     this.insChannel = db.prepare(
-      'INSERT INTO frame_channels (id, link, protocol, dir, kind, device_id, address, meta) VALUES (@id, @link, @protocol, @dir, @kind, @deviceId, @address, @meta)',
+      'INSERT INTO frame_channels (id, link, protocol, dir, kind, device_id, address, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
     for (const r of db.prepare('SELECT id, kind, value FROM store_keys').all() as Array<{ id: number; kind: string; value: string }>) this.keyLoaded(r.id, r.kind, r.value);
     this.nextKeyId = ((db.prepare('SELECT max(id) AS m FROM store_keys').get() as { m: number | null }).m ?? 0) + 1;
     for (const c of db.prepare('SELECT id, link, protocol, dir, kind, device_id AS deviceId, address, meta FROM frame_channels').all() as Channel[]) {
+      c.lk = this.intern('link', c.link);
       this.channels.set(c.id, c);
       this.channelIds.set(channelKey(c.link, c.protocol, c.dir, c.kind, c.deviceId, c.address, c.meta), c.id);
     }
@@ -527,7 +529,7 @@ export class Store {
     const key = channelKey(link, protocol, dir, kind, deviceId, address, meta);
     const found = this.channelIds.get(key);
     if (found !== undefined) return found;
-    const c: Channel = { id: this.nextChannelId++, link, protocol, dir, kind, deviceId, address, meta };
+    const c: Channel = { id: this.nextChannelId++, lk: this.intern('link', link), link, protocol, dir, kind, deviceId, address, meta };
     this.channels.set(c.id, c);
     this.channelIds.set(key, c.id);
     this.newChannels.push(c);
@@ -537,7 +539,7 @@ export class Store {
   /** Writes the keys and channels handed out since the last commit (inside the caller's transaction). */
   private writeNewKeys(): void {
     for (const k of this.newKeys) this.insKey.run(k[0], k[1], k[2]);
-    for (const c of this.newChannels) this.insChannel.run(c);
+    for (const c of this.newChannels) this.insChannel.run(c.id, c.link, c.protocol, c.dir, c.kind, c.deviceId, c.address, c.meta);
   }
 
   /** Whether rollups are complete (nothing older is waiting to be rebuilt from raw samples). */
@@ -776,7 +778,7 @@ export class Store {
     const ch = this.internChannel(f.link, f.protocol, f.dir, f.kind, f.deviceId ?? null, f.address ?? null, metaJson);
     const { id, tsColumn } = nextFrameId(this.lastFrameId, f.ts);
     this.lastFrameId = id;
-    this.frameQ.push({ id, ch, bytes: f.bytes, text: encodeFrameText(f.text, f.bytes), ts: tsColumn });
+    this.frameQ.push({ id, lk: this.channels.get(ch)!.lk, ch, bytes: f.bytes, text: encodeFrameText(f.text, f.bytes), ts: tsColumn });
     if (++this.queued >= this.maxBatch && !this.fault) this.backgroundFlush();
   }
 
@@ -913,7 +915,7 @@ export class Store {
     const insFrame = this.insFrame;
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
-      insFrame.run(f.id, f.ch, f.bytes, f.text, f.ts);
+      insFrame.run(f.id, f.lk, f.ch, f.bytes, f.text, f.ts);
     }
     const insSample = this.insSample;
     for (const s of this.sampleQ) insSample.run(s.dev, s.ts, s.v);
@@ -1176,17 +1178,23 @@ export class Store {
           chs.push(c.id);
       }
       if (chs.length === 0) return { items: [], endCursor: null, hasNextPage: false };
-      if (chs.length <= MAX_CHANNEL_SEEKS) {
-        // Newest limit+1 of each channel by the (ch, id) index, merged.
-        const stmt = this.db.prepare(`${cols} WHERE ch = ? AND id BETWEEN ? AND ? ${exact} ORDER BY id DESC LIMIT ?`);
-        rows = chs.flatMap((ch) => stmt.all(ch, lo, hi, tsFrom, tsTo, limit + 1) as Raw[]);
-        rows.sort((a, b) => b.id - a.id);
-        rows.length = Math.min(rows.length, limit + 1);
-      } else {
-        rows = this.db
-          .prepare(`${cols} WHERE id BETWEEN ? AND ? AND ch IN (SELECT value FROM json_each(?)) ${exact} ORDER BY id DESC LIMIT ?`)
-          .all(lo, hi, JSON.stringify(chs), tsFrom, tsTo, limit + 1) as Raw[];
+      // Per link by its index (lk, rowid): the newest limit+1 of the matching channels, merged.
+      const byLink = new Map<number, number[]>();
+      for (const ch of chs) {
+        const lk = this.channels.get(ch)!.lk;
+        const l = byLink.get(lk);
+        if (l) l.push(ch);
+        else byLink.set(lk, [ch]);
       }
+      const allOf = (lk: number, n: number) => n === [...this.channels.values()].filter((c) => c.lk === lk).length;
+      const whole = this.db.prepare(`${cols} WHERE lk = ? AND id BETWEEN ? AND ? ${exact} ORDER BY id DESC LIMIT ?`);
+      const some = this.db.prepare(`${cols} WHERE lk = ? AND id BETWEEN ? AND ? AND ch IN (SELECT value FROM json_each(?)) ${exact} ORDER BY id DESC LIMIT ?`);
+      rows = [];
+      for (const [lk, list] of byLink) {
+        rows.push(...((allOf(lk, list.length) ? whole.all(lk, lo, hi, tsFrom, tsTo, limit + 1) : some.all(lk, lo, hi, JSON.stringify(list), tsFrom, tsTo, limit + 1)) as Raw[]));
+      }
+      if (byLink.size > 1) rows.sort((a, b) => b.id - a.id);
+      rows.length = Math.min(rows.length, limit + 1);
     }
     return toPage(rows.map((r) => this.storedFrame(r)), limit);
   }

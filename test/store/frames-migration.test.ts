@@ -107,9 +107,9 @@ describe('generic frames: an existing database migrates', () => {
 
     // The CAN columns are gone and the indexes are the new ones.
     const cols = s.db.prepare('SELECT name FROM pragma_table_info(?)').all('frames').map((c) => (c as { name: string }).name);
-    expect(cols).toEqual(['id', 'ch', 'bytes', 'text', 'ts']);
+    expect(cols).toEqual(['id', 'lk', 'ch', 'bytes', 'text', 'ts']);
     const idx = s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'frames' ORDER BY name").all().map((r) => (r as { name: string }).name);
-    expect(idx).toEqual(['frames_ch_idx']);
+    expect(idx).toEqual(['frames_link_idx']);
   });
 
   it('an empty frames table of the old schema migrates too, and re-opening applies nothing twice', () => {

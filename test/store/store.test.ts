@@ -94,7 +94,7 @@ describe('open and migrations', () => {
         'devices',
         'frame_channels',
         'store_keys',
-        'frames_ch_idx',
+        'frames_link_idx',
         'samples_dev_ts_idx',
         'events_type_device_id_id_idx',
         'events_device_id_id_idx',
