@@ -68,12 +68,12 @@ export function runBare(dir: string, rows: FrameRow[], run: number, samples: Sam
     migrate(drizzle({ client: db }), { migrationsFolder: MIGRATIONS_DIR });
     // The compact rows of migration 0021 (src/store/row-codec.ts): the floor interns channels,
     // devices and shapes in maps too, and encodes the values the same way.
-    const ins = db.prepare('INSERT INTO frames (id, ch, bytes, text, ts) VALUES (?, ?, ?, ?, ?)');
+    const ins = db.prepare('INSERT INTO frames (id, lk, ch, bytes, text, ts) VALUES (?, ?, ?, ?, ?, ?)');
     const insKey = db.prepare('INSERT INTO store_keys (id, kind, value) VALUES (?, ?, ?)');
     const insChannel = db.prepare('INSERT INTO frame_channels (id, link, protocol, dir, kind, device_id, address, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     const metaJson = new Map<unknown, string>();
     const json = (m: object) => metaJson.get(m) ?? (metaJson.set(m, JSON.stringify(m)), metaJson.get(m)!);
-    const channels = new Map<string, number>();
+    const channels = new Map<string, { ch: number; lk: number }>();
     const keys = new Map<string, number>();
     const key = (kind: string, value: string) => {
       let id = keys.get(kind + '\u0000' + value);
@@ -93,15 +93,15 @@ export function runBare(dir: string, rows: FrameRow[], run: number, samples: Sam
         const f = rows[i];
         const meta = f.meta ? json(f.meta) : null;
         const ck = `${f.link}\u0001${f.protocol}\u0001${f.dir}\u0001${f.kind}\u0001${f.deviceId}\u0001${f.address}\u0001${meta}`;
-        let ch = channels.get(ck);
-        if (ch === undefined) {
-          ch = channels.size + 1;
-          channels.set(ck, ch);
-          insChannel.run(ch, f.link, f.protocol, f.dir, f.kind, f.deviceId, f.address, meta);
+        let c = channels.get(ck);
+        if (c === undefined) {
+          c = { ch: channels.size + 1, lk: key('link', f.link) };
+          channels.set(ck, c);
+          insChannel.run(c.ch, f.link, f.protocol, f.dir, f.kind, f.deviceId, f.address, meta);
         }
         const { id, tsColumn } = nextFrameId(lastId, f.ts);
         lastId = id;
-        ins.run(id, ch, f.bytes, encodeFrameText(f.text, f.bytes), tsColumn);
+        ins.run(id, c.lk, c.ch, f.bytes, encodeFrameText(f.text, f.bytes), tsColumn);
       }
     });
     const insertSamples = db.transaction((from: number, to: number) => {
