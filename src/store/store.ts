@@ -234,7 +234,7 @@ export class Store {
   private readonly interner: KeyInterner;
   private readonly lookup: KeyLookup;
   private readonly writer = new ByteWriter();
-  /** The last shape's names joined, and its id (consecutive samples of a device mostly share one). */
+  /** Shape ids by their reading names joined (a lookup without building the JSON each time). */
   private readonly shapeCache = new Map<string, number>();
   /** The last meta object serialised and its JSON: callers pass a few shared constants (CAN flags). */
   private lastMeta: Record<string, unknown> | undefined = undefined;
