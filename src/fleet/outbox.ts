@@ -90,7 +90,7 @@ export class FleetOutbox {
   private readonly maxRetryMs: number;
   private readonly sessions: ChargeSessionStore;
   private readonly cursors = new Map<FleetKind, number>();
-  private readonly readStmts: Record<FleetKind, Database.Statement<[number, number]>>;
+  private readonly readStmts: Record<Exclude<FleetKind, 'samples'>, Database.Statement<[number, number]>>;
   private readonly countStmts: Record<FleetKind, Database.Statement<[number], { n: number }>>;
   private readonly putCursor: Database.Statement<[string, number]>;
   private nc: NatsConnection | null = null;
@@ -118,7 +118,6 @@ export class FleetOutbox {
     this.sessions = new ChargeSessionStore(this.db);
     this.readStmts = {
       events: this.db.prepare('SELECT id, ts, type, device_id, bus_id, data FROM events WHERE id > ? ORDER BY id LIMIT ?'),
-      samples: this.db.prepare('SELECT id, ts, device_id, "values" FROM samples WHERE id > ? ORDER BY id LIMIT ?'),
       sessions: this.db.prepare('SELECT id, session_id FROM fleet_session_changes WHERE id > ? ORDER BY id LIMIT ?'),
     };
     // Not count(*): a week's backlog is millions of rows, and counting them on every status or API
@@ -282,8 +281,9 @@ export class FleetOutbox {
       return raw.map((r) => ({ id: r.id, ts: r.ts, msg: { id: r.id, ts: r.ts, type: r.type, deviceId: r.device_id, busId: r.bus_id, data: JSON.parse(r.data) as Record<string, unknown> } }));
     }
     if (kind === 'samples') {
-      const raw = this.readStmts.samples.all(after, this.batchSize) as Array<{ id: number; ts: number; device_id: string; values: string }>;
-      return raw.map((r) => ({ id: r.id, ts: r.ts, msg: { id: r.id, ts: r.ts, deviceId: r.device_id, values: JSON.parse(r.values) as FleetSampleMsg['values'] } }));
+      // Through the store: it decodes the compact values (migration 0021, src/store/row-codec.ts).
+      const raw = this.opts.store.samplesAfterId(after, this.batchSize);
+      return raw.map((r) => ({ id: r.id, ts: r.ts, msg: { id: r.id, ts: r.ts, deviceId: r.deviceId, values: r.values as FleetSampleMsg['values'] } }));
     }
     // Session changes: only the newest change of each session in the batch is sent (it carries
     // the whole row); the cursor still moves over all of them.
