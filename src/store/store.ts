@@ -474,6 +474,15 @@ export class Store {
     })();
   }
 
+  /**
+   * Where the rollup tables can be read from: both are complete for buckets at or after `from`
+   * (older ones may still be rebuilding from raw samples), and the minute table keeps buckets at
+   * or after `minuteFrom` (older ones were pruned). Number.MIN_SAFE_INTEGER: from the beginning.
+   */
+  get rollupCoverage(): { from: number; minuteFrom: number } {
+    return { from: this.rollupsFrom, minuteFrom: this.minuteRollupsPrunedBefore };
+  }
+
   /** Stored rollups of one device (tests, CSV export): buckets with start in [from, to], ascending. */
   rollups(deviceId: string, resolution: '1m' | '1h', from: number, to: number): Rollup[] {
     this.flushForRead();
