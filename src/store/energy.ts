@@ -3,17 +3,18 @@
  *
  * From the store's rollups (src/store/rollups.ts): each bucket's power is the family's power
  * reading taken over the bucket's averages, and its energy that power × the part of the bucket
- * inside the window (the running minute counts up to `to`). The minute rollups serve the last
- * MINUTE_ROLLUPS_FOR_MS (today and yesterday in any time zone) and wherever else they are still
- * kept; older hours come from the hourly rollups. A bucket split by a local midnight is shared
- * between the two days by time.
+ * inside the window (the running minute counts up to `to`). The minute rollups serve today (from
+ * the hour that holds today's local midnight; further back only where the hourly ones cannot
+ * serve); the hours before come from the hourly rollups. A bucket split by a local midnight is
+ * shared between the two days by time. Reading fewer rows is the point: a minute rollup row per
+ * device and minute of a month is most of a second of SQLite reads on this hardware.
  *
  * How exact: a power reading that is one value (powerW, outputPowerW, pvPowerW) is averaged
  * exactly, so a minute's energy is exact while the device reported through that minute. Where
  * power is V × I of two averages the error is the covariance of V and I within the bucket
  * (negligible at a minute). A bucket counts whole when the device reported in it: up to one
- * minute too much where a device came or went. An hour from the hourly range (days older than
- * yesterday) counts the share of it the device reported in, its sample count against the median
+ * minute too much where a device came or went. An hour from the hourly range (the days before
+ * today) counts the share of it the device reported in, its sample count against the median
  * count of the window's hours (a device reports at a steady rate): exact for whole hours, an
  * estimate for the hour a device came or went; a battery that changes direction inside a bucket counts
  * the bucket's net. Buckets the rollups do not have yet (a store being rebuilt after an
@@ -23,11 +24,9 @@
  * src/families/<kind>/config.ts; registry.ts `energySources`).
  */
 import type { Store } from './store.js';
-import { HOUR_MS, MINUTE_MS, type Rollup } from './rollups.js';
+import { HOUR_MS, MINUTE_MS, averagesOf } from './rollups.js';
 
 export const MAX_GAP_MS = 60_000;
-/** The minute rollups are read for this much time back from `to` (then hour-aligned). */
-export const MINUTE_ROLLUPS_FOR_MS = 48 * HOUR_MS;
 const DAY_MS = 86_400_000;
 
 type Values = Record<string, unknown>;
@@ -107,13 +106,6 @@ class DayTotals {
   }
 }
 
-/** A bucket's readings as their averages. */
-function averages(r: Rollup): Values {
-  const v: Values = {};
-  for (const [k, s] of r.stats) v[k] = s.sum / s.count;
-  return v;
-}
-
 function median(xs: number[]): number {
   if (!xs.length) return 1;
   const s = [...xs].sort((a, b) => a - b);
@@ -121,7 +113,7 @@ function median(xs: number[]): number {
 }
 
 /** Energy per device and local day over [from, to), from the rollups (see the head of this file). */
-export function energyByDay(store: Pick<Store, 'telemetry' | 'rollups' | 'rollupCoverage'>, opts: EnergyOptions): EnergyDay[] {
+export function energyByDay(store: Pick<Store, 'telemetry' | 'rollupRows' | 'rollupCoverage'>, opts: EnergyOptions): EnergyDay[] {
   const totals = new DayTotals(opts.tzOffsetMin);
   const { from, to } = opts;
   if (!(from < to)) return [];
@@ -129,26 +121,29 @@ export function energyByDay(store: Pick<Store, 'telemetry' | 'rollups' | 'rollup
   // Before the rollups are complete: the raw samples.
   const start = Math.min(to, Math.max(from, cover.from));
   if (from < start) integrateSamples(store, { ...opts, to: start }, totals);
-  const minuteStart = Math.min(to, Math.max(start, Math.ceil(cover.minuteFrom / MINUTE_MS) * MINUTE_MS, Math.floor((to - MINUTE_ROLLUPS_FOR_MS) / HOUR_MS) * HOUR_MS));
+  const tz = opts.tzOffsetMin * 60_000;
+  const todayMidnight = Math.floor((to - 1 + tz) / DAY_MS) * DAY_MS - tz;
+  const minuteStart = Math.min(to, Math.max(start, Math.ceil(cover.minuteFrom / MINUTE_MS) * MINUTE_MS, Math.floor(todayMidnight / HOUR_MS) * HOUR_MS));
   for (const d of opts.devices) {
     const p = opts.sources[d.kind];
     if (!p) continue;
     /** The bucket's average power over [bucket, bucket + covered) ∩ [lo, hi). */
-    const take = (r: Rollup, covered: number, lo: number, hi: number) => {
+    type Row = ReturnType<Store['rollupRows']>[number];
+    const take = (r: Row, covered: number, lo: number, hi: number) => {
       const a = Math.max(r.bucket, lo);
       const b = Math.min(r.bucket + covered, hi);
       if (!(a < b)) return;
-      const w = p.power(averages(r));
+      const w = p.power(averagesOf(r.keys, r.stats));
       if (w !== null && Number.isFinite(w)) totals.spread(d, w, a, b);
     };
     if (start < minuteStart) {
       // An hour counts the part of it the device reported in: its samples against the median
       // count of the window's hours (a device reports at a steady rate; most hours are whole).
-      const hours = store.rollups(d.id, '1h', start, minuteStart - 1);
+      const hours = store.rollupRows(d.id, '1h', start, minuteStart - 1);
       const full = median(hours.map((r) => r.n));
       for (const r of hours) take(r, HOUR_MS * Math.min(1, r.n / full), start, minuteStart);
     }
-    if (minuteStart < to) for (const r of store.rollups(d.id, '1m', minuteStart, to - 1)) take(r, MINUTE_MS, minuteStart, to);
+    if (minuteStart < to) for (const r of store.rollupRows(d.id, '1m', minuteStart, to - 1)) take(r, MINUTE_MS, minuteStart, to);
   }
   return totals.rows();
 }

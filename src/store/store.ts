@@ -483,6 +483,13 @@ export class Store {
     return { from: this.rollupsFrom, minuteFrom: this.minuteRollupsPrunedBefore };
   }
 
+  /** Stored rollup rows of one device as they are in the table (undecoded): buckets with start in [from, to], ascending. */
+  rollupRows(deviceId: string, resolution: '1m' | '1h', from: number, to: number): Array<{ bucket: number; n: number; keys: string; stats: Buffer }> {
+    this.flushForRead();
+    const t = resolution === '1m' ? this.minute : this.hour;
+    return t.range.all(deviceId, bucketOf(from, t.width), to);
+  }
+
   /** Stored rollups of one device (tests, CSV export): buckets with start in [from, to], ascending. */
   rollups(deviceId: string, resolution: '1m' | '1h', from: number, to: number): Rollup[] {
     this.flushForRead();

@@ -39,7 +39,7 @@ describe('energy by day', () => {
     expect(dayOf(DAY0 - 1, 0)).toBe('2026-01-09');
   });
 
-  it('from the minute rollups: average power × the minutes the device reported, split at local midnight, the running minute up to now', () => {
+  it('from the rollups: today by the minute, the days before by the hour, average power × the time the device reported, split at local midnight, the running minute up to now', () => {
     store = Store.open({ path: tempDbPath('pp-energy-') });
     // A rectifier at 1 kW from 22:00:00 to 01:59:50 UTC (a sample every 10 s): 2 kWh each side of midnight.
     for (let t = DAY0 - 2 * H; t < DAY0 + 2 * H; t += 10_000) store.appendSample({ ts: t, deviceId: 'fp2-1', values: { outputPowerW: 1000 } });
@@ -52,7 +52,8 @@ describe('energy by day', () => {
       store.appendSample({ ts: t, deviceId: 'ev', values: t % 10_000 === 0 ? { powerW: 7200, currentA: 30 } : { sessionWh: 1 } });
     }
     const devices = [{ id: 'fp2-1', kind: 'flatpack2' }, { id: 'bms', kind: 'bms' }, { id: 'inv', kind: 'pi18' }, { id: 'ev', kind: 'openevse' }, { id: 'x', kind: 'unknown-kind' }];
-    const opts = { from: DAY0 - 24 * H, to: DAY0 + 24 * H, tzOffsetMin: 0, devices, sources: energySources };
+    // Now is noon on the 10th: the 10th by the minute, the 9th by the hour.
+    const opts = { from: DAY0 - 24 * H, to: DAY0 + 12 * H, tzOffsetMin: 0, devices, sources: energySources };
     const days = energyByDay(store, opts);
     const get = (id: string, day: string) => days.find((d) => d.deviceId === id && d.day === day);
     expect(get('fp2-1', '2026-01-09')!.wh).toBeCloseTo(2000, 6);
@@ -78,7 +79,7 @@ describe('energy by day', () => {
     expect(partial.find((d) => d.deviceId === 'fp2-1')!.wh).toBeCloseTo(1000 * (30.5 / 60), 6);
   });
 
-  it('from the hourly rollups for days before yesterday: an hour counts the share of it the device reported in', () => {
+  it('from the hourly rollups for days before today: an hour counts the share of it the device reported in', () => {
     store = Store.open({ path: tempDbPath('pp-energy-') });
     // A rectifier at 1 kW from 06:00 to 12:00 and again from 14:00 to 14:15 (a sample every 10 s), five days ago.
     for (let t = DAY0 + 6 * H; t < DAY0 + 12 * H; t += 10_000) store.appendSample({ ts: t, deviceId: 'fp2-1', values: { outputPowerW: 1000 } });

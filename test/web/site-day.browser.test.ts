@@ -140,7 +140,8 @@ describe('the site over a simulated day, every family (chromium, FakeClock)', ()
     const kindOf = new Map(devs.map((x) => [x.id, x.kind]));
     const now = r.clock.now();
     // Each minute: the average of the kind's power reading × the minute's length (up to now).
-    const direct = (from: number, to: number): Map<string, number> => {
+    const perDevice = new Map<string, number>();
+    const direct = (from: number, to: number, byDevice?: Map<string, number>): Map<string, number> => {
       const out = new Map<string, number>();
       const rows = r.store.db.prepare('SELECT device_id AS id, bucket, n, keys, stats FROM rollups_1m WHERE bucket >= ? AND bucket < ?').all(from, to) as Array<{ id: string; bucket: number; n: number; keys: string; stats: Buffer }>;
       for (const row of rows) {
@@ -157,19 +158,28 @@ describe('the site over a simulated day, every family (chromium, FakeClock)', ()
         const wh = (w * (Math.min(row.bucket + 60_000, to) - row.bucket)) / H;
         const what = wh >= 0 ? energySources[kind]!.what : 'taken from the battery';
         out.set(what, (out.get(what) ?? 0) + Math.abs(wh));
+        if (wh > 0) byDevice?.set(row.id, (byDevice.get(row.id) ?? 0) + wh);
       }
       return out;
     };
-    const today = direct(MIDNIGHT, now + 1);
+    const today = direct(MIDNIGHT, now + 1, perDevice);
     const yesterday = direct(START - 60_000, MIDNIGHT);
     for (const what of ['delivered by the rectifiers', 'charged into the battery', 'produced by the solar panels', 'delivered to the EV']) expect(today.get(what) ?? 0, what).toBeGreaterThan(100);
     const table = page.getByTestId('energy-table');
     await poll(() => table.isVisible()).toBe(true);
-    const shown = async (what: string, col: number) => Number(await table.locator(`tr[data-what="${what}"] td`).nth(col).getAttribute('data-wh'));
+    const shown = async (what: string, col: number) => Number(await table.locator(`tr[data-what="${what}"]:not(.energy-device) td`).nth(col).getAttribute('data-wh'));
     for (const [what, wh] of today) {
       if (wh < 0.05) continue;
       expect(Math.abs((await shown(what, 0)) - wh), `${what} today`).toBeLessThanOrEqual(0.051);
       expect(Math.abs((await shown(what, 1)) - (wh + (yesterday.get(what) ?? 0))), `${what} 7 days`).toBeLessThanOrEqual(0.051);
+    }
+    // Per device where two share a flow: each rectifier, each inverter of the pair.
+    const shared = devs.filter((x) => x.kind === 'flatpack2' || x.kind === 'pi18');
+    expect(shared.length).toBe(4);
+    for (const x of shared) {
+      const row = table.locator(`tr.energy-device[data-device-id="${x.id}"]`);
+      expect(await row.locator('th').innerText()).toBe(x.name);
+      expect(Math.abs(Number(await row.locator('td').first().getAttribute('data-wh')) - perDevice.get(x.id)!), `${x.name} today`).toBeLessThanOrEqual(0.051);
     }
     // How far the minute rollups are from integrating every raw sample, for the record.
     const devices = devs.map((x) => ({ id: x.id, kind: x.kind }));

@@ -2,7 +2,7 @@
 import { gql } from '../api.js';
 import { h, replaceChildren } from '../dom.js';
 import * as Q from '../queries.js';
-import { serverNow } from '../store.js';
+import { deviceName, serverNow } from '../store.js';
 import { energyPerDay, energyText, energyTotals, localDay, type EnergyRow } from '../flow/energy.js';
 
 const COLORS = ['#5cc8ff', '#5fd38d', '#f5b83d', '#ff9e6b', '#c39bff'];
@@ -29,13 +29,24 @@ export function energyCard(): { el: HTMLElement; refresh(): Promise<void> } {
       totals.length
         ? h('div', { class: 'table-wrap' }, h('table', { class: 'table energy-table', 'data-testid': 'energy-table' },
             h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, ''), h('th', { scope: 'col' }, 'Today'), h('th', { scope: 'col' }, '7 days'), h('th', { scope: 'col' }, 'Month'))),
-            h('tbody', {}, totals.map((t) =>
+            h('tbody', {}, totals.flatMap((t) => [
               h('tr', { 'data-what': t.what },
                 h('th', { scope: 'row' }, t.what[0].toUpperCase() + t.what.slice(1)),
                 h('td', { class: 'num', 'data-testid': 'energy-today', 'data-wh': t.today.toFixed(1) }, energyText(t.today)),
                 h('td', { class: 'num', 'data-wh': t.week.toFixed(1) }, energyText(t.week)),
                 h('td', { class: 'num', 'data-wh': t.month.toFixed(1) }, energyText(t.month)),
-              )))))
+              ),
+              // Per device where more than one shares the flow (two rectifiers, a parallel pair of inverters).
+              ...(t.devices.length > 1
+                ? t.devices.map((d) =>
+                    h('tr', { class: 'energy-device muted small', 'data-what': t.what, 'data-device-id': d.deviceId },
+                      h('th', { scope: 'row' }, deviceName(d.deviceId)),
+                      h('td', { class: 'num', 'data-wh': d.today.toFixed(1) }, energyText(d.today)),
+                      h('td', { class: 'num', 'data-wh': d.week.toFixed(1) }, energyText(d.week)),
+                      h('td', { class: 'num', 'data-wh': d.month.toFixed(1) }, energyText(d.month)),
+                    ))
+                : []),
+            ]))))
         : h('p', { class: 'muted' }, 'No energy recorded yet.'),
       h('div', { class: 'bars', role: 'img', 'data-testid': 'energy-bars', 'aria-label': `Energy per day, last ${perDay.length} days` },
         perDay.map((d) =>
