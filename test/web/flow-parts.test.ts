@@ -29,7 +29,7 @@ describe('power flow parts of the inverters and the EVSE', () => {
     const c = vebusFlow(charging, ctx());
     expect(c).toMatchObject({ role: 'grid', watts: 920, active: true });
     expect(c.paths).toEqual([{ role: 'load', watts: 345 }, { role: 'battery', watts: 530, inTotals: true }]);
-    expect(c.sentence).toBe('MultiPlus takes 920 W from AC in and charges the battery with 530 W (bulk) and passes 345 W through to AC out, battery at 55 %.');
+    expect(c.sentence).toBe('MultiPlus takes 920 W from AC in: charges the battery with 530 W (bulk) and passes 345 W through to AC out, battery at 55 %.');
     const inverting = dev({ __typename: 'InverterCharger', name: 'MultiPlus', state: 'invert_full', ac: ac(0, 0, 230, 2), battery: { voltageV: 51, currentA: -10, socPct: 50 } });
     const i = vebusFlow(inverting, ctx([dev({ __typename: 'Battery', id: 'bms0' })]));
     expect(i).toMatchObject({ role: 'load', watts: 460, active: true, sentence: 'MultiPlus is inverting: 460 W to AC out (510 W from the battery), battery at 50 %.' });

@@ -127,7 +127,7 @@ describe('the site over a simulated day, every family (chromium, FakeClock)', ()
     }
     const sentence = (id: string) => page.locator(`[data-testid="flow-sentence"][data-device-id="${id}"]`).innerText();
     for (const inv of of('Inverter')) expect(await sentence(inv.id)).toMatch(new RegExp(`^${inv.name} makes ${watts(inv.pvPowerW).replace('.', '\\.')} from PV, powers ${watts(inv.acOutputPowerW).replace('.', '\\.')} of AC loads`));
-    expect(await sentence(multi.id)).toMatch(new RegExp(`^${multi.name} takes ${watts(acIn).replace('.', '\\.')} from AC in and charges the battery with `));
+    expect(await sentence(multi.id)).toMatch(new RegExp(`^${multi.name} takes ${watts(acIn).replace('.', '\\.')} from AC in: charges the battery with `));
     if (ev.status === 'charging') expect(await sentence(ev.id)).toBe(`EV charging at ${watts(ev.powerW)}, ${ev.sessionKWh!.toFixed(1)} kWh this session (${ev.name}).`);
     await screenshot(page, 'site-day-overview-phone');
     await page.setViewportSize({ width: 1280, height: 900 });

@@ -103,7 +103,7 @@ export function vebusFlow(d: Device, ctx: FlowContext): FlowPart {
       state === 'power_assist' && bat != null && bat <= -ACTIVE_W ? `assists with ${watts(-bat)} from the battery` : null,
       acOut != null && acOut >= ACTIVE_W ? `passes ${watts(acOut)} through to AC out` : null,
     ].filter((x): x is string => x !== null);
-    const sentence = `${d.name} takes ${watts(acIn)} from AC in${words.length ? ` and ${list(words)}` : ''}${soc}.`;
+    const sentence = `${d.name} takes ${watts(acIn)} from AC in${words.length ? `: ${list(words)}` : ''}${soc}.`;
     return { role: 'grid', watts: acIn, active: acIn != null && acIn >= ACTIVE_W, sentence, paths: [{ role: 'load', watts: acOut }, ...batPath] };
   }
   const what = state === 'off' || state === 'down' ? 'is off' : `is ${state ? state.replace(/_/g, ' ') : 'idle'}`;

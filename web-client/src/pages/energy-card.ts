@@ -7,7 +7,8 @@ import { energyPerDay, energyText, energyTotals, localDay, type EnergyRow } from
 
 const COLORS = ['#5cc8ff', '#5fd38d', '#f5b83d', '#ff9e6b', '#c39bff'];
 
-export function energyCard(): { el: HTMLElement; refresh(): Promise<void> } {
+/** `order`: the device ids in the page's order (the per-device lines follow it). */
+export function energyCard(order: () => readonly string[] = () => []): { el: HTMLElement; refresh(): Promise<void> } {
   const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const el = h('section', { class: 'card energy', 'data-testid': 'energy', 'aria-labelledby': 'energy-title' }, h('h2', { id: 'energy-title' }, 'Energy'), body);
   const refresh = async () => {
@@ -21,6 +22,8 @@ export function energyCard(): { el: HTMLElement; refresh(): Promise<void> } {
     // The server's today (a simulated clock may run ahead of the browser's).
     const today = localDay(new Date(serverNow()));
     const totals = energyTotals(rows, today);
+    const pos = new Map(order().map((id, i) => [id, i]));
+    for (const t of totals) t.devices.sort((a, b) => (pos.get(a.deviceId) ?? Infinity) - (pos.get(b.deviceId) ?? Infinity));
     const whats = totals.map((t) => t.what);
     const perDay = energyPerDay(rows, today);
     const max = Math.max(1, ...perDay.flatMap((d) => Object.values(d.byWhat)));

@@ -182,7 +182,7 @@ export const overviewPage: Page = {
     const none = h('p', { class: 'muted', hidden: true });
     const waiting = h('p', { class: 'muted' }, 'Waiting for devices…');
     const order = orderEditor(() => paint());
-    const energy = energyCard();
+    const energy = energyCard(() => orderedDevices().map((d) => d.id));
     root.append(h('h1', { class: 'page-title' }, 'Overview'), error, flow, sentences, buses, waiting, devices, chargers, none, energy.el, order.el);
     void energy.refresh();
     const energyTimer = setInterval(() => void energy.refresh(), 60_000);
