@@ -638,6 +638,22 @@ export class Store {
     })();
   }
 
+  /**
+   * Where the rollup tables can be read from: both are complete for buckets at or after `from`
+   * (older ones may still be rebuilding from raw samples), and the minute table keeps buckets at
+   * or after `minuteFrom` (older ones were pruned). Number.MIN_SAFE_INTEGER: from the beginning.
+   */
+  get rollupCoverage(): { from: number; minuteFrom: number } {
+    return { from: this.rollupsFrom, minuteFrom: this.minuteRollupsPrunedBefore };
+  }
+
+  /** Stored rollup rows of one device as they are in the table (undecoded): buckets with start in [from, to], ascending. */
+  rollupRows(deviceId: string, resolution: '1m' | '1h', from: number, to: number): Array<{ bucket: number; n: number; keys: string; stats: Buffer }> {
+    this.flushForRead();
+    const t = resolution === '1m' ? this.minute : this.hour;
+    return t.range.all(deviceId, bucketOf(from, t.width), to);
+  }
+
   /** Stored rollups of one device (tests, CSV export): buckets with start in [from, to], ascending. */
   rollups(deviceId: string, resolution: '1m' | '1h', from: number, to: number): Rollup[] {
     this.flushForRead();
