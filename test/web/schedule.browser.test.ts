@@ -87,6 +87,40 @@ describe('schedule page in chromium on the simulated rig', () => {
     expect(runsLater).toBe(runsNow);
   }, 120_000);
 
+  it('defect (toggle undone by a refresh in flight): a job switched off stays off on the page while older job lists arrive', async () => {
+    // The job list answers late (1.5 s), as on a slow link; runs of the enabled job keep asking
+    // for it. A list asked before the switch must not tick the box again afterwards.
+    await page.route('**/graphql', async (route) => {
+      if (!/query Jobs\b/.test(route.request().postData() ?? '')) return route.continue();
+      const answer = await route.fetch(); // the server's state now, delivered 1.5 s later
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.fulfill({ response: answer });
+    });
+    try {
+      const row = page.getByTestId('job-row').filter({ hasText: 'standby every 5 s' });
+      const box = row.getByTestId('job-enabled');
+      await box.check();
+      await poll(() => row.getAttribute('data-enabled')).toBe('true');
+      // A run arrives and the page asks for the job list again: switch off while that is in flight.
+      const runs = page.getByTestId('run-row');
+      const before = await runs.count();
+      await poll(() => runs.count(), 20_000).toBeGreaterThan(before);
+      await new Promise((r) => setTimeout(r, 300));
+      await box.uncheck();
+      const seen: boolean[] = [];
+      for (let i = 0; i < 30; i++) {
+        seen.push(await box.isChecked());
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(seen.filter((c) => c)).toEqual([]);
+      await poll(() => row.getAttribute('data-enabled')).toBe('false');
+      const jobId = await row.getAttribute('data-job-id');
+      expect((await s.gql<{ job: { enabled: boolean } }>(`query($id: ID!) { job(id: $id) { enabled } }`, { id: jobId })).data!.job.enabled).toBe(false);
+    } finally {
+      await page.unroute('**/graphql');
+    }
+  }, 120_000);
+
   it('run now: a refusal is shown in the history with the gate\'s code', async () => {
     await page.getByTestId('job-new').click();
     const form = page.getByTestId('job-form');
