@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store, type FrameRow, type SampleRow } from '../src/store/store.js';
 import { canFrameRecord } from '../src/families/can/types.js';
+import { ByteWriter, encodeFrameText, encodeValues, nextFrameId } from '../src/store/row-codec.js';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
 const BATCH = 5000;
@@ -58,28 +59,53 @@ function runStore(dir: string, rows: FrameRow[], run: number): number {
   }
 }
 
-/** Bare inserts of `rows` (and `samples`, values as JSON) in 5,000-row transactions; returns ms. */
+/** Bare inserts of `rows` (and `samples`, in the compact encoding) in 5,000-row transactions; returns ms. */
 export function runBare(dir: string, rows: FrameRow[], run: number, samples: SampleRow[] = []): number {
   const db = new Database(tempDbPath(dir, `bare-${run}.db`));
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     migrate(drizzle({ client: db }), { migrationsFolder: MIGRATIONS_DIR });
-    const ins = db.prepare(
-      'INSERT INTO frames (ts, protocol, link, dir, address, bytes, text, kind, device_id, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    // The floor serialises each distinct meta once too (the rows share a few constants).
+    // The compact rows of migration 0021 (src/store/row-codec.ts): the floor interns channels,
+    // devices and shapes in maps too, and encodes the values the same way.
+    const ins = db.prepare('INSERT INTO frames (id, lk, ch, bytes, text, ts) VALUES (?, ?, ?, ?, ?, ?)');
+    const insKey = db.prepare('INSERT INTO store_keys (id, kind, value) VALUES (?, ?, ?)');
+    const insChannel = db.prepare('INSERT INTO frame_channels (id, link, protocol, dir, kind, device_id, address, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     const metaJson = new Map<unknown, string>();
     const json = (m: object) => metaJson.get(m) ?? (metaJson.set(m, JSON.stringify(m)), metaJson.get(m)!);
-    const insSample = db.prepare('INSERT INTO samples (ts, device_id, "values") VALUES (?, ?, ?)');
+    const channels = new Map<string, { ch: number; lk: number }>();
+    const keys = new Map<string, number>();
+    const key = (kind: string, value: string) => {
+      let id = keys.get(kind + '\u0000' + value);
+      if (id === undefined) {
+        id = keys.size + 1;
+        keys.set(kind + '\u0000' + value, id);
+        insKey.run(id, kind, value);
+      }
+      return id;
+    };
+    const writer = new ByteWriter();
+    const interner = { shape: (names: readonly string[]) => key('shape', JSON.stringify(names)), text: (v: string) => key('text', v) };
+    let lastId = 0;
+    const insSample = db.prepare('INSERT INTO samples (dev, ts, v) VALUES (?, ?, ?)');
     const insertBatch = db.transaction((from: number, to: number) => {
       for (let i = from; i < to; i++) {
         const f = rows[i];
-        ins.run(f.ts, f.protocol, f.link, f.dir, f.address, f.bytes, f.text, f.kind, f.deviceId, f.meta ? json(f.meta) : null);
+        const meta = f.meta ? json(f.meta) : null;
+        const ck = `${f.link}\u0001${f.protocol}\u0001${f.dir}\u0001${f.kind}\u0001${f.deviceId}\u0001${f.address}\u0001${meta}`;
+        let c = channels.get(ck);
+        if (c === undefined) {
+          c = { ch: channels.size + 1, lk: key('link', f.link) };
+          channels.set(ck, c);
+          insChannel.run(c.ch, f.link, f.protocol, f.dir, f.kind, f.deviceId, f.address, meta);
+        }
+        const { id, tsColumn } = nextFrameId(lastId, f.ts);
+        lastId = id;
+        ins.run(id, c.lk, c.ch, f.bytes, encodeFrameText(f.text, f.bytes), tsColumn);
       }
     });
     const insertSamples = db.transaction((from: number, to: number) => {
-      for (let i = from; i < to; i++) insSample.run(samples[i].ts, samples[i].deviceId, JSON.stringify(samples[i].values));
+      for (let i = from; i < to; i++) insSample.run(key('device', samples[i].deviceId), samples[i].ts, encodeValues(samples[i].values, interner, writer));
     });
     const t0 = performance.now();
     for (let i = 0; i < rows.length; i += BATCH) insertBatch(i, Math.min(rows.length, i + BATCH));

@@ -2,49 +2,82 @@
 // (`npx drizzle-kit generate --name <what>`); never hand-edit the SQL.
 // Timestamps are integer milliseconds (Clock.now()), not Date: the engine runs on
 // simulated time and the hot insert path binds plain numbers.
-import { blob, index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { blob, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /**
  * Every frame received or sent on any link, for every protocol (the family contract's
  * FrameRecord): CAN, PI18 and RAPI ASCII lines, VE.Bus MK2 frames. Pruned by age.
- * Migrations 0005–0007 turned the CAN-only rows of older databases into this shape.
+ * Compact (migration 0021, src/store/row-codec.ts): the id is the time (ms × 1024 + the frame's
+ * rank in its ms), everything but the bytes is the frame's channel (frame_channels), `text` is k
+ * when it is the first k bytes as ASCII, `ts` is only stored when the id does not say it. No ts index:
+ * time bounds and pruning are rowid ranges.
  */
 export const frames = sqliteTable(
   'frames',
   {
-    id: integer('id').primaryKey({ autoIncrement: true }),
-    ts: integer('ts').notNull(),
-    /** 'can' | 'pi18' | 'mk2' | 'rapi' …: how `bytes` are to be read. */
-    protocol: text('protocol').notNull(),
-    /** The link (bus) the frame went over. */
-    link: text('link').notNull(),
-    dir: text('dir', { enum: ['rx', 'tx'] }).notNull(),
-    /** In the protocol's terms: CAN id in hex ('05014004'), MK2 address, RAPI sequence id; null on a one-device link. */
-    address: text('address'),
+    id: integer('id').primaryKey(),
+    /** The link's store_keys id (kind 'link'). */
+    lk: integer('lk').notNull(),
+    /** frame_channels.id */
+    ch: integer('ch').notNull(),
     /** CAN: the data field; PI18/RAPI: the whole line with its checksum; MK2: the frame. */
     bytes: blob('bytes', { mode: 'buffer' }).notNull(),
-    /** Human-readable decoding, when there is something better than the bytes. */
-    text: text('text'),
+    /** null: none; an integer k: the first k bytes as ASCII; else the human-readable decoding. */
+    text: blob('text', { mode: 'json' }).$type<string | number | null>(),
+    /** The frame's ts when the id does not say it (rare: see row-codec.ts). */
+    ts: integer('ts'),
+  },
+  // By link; SQLite appends the rowid (the time) to every index entry, so a link's frames are in
+  // time order, and a write touches one index page per link (not per channel: RAPI alone has hundreds).
+  (t) => [index('frames_link_idx').on(t.lk)],
+);
+
+/** What frames share: one row per distinct (link, protocol, dir, kind, device, address, meta). */
+export const frameChannels = sqliteTable(
+  'frame_channels',
+  {
+    id: integer('id').primaryKey(),
+    /** The link (bus) the frames went over. */
+    link: text('link').notNull(),
+    /** 'can' | 'pi18' | 'mk2' | 'rapi' …: how `bytes` are to be read. */
+    protocol: text('protocol').notNull(),
+    dir: text('dir', { enum: ['rx', 'tx'] }).notNull(),
     /** Decoded kind: 'status', 'hello', 'set', 'PIRI', 'nak', 'unknown', 'invalid', 'corrupt', … */
     kind: text('kind').notNull(),
     deviceId: text('device_id'),
-    /** Protocol extras (CAN: { extended, remote }). */
-    meta: text('meta', { mode: 'json' }).$type<Record<string, unknown>>(),
+    /** In the protocol's terms: CAN id in hex ('05014004'), MK2 address, RAPI sequence id; null on a one-device link. */
+    address: text('address'),
+    /** Protocol extras as JSON (CAN: { extended, remote }). */
+    meta: text('meta'),
   },
-  (t) => [index('frames_link_id_idx').on(t.link, t.id), index('frames_ts_idx').on(t.ts)],
+  (t) => [index('frame_channels_link_idx').on(t.link, t.protocol, t.dir, t.kind)],
 );
 
-/** Telemetry samples: one row per device observation, values as a JSON object. Pruned by age. */
+/** Interned strings by kind: 'device' ids (samples.dev), 'shape' (a sample's reading names, JSON), 'text' readings. */
+export const storeKeys = sqliteTable(
+  'store_keys',
+  {
+    id: integer('id').primaryKey(),
+    kind: text('kind').notNull(),
+    value: text('value').notNull(),
+  },
+  (t) => [uniqueIndex('store_keys_kind_value_idx').on(t.kind, t.value)],
+);
+
+/**
+ * Telemetry samples, keyed by (device, ts): `dev` is the device's store_keys id, `v` the values
+ * in the compact encoding of src/store/row-codec.ts (JSON text in rows a migration copied, until
+ * the store rewrites them). `id` (AUTOINCREMENT) is the fleet outbox's cursor. Pruned by age.
+ */
 export const samples = sqliteTable(
   'samples',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
+    dev: integer('dev').notNull(),
     ts: integer('ts').notNull(),
-    deviceId: text('device_id').notNull(),
-    values: text('values', { mode: 'json' }).$type<Record<string, number | string | null>>().notNull(),
+    v: blob('v', { mode: 'buffer' }).notNull(),
   },
-  // By time alone: pruning and the rollup backfill walk samples by age, never scanning them all.
-  (t) => [index('samples_device_id_ts_idx').on(t.deviceId, t.ts), index('samples_ts_idx').on(t.ts)],
+  (t) => [index('samples_dev_ts_idx').on(t.dev, t.ts)],
 );
 
 /**

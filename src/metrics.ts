@@ -9,15 +9,27 @@
  *   reconnects, …) and `powerplane_link_up{link,kind}`.
  * - `powerplane_setpoints_total{outcome,code}`, `powerplane_commands_total{outcome,code}`,
  *   `powerplane_charge_sessions_total{outcome}`, `powerplane_events_total{type}` from the event log.
+ * - `powerplane_fleet_*{site}`: the forwarding to the fleet's NATS (rows waiting per kind, the
+ *   oldest one's age, the last ack, connected), only while fleet: is configured (fleetMetrics).
  * - `powerplane_charger_*` per charger, `powerplane_store_bytes`, `powerplane_store_writable`,
  *   and Node's defaults (event-loop delay percentiles, heap, RSS, GC).
+ * - Store writes (storeWriteMetrics): `powerplane_store_flush_seconds{sync}` a histogram of flush
+ *   transaction durations (sync="full" for the fsynced ones that carry a durable event or
+ *   setpoint, "normal" for batches), `powerplane_store_flushed_rows_total` and
+ *   `powerplane_store_write_failures_total{where}` (failed writes, by what failed).
+ * - Job runs (jobRunMetrics): `powerplane_job_runs_total{job,outcome}` (ok, refused, failed,
+ *   skipped), `powerplane_job_last_run_timestamp_seconds{job}` (engine clock) and
+ *   `powerplane_job_last_outcome{job,outcome}` (1 for the last run's outcome, 0 for the others).
  *
  * Subscribers never throw into the engine: a metric that fails is logged and skipped.
  */
 import { statSync } from 'node:fs';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine } from './engine/engine.js';
+import { outboxOf } from './fleet/attach.js';
+import type { FleetBacklog } from './fleet/outbox.js';
 import type { Logger } from './log.js';
+import type { StoredEvent, StoreWrite } from './store/store.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -36,7 +48,16 @@ export function metricKey(key: string): string {
     .replace(/^_+|_+$/g, '');
 }
 
-export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: string; defaults?: boolean }): Metrics {
+/**
+ * What happened before the metrics existed (serve creates them after it listens, so that
+ * prom-client is not loaded before the first answer): counted as if seen live.
+ */
+export interface EarlyRecord {
+  events: StoredEvent[];
+  writes: StoreWrite[];
+}
+
+export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: string; defaults?: boolean; early?: EarlyRecord }): Metrics {
   const { engine, log } = opts;
   const registry = new Registry();
   if (opts.defaults !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
@@ -94,18 +115,17 @@ export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: stri
   const commands = new Counter({ name: 'powerplane_commands_total', help: 'family commands by outcome (accepted, rejected, done, failed) and code', labelNames: ['outcome', 'code'], registers: [registry] });
   const sessions = new Counter({ name: 'powerplane_charge_sessions_total', help: 'charge sessions ended, by outcome', labelNames: ['outcome'], registers: [registry] });
   const events = new Counter({ name: 'powerplane_events_total', help: 'events recorded, by type', labelNames: ['type'], registers: [registry] });
-  unsubs.push(
-    engine.events.subscribe((e) =>
-      guard('an event', () => {
-        events.inc({ type: e.type });
-        const code = typeof e.data.code === 'string' ? e.data.code : '';
-        if (e.type === 'setpoint.accepted') setpoints.inc({ outcome: 'accepted', code: '' });
-        else if (e.type === 'setpoint.rejected') setpoints.inc({ outcome: 'rejected', code });
-        else if (e.type.startsWith('command.') && e.type !== 'command.requested') commands.inc({ outcome: e.type.slice('command.'.length), code });
-        else if (e.type === 'charger.session.ended') sessions.inc({ outcome: String(e.data.outcome ?? 'unknown') });
-      }),
-    ),
-  );
+  const countEvent = (e: StoredEvent) =>
+    guard('an event', () => {
+      events.inc({ type: e.type });
+      const code = typeof e.data.code === 'string' ? e.data.code : '';
+      if (e.type === 'setpoint.accepted') setpoints.inc({ outcome: 'accepted', code: '' });
+      else if (e.type === 'setpoint.rejected') setpoints.inc({ outcome: 'rejected', code });
+      else if (e.type.startsWith('command.') && e.type !== 'command.requested') commands.inc({ outcome: e.type.slice('command.'.length), code });
+      else if (e.type === 'charger.session.ended') sessions.inc({ outcome: String(e.data.outcome ?? 'unknown') });
+    });
+  unsubs.push(engine.events.subscribe(countEvent));
+  for (const e of opts.early?.events ?? []) countEvent(e);
 
   // Read at scrape time from the engine's views.
   new Gauge({
@@ -229,6 +249,9 @@ export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: stri
       this.set(engine.storageHealth.failures);
     },
   });
+  fleetMetrics(registry, engine, log);
+
+  unsubs.push(storeWriteMetrics(registry, engine, guard, opts.early?.writes), jobRunMetrics(registry, engine, guard));
 
   return {
     registry,
@@ -242,4 +265,119 @@ export function createMetrics(opts: { engine: Engine; log: Logger; dbPath?: stri
       registry.clear();
     },
   };
+}
+
+/**
+ * The fleet outbox's backlog (src/fleet/outbox.ts), read at scrape time from the outbox attached
+ * to the engine (src/fleet/attach.ts): no series at all while forwarding is not configured.
+ * Rows per kind are what waits in SQLite above the acknowledged cursor (events: an upper bound
+ * after a restart skipped ids, see FleetOutbox.backlog).
+ */
+function fleetMetrics(registry: Registry, engine: Engine, log: Logger): void {
+  // One reading per scrape (prom-client collects every metric in the same tick), so the four
+  // gauges agree with each other and the store is asked once.
+  let snap: FleetBacklog | null | undefined;
+  const read = (): FleetBacklog | null => {
+    if (snap === undefined) {
+      try {
+        snap = outboxOf(engine)?.backlog() ?? null;
+      } catch (e) {
+        log.warn({ err: String(e) }, `metrics: the fleet backlog could not be read (${String(e)})`);
+        snap = null;
+      }
+      queueMicrotask(() => (snap = undefined));
+    }
+    return snap;
+  };
+  new Gauge({
+    name: 'powerplane_fleet_backlog_rows',
+    help: 'rows of the log not yet acknowledged by the fleet NATS JetStream, by kind (events, samples, sessions)',
+    labelNames: ['site', 'kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const b = read();
+      if (!b) return;
+      for (const kind of ['events', 'samples', 'sessions'] as const) this.set({ site: b.siteId, kind }, b[kind]);
+    },
+  });
+  new Gauge({
+    name: 'powerplane_fleet_oldest_unacked_age_seconds',
+    help: 'age of the oldest row waiting to be forwarded (0 when nothing waits; engine clock)',
+    labelNames: ['site'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const b = read();
+      if (b) this.set({ site: b.siteId }, (b.ageMs ?? 0) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'powerplane_fleet_last_ack_seconds',
+    help: 'when NATS last acknowledged a forwarded row (Unix seconds); absent until the first ack',
+    labelNames: ['site'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const b = read();
+      if (b && b.lastAckAt !== null) this.set({ site: b.siteId }, b.lastAckAt / 1000);
+    },
+  });
+  new Gauge({
+    name: 'powerplane_fleet_connected',
+    help: '1 while the fleet NATS acknowledges what is forwarded',
+    labelNames: ['site'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const b = read();
+      if (b) this.set({ site: b.siteId }, b.connected ? 1 : 0);
+    },
+  });
+}
+
+type Guard = (what: string, fn: () => void) => void;
+
+/** Flush durations, rows and failed writes, from the store's write watchers. Returns an unsubscribe. */
+export function storeWriteMetrics(registry: Registry, engine: Engine, guard: Guard, early: StoreWrite[] = []): () => void {
+  const flushSeconds = new Histogram({
+    name: 'powerplane_store_flush_seconds',
+    help: 'duration of each store flush transaction; sync="full" is fsynced (a durable event or setpoint in it), "normal" a batch of rows',
+    labelNames: ['sync'],
+    // 0.25 ms … 2.5 s: a WAL batch commit is well under a millisecond, an fsync on an SD card can take a second.
+    buckets: [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const rows = new Counter({ name: 'powerplane_store_flushed_rows_total', help: 'rows written by store flushes (frames, samples, events, setpoints, replayed writes)', registers: [registry] });
+  const failures = new Counter({ name: 'powerplane_store_write_failures_total', help: 'failed store writes, by what failed (the store then holds the rows and retries)', labelNames: ['where'], registers: [registry] });
+  // Both series exist from the start, so that rate() and increase() see the first ones.
+  flushSeconds.zero({ sync: 'full' });
+  flushSeconds.zero({ sync: 'normal' });
+  const count = (w: StoreWrite) =>
+    guard('a store write', () => {
+      if (w.ok) {
+        flushSeconds.observe({ sync: w.durable ? 'full' : 'normal' }, w.durationMs / 1000);
+        rows.inc(w.rows);
+      } else failures.inc({ where: w.where });
+    });
+  const unsub = engine.store.watchWrites(count);
+  for (const w of early) count(w);
+  return unsub;
+}
+
+const JOB_OUTCOMES = ['ok', 'refused', 'failed', 'skipped'] as const;
+
+/** Job runs by job and outcome, and each job's last run, from the scheduler's runs topic. Returns an unsubscribe. */
+export function jobRunMetrics(registry: Registry, engine: Engine, guard: Guard): () => void {
+  const runs = new Counter({ name: 'powerplane_job_runs_total', help: 'finished job runs, by job id and outcome (ok, refused, failed, skipped)', labelNames: ['job', 'outcome'], registers: [registry] });
+  const lastAt = new Gauge({ name: 'powerplane_job_last_run_timestamp_seconds', help: 'when the job\'s last run finished (Unix seconds, engine clock)', labelNames: ['job'], registers: [registry] });
+  const lastOutcome = new Gauge({ name: 'powerplane_job_last_outcome', help: '1 for the outcome of the job\'s last run, 0 for the other outcomes', labelNames: ['job', 'outcome'], registers: [registry] });
+  return engine.scheduler.runs.subscribe((r) =>
+    guard('a job run', () => {
+      if (r.outcome === 'running') return;
+      runs.inc({ job: r.jobId, outcome: r.outcome });
+      lastAt.set({ job: r.jobId }, (r.finishedAt ?? r.startedAt) / 1000);
+      for (const o of JOB_OUTCOMES) lastOutcome.set({ job: r.jobId, outcome: o }, o === r.outcome ? 1 : 0);
+    }),
+  );
 }

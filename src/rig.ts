@@ -9,6 +9,7 @@ import { familyOf, type PowerplaneConfig, type LinkConfig, type TransportConfig 
 import { ConfigError, parseConfig } from './config/load.js';
 import { Engine } from './engine/engine.js';
 import type { Store } from './store/store.js';
+import { FRAME_ID_PER_MS } from './store/row-codec.js';
 import { CanAdapterLink } from './families/can/adapter.js';
 import { serialTransportFactory } from './link/transports/serial.js';
 import { createMemoryLink } from './link/transports/memory.js';
@@ -119,14 +120,15 @@ export function simulatedConfig(overrides: { port?: number; host?: string; dbPat
  * (an hour at 100× is 100 simulated hours), so restarting it at wall time sent simulated time
  * backwards: phases ended before they started, "latest" rows were older than earlier ones.
  * The store's own rows are the persisted clock, so nothing else has to be kept in step (each
- * max() below is answered from an index: samples per device, the rest by their ts index).
+ * max() below is answered from an index: samples per device, frames by their id (the time,
+ * src/store/row-codec.ts), the rest by their ts index).
  */
 export function simulatedClockStart(store: Store, wallNow = Date.now()): number {
   const row = store.db
     .prepare(
       `SELECT max(t) AS t FROM (
-         SELECT max(ts) AS t FROM events UNION ALL SELECT max(ts) FROM frames
-         UNION ALL SELECT (SELECT max(s.ts) FROM samples s WHERE s.device_id = d.id) FROM devices d
+         SELECT max(ts) AS t FROM events UNION ALL SELECT max(id) / ${FRAME_ID_PER_MS} FROM frames
+         UNION ALL SELECT (SELECT max(s.ts) FROM samples s WHERE s.dev = k.id) FROM store_keys k WHERE k.kind = 'device'
          UNION ALL SELECT max(last_seen) FROM devices
          UNION ALL SELECT max(started_at) FROM charge_sessions UNION ALL SELECT max(ended_at) FROM charge_sessions
          UNION ALL SELECT max(started_at) FROM charge_phases UNION ALL SELECT max(ended_at) FROM charge_phases)`,
@@ -231,7 +233,14 @@ export function buildSimHardware(config: PowerplaneConfig, clock: Clock, familie
 
 export function buildRig(opts: RigOptions): Rig {
   const { config, clock, store, log } = opts;
-  const engine = new Engine({ store, clock, log, simulated: opts.simulated, families: opts.families });
+  const engine = new Engine({
+    store,
+    clock,
+    log,
+    simulated: opts.simulated,
+    families: opts.families,
+    sampling: { global: config.database.sampling, links: Object.fromEntries(config.links.map((l) => [l.id, l.sampling])) },
+  });
   const links = new Map<string, RigLink>();
   let sim: SimulatedParts | null = null;
   const simStarts: Array<() => void> = [];

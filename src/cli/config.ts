@@ -1,6 +1,5 @@
 /** `check-config FILE`: validates a config and prints it resolved (defaults filled in, secrets masked). */
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
 import { print } from './common.js';
 
 /** The config with plain-text tokens replaced, so the output can be pasted into an issue. */
@@ -22,6 +21,7 @@ export function register(program: Command): void {
       const { loadConfigFile } = await import('../config/load.js');
       // A ConfigError (exit 2, the key and what is allowed) propagates to the entry point.
       const config = masked(loadConfigFile(file));
+      const { stringify } = await import('yaml');
       print(o, config, () => `# ${file} is valid; resolved (defaults filled in, plain-text tokens masked):\n${stringify(config).trimEnd()}`);
     });
 }

@@ -12,6 +12,7 @@ import { dirname, resolve } from 'node:path';
 import type { ServiceLogger } from '../log.js';
 import type { ConfigOverrides } from '../config/load.js';
 import type { PowerplaneConfig } from '../config/schema.js';
+import type { EarlyRecord, Metrics } from '../metrics.js';
 import { CliError, EXIT, version } from './common.js';
 
 interface ServeOptions {
@@ -46,7 +47,9 @@ export function register(program: Command): void {
 }
 
 export async function serve(values: ServeOptions): Promise<void> {
-  const [{ RealClock }, { createLogger, isLogLevel, LOG_LEVELS }, { loadConfigFile }, { buildRig, simulatedClockStart, simulatedConfig }, { kindsIn, loadFamilies }, { Store, StoreOpenError }, { startServer }, { createMetrics }, { startMqttBridge }, { mqttSchema }] =
+  // The MQTT client (a few hundred ms to load) is imported below only when a broker is configured.
+  // So is prom-client (with OpenTelemetry, ~0.1–0.2 s of CPU): the metrics are made once the server listens.
+  const [{ RealClock }, { createLogger, isLogLevel, LOG_LEVELS }, { loadConfigFile }, { buildRig, simulatedClockStart, simulatedConfig }, { kindsIn, loadFamilies }, { Store, StoreOpenError }, { startServer }, { mqttSchema }] =
     await Promise.all([
       import('../clock.js'),
       import('../log.js'),
@@ -55,8 +58,6 @@ export async function serve(values: ServeOptions): Promise<void> {
       import('../families/registry.js'),
       import('../store/store.js'),
       import('../server.js'),
-      import('../metrics.js'),
-      import('../mqtt/bridge.js'),
       import('../mqtt/config.js'),
     ]);
   const simulated = !values.config;
@@ -101,11 +102,30 @@ export async function serve(values: ServeOptions): Promise<void> {
   // Only the device families this config names are loaded (a family may bring a heavy dependency).
   const families = await loadFamilies(kindsIn(config));
   const rig = buildRig({ config, clock, store, log, simulated, families, pack: simSoc === undefined ? undefined : { socPct: simSoc } });
+  // Until the metrics exist, what they count is kept here (from before the rig starts), then
+  // handed over in the same tick as they subscribe: nothing is missed or counted twice.
+  const early: EarlyRecord = { events: [], writes: [] };
+  const earlyUnsubs = [rig.engine.events.subscribe((e) => void early.events.push(e)), store.watchWrites((w) => void early.writes.push(w))];
   rig.start();
-  const metrics = createMetrics({ engine: rig.engine, log, dbPath });
+  let metricsLoad: Promise<Metrics> | undefined;
+  const loadMetrics = () =>
+    (metricsLoad ??= import('../metrics.js').then(({ createMetrics }) => {
+      const m = createMetrics({ engine: rig.engine, log, dbPath, early });
+      for (const u of earlyUnsubs) u();
+      return m;
+    }));
+  // prom-client's text format; a scrape before the metrics exist waits for them.
+  const metrics = { contentType: 'text/plain; version=0.0.4; charset=utf-8', text: async () => (await loadMetrics()).text() };
   const server = await startServer({ engine: rig.engine, log, metrics, ...config.server });
+  // Listening: now load them (off the path to the first answer).
+  setImmediate(() =>
+    void loadMetrics().catch((e: unknown) => {
+      for (const u of earlyUnsubs) u(); // nothing will take what was kept
+      log.error({ err: String(e) }, `metrics: not available (${String(e)}); /metrics answers with an error`);
+    }),
+  );
   const mqttConfig = values.mqtt ? mqttSchema.parse({ ...config.mqtt, url: values.mqtt }) : config.mqtt;
-  const mqtt = mqttConfig ? startMqttBridge({ engine: rig.engine, log, config: mqttConfig, version: version() }) : null;
+  const mqtt = mqttConfig ? (await import('../mqtt/bridge.js')).startMqttBridge({ engine: rig.engine, log, config: mqttConfig, version: version() }) : null;
   // Forwarding to the fleet's central service, when configured (SQLite stays the source of truth).
   const fleet = config.fleet;
   const { FleetOutbox } = fleet ? await import('../fleet/outbox.js') : { FleetOutbox: null };

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { yaml } from '../lazy-yaml.js';
 import type { ZodError } from 'zod';
 import { configSchema, type PowerplaneConfig } from './schema.js';
 
@@ -58,7 +58,7 @@ export function loadConfigFile(path: string, overrides: ConfigOverrides = {}): P
   } catch (e) {
     throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
   }
-  const doc = parseDocument(text, { prettyErrors: true });
+  const doc = yaml().parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) {
     throw new ConfigError(`${path} is not valid YAML:\n${doc.errors.map((e) => '  ' + e.message).join('\n')}`);
   }

@@ -55,6 +55,19 @@ export const adapterSchema = z
     message: 'give either "path" or "autodetect: true" so the adapter can be found',
   });
 
+/** Which readings are stored as samples (src/engine/sampler.ts): a rate, and deadbands that add a sample on a change. */
+export const samplingRuleSchema = z
+  .object({
+    /** Samples per second at most while nothing changes beyond its deadband (default 1); 0: only on a change. */
+    rateHz: z.number().min(0).max(1000).optional(),
+    /** Absolute: one number for every numeric reading, or per reading name, e.g. { outputVoltageV: 0.05 }. */
+    deadband: z.union([z.number().min(0), z.record(z.string(), z.number().min(0))]).optional(),
+  })
+  .strict();
+
+/** A link's sampling rule, with rules for single devices on it by device id. */
+export const linkSamplingSchema = samplingRuleSchema.extend({ devices: z.record(z.string(), samplingRuleSchema).optional() }).strict();
+
 const linkIdSchema = z.string().regex(/^[a-zA-Z][\w-]{0,31}$/, 'link ids are letters, digits, "-" or "_" (e.g. "can0")');
 
 /** A plain serial line (RS-232/USB-serial) carrying a family's own framing. */
@@ -102,7 +115,7 @@ const familySections = Object.fromEntries(familyKinds.map((k) => [k, familyConfi
  * `bms:`, …). The keys allowed come from the family registry.
  */
 export const linkSchema = z
-  .object({ id: linkIdSchema, transport: transportSchema, ...familySections })
+  .object({ id: linkIdSchema, transport: transportSchema, sampling: linkSamplingSchema.optional(), ...familySections })
   .strict()
   .superRefine((l, ctx) => {
     const kinds = familyKinds.filter((k) => l[k] !== undefined);
@@ -267,6 +280,8 @@ export const configSchema = z.preprocess(upgradeOlderKeys, z
         retainSamplesDays: z.number().positive().default(90),
         /** Per-minute telemetry rollups; hourly rollups are kept for ever. */
         retainMinuteRollupsDays: z.number().positive().default(365),
+        /** Which readings are stored as samples, for every device (links and devices refine it). */
+        sampling: samplingRuleSchema.optional(),
       })
       .strict()
       .default({ path: 'powerplane.db', retainFramesDays: 7, retainSamplesDays: 90, retainMinuteRollupsDays: 365 }),

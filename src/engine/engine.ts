@@ -25,6 +25,7 @@ import { DEFAULT_CHARGER_SETTINGS, type ChargerSettings } from './charger/machin
 import { DcOutputController, type SetpointOrigin, type SetpointOutcome } from './controllers/dc-output.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { EvSessionController } from './controllers/ev-sessions.js';
+import { Sampler, type SamplingRule } from './sampler.js';
 
 export type { SetpointOrigin, SetpointOutcome } from './controllers/dc-output.js';
 
@@ -65,6 +66,8 @@ export interface EngineOptions {
   simulated: boolean;
   /** The device families the config uses (their stored devices are rebuilt at start). */
   families: LoadedFamilies;
+  /** Which readings become stored samples (sampler.ts): the global rule, and per link with its per-device rules. */
+  sampling?: { global?: SamplingRule; links?: Record<string, (SamplingRule & { devices?: Record<string, SamplingRule> }) | undefined> };
 }
 
 export class Engine {
@@ -85,6 +88,8 @@ export class Engine {
   readonly ev: EvSessionController;
   private readonly log: Logger;
   private readonly devices = new Map<string, DeviceViewBase>();
+  /** Decides which readings are stored as samples (live subscribers get every one). */
+  private readonly sampler: Sampler;
   private readonly links = new Map<string, LinkEntry>();
   private readonly chargers = new Map<string, ChargerRuntime>();
   private corruptTimer: ReturnType<Clock['setInterval']> | undefined;
@@ -98,6 +103,12 @@ export class Engine {
     this.log = opts.log;
     this.simulated = opts.simulated;
     this.runStartedAt = opts.clock.now();
+    const sampling = opts.sampling ?? {};
+    this.sampler = new Sampler((id) => {
+      const busId = this.devices.get(id)?.busId;
+      const link = busId !== undefined && busId !== null ? sampling.links?.[busId] : undefined;
+      return [link?.devices?.[id], link, sampling.global];
+    });
     this.sessions = new ChargeSessionStore(opts.store.db, (where, run) => opts.store.write(where, run));
     // The store reports a failed write from inside whatever call wrote (a driver callback, a
     // timer); the reaction runs right after that call, never inside it.
@@ -307,9 +318,9 @@ export class Engine {
     return stored;
   }
 
-  /** A telemetry sample: into the store (batched) and out to live subscribers. */
+  /** A telemetry reading: out to live subscribers, and into the store (batched) when the sampler keeps it. */
   private recordSample(deviceId: string, ts: number, values: Record<string, number | string | null>): void {
-    this.store.appendSample({ ts, deviceId, values });
+    if (this.sampler.admit(deviceId, ts, values)) this.store.appendSample({ ts, deviceId, values });
     this.samples.publish({ deviceId, ts, values });
   }
 

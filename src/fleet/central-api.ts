@@ -105,8 +105,8 @@ const typeDefs = /* GraphQL */ `
   }
 
   type Mutation {
-    "Asks a site to run a command through its own gate and roles (the site must enable fleet.commands): standby (deviceId: a PSU id or all) or stopCharge (chargerId)."
-    command(siteId: ID!, command: String!, deviceId: String, chargerId: String): CommandResult!
+    "Asks a site to run a command through its own gate and roles (the site must enable fleet.commands): standby (deviceId: a PSU id or all), stopCharge (chargerId), applyProfile (deviceId: an inverter id or serial, profile: a saved profile's name, confirm: true; admin on the site, as its own applyProfile), enableJob or disableJob (jobId; a job from the site's config is READ_ONLY)."
+    command(siteId: ID!, command: String!, deviceId: String, chargerId: String, profile: String, confirm: Boolean, jobId: String): CommandResult!
   }
 
   type Subscription {
@@ -185,8 +185,8 @@ export function createFleetApi(o: { central: CentralService; token: string | nul
         },
       },
       Mutation: {
-        command: (_: unknown, a: { siteId: string; command: string; deviceId?: string; chargerId?: string }) =>
-          o.central.command(a.siteId, { command: a.command, deviceId: a.deviceId ?? undefined, chargerId: a.chargerId ?? undefined }),
+        command: (_: unknown, a: { siteId: string; command: string; deviceId?: string | null; chargerId?: string | null; profile?: string | null; confirm?: boolean | null; jobId?: string | null }) =>
+          o.central.command(a.siteId, { command: a.command, deviceId: a.deviceId ?? undefined, chargerId: a.chargerId ?? undefined, profile: a.profile ?? undefined, confirm: a.confirm ?? undefined, jobId: a.jobId ?? undefined }),
       },
       Subscription: {
         alarms: {

@@ -20,7 +20,7 @@ import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
 import type { Code } from '../codes.js';
 import * as cs from '../../drizzle/central-schema.js';
-import { connectNats, redactUrl } from './nats.js';
+import { CENTRAL_PLACE, connectNats, redactUrl } from './nats.js';
 import { parseSubject, type FleetEventMsg, type FleetSampleMsg, type FleetSessionMsg, type FleetStatusMsg } from './subjects.js';
 import type { CentralConfig } from './central-config.js';
 import { createFleetApi, type AlarmBus, type FleetEventRow } from './central-api.js';
@@ -69,6 +69,8 @@ export class CentralService {
   private nc: NatsConnection | null = null;
   private js: JetStreamClient | null = null;
   private running = false;
+  /** Set by stop(): a start still waiting for NATS gives up. */
+  private stopRequested = false;
   private loops: Promise<void>[] = [];
   private http: Server | null = null;
   private readonly alarmListeners = new Set<(e: FleetEventRow) => void>();
@@ -104,7 +106,18 @@ export class CentralService {
   async start(): Promise<void> {
     const c = this.opts.config;
     await migrate(this.db, { migrationsFolder: MIGRATIONS_DIR });
-    this.nc = await connectNats({ servers: c.nats.url, credentials: c.nats.credentials, tls: c.nats.tls, name: 'powerplane-central' });
+    let said = '';
+    this.nc = await connectNats(
+      { servers: c.nats.url, credentials: c.nats.credentials, tls: c.nats.tls, name: 'powerplane-central', place: CENTRAL_PLACE },
+      {
+        onError: (e) => {
+          if (e.message === said) return; // once per reason, not once per retry
+          said = e.message;
+          this.opts.log.warn({ nats: redactUrl(c.nats.url) }, `central: cannot connect to NATS yet (${e.message}); retrying`);
+        },
+        stopped: () => this.stopRequested,
+      },
+    );
     const jsm = await jetstreamManager(this.nc);
     const subjects = ['pp.*.events', 'pp.*.samples', 'pp.*.sessions', 'pp.*.status'];
     const streamCfg = {
@@ -150,7 +163,8 @@ export class CentralService {
   async command(siteId: string, cmd: Record<string, unknown>): Promise<{ ok: boolean; code?: string; message: string }> {
     if (!this.nc) return { ok: false, code: 'SITE_UNREACHABLE' satisfies Code, message: 'the central service is not connected to NATS' };
     try {
-      const m = await this.nc.request(`pp.${siteId}.commands`, JSON.stringify(cmd), { timeout: 10_000 });
+      // A profile apply writes and reads back each setter (and may roll back): give it longer.
+      const m = await this.nc.request(`pp.${siteId}.commands`, JSON.stringify(cmd), { timeout: cmd.command === 'applyProfile' ? 120_000 : 10_000 });
       return m.json<{ ok: boolean; code?: string; message: string }>();
     } catch (err) {
       return { ok: false, code: 'SITE_UNREACHABLE' satisfies Code, message: `site ${siteId} did not answer (${err instanceof Error ? err.message : String(err)}): it is offline or has fleet.commands off` };
@@ -159,6 +173,7 @@ export class CentralService {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.stopRequested = true;
     const nc = this.nc;
     this.nc = null;
     if (this.http) await new Promise<void>((r) => this.http!.close(() => r()));

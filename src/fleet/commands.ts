@@ -4,6 +4,16 @@
  * edge runs each through its own engine, so its command gate and its limits decide, as for a
  * local caller, and answers with the outcome; the role the fleet acts with is the site's choice
  * (fleet.commands.role), checked here like a token's role. The site works fully without it.
+ *
+ * The commands, each needing the role its own API mutation needs:
+ * - standby {deviceId: a PSU id or "all"} and stopCharge {chargerId}: operator;
+ * - applyProfile {deviceId: an inverter id or serial, profile: a saved profile's name, confirm}:
+ *   admin, as applyProfile. The site plans it from the unit's fresh settings and applies it, the
+ *   two steps a person takes (planProfile, applyProfile), both in the inverter audit; confirm must
+ *   be true, as in the site's API: without it the gate refuses the apply (BAD_USER_INPUT, recorded)
+ *   and nothing is sent;
+ * - enableJob / disableJob {jobId}: operator, as setJobEnabled; a job from the site's config is
+ *   READ_ONLY.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { roleAtLeast, type Role } from '../auth.js';
@@ -14,12 +24,20 @@ import type { Logger } from '../log.js';
 import type { FleetConfig } from './config.js';
 import { connectNats } from './nats.js';
 
-export type FleetCommand = { command: 'standby'; deviceId: string } | { command: 'stopCharge'; chargerId: string };
+export type FleetCommand =
+  | { command: 'standby'; deviceId: string }
+  | { command: 'stopCharge'; chargerId: string }
+  | { command: 'applyProfile'; deviceId: string; profile: string; confirm: boolean }
+  | { command: 'enableJob'; jobId: string }
+  | { command: 'disableJob'; jobId: string };
 
 export type FleetCommandReply = { ok: true; message: string } | { ok: false; code: Code | string; message: string };
 
-/** The role each command needs, as in the site's own API. */
-const NEEDS: Record<FleetCommand['command'], Role> = { standby: 'operator', stopCharge: 'operator' };
+/** The role each command needs, as in the site's own API (applyProfile is admin only there). */
+const NEEDS: Record<FleetCommand['command'], Role> = { standby: 'operator', stopCharge: 'operator', applyProfile: 'admin', enableJob: 'operator', disableJob: 'operator' };
+
+/** The fields each command needs, each a non-empty string (applyProfile's confirm is checked by the gate). */
+const FIELDS: Record<FleetCommand['command'], string[]> = { standby: ['deviceId'], stopCharge: ['chargerId'], applyProfile: ['deviceId', 'profile'], enableJob: ['jobId'], disableJob: ['jobId'] };
 
 export const commandSubject = (site: string): string => `pp.${site}.commands`;
 
@@ -35,6 +53,9 @@ export class FleetCommands {
     this.nc = await connectNats({ servers: f.natsUrl, credentials: f.credentials, tls: f.tls, name: `powerplane-${f.siteId}-commands` });
     const sub = this.nc.subscribe(commandSubject(f.siteId));
     this.sub = sub;
+    // Resolve only once the server has the subscription (PING/PONG after the SUB): a command
+    // sent the moment start() returns would otherwise find no responder on a slow link.
+    await this.nc.flush();
     this.done = (async () => {
       for await (const m of sub) {
         let reply: FleetCommandReply;
@@ -57,12 +78,27 @@ export class FleetCommands {
 
   /** Runs one command as the fleet (actor "fleet"), through the engine and its gate. */
   async run(c: FleetCommand): Promise<FleetCommandReply> {
-    const needed = NEEDS[c?.command as FleetCommand['command']];
-    if (!needed) return { ok: false, code: 'BAD_USER_INPUT', message: `unknown fleet command ${JSON.stringify(c?.command)}: standby or stopCharge` };
+    const needed = Object.hasOwn(NEEDS, String(c?.command)) ? NEEDS[c.command] : undefined;
+    if (!needed) return { ok: false, code: 'BAD_USER_INPUT', message: `unknown fleet command ${JSON.stringify(c?.command)}: ${Object.keys(NEEDS).join(', ')}` };
     if (!roleAtLeast(this.o.role, needed)) {
       return { ok: false, code: 'FORBIDDEN', message: `site ${this.o.fleet.siteId} lets the fleet act as ${this.o.role}; ${c.command} needs ${needed} (fleet.commands.role in the site's config)` };
     }
+    const missing = FIELDS[c.command].filter((k) => typeof (c as Record<string, unknown>)[k] !== 'string' || (c as Record<string, unknown>)[k] === '');
+    if (missing.length) return { ok: false, code: 'BAD_USER_INPUT', message: `${c.command} needs ${FIELDS[c.command].join(' and ')} (missing: ${missing.join(', ')})` };
     return runAsActor('fleet', async () => {
+      if (c.command === 'applyProfile') {
+        // Loaded on use: a site without inverters never loads the PI18 family (its USB-HID part).
+        const [{ pi18Service }, { applySavedProfile }] = await Promise.all([import('../families/pi18/service.js'), import('../families/pi18/jobs.js')]);
+        const engine = this.o.engine;
+        const deviceId = pi18Service(engine).resolve(c.deviceId);
+        const r = await applySavedProfile(engine, deviceId, c.profile, { confirm: c.confirm === true, operator: 'fleet', origin: 'api' });
+        return r.ok ? { ok: true, message: r.message } : { ok: false, code: r.code, message: `site ${this.o.fleet.siteId}: ${r.message}` };
+      }
+      if (c.command === 'enableJob' || c.command === 'disableJob') {
+        const enable = c.command === 'enableJob';
+        const r = this.o.engine.scheduler.setEnabled(c.jobId, enable);
+        return r.ok ? { ok: true, message: `job "${r.value.name}" (${r.value.id}) ${enable ? 'enabled' : 'disabled'}` } : { ok: false, code: r.code, message: `site ${this.o.fleet.siteId}: ${r.message}` };
+      }
       if (c.command === 'standby') {
         const r = await this.o.engine.standby('api', String(c.deviceId));
         return r.ok ? { ok: true, message: r.message } : { ok: false, code: r.code, message: r.message };

@@ -22,7 +22,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { ChargeSessionStore } from '../store/sessions.js';
 import type { FleetConfig } from './config.js';
-import { connectNats, redactUrl } from './nats.js';
+import { connectNatsOnce, redactUrl, SITE_PLACE } from './nats.js';
 import {
   FLEET_KINDS,
   msgIdOf,
@@ -54,6 +54,8 @@ export interface FleetBacklog {
   lastAckAt: number | null;
   /** The last publish failure, for people (null after a success). */
   lastError: string | null;
+  /** Clock ms of the first failure since the last ack (null while NATS acknowledges). */
+  offlineSince: number | null;
 }
 
 export interface OutboxOptions {
@@ -67,6 +69,8 @@ export interface OutboxOptions {
   ackTimeoutMs?: number;
   /** Longest wall wait between retries during an outage. Default 15000. */
   maxRetryMs?: number;
+  /** Wall ms one connection attempt may take. Default 10000. */
+  connectTimeoutMs?: number;
 }
 
 interface Row {
@@ -86,7 +90,7 @@ export class FleetOutbox {
   private readonly maxRetryMs: number;
   private readonly sessions: ChargeSessionStore;
   private readonly cursors = new Map<FleetKind, number>();
-  private readonly readStmts: Record<FleetKind, Database.Statement<[number, number]>>;
+  private readonly readStmts: Record<Exclude<FleetKind, 'samples'>, Database.Statement<[number, number]>>;
   private readonly countStmts: Record<FleetKind, Database.Statement<[number], { n: number }>>;
   private readonly putCursor: Database.Statement<[string, number]>;
   private nc: NatsConnection | null = null;
@@ -99,6 +103,7 @@ export class FleetOutbox {
   private duplicates = 0;
   private lastAckAt: number | null = null;
   private lastError: string | null = null;
+  private offlineSince: number | null = null;
   private retryMs = 500;
 
   constructor(private readonly opts: OutboxOptions) {
@@ -113,7 +118,6 @@ export class FleetOutbox {
     this.sessions = new ChargeSessionStore(this.db);
     this.readStmts = {
       events: this.db.prepare('SELECT id, ts, type, device_id, bus_id, data FROM events WHERE id > ? ORDER BY id LIMIT ?'),
-      samples: this.db.prepare('SELECT id, ts, device_id, "values" FROM samples WHERE id > ? ORDER BY id LIMIT ?'),
       sessions: this.db.prepare('SELECT id, session_id FROM fleet_session_changes WHERE id > ? ORDER BY id LIMIT ?'),
     };
     // Not count(*): a week's backlog is millions of rows, and counting them on every status or API
@@ -176,6 +180,7 @@ export class FleetOutbox {
       duplicates: this.duplicates,
       lastAckAt: this.lastAckAt,
       lastError: this.lastError,
+      offlineSince: this.offlineSince,
     };
   }
 
@@ -189,7 +194,9 @@ export class FleetOutbox {
   private async loop(): Promise<void> {
     while (this.running && !this.js) {
       try {
-        this.nc = await connectNats({ servers: this.opts.fleet.natsUrl, credentials: this.opts.fleet.credentials, tls: this.opts.fleet.tls, name: `powerplane-${this.site}` });
+        // One attempt at a time: a failure is explained (a wrong CA file, a refused certificate,
+        // nothing listening) and shown as lastError while the rows wait.
+        this.nc = await connectNatsOnce({ servers: this.opts.fleet.natsUrl, credentials: this.opts.fleet.credentials, tls: this.opts.fleet.tls, name: `powerplane-${this.site}`, place: SITE_PLACE, timeoutMs: this.opts.connectTimeoutMs });
         this.js = jetstream(this.nc, { timeout: this.ackTimeoutMs });
       } catch (err) {
         this.failed(err);
@@ -242,13 +249,10 @@ export class FleetOutbox {
     }
     if (acked < rows.length) {
       const err = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-      this.failed(err.reason);
+      this.failed(this.explainPublishFailure(err.reason, kind));
       return { sent: acked, failed: true };
     }
-    if (this.lastError !== null) {
-      this.opts.log.info({ site: this.site }, `fleet: NATS acknowledges again; draining the backlog`);
-      this.lastError = null;
-    }
+    this.recovered();
     this.retryMs = 500;
     // The rate bound: a batch of n messages takes at least n / maxPerSecond seconds.
     const minMs = (rows.length / this.maxPerSecond) * 1000;
@@ -277,8 +281,9 @@ export class FleetOutbox {
       return raw.map((r) => ({ id: r.id, ts: r.ts, msg: { id: r.id, ts: r.ts, type: r.type, deviceId: r.device_id, busId: r.bus_id, data: JSON.parse(r.data) as Record<string, unknown> } }));
     }
     if (kind === 'samples') {
-      const raw = this.readStmts.samples.all(after, this.batchSize) as Array<{ id: number; ts: number; device_id: string; values: string }>;
-      return raw.map((r) => ({ id: r.id, ts: r.ts, msg: { id: r.id, ts: r.ts, deviceId: r.device_id, values: JSON.parse(r.values) as FleetSampleMsg['values'] } }));
+      // Through the store: it decodes the compact values (migration 0021, src/store/row-codec.ts).
+      const raw = this.opts.store.samplesAfterId(after, this.batchSize);
+      return raw.map((r) => ({ id: r.id, ts: r.ts, msg: { id: r.id, ts: r.ts, deviceId: r.deviceId, values: r.values as FleetSampleMsg['values'] } }));
     }
     // Session changes: only the newest change of each session in the batch is sent (it carries
     // the whole row); the cursor still moves over all of them.
@@ -307,14 +312,42 @@ export class FleetOutbox {
     const msg: FleetStatusMsg = { name: this.name, backlog: b.total, oldestTs: b.oldestTs, ageMs: b.ageMs, sentAt: Date.now() };
     try {
       await js.publish(subjectOf(this.site, 'status'), JSON.stringify(msg), { timeout: this.ackTimeoutMs });
+      // With no row waiting, this ack is what proves the way open again (else the site looked
+      // offline until its next row); with rows waiting, their own acks say so.
+      if (b.total === 0) this.recovered();
     } catch {
       // The status is refreshed on the next interval; the log rows are what must arrive.
     }
   }
 
+  /** A publish that was not acknowledged, for people: why, and what to do. */
+  private explainPublishFailure(err: unknown, kind: FleetKind): string {
+    const at = redactUrl(this.opts.fleet.natsUrl);
+    const subject = subjectOf(this.site, kind);
+    const raw = err instanceof Error ? err.message : String(err);
+    if (/no responders|503/i.test(raw)) {
+      return `NATS at ${at} has no JetStream stream for ${subject} (${raw}): start the central service (it creates the stream) or add pp.*.${kind} to the stream's subjects`;
+    }
+    if (/permission/i.test(raw)) {
+      return `NATS at ${at} does not let this site publish on ${subject} (${raw}): allow publish on "pp.${this.site}.>" for this site's NATS user`;
+    }
+    if (/timeout|disconnect|closed|connection/i.test(raw)) {
+      return `NATS at ${at} did not acknowledge within ${this.ackTimeoutMs / 1000} s (${raw}): it is down or out of reach; the connection is retried by itself`;
+    }
+    return `NATS at ${at} did not acknowledge ${subject}: ${raw}`;
+  }
+
+  private recovered(): void {
+    if (this.lastError === null) return;
+    this.opts.log.info({ site: this.site }, `fleet: NATS acknowledges again; draining the backlog`);
+    this.lastError = null;
+    this.offlineSince = null;
+  }
+
   private failed(err: unknown): void {
     const text = err instanceof Error ? err.message : String(err);
     if (this.lastError === null) {
+      this.offlineSince = this.opts.clock.now();
       this.opts.log.warn({ site: this.site, err: text }, `fleet: cannot forward to NATS (${text}); rows wait in SQLite and are sent when it is back`);
     }
     this.lastError = text;

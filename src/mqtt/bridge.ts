@@ -11,13 +11,19 @@
  *   <root>/<id>/<control>/set           commands (never retained; a retained one is refused and cleared):
  *                                       <charger>/charge/set ON|OFF|start [A]|stop,
  *                                       <bus or PSU>/standby/set (any payload),
- *                                       <bus>/output_voltage/set V, <bus>/output_current/set A
+ *                                       <bus>/output_voltage/set V, <bus>/output_current/set A,
+ *                                       and a family's controls (src/mqtt/controls.ts), e.g.
+ *                                       <multiplus>/mode/set <mode>, <evse>/charging_current/set A,
+ *                                       <evse>/enabled/set ON|OFF (state at <device>/<control>)
  *   <root>/result                       the outcome of each command (not retained), as JSON
  *
  * Home Assistant discovery configs (retained) under `<discoveryPrefix>/<component>/<node>/<object>/config`:
  * sensors with device_class and unit from the reading's name (…V voltage, …A current, …W power,
  * …Wh energy, …TempC/…C temperature, socPct battery), a switch per charger, a standby button
- * and voltage/current numbers per DC output bus (their range from the bus's limits).
+ * and voltage/current numbers per DC output bus (their range from the bus's limits); a family's
+ * controls only for a device of that family (a VE.Bus mode select, an EVSE current number with
+ * the range the gate allows and an enable switch). A family control's command is the family's
+ * named command (as a job's `device-command`) through `engine.command` and the family's gate.
  *
  * Commands run with the operator role (as the `mqtt` actor in the event log) and go through
  * the same engine calls, and so the same command gate, as the GraphQL mutations. Nothing here
@@ -31,6 +37,8 @@ import type { ChargerView } from '../engine/charger/runtime.js';
 import { runAsActor } from '../engine/actor.js';
 import type { MqttConfig } from './config.js';
 import type { Code } from '../codes.js';
+import { mqttControlsOf } from './controls.js';
+import { runDeviceCommand } from '../engine/scheduler/actions.js';
 
 export interface MqttBridge {
   readonly client: MqttClient;
@@ -147,7 +155,31 @@ export function startMqttBridge(opts: { engine: Engine; log: Logger; config: Mqt
     guard('a device change', () => {
       publish(`${root}/${d.id}/available`, d.online ? 'online' : 'offline');
       publishBus(d.busId);
+      publishControls(d);
     });
+
+  // ---- a family's controls (src/mqtt/controls.ts): VE.Bus mode select, EVSE current number and enable switch ----
+  const publishControls = (d: DeviceViewBase) => {
+    for (const c of mqttControlsOf(d)) {
+      const stateTopic = `${root}/${d.id}/${c.object}`;
+      // Not `discover`: a control's config follows the device (an EVSE's range is read after it is first seen).
+      if (config.discovery) {
+        publish(
+          `${config.discoveryPrefix}/${c.component}/${safeId(`powerplane_${d.id}`)}/${safeId(c.object)}/config`,
+          JSON.stringify({
+            ...c.config,
+            unique_id: `powerplane_${safeId(d.id)}_${safeId(c.object)}`,
+            object_id: `${safeId(d.id)}_${safeId(c.object)}`,
+            command_topic: `${stateTopic}/set`,
+            ...(c.state !== undefined ? { state_topic: stateTopic } : {}),
+            ...availability(`${root}/${d.id}/available`),
+            device: deviceOf(d),
+          }),
+        );
+      }
+      if (typeof c.state === 'string') publish(stateTopic, c.state);
+    }
+  };
 
   // ---- DC output buses: setpoint state, standby button, voltage/current numbers ----
   const unitOnBus = (busId: string) => engine.listDevices().find((d) => d.busId === busId && engine.unit(d.id));
@@ -237,6 +269,16 @@ export function startMqttBridge(opts: { engine: Engine; log: Logger; config: Mqt
         return asOutcome(r.ok ? { ok: true, message: `charger ${id}: stopped` } : r, '');
       }
       return refuse('BAD_USER_INPUT', `charge/set takes ON, OFF, start [A] or stop, not "${p}"`);
+    }
+    // A device's family control: its named command through the family's page of the gate.
+    const dev = engine.device(id);
+    const controls = dev ? mqttControlsOf(dev) : [];
+    if (dev && controls.length > 0) {
+      const c = controls.find((x) => x.object === control);
+      if (!c) return refuse('BAD_USER_INPUT', `${dev.name} has no control "${control}"; its controls are ${controls.map((x) => x.object).join(', ')}`);
+      const cmd = c.parse(p);
+      if (!cmd.ok) return cmd;
+      return runDeviceCommand(engine, 'api', dev.id, cmd.command, cmd.args);
     }
     // A bus id means any unit on it (a SET is broadcast); a PSU id means that PSU's bus.
     const busId = engine.dc.has(id) ? id : engine.unit(id)?.busId;

@@ -18,7 +18,7 @@ const EnergyDayRef = builder.objectRef<EnergyDay>('EnergyDay').implement({
 builder.queryField('energy', (t) =>
   t.field({
     type: [EnergyDayRef],
-    description: 'Energy per device and local day over the last `days` days (today included), integrated from the recorded samples',
+    description: 'Energy per device and local day over the last `days` days (today included), from the store’s rollups (minute rollups for today, hourly before; src/store/energy.ts)',
     args: {
       days: t.arg.int({ required: false, defaultValue: 31 }),
       tzOffsetMinutes: t.arg.int({ required: false, defaultValue: 0, description: 'minutes east of UTC (the browser’s −getTimezoneOffset())' }),

@@ -14,6 +14,7 @@ const FleetForwarding = builder.objectRef<FleetBacklog>('FleetForwarding').imple
     sessions: t.exposeInt('sessions', { description: 'charge-session changes' }),
     oldestAt: t.field({ type: 'DateTime', nullable: true, description: 'time of the oldest row waiting', resolve: (b) => b.oldestTs }),
     ageMs: t.float({ nullable: true, description: 'age of the oldest row waiting, ms', resolve: (b) => b.ageMs }),
+    offlineSince: t.field({ type: 'DateTime', nullable: true, description: 'when forwarding first failed since the last acknowledgement (null while NATS acknowledges)', resolve: (b) => b.offlineSince }),
     sent: t.exposeInt('sent', { description: 'messages acknowledged since start' }),
     lastError: t.exposeString('lastError', { nullable: true, description: 'why the last publish failed (null after a success)' }),
   }),

@@ -66,7 +66,7 @@ JobRef.implement({
     actions: t.field({
       type: 'JSON',
       description:
-        'Run in order, stopping at the first refusal: charge-start {chargerId, currentA?}, charge-stop {chargerId}, dc-output-set {target, voltageV, currentA}, dc-output-standby {target}, prune-history {framesOlderThanDays?, samplesOlderThanDays?}, device-command {deviceId, command, args?}.',
+        'Run in order, stopping at the first refusal: charge-start {chargerId, currentA?}, charge-stop {chargerId}, dc-output-set {target, voltageV, currentA}, dc-output-standby {target}, prune-history {framesOlderThanDays?, samplesOlderThanDays?}, device-command {deviceId, command, args?} — a family\'s command: VE.Bus apply-mode {mode} and write-setting-ram-only {id, value}; EVSE set-current {currentA}, enable, disable, sleep; PI18 apply-profile {profile} (a saved profile by name; admin only, planned and applied with read-back and rollback).',
       resolve: (j) => j.actions,
     }),
     source: t.field({ type: JobSource, resolve: (j) => j.source }),
@@ -163,12 +163,12 @@ builder.queryFields((t) => ({
 }));
 
 builder.mutationFields((t) => ({
-  createJob: t.field({ ...OPERATOR, type: JobRef, args: { input: t.arg({ type: JobInput, required: true }) }, resolve: (_r, a, ctx) => unwrap(ctx.engine.scheduler.create(toSpec(a.input), ctx.actor)) }),
+  createJob: t.field({ ...OPERATOR, type: JobRef, args: { input: t.arg({ type: JobInput, required: true }) }, resolve: (_r, a, ctx) => unwrap(ctx.engine.scheduler.create(toSpec(a.input), ctx.actor, ctx.role)) }),
   updateJob: t.field({
     ...OPERATOR,
     type: JobRef,
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: JobInput, required: true }) },
-    resolve: (_r, a, ctx) => unwrap(ctx.engine.scheduler.update(String(a.id), toSpec(a.input), ctx.actor)),
+    resolve: (_r, a, ctx) => unwrap(ctx.engine.scheduler.update(String(a.id), toSpec(a.input), ctx.actor, ctx.role)),
   }),
   deleteJob: t.field({ ...OPERATOR, type: JobRef, description: 'Returns the deleted job; its run history stays.', args: { id: t.arg.id({ required: true }) }, resolve: (_r, a, ctx) => unwrap(ctx.engine.scheduler.delete(String(a.id))) }),
   setJobEnabled: t.field({
@@ -182,7 +182,7 @@ builder.mutationFields((t) => ({
     type: JobRunRef,
     description: "Runs the job's conditions and actions now and answers with the finished run (SKIPPED while a run is in progress).",
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_r, a, ctx) => unwrap(await ctx.engine.scheduler.runNow(String(a.id), ctx.actor)),
+    resolve: async (_r, a, ctx) => unwrap(await ctx.engine.scheduler.runNow(String(a.id), ctx.actor, ctx.role)),
   }),
 }));
 

@@ -9,7 +9,7 @@ export function encodeCursor(id: number): string {
 export function decodeCursor(cursor: string | null | undefined): number | null {
   if (cursor === null || cursor === undefined || cursor === '') return null;
   const text = Buffer.from(cursor, 'base64').toString('utf8');
-  if (!/^\d{1,15}$/.test(text)) {
+  if (!/^\d{1,16}$/.test(text) || !Number.isSafeInteger(Number(text))) {
     throw new CursorError(`invalid page cursor ${JSON.stringify(cursor)}: pass back an endCursor from a previous page`);
   }
   return Number(text);

@@ -135,6 +135,31 @@ export function decodeRollup(deviceId: string, bucket: number, n: number, keysJs
   return { deviceId, bucket, n, stats: m };
 }
 
+/** Per key list, each key's position (the averages reader's lookup). */
+const keyIndexes = new Map<string, Map<string, number>>();
+
+/**
+ * One stored bucket's readings as their averages, decoding only the readings asked for (a
+ * reader of many buckets that needs one or two readings of each, e.g. energy by day).
+ */
+export function averagesOf(keysJson: string, stats: Buffer): Record<string, number | undefined> {
+  let idx = keyIndexes.get(keysJson);
+  if (idx === undefined) {
+    idx = new Map(parseKeys(keysJson).map((k, i) => [k, i]));
+    if (keyIndexes.size >= 1000) keyIndexes.clear();
+    keyIndexes.set(keysJson, idx);
+  }
+  const at = idx;
+  return new Proxy({} as Record<string, number | undefined>, {
+    get(_t, key) {
+      const i = typeof key === 'string' ? at.get(key) : undefined;
+      if (i === undefined) return undefined;
+      const o = i * FIELDS * 8;
+      return stats.readDoubleLE(o + 24) / stats.readDoubleLE(o);
+    },
+  });
+}
+
 /** A rolled-up point as a telemetry row: each reading's average in `values`, the rest in `stats`. */
 export function rollupToRow(r: Rollup, resolution: Resolution, widthMs: number): SampleRow {
   const values: Record<string, SampleValue> = {};

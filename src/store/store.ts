@@ -21,7 +21,7 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { fileURLToPath } from 'node:url';
 import * as schema from '../../drizzle/schema.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { CursorError, decodeCursor, encodeCursor } from './cursor.js';
 import { BucketAverager } from './downsample.js';
 import {
   HOUR_MS,
@@ -40,6 +40,18 @@ import {
   type Resolution,
   type Rollup,
 } from './rollups.js';
+import {
+  ByteWriter,
+  FRAME_ID_PER_MS,
+  decodeFrameText,
+  decodeValues,
+  encodeFrameText,
+  encodeValues,
+  frameTs,
+  nextFrameId,
+  type KeyInterner,
+  type KeyLookup,
+} from './row-codec.js';
 import type {
   BusSetpointRow,
   DeviceInput,
@@ -66,9 +78,42 @@ const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.ur
 
 interface QueuedSample {
   ts: number;
-  deviceId: string;
-  json: string;
+  dev: number;
+  v: Buffer;
 }
+
+/** A frame as written: its id (the time, row-codec.ts), channel, bytes, text column and ts column. */
+interface QueuedFrame {
+  id: number;
+  lk: number;
+  ch: number;
+  bytes: Uint8Array;
+  text: string | number | null;
+  ts: number | null;
+}
+
+/** A frame channel: what frames share (frame_channels). */
+interface Channel {
+  id: number;
+  /** The link's store_keys id (frames.lk). */
+  lk: number;
+  link: string;
+  protocol: string;
+  dir: 'rx' | 'tx';
+  kind: string;
+  deviceId: string | null;
+  address: string | null;
+  meta: string | null;
+}
+
+/** Readings of this many characters or more are stored inline, not interned. */
+const MAX_INTERNED_TEXT = 64;
+/** At most this many distinct text readings are interned; later ones are stored inline. */
+const MAX_INTERNED_TEXTS = 20_000;
+/** Samples copied by migration 0021 with JSON values (ids up to this) wait to be rewritten compactly. */
+const LEGACY_SAMPLES_UPTO_KEY = 'samples_legacy_upto';
+/** The legacy rewrite has done every sample up to this id. */
+const LEGACY_SAMPLES_DONE_KEY = 'samples_legacy_done';
 
 interface QueuedEvent {
   id: number;
@@ -93,6 +138,11 @@ export interface StoreHealth {
   /** Failed write attempts since the store was opened. */
   failures: number;
 }
+
+/** One write, for watchers (metrics): a flush transaction that went through, or a write that failed. */
+export type StoreWrite =
+  | { ok: true; durationMs: number; rows: number; /** fsynced (synchronous=FULL): a durable event or setpoint was in it */ durable: boolean }
+  | { ok: false; /** what failed ("writing queued rows", "reserving event ids", a direct write's name) */ where: string };
 
 /** The database cannot be used for recording: thrown by Store.open with one line that says what to do. */
 export class StoreOpenError extends Error {
@@ -161,6 +211,9 @@ export class Store {
   private lastRetryAt = 0;
   private readonly faultRetryMs: number;
   private readonly healthWatchers = new Set<(h: StoreHealth) => void>();
+  private readonly writeWatchers = new Set<(w: StoreWrite) => void>();
+  /** Set while flushDurable runs its flush (synchronous=FULL), for the write watchers. */
+  private durableFlush = false;
   /** Direct writes (devices, charge sessions) that failed or came during a fault: replayed in order. */
   private pendingWrites: Array<{ where: string; run: () => void }> = [];
   private readonly maxPendingWrites = 10_000;
@@ -169,9 +222,32 @@ export class Store {
   private readonly eventIdBlock: number;
   private readonly reserveStmt: Database.Statement<[string, number]>;
 
-  private frameQ: FrameRow[] = [];
-  /** frameQ[i]'s meta as JSON (serialised at append, like samples), null when it has none. */
-  private frameMetaQ: (string | null)[] = [];
+  private frameQ: QueuedFrame[] = [];
+  /** The highest frame id handed out (ids rise: row-codec.ts nextFrameId). */
+  private lastFrameId: number;
+  /** Frame ids up to this were given before migration 0021: a cursor holding one is refused. */
+  private readonly frameIdsBefore0021: number;
+  /** Interned strings (store_keys) by kind and value, and back. */
+  private readonly keyIds = new Map<string, number>();
+  private readonly deviceById = new Map<number, string>();
+  private readonly shapeById = new Map<number, readonly string[]>();
+  private readonly textById = new Map<number, string>();
+  private textCount = 0;
+  private nextKeyId: number;
+  /** Frame channels by their key, and by id. */
+  private readonly channelIds = new Map<string, number>();
+  private readonly channels = new Map<number, Channel>();
+  private nextChannelId: number;
+  /** Keys and channels handed out but not yet committed: written first in the next write. */
+  private newKeys: Array<[number, string, string]> = [];
+  private newChannels: Channel[] = [];
+  private readonly insKey: Database.Statement;
+  private readonly insChannel: Database.Statement;
+  private readonly interner: KeyInterner;
+  private readonly lookup: KeyLookup;
+  private readonly writer = new ByteWriter();
+  /** Shape ids by their reading names joined (a lookup without building the JSON each time). */
+  private readonly shapeCache = new Map<string, number>();
   /** The last meta object serialised and its JSON: callers pass a few shared constants (CAN flags). */
   private lastMeta: Record<string, unknown> | undefined = undefined;
   private lastMetaJson: string | null = null;
@@ -199,13 +275,13 @@ export class Store {
   private readonly latestPerDeviceStmt: Database.Statement<{ type: string }, RawEvent>;
   private readonly latestOfTypeStmt: Database.Statement<[string], RawEvent>;
   private readonly latestOfTypeForDeviceStmt: Database.Statement<[string, string], RawEvent>;
-  private readonly latestSamplesStmt: Database.Statement<[], { ts: number; device_id: string; values: string }>;
+  private readonly latestSampleStmt: Database.Statement<[number], { ts: number; v: Buffer | string }>;
   private readonly rangeStatsStmt: Database.Statement<
-    [string, number, number],
+    [number, number, number],
     { n: number; minTs: number | null; maxTs: number | null }
   >;
-  private readonly rangeRowsStmt: Database.Statement<[string, number, number]>;
-  private readonly countRawStmt: Database.Statement<[string, number, number, number], { n: number }>;
+  private readonly rangeRowsStmt: Database.Statement<[number, number, number]>;
+  private readonly countRawStmt: Database.Statement<[number, number, number, number], { n: number }>;
   private readonly minute: RollupTable;
   private readonly hour: RollupTable;
   private readonly metaGetStmt: Database.Statement<[string], { value: number }>;
@@ -216,6 +292,7 @@ export class Store {
   private minuteRollupsPrunedBefore: number;
   private readonly rawWindowCap: number;
   private backfill: Promise<void> | null = null;
+  private legacyRun: Promise<void> | null = null;
 
   /**
    * Opens (creating and migrating) the database and proves it can write: the first id block
@@ -286,10 +363,38 @@ export class Store {
     this.maxQueued = Math.max(this.maxBatch, opts.maxQueued ?? 200_000);
     this.onFlushError = opts.onFlushError;
 
-    this.insFrame = db.prepare(
-      'INSERT INTO frames (ts, protocol, link, dir, address, bytes, text, kind, device_id, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    this.insFrame = db.prepare('INSERT INTO frames (id, lk, ch, bytes, text, ts) VALUES (?, ?, ?, ?, ?, ?)');
+    this.insSample = db.prepare('INSERT INTO samples (dev, ts, v) VALUES (?, ?, ?)');
+    this.insKey = db.prepare('INSERT INTO store_keys (id, kind, value) VALUES (?, ?, ?)');
+    this.insChannel = db.prepare(
+      'INSERT INTO frame_channels (id, link, protocol, dir, kind, device_id, address, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
-    this.insSample = db.prepare('INSERT INTO samples (ts, device_id, "values") VALUES (?, ?, ?)');
+    for (const r of db.prepare('SELECT id, kind, value FROM store_keys').all() as Array<{ id: number; kind: string; value: string }>) this.keyLoaded(r.id, r.kind, r.value);
+    this.nextKeyId = ((db.prepare('SELECT max(id) AS m FROM store_keys').get() as { m: number | null }).m ?? 0) + 1;
+    for (const c of db.prepare('SELECT id, link, protocol, dir, kind, device_id AS deviceId, address, meta FROM frame_channels').all() as Channel[]) {
+      c.lk = this.intern('link', c.link);
+      this.channels.set(c.id, c);
+      this.channelIds.set(channelKey(c.link, c.protocol, c.dir, c.kind, c.deviceId, c.address, c.meta), c.id);
+    }
+    this.nextChannelId = ((db.prepare('SELECT max(id) AS m FROM frame_channels').get() as { m: number | null }).m ?? 0) + 1;
+    this.frameIdsBefore0021 = (db.prepare("SELECT value FROM store_meta WHERE key = 'frames_ids_before_0021'").get() as { value: number } | undefined)?.value ?? 0;
+    this.lastFrameId = (db.prepare('SELECT max(id) AS m FROM frames').get() as { m: number | null }).m ?? 0;
+    this.interner = {
+      shape: (names) => this.internShape(names),
+      text: (value) => this.internText(value),
+    };
+    this.lookup = {
+      shape: (id) => {
+        const k = this.shapeById.get(id);
+        if (k === undefined) throw new Error(`sample shape ${id} is not in store_keys: the database is damaged`);
+        return k;
+      },
+      text: (id) => {
+        const t = this.textById.get(id);
+        if (t === undefined) throw new Error(`sample text ${id} is not in store_keys: the database is damaged`);
+        return t;
+      },
+    };
     this.insEvent = db.prepare('INSERT INTO events (id, ts, type, device_id, bus_id, data) VALUES (?, ?, ?, ?, ?, ?)');
     this.putBusSetpointStmt = db.prepare(
       `INSERT INTO bus_setpoints (bus_id, voltage_v, current_a, origin, at, standby) VALUES (?, ?, ?, ?, ?, ?)
@@ -321,26 +426,10 @@ export class Store {
     this.latestOfTypeForDeviceStmt = db.prepare(
       'SELECT id, ts, type, device_id, bus_id, data FROM events WHERE type = ? AND device_id = ? ORDER BY id DESC LIMIT 1',
     );
-    this.latestSamplesStmt = db.prepare(`
-      WITH RECURSIVE dev(d) AS (
-        SELECT (SELECT min(device_id) FROM samples)
-        UNION ALL
-        SELECT (SELECT min(device_id) FROM samples WHERE device_id > dev.d) FROM dev WHERE dev.d IS NOT NULL
-      )
-      SELECT s.ts, s.device_id, s."values"
-      FROM dev JOIN samples s
-        ON s.id = (SELECT id FROM samples WHERE device_id = dev.d ORDER BY ts DESC, id DESC LIMIT 1)
-      WHERE dev.d IS NOT NULL
-      ORDER BY s.device_id`);
-    this.rangeStatsStmt = db.prepare(
-      'SELECT count(*) AS n, min(ts) AS minTs, max(ts) AS maxTs FROM samples WHERE device_id = ? AND ts BETWEEN ? AND ?',
-    );
-    this.rangeRowsStmt = db
-      .prepare('SELECT ts, "values" FROM samples WHERE device_id = ? AND ts BETWEEN ? AND ? ORDER BY ts, id')
-      .raw(true);
-    this.countRawStmt = db.prepare(
-      'SELECT count(*) AS n FROM (SELECT 1 FROM samples WHERE device_id = ? AND ts BETWEEN ? AND ? LIMIT ?)',
-    );
+    this.latestSampleStmt = db.prepare('SELECT ts, v FROM samples WHERE dev = ? ORDER BY ts DESC, id DESC LIMIT 1');
+    this.rangeStatsStmt = db.prepare('SELECT count(*) AS n, min(ts) AS minTs, max(ts) AS maxTs FROM samples WHERE dev = ? AND ts BETWEEN ? AND ?');
+    this.rangeRowsStmt = db.prepare('SELECT ts, v FROM samples WHERE dev = ? AND ts BETWEEN ? AND ? ORDER BY ts, id').raw(true);
+    this.countRawStmt = db.prepare('SELECT count(*) AS n FROM (SELECT 1 FROM samples WHERE dev = ? AND ts BETWEEN ? AND ? LIMIT ?)');
     const rollupTable = (name: string, width: number): RollupTable => ({
       width,
       batch: new RollupBatch(width),
@@ -377,6 +466,7 @@ export class Store {
     this.timer = setInterval(() => this.tick(), Math.max(1, opts.flushIntervalMs ?? 250));
     this.timer.unref();
     if (opts.backfillRollups !== false && this.rollupsFrom !== BACKFILL_DONE) void this.backfillRollups();
+    if (opts.backfillRollups !== false && this.metaGetStmt.get(LEGACY_SAMPLES_UPTO_KEY) !== undefined) void this.compactLegacySamples();
   }
 
   /**
@@ -387,10 +477,82 @@ export class Store {
   private initRollupWatermark(): number {
     const stored = this.metaGetStmt.get(ROLLUP_BELOW_KEY)?.value;
     if (stored !== undefined) return stored;
-    const { maxTs } = this.db.prepare('SELECT max(ts) AS maxTs FROM samples').get() as { maxTs: number | null };
+    const maxTs = this.sampleTsBound('max');
     const from = maxTs === null ? BACKFILL_DONE : bucketOf(maxTs, HOUR_MS) + HOUR_MS;
     this.metaPutStmt.run(ROLLUP_BELOW_KEY, from);
     return from;
+  }
+
+  /** The oldest or newest sample ts over every device (one index seek per device), null when there are none. */
+  private sampleTsBound(which: 'min' | 'max'): number | null {
+    const stmt = this.db.prepare(`SELECT ${which}(ts) AS t FROM samples WHERE dev = ?`);
+    let best: number | null = null;
+    for (const dev of this.deviceById.keys()) {
+      const t = (stmt.get(dev) as { t: number | null }).t;
+      if (t !== null && (best === null || (which === 'min' ? t < best : t > best))) best = t;
+    }
+    return best;
+  }
+
+  // ---- interned keys and frame channels (row-codec.ts) ---------------------------------
+
+  private keyLoaded(id: number, kind: string, value: string): void {
+    this.keyIds.set(kind + '\u0000' + value, id);
+    if (kind === 'device') this.deviceById.set(id, value);
+    else if (kind === 'shape') this.shapeById.set(id, JSON.parse(value) as string[]);
+    else if (kind === 'text') {
+      this.textById.set(id, value);
+      this.textCount++;
+    }
+  }
+
+  /** The id of a key, handed out now (committed with the next write) when it is new. */
+  private intern(kind: string, value: string): number {
+    const found = this.keyIds.get(kind + '\u0000' + value);
+    if (found !== undefined) return found;
+    const id = this.nextKeyId++;
+    this.keyLoaded(id, kind, value);
+    this.newKeys.push([id, kind, value]);
+    return id;
+  }
+
+  private internShape(names: readonly string[]): number {
+    const joined = names.join('\u0000');
+    let id = this.shapeCache.get(joined);
+    if (id === undefined) {
+      id = this.intern('shape', JSON.stringify(names));
+      this.shapeCache.set(joined, id);
+    }
+    return id;
+  }
+
+  private internText(value: string): number | null {
+    if (value.length >= MAX_INTERNED_TEXT) return null;
+    const found = this.keyIds.get('text\u0000' + value);
+    if (found !== undefined) return found;
+    return this.textCount >= MAX_INTERNED_TEXTS ? null : this.intern('text', value);
+  }
+
+  /** A device's key, or undefined when it never had a sample (reads need not intern). */
+  private deviceKey(deviceId: string): number | undefined {
+    return this.keyIds.get('device\u0000' + deviceId);
+  }
+
+  private internChannel(link: string, protocol: string, dir: 'rx' | 'tx', kind: string, deviceId: string | null, address: string | null, meta: string | null): number {
+    const key = channelKey(link, protocol, dir, kind, deviceId, address, meta);
+    const found = this.channelIds.get(key);
+    if (found !== undefined) return found;
+    const c: Channel = { id: this.nextChannelId++, lk: this.intern('link', link), link, protocol, dir, kind, deviceId, address, meta };
+    this.channels.set(c.id, c);
+    this.channelIds.set(key, c.id);
+    this.newChannels.push(c);
+    return c.id;
+  }
+
+  /** Writes the keys and channels handed out since the last commit (inside the caller's transaction). */
+  private writeNewKeys(): void {
+    for (const k of this.newKeys) this.insKey.run(k[0], k[1], k[2]);
+    for (const c of this.newChannels) this.insChannel.run(c.id, c.link, c.protocol, c.dir, c.kind, c.deviceId, c.address, c.meta);
   }
 
   /** Whether rollups are complete (nothing older is waiting to be rebuilt from raw samples). */
@@ -407,13 +569,12 @@ export class Store {
   backfillRollups(): Promise<void> {
     if (this.backfill) return this.backfill;
     const run = async () => {
-      const minStmt = this.db.prepare('SELECT min(ts) AS t FROM samples');
       while (!this.closed && this.rollupsFrom !== BACKFILL_DONE) {
         if (this.fault) {
           await new Promise((r) => setTimeout(r, this.faultRetryMs).unref());
           continue;
         }
-        const minTs = (minStmt.get() as { t: number | null }).t;
+        const minTs = this.sampleTsBound('min');
         if (minTs === null || minTs >= this.rollupsFrom) {
           this.setRollupsFrom(BACKFILL_DONE);
           break;
@@ -449,13 +610,16 @@ export class Store {
   /** Minute rollups of [from, to) (minute-aligned) recomputed from raw samples, every device; returns the devices. */
   private rebuildMinutes(from: number, to: number): Set<string> {
     this.flushForRead();
-    const rows = this.db
-      .prepare('SELECT ts, device_id, "values" FROM samples WHERE ts >= ? AND ts < ? ORDER BY ts, id')
-      .raw(true)
-      .all(from, to) as Array<[number, string, string]>;
+    // Per device, by the (dev, ts) index: samples have no index by time alone.
+    const stmt = this.db.prepare('SELECT ts, v FROM samples WHERE dev = ? AND ts >= ? AND ts < ? ORDER BY ts, id').raw(true);
     const batch = new RollupBatch(MINUTE_MS);
-    for (const [ts, dev, json] of rows) batch.add(dev, ts, JSON.parse(json) as Record<string, unknown>);
-    const devices = new Set(rows.map((r) => r[1]));
+    const devices = new Set<string>();
+    for (const [dev, deviceId] of this.deviceById) {
+      for (const [ts, v] of stmt.iterate(dev, from, to) as IterableIterator<[number, Buffer | string]>) {
+        batch.add(deviceId, ts, decodeValues(v, this.lookup));
+        devices.add(deviceId);
+      }
+    }
     this.db.transaction(() => {
       for (const d of devices) this.minute.deleteRange.run(d, from, to);
       for (const r of batch.rollups()) {
@@ -477,6 +641,22 @@ export class Store {
         this.hour.put.run(d, hourStart, h.n, e.keys, e.stats);
       }
     })();
+  }
+
+  /**
+   * Where the rollup tables can be read from: both are complete for buckets at or after `from`
+   * (older ones may still be rebuilding from raw samples), and the minute table keeps buckets at
+   * or after `minuteFrom` (older ones were pruned). Number.MIN_SAFE_INTEGER: from the beginning.
+   */
+  get rollupCoverage(): { from: number; minuteFrom: number } {
+    return { from: this.rollupsFrom, minuteFrom: this.minuteRollupsPrunedBefore };
+  }
+
+  /** Stored rollup rows of one device as they are in the table (undecoded): buckets with start in [from, to], ascending. */
+  rollupRows(deviceId: string, resolution: '1m' | '1h', from: number, to: number): Array<{ bucket: number; n: number; keys: string; stats: Buffer }> {
+    this.flushForRead();
+    const t = resolution === '1m' ? this.minute : this.hour;
+    return t.range.all(deviceId, bucketOf(from, t.width), to);
   }
 
   /** Stored rollups of one device (tests, CSV export): buckets with start in [from, to], ascending. */
@@ -523,6 +703,26 @@ export class Store {
     return () => this.healthWatchers.delete(fn);
   }
 
+  /**
+   * Calls `fn` after every flush transaction (its duration and whether it was fsynced) and
+   * every failed write (where it failed); returns an unsubscribe. For metrics; a watcher that
+   * throws is ignored.
+   */
+  watchWrites(fn: (w: StoreWrite) => void): () => void {
+    this.writeWatchers.add(fn);
+    return () => this.writeWatchers.delete(fn);
+  }
+
+  private notifyWrite(w: StoreWrite): void {
+    for (const fn of this.writeWatchers) {
+      try {
+        fn(w);
+      } catch {
+        // metrics must never turn a write into a failure
+      }
+    }
+  }
+
   /** Tries the queued writes now (the timer does this every faultRetryMs during a fault). True when they went through. */
   retry(): boolean {
     if (this.closed) return false;
@@ -537,6 +737,7 @@ export class Store {
     this.lastRetryAt = Date.now();
     const e = err instanceof Error ? err : new Error(String(err));
     this.onFlushError?.(e);
+    this.notifyWrite({ ok: false, where });
     if (this.fault) return;
     const code = errorCode(err);
     this.fault = { error: `${where} failed: ${withCode(code, e.message)}`, code, since: Date.now() };
@@ -624,16 +825,18 @@ export class Store {
       }
       metaJson = this.lastMetaJson;
     }
-    this.frameQ.push(f);
-    this.frameMetaQ.push(metaJson);
+    const ch = this.internChannel(f.link, f.protocol, f.dir, f.kind, f.deviceId ?? null, f.address ?? null, metaJson);
+    const { id, tsColumn } = nextFrameId(this.lastFrameId, f.ts);
+    this.lastFrameId = id;
+    this.frameQ.push({ id, lk: this.channels.get(ch)!.lk, ch, bytes: f.bytes, text: encodeFrameText(f.text, f.bytes), ts: tsColumn });
     if (++this.queued >= this.maxBatch && !this.fault) this.backgroundFlush();
   }
 
   appendSample(s: SampleRow): void {
     if ((this.queued >= this.maxBatch || this.closed) && this.refuse()) return;
-    // Serialised now: the caller may reuse its values object, and a value JSON cannot hold
-    // fails here, at its source, not later in a flush.
-    this.sampleQ.push({ ts: s.ts, deviceId: s.deviceId, json: JSON.stringify(s.values) });
+    // Encoded now (row-codec.ts): the caller may reuse its values object, and a value that
+    // cannot be encoded fails here, at its source, not later in a flush.
+    this.sampleQ.push({ ts: s.ts, dev: this.intern('device', s.deviceId), v: encodeValues(s.values, this.interner, this.writer) });
     this.minute.batch.add(s.deviceId, s.ts, s.values);
     this.hour.batch.add(s.deviceId, s.ts, s.values);
     if (++this.queued >= this.maxBatch && !this.fault) this.backgroundFlush();
@@ -692,9 +895,11 @@ export class Store {
   private flushDurable(): void {
     try {
       this.db.pragma('synchronous = FULL');
+      this.durableFlush = true;
       try {
         this.flush();
       } finally {
+        this.durableFlush = false;
         this.db.pragma('synchronous = NORMAL');
       }
     } catch (err) {
@@ -721,17 +926,20 @@ export class Store {
     }
     if (reserveUpTo !== null) this.reservedEventId = reserveUpTo;
     this.lastFlushMs = performance.now() - t0;
-    this.flushedRows += this.queued + this.pendingWrites.length + this.busSetpointQ.size;
+    const rows = this.queued + this.pendingWrites.length + this.busSetpointQ.size;
+    this.flushedRows += rows;
     this.flushes++;
     this.frameQ = [];
-    this.frameMetaQ = [];
     this.sampleQ = [];
+    this.newKeys = [];
+    this.newChannels = [];
     this.minute.batch.clear();
     this.hour.batch.clear();
     this.eventQ = [];
     this.busSetpointQ = new Map();
     this.pendingWrites = [];
     this.queued = 0;
+    if (this.writeWatchers.size > 0) this.notifyWrite({ ok: true, durationMs: this.lastFlushMs, rows, durable: this.durableFlush });
     if (this.fault) this.recovered();
   }
 
@@ -756,14 +964,15 @@ export class Store {
   }
 
   private writeAll(): void {
+    this.writeNewKeys();
     const frames = this.frameQ;
-    const metas = this.frameMetaQ;
     const insFrame = this.insFrame;
     for (let i = 0; i < frames.length; i++) {
-      const f = frames[i];
-      insFrame.run(f.ts, f.protocol, f.link, f.dir, f.address ?? null, f.bytes, f.text ?? null, f.kind, f.deviceId ?? null, metas[i]);
+      const f = frames[i]!;
+      insFrame.run(f.id, f.lk, f.ch, f.bytes, f.text, f.ts);
     }
-    for (const s of this.sampleQ) this.insSample.run(s.ts, s.deviceId, s.json);
+    const insSample = this.insSample;
+    for (const s of this.sampleQ) insSample.run(s.dev, s.ts, s.v);
     this.writeRollups(this.minute);
     this.writeRollups(this.hour);
     for (const e of this.eventQ) this.insEvent.run(e.id, e.ts, e.type, e.deviceId, e.busId, e.json);
@@ -903,16 +1112,17 @@ export class Store {
       else if (ms > batchMs) size = Math.max(50, Math.floor(size / 2));
       return { n, ms };
     };
-    const byTime = (table: 'frames' | 'samples') =>
-      this.db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ts < ? ORDER BY ts LIMIT ?)`);
     // Each table's rows cost differently to delete: every phase starts small again rather
     // than with the size the previous one grew to (one oversized first batch otherwise).
     if (opts.framesOlderThan !== undefined) {
       size = 200;
-      const del = byTime('frames');
+      // A frame's id is at least floor(ts) × FRAME_ID_PER_MS, so every id below floor(cutoff) ×
+      // FRAME_ID_PER_MS is older than the cutoff: a rowid range, no ts index (row-codec.ts).
+      const del = this.db.prepare('DELETE FROM frames WHERE id IN (SELECT id FROM frames WHERE id < ? ORDER BY id LIMIT ?)');
+      const below = Math.max(0, Math.floor(opts.framesOlderThan)) * FRAME_ID_PER_MS;
       for (;;) {
         const limit = size;
-        const r = step(del, [opts.framesOlderThan]);
+        const r = step(del, [below]);
         if (r === null) return;
         total.frames += r.n;
         yield r.ms;
@@ -925,14 +1135,17 @@ export class Store {
         this.samplesPrunedBefore = opts.samplesOlderThan;
       }
       size = 200;
-      const del = byTime('samples');
-      for (;;) {
-        const limit = size;
-        const r = step(del, [opts.samplesOlderThan]);
-        if (r === null) return;
-        total.samples += r.n;
-        yield r.ms;
-        if (r.n < limit) break;
+      // Device by device, by the (dev, ts) index: samples have no index by time alone.
+      const del = this.db.prepare('DELETE FROM samples WHERE id IN (SELECT id FROM samples WHERE dev = ? AND ts < ? ORDER BY ts LIMIT ?)');
+      for (const dev of [...this.deviceById.keys()]) {
+        for (;;) {
+          const limit = size;
+          const r = step(del, [dev, opts.samplesOlderThan]);
+          if (r === null) return;
+          total.samples += r.n;
+          yield r.ms;
+          if (r.n < limit) break;
+        }
       }
     }
     if (opts.minuteRollupsOlderThan !== undefined) {
@@ -1010,28 +1223,78 @@ export class Store {
   /** Newest first. */
   listFrames(f: FrameFilter, first: number, after?: string | null): Page<StoredFrame> {
     this.flushForRead();
-    const t = schema.frames;
     const afterId = decodeCursor(after);
-    const conds: (SQL | undefined)[] = [
-      f.link !== undefined ? eq(t.link, f.link) : undefined,
-      f.protocol !== undefined ? eq(t.protocol, f.protocol) : undefined,
-      f.address !== undefined ? eq(t.address, f.address) : undefined,
-      f.dir !== undefined ? eq(t.dir, f.dir) : undefined,
-      f.kind !== undefined ? eq(t.kind, f.kind) : undefined,
-      f.deviceId !== undefined ? eq(t.deviceId, f.deviceId) : undefined,
-      f.from !== undefined ? gte(t.ts, f.from) : undefined,
-      f.to !== undefined ? lte(t.ts, f.to) : undefined,
-      afterId !== null ? lt(t.id, afterId) : undefined,
-    ];
+    if (afterId !== null && afterId <= this.frameIdsBefore0021) {
+      throw new CursorError(`page cursor ${JSON.stringify(after)} is from before the frame history was converted (migration 0021): start again from the first page`);
+    }
     const limit = pageSize(first);
-    const rows = this.orm
-      .select()
-      .from(t)
-      .where(and(...conds))
-      .orderBy(desc(t.id))
-      .limit(limit + 1)
-      .all();
-    return toPage(rows, limit);
+    // Time bounds are id bounds (row-codec.ts: id ≥ floor(ts) × FRAME_ID_PER_MS), then exact.
+    let lo = f.from !== undefined ? Math.max(0, Math.floor(f.from) * FRAME_ID_PER_MS) : 0;
+    let hi = f.to !== undefined ? Math.floor(f.to) * FRAME_ID_PER_MS + FRAME_ID_PER_MS - 1 : Number.MAX_SAFE_INTEGER;
+    if (afterId !== null) hi = Math.min(hi, afterId - 1);
+    if (!(lo <= hi)) return { items: [], endCursor: null, hasNextPage: false };
+    lo = Math.min(lo, Number.MAX_SAFE_INTEGER);
+    hi = Math.min(hi, Number.MAX_SAFE_INTEGER);
+    const tsFrom = f.from ?? -Number.MAX_VALUE;
+    const tsTo = f.to ?? Number.MAX_VALUE;
+    const cols = `SELECT id, ch, bytes, text, ts FROM frames`;
+    const exact = `AND coalesce(ts, id / ${FRAME_ID_PER_MS}) BETWEEN ? AND ?`;
+    type Raw = { id: number; ch: number; bytes: Buffer; text: string | number | null; ts: number | null };
+    let rows: Raw[];
+    const byChannel = f.link !== undefined || f.protocol !== undefined || f.address !== undefined || f.dir !== undefined || f.kind !== undefined || f.deviceId !== undefined;
+    if (!byChannel) {
+      rows = this.db.prepare(`${cols} WHERE id BETWEEN ? AND ? ${exact} ORDER BY id DESC LIMIT ?`).all(lo, hi, tsFrom, tsTo, limit + 1) as Raw[];
+    } else {
+      const chs: number[] = [];
+      for (const c of this.channels.values()) {
+        if (
+          (f.link === undefined || c.link === f.link) &&
+          (f.protocol === undefined || c.protocol === f.protocol) &&
+          (f.address === undefined || c.address === f.address) &&
+          (f.dir === undefined || c.dir === f.dir) &&
+          (f.kind === undefined || c.kind === f.kind) &&
+          (f.deviceId === undefined || c.deviceId === f.deviceId)
+        )
+          chs.push(c.id);
+      }
+      if (chs.length === 0) return { items: [], endCursor: null, hasNextPage: false };
+      // Per link by its index (lk, rowid): the newest limit+1 of the matching channels, merged.
+      const byLink = new Map<number, number[]>();
+      for (const ch of chs) {
+        const lk = this.channels.get(ch)!.lk;
+        const l = byLink.get(lk);
+        if (l) l.push(ch);
+        else byLink.set(lk, [ch]);
+      }
+      const allOf = (lk: number, n: number) => n === [...this.channels.values()].filter((c) => c.lk === lk).length;
+      const whole = this.db.prepare(`${cols} WHERE lk = ? AND id BETWEEN ? AND ? ${exact} ORDER BY id DESC LIMIT ?`);
+      const some = this.db.prepare(`${cols} WHERE lk = ? AND id BETWEEN ? AND ? AND ch IN (SELECT value FROM json_each(?)) ${exact} ORDER BY id DESC LIMIT ?`);
+      rows = [];
+      for (const [lk, list] of byLink) {
+        rows.push(...((allOf(lk, list.length) ? whole.all(lk, lo, hi, tsFrom, tsTo, limit + 1) : some.all(lk, lo, hi, JSON.stringify(list), tsFrom, tsTo, limit + 1)) as Raw[]));
+      }
+      if (byLink.size > 1) rows.sort((a, b) => b.id - a.id);
+      rows.length = Math.min(rows.length, limit + 1);
+    }
+    return toPage(rows.map((r) => this.storedFrame(r)), limit);
+  }
+
+  private storedFrame(r: { id: number; ch: number; bytes: Buffer; text: string | number | null; ts: number | null }): StoredFrame {
+    const c = this.channels.get(r.ch);
+    if (c === undefined) throw new Error(`frame ${r.id} names channel ${r.ch}, which is not in frame_channels: the database is damaged`);
+    return {
+      id: r.id,
+      ts: frameTs(r.id, r.ts),
+      protocol: c.protocol,
+      link: c.link,
+      dir: c.dir,
+      address: c.address,
+      bytes: r.bytes,
+      text: decodeFrameText(r.text, r.bytes),
+      kind: c.kind,
+      deviceId: c.deviceId,
+      meta: c.meta === null ? null : (JSON.parse(c.meta) as Record<string, unknown>),
+    };
   }
 
   /** Newest first. */
@@ -1098,11 +1361,12 @@ export class Store {
   /** The newest sample of every device, by device id. */
   latestSamplePerDevice(): SampleRow[] {
     this.flushForRead();
-    return this.latestSamplesStmt.all().map((r) => ({
-      ts: r.ts,
-      deviceId: r.device_id,
-      values: JSON.parse(r.values) as Record<string, SampleValue>,
-    }));
+    const out: SampleRow[] = [];
+    for (const [dev, deviceId] of this.deviceById) {
+      const r = this.latestSampleStmt.get(dev);
+      if (r !== undefined) out.push({ ts: r.ts, deviceId, values: decodeValues(r.v, this.lookup) });
+    }
+    return out.sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
   }
 
   /**
@@ -1120,7 +1384,8 @@ export class Store {
     const rollupsComplete = from >= this.rollupsFrom;
     if (rawComplete || !rollupsComplete) {
       const cap = Math.max(this.rawWindowCap, Math.floor(maxPoints));
-      const n = this.countRawStmt.get(deviceId, from, to, cap + 1)?.n ?? 0;
+      const dev = this.deviceKey(deviceId);
+      const n = dev === undefined ? 0 : (this.countRawStmt.get(dev, from, to, cap + 1)?.n ?? 0);
       if (n <= maxPoints) return { resolution: 'raw', bucketMs: null };
       if (n <= cap || !rollupsComplete) return { resolution: 'raw-averaged', bucketMs: null };
     }
@@ -1151,16 +1416,18 @@ export class Store {
   }
 
   private rawTelemetry(deviceId: string, from: number, to: number, maxPoints: number): SampleRow[] {
-    const range = this.rangeStatsStmt.get(deviceId, from, to);
+    const dev = this.deviceKey(deviceId);
+    if (dev === undefined) return [];
+    const range = this.rangeStatsStmt.get(dev, from, to);
     if (range === undefined || range.n === 0 || range.minTs === null || range.maxTs === null) return [];
-    const rows = this.rangeRowsStmt.iterate(deviceId, from, to) as IterableIterator<[number, string]>;
+    const rows = this.rangeRowsStmt.iterate(dev, from, to) as IterableIterator<[number, Buffer | string]>;
     if (range.n <= maxPoints) {
       const out: SampleRow[] = [];
-      for (const [ts, json] of rows) out.push({ ts, deviceId, values: JSON.parse(json) as Record<string, SampleValue> });
+      for (const [ts, v] of rows) out.push({ ts, deviceId, values: decodeValues(v, this.lookup) });
       return out;
     }
     const acc = new BucketAverager(deviceId, range.minTs, range.maxTs, Math.floor(maxPoints));
-    for (const [ts, json] of rows) acc.add(ts, JSON.parse(json) as Record<string, unknown>);
+    for (const [ts, v] of rows) acc.add(ts, decodeValues(v, this.lookup));
     return acc.finish();
   }
 
@@ -1171,11 +1438,77 @@ export class Store {
   rawSamplesPage(deviceId: string, from: number, to: number, limit: number, after?: [number, number]): Array<{ ts: number; id: number; values: Record<string, SampleValue> }> {
     this.flushForRead();
     const [ats, aid] = after ?? [from - 1, Number.MAX_SAFE_INTEGER];
+    const dev = this.deviceKey(deviceId);
+    if (dev === undefined) return [];
     const rows = this.db
-      .prepare('SELECT id, ts, "values" AS v FROM samples WHERE device_id = ? AND ts BETWEEN ? AND ? AND (ts > ? OR (ts = ? AND id > ?)) ORDER BY ts, id LIMIT ?')
-      .all(deviceId, from, to, ats, ats, after ? aid : -1, limit) as Array<{ id: number; ts: number; v: string }>;
-    return rows.map((r) => ({ ts: r.ts, id: r.id, values: JSON.parse(r.v) as Record<string, SampleValue> }));
+      .prepare('SELECT id, ts, v FROM samples WHERE dev = ? AND ts BETWEEN ? AND ? AND (ts > ? OR (ts = ? AND id > ?)) ORDER BY ts, id LIMIT ?')
+      .all(dev, from, to, ats, ats, after ? aid : -1, limit) as Array<{ id: number; ts: number; v: Buffer | string }>;
+    return rows.map((r) => ({ ts: r.ts, id: r.id, values: decodeValues(r.v, this.lookup) }));
   }
+
+  /**
+   * Samples with id > `afterId`, ascending by id (the order they were recorded), at most `limit`:
+   * for the fleet outbox, whose cursor is a sample id.
+   */
+  samplesAfterId(afterId: number, limit: number): Array<{ id: number; ts: number; deviceId: string; values: Record<string, SampleValue> }> {
+    this.flushForRead();
+    const rows = this.db.prepare('SELECT id, ts, dev, v FROM samples WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as Array<{ id: number; ts: number; dev: number; v: Buffer | string }>;
+    return rows.map((r) => ({ id: r.id, ts: r.ts, deviceId: this.deviceById.get(r.dev) ?? String(r.dev), values: decodeValues(r.v, this.lookup) }));
+  }
+
+  /**
+   * Rewrites the samples migration 0021 copied with JSON values in the compact encoding, a batch
+   * at a time with the event loop free between batches; resolves when none is left. Started by
+   * open(); readers decode both forms meanwhile. Safe to call again (one run at a time).
+   */
+  compactLegacySamples(batch = 2000): Promise<void> {
+    if (this.legacyRun) return this.legacyRun;
+    const run = async () => {
+      const upTo = this.metaGetStmt.get(LEGACY_SAMPLES_UPTO_KEY)?.value;
+      if (upTo === undefined) return;
+      const sel = this.db.prepare('SELECT id, v FROM samples WHERE id > ? AND id <= ? ORDER BY id LIMIT ?').raw(true);
+      const upd = this.db.prepare('UPDATE samples SET v = ? WHERE id = ?');
+      let done = this.metaGetStmt.get(LEGACY_SAMPLES_DONE_KEY)?.value ?? 0;
+      while (!this.closed && done < upTo) {
+        if (this.fault) {
+          await new Promise((r) => setTimeout(r, this.faultRetryMs).unref());
+          continue;
+        }
+        this.flushForRead();
+        const rows = sel.all(done, upTo, batch) as Array<[number, Buffer | string]>;
+        const last = rows.length ? rows[rows.length - 1]![0] : upTo;
+        this.db.transaction(() => {
+          for (const [id, v] of rows) {
+            if (typeof v !== 'string') continue;
+            upd.run(encodeValues(JSON.parse(v) as Record<string, unknown>, this.interner, this.writer), id);
+          }
+          // The keys the rewrite interned (and any a queued row holds) are committed with it.
+          this.writeNewKeys();
+          this.metaPutStmt.run(LEGACY_SAMPLES_DONE_KEY, last);
+        })();
+        this.newKeys = [];
+        this.newChannels = [];
+        done = last;
+        await new Promise((r) => setImmediate(r));
+      }
+      if (done >= upTo) {
+        this.db.prepare('DELETE FROM store_meta WHERE key IN (?, ?)').run(LEGACY_SAMPLES_UPTO_KEY, LEGACY_SAMPLES_DONE_KEY);
+      }
+    };
+    this.legacyRun = run()
+      .catch((err) => {
+        this.writeFailed(err, 'rewriting old telemetry samples compactly');
+      })
+      .finally(() => {
+        this.legacyRun = null;
+      });
+    return this.legacyRun;
+  }
+}
+
+/** A frame channel's map key. */
+function channelKey(link: string, protocol: string, dir: string, kind: string, deviceId: string | null, address: string | null, meta: string | null): string {
+  return `${link}\u0001${protocol}\u0001${dir}\u0001${kind}\u0001${deviceId ?? '\u0002'}\u0001${address ?? '\u0002'}\u0001${meta ?? '\u0002'}`;
 }
 
 /** The SQLite or system error code of a failed write (SQLITE_FULL, SQLITE_READONLY, ENOSPC, …). */

@@ -4,7 +4,7 @@
  * mid-charge (the issue's 2 MB tmpfs), the process stays up in a safe state.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.js';
@@ -25,6 +25,9 @@ afterEach(() => {
   if (disk.mounted) disk.remount('rw');
   if (disk.mounted) disk.unfill();
   rmSync(fullFlag(), { force: true });
+  // Each test starts with the whole 2 MB: an earlier test's databases left less room than a
+  // charge needs to start (the disk filled first when the tests ran in file order).
+  for (const f of readdirSync(disk.dir)) if (/\.db(-wal|-shm|-journal)?$/.test(f)) rmSync(join(disk.dir, f), { force: true });
 });
 
 const fullFlag = () => join(disk.dir, 'disk-is-full.flag');
@@ -34,9 +37,9 @@ function fillDisk(): void {
   else writeFileSync(fullFlag(), '');
 }
 
-function start(dbPath: string): { child: ChildProcess; out: () => string; err: () => string; exit: Promise<number | null> } {
+function start(dbPath: string, speed = 50): { child: ChildProcess; out: () => string; err: () => string; exit: Promise<number | null> } {
   const args = disk.mounted ? [BIN] : ['--import', PRELOAD, BIN];
-  const child = spawn(process.execPath, [...args, 'serve', '--port', '0', '--db', dbPath, '--sim-speed', '50'], {
+  const child = spawn(process.execPath, [...args, 'serve', '--port', '0', '--db', dbPath, '--sim-speed', String(speed)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PP_FAIL_WRITES_FLAG: fullFlag() },
   });
@@ -86,16 +89,18 @@ describe('the database at start', () => {
 describe('the disk fills up under a running server', () => {
   it('defect 9.6: on a 2 MB disk the server charges, the disk fills, the charge stops in standby and the process stays up', async () => {
     const dbPath = join(disk.dir, 'live.db');
-    const p = start(dbPath);
-    const url = await waitFor(() => /serving GraphQL at (http:\/\/127\.0\.0\.1:\d+)\/graphql/.exec(p.out())?.[1], 'the server to start', 20_000);
+    // At speed 5 the rig's own writes take minutes to fill 2 MB, so the charge is surely running
+    // when the test fills the rest (at speed 50 a loaded machine filled it before the charge
+    // could start: a CI flake).
+    const p = start(dbPath, 5);
+    const url = await waitFor(() => /serving GraphQL at (http:\/\/127\.0\.0\.1:\d+)\/graphql/.exec(p.out())?.[1], 'the server to start', 30_000);
     const gql = async (query: string) => {
       const r = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
       return (await r.json()) as { data?: { chargers?: Array<{ phase: string; stopReason: string | null }> }; errors?: Array<{ extensions?: { code?: string } }> };
     };
-    await waitFor(async () => (await gql('mutation { startCharge(chargerId: "charger1") { phase } }')).data, 'the charge to start', 20_000, 200);
-    // Without a tmpfs the disk is "filled" now; on the 2 MB tmpfs the rig fills it by itself.
-    if (!disk.mounted) fillDisk();
-    // The rig's own frames and samples fill 2 MB within a minute or two of simulated time.
+    await waitFor(async () => (await gql('mutation { startCharge(chargerId: "charger1") { phase } }')).data, 'the charge to start', 60_000, 200);
+    // The disk fills up mid-charge: the rest of the 2 MB tmpfs (or the injected failure).
+    fillDisk();
     const health = await waitFor(async () => {
       const r = await fetch(`${url}/healthz`);
       return r.status === 503 ? ((await r.json()) as { store: { writable: boolean; code: string }; reasons: string[] }) : null;
@@ -104,7 +109,7 @@ describe('the disk fills up under a running server', () => {
     const charger = await waitFor(async () => {
       const c = (await gql('{ chargers { phase stopReason } }')).data?.chargers?.[0];
       return c && c.phase === 'done' ? c : null;
-    }, 'the charge to stop', 10_000);
+    }, 'the charge to stop', 30_000);
     expect(charger.stopReason).toMatch(/storage unavailable/);
     expect((await gql('mutation { setPsuOutput(input: { deviceId: "all", voltageV: 52, currentA: 5 }) { message } }')).errors?.[0]?.extensions?.code).toBe('STORAGE_UNAVAILABLE');
     // Still up a while later (the BMS watchdog, the keep-alives, the charger tick all ran on).
@@ -112,5 +117,5 @@ describe('the disk fills up under a running server', () => {
     expect(p.child.exitCode).toBeNull();
     expect((await fetch(`${url}/livez`)).status).toBe(200);
     expect(p.out()).toMatch(/STORAGE FAULT/);
-  }, 120_000);
+  }, 240_000);
 });

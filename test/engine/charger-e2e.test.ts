@@ -62,7 +62,7 @@ describe('charger end to end on the simulated rig', () => {
     // The PSUs are released and in standby.
     expect(t.rig.engine.listDevices().every((d) => d.kind !== "flatpack2" || (d as Flatpack2PsuView).ownedBy === null)).toBe(true);
     expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ standby: true, origin: 'charger' });
-  }, 60_000);
+  }, 120_000);
 
   it('pauses when the adapter is lost and resumes softly through DETECT and RAMP, keeping Ah', async () => {
     t = bigPackRig(30);
@@ -93,7 +93,7 @@ describe('charger end to end on the simulated rig', () => {
     expect(after[1].v).toBeLessThan(lastCcSet.v);
     const phases = t.rig.engine.sessions.phases(charger.view().sessionId!).map((p) => p.phase);
     expect(phases).toEqual(['detect', 'ramp', 'CC', 'paused', 'detect', 'ramp', 'CC']);
-  }, 60_000);
+  }, 120_000);
 
   it('stops on a PSU alarm with ERROR and standby', async () => {
     t = bigPackRig(50);
@@ -106,7 +106,7 @@ describe('charger end to end on the simulated rig', () => {
     expect(charger.phase).toBe('error');
     expect(charger.view().stopReason).toMatch(/alarm/i);
     expect(t.rig.engine.busSetpoint('can0')).toMatchObject({ standby: true });
-  }, 60_000);
+  }, 120_000);
 
   it('waits in DETECT without a battery and times out with a reason', async () => {
     t = bigPackRig(50);
@@ -119,7 +119,7 @@ describe('charger end to end on the simulated rig', () => {
     await t.clock.advance(30 * 60_000);
     expect(charger.phase).toBe('error');
     expect(charger.view().stopReason).toMatch(/No battery detected within 30 min/);
-  }, 60_000);
+  }, 120_000);
 
   it('refuses a start current above the PSU limits: typed error, nothing sent', async () => {
     t = bigPackRig(50);

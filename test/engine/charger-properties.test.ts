@@ -87,6 +87,8 @@ interface RunLog {
   commands: number;
   /** Charge the pack actually took in (its own coulomb count). */
   packChargedAh: number;
+  /** What the pack took in over status gaps of 2 s or more (the charger does not integrate those, §4.5). */
+  gapAh: number;
   /** psu-group notes: re-shares after a dropout or return. */
   regroups: number;
   violations: string[];
@@ -124,6 +126,8 @@ function simulate(sc: Scenario): RunLog {
   let crashResume: ReturnType<typeof resumeInfoFromState> | null = null;
   let lastReadings: PsuReading[] | null = null;
   let linkDown = false;
+  let gapAh = 0;
+  let lastStatus = { at: T0, chargedAh: 0 };
   const within = (k: Scenario['events'][number]['kind'], tS: number, psu?: number) =>
     sc.events.some((e) => e.kind === k && tS >= e.atS && tS < e.atS + e.lenS && (psu === undefined || e.psu % sc.psuCount === psu));
 
@@ -214,6 +218,8 @@ function simulate(sc: Scenario): RunLog {
       }));
       const readings = lastReadings && rand() < sc.staleP ? lastReadings : fresh;
       lastReadings = fresh;
+      if (now - lastStatus.at >= 2000) gapAh += pack.chargedAh - lastStatus.chargedAh;
+      lastStatus = { at: now, chargedAh: pack.chargedAh };
       feed({ type: 'status', now, psus: readings });
     }
     for (const e of sc.events) {
@@ -228,7 +234,7 @@ function simulate(sc: Scenario): RunLog {
       feed({ type: 'tick', now });
     }
   }
-  return { phases, final: state, commands, regroups, packChargedAh: pack.chargedAh, violations };
+  return { phases, final: state, commands, regroups, packChargedAh: pack.chargedAh, gapAh, violations };
 }
 
 const eventArb = (durationS: number) =>
@@ -315,10 +321,13 @@ describe('charger machine: properties over simulated charges', () => {
           expect(log.final.outcome).toBe('done');
           expect(log.phases).toEqual(['detect', 'ramp', 'CC', 'CV', 'done']);
           expect(log.final.stopReason).toMatch(/^Charge complete \(tail current \d+\.\dA\)$/);
-          // The counted charge matches what the pack took in, less the rounds lost to frame
-          // loss (a 2 s gap is not integrated, §4.5) and the 0.1 A reading resolution.
+          // The counted charge matches what the pack took in, less what it took in over the gaps
+          // frame loss left (a 2 s gap is not integrated, §4.5; counted by the simulation, not
+          // estimated from the loss rate, whose binomial tail failed a CI run), within the 0.1 A
+          // reading resolution.
           expect(log.final.ah).toBeLessThanOrEqual(log.packChargedAh * 1.01 + 0.05);
-          expect(log.final.ah).toBeGreaterThanOrEqual(log.packChargedAh * (1 - 2 * p.lossP - 0.02) - 0.05);
+          expect(log.final.ah).toBeGreaterThanOrEqual((log.packChargedAh - log.gapAh) * 0.98 - 0.05);
+          if (p.lossP === 0) expect(log.gapAh).toBe(0);
         },
       ),
       { numRuns: 20 },

@@ -48,7 +48,7 @@ describe('a stalled event loop during a BMS-guided charge', () => {
     expect(charger.view().stopReason).toBeNull();
     expect(offlineEvents(t).length).toBe(before);
     expect(t.rig.engine.device<BatteryView>('bms0')?.online).toBe(true);
-  }, 60_000);
+  }, 120_000);
 
   it('defect 8.8: a real BMS silence during the charge is still found and ends it safely', async () => {
     t = bmsRig();
@@ -61,5 +61,5 @@ describe('a stalled event loop during a BMS-guided charge', () => {
     expect(t.rig.engine.device<BatteryView>('bms0')?.online).toBe(false);
     expect(charger.phase).toBe('error');
     expect(charger.view().stopReason).toMatch(/BMS frames lost/);
-  }, 60_000);
+  }, 120_000);
 });

@@ -126,7 +126,7 @@ describe('defect 8.8 on a real pty, with a producer process that keeps sending w
     stops.push(() => pair.close());
     const clock = new RealClock();
     const link = new CanAdapterLink({ busId: 'bms0', factory: serialTransportFactory({ path: pair.a, baudRate: 2_000_000 }), framing: 'fixed', bitrate: 500_000, frameType: 'standard', clock, settleMs: 20 });
-    const driver = new BmsDriver({ link, clock, dialect: 'deye', offlineAfterMs: 1000, moduleOfflineAfterMs: 1000 });
+    const driver = new BmsDriver({ link, clock, dialect: 'deye', offlineAfterMs: 2000, moduleOfflineAfterMs: 2000 });
     const seen: BmsObservation[] = [];
     driver.onObservation((o) => seen.push(o));
     driver.start();
@@ -139,8 +139,9 @@ describe('defect 8.8 on a real pty, with a producer process that keeps sending w
     await waitFor(() => driver.snapshot().online && driver.snapshot().modules.filter((m) => m.online).length === 2, 'the BMS and both modules online', 10_000);
     const offline = () => seen.filter((o) => o.kind === 'offline' || o.kind === 'module-offline');
 
-    // 2.5 s blocked (> the 1 s timeout): the producer keeps writing into the pty meanwhile.
-    await stallLoop(2500);
+    // 5 s blocked (> the 2 s timeout): the producer keeps writing into the pty meanwhile. (A 1 s
+    // timeout failed at load 15: the producer process itself was not scheduled for a second.)
+    await stallLoop(5000);
     await new Promise((r) => setTimeout(r, 600));
     expect(offline()).toEqual([]);
     expect(driver.snapshot().online).toBe(true);
@@ -148,15 +149,15 @@ describe('defect 8.8 on a real pty, with a producer process that keeps sending w
     // A real silence is still detected.
     await bms.stop();
     await waitFor(() => seen.some((o) => o.kind === 'offline'), 'the BMS to go offline after a real silence', 10_000);
-    expect(seen.find((o) => o.kind === 'offline')).toMatchObject({ reason: expect.stringMatching(/no valid BMS frame for 1\.\d s/) });
-  }, 30_000);
+    expect(seen.find((o) => o.kind === 'offline')).toMatchObject({ reason: expect.stringMatching(/no valid BMS frame for 2\.\d s/) });
+  }, 120_000);
 
   it('defect 8.8: a stall longer than the Flatpack2 status timeout does not take the PSU offline; a killed producer does', async () => {
     const pair = await openPtyPair();
     stops.push(() => pair.close());
     const clock = new RealClock();
     const link = new CanAdapterLink({ busId: 'can0', factory: serialTransportFactory({ path: pair.a, baudRate: 2_000_000 }), framing: 'variable', bitrate: 125_000, clock, settleMs: 20 });
-    const driver = new Flatpack2Driver({ link, clock, keepAliveMs: 1000, statusTimeoutMs: 1000, linkWatchdogMs: 1500, knownAddresses: new Map([['192750001639', 1]]) });
+    const driver = new Flatpack2Driver({ link, clock, keepAliveMs: 1000, statusTimeoutMs: 2000, linkWatchdogMs: 3000, knownAddresses: new Map([['192750001639', 1]]) });
     const seen: Fp2Observation[] = [];
     driver.onObservation((o) => seen.push(o));
     driver.start();
@@ -169,8 +170,8 @@ describe('defect 8.8 on a real pty, with a producer process that keeps sending w
     const psu = producer(pair.b, encodeAll([status], 'variable'), 100);
     await waitFor(() => seen.some((o) => o.kind === 'online' && o.serial === '192750001639'), 'the PSU online', 10_000);
 
-    // 3 s blocked: longer than the status timeout (1 s) and the link watchdog (1.5 s).
-    await stallLoop(3000);
+    // 6 s blocked: longer than the status timeout (2 s) and the link watchdog (3 s).
+    await stallLoop(6000);
     await new Promise((r) => setTimeout(r, 600));
     expect(seen.filter((o) => o.kind === 'offline')).toEqual([]);
     expect(link.stats.reconnects).toBe(0);
@@ -180,5 +181,5 @@ describe('defect 8.8 on a real pty, with a producer process that keeps sending w
     expect(seen.find((o) => o.kind === 'offline')).toMatchObject({ reason: expect.stringMatching(/no status frame for \d+ s/) });
     // And the link watchdog still reopens a silent adapter.
     await waitFor(() => link.stats.reconnects > 0, 'the link watchdog to reopen the silent adapter', 10_000);
-  }, 30_000);
+  }, 120_000);
 });

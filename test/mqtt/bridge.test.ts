@@ -87,6 +87,8 @@ describe('MQTT bridge (mosquitto)', () => {
       await probe.client.endAsync();
       // Nothing is retained on a command topic.
       expect(ha.msgs.filter((m) => m.topic.endsWith('/set'))).toEqual([]);
+      // No MultiPlus or EVSE on this rig: no mode select, no charging-current number or enable switch.
+      expect(ha.msgs.filter((m) => /^homeassistant\/select\/|\/(mode|charging_current|enabled)\/config$/.test(m.topic))).toEqual([]);
     } finally {
       await ha.client.endAsync();
     }

@@ -114,8 +114,15 @@ describe('a full disk mid-charge', () => {
     running = { rig, store, server };
     const engine = rig.engine;
     const events: StoredEvent[] = [];
-    engine.events.subscribe((e) => events.push(e));
     const sets: Array<{ at: number; v: number; a: number }> = [];
+    // Where the wire log stood when the fault was published: order, not the fake clock's
+    // millisecond, separates before from after (a SET logged just before the fault can reach
+    // the wire in the same millisecond).
+    let setsAtFault = -1;
+    engine.events.subscribe((e) => {
+      if (e.type === 'store.fault' && setsAtFault < 0) setsAtFault = sets.length;
+      events.push(e);
+    });
     (rig.links.get('can0') as CanAdapterLink).onTx((f: CanFrame) => {
       const m = decodeFp2(f);
       if (m.kind === 'set') sets.push({ at: clock.now(), v: m.voltageV, a: m.currentA ?? Infinity });
@@ -156,10 +163,19 @@ describe('a full disk mid-charge', () => {
     // reached the simulated PSUs; no power setpoint left after the fault.
     expect(charger.phase).toBe('done');
     expect(charger.view().stopReason).toMatch(/storage unavailable/);
-    const faultAt = events.find((e) => e.type === 'store.fault')!.ts;
-    const after = sets.filter((s) => s.at >= faultAt);
-    expect(after.length).toBeGreaterThan(0);
-    expect(after.every((s) => s.v === 48 && s.a === 0.1)).toBe(true);
+    // After the fault: at most SETs already accepted (on disk) before it, still in flight,
+    // then the standby, and nothing but standby from there on.
+    expect(setsAtFault).toBeGreaterThanOrEqual(0);
+    const after = sets.slice(setsAtFault);
+    const isStandby = (s: { v: number; a: number }) => s.v === 48 && s.a === 0.1;
+    const firstStandby = after.findIndex(isStandby);
+    expect(firstStandby).toBeGreaterThanOrEqual(0);
+    expect(after.slice(firstStandby).every(isStandby)).toBe(true);
+    const faultIdx = events.findIndex((e) => e.type === 'store.fault');
+    const acceptedBefore = events.slice(0, faultIdx).filter((e) => e.type === 'setpoint.accepted' && !e.data.standby);
+    for (const inFlight of after.slice(0, firstStandby)) {
+      expect(acceptedBefore.some((e) => e.data.voltageV === inFlight.v && e.data.currentA === inFlight.a)).toBe(true);
+    }
     for (const serial of SIM_PSU_SERIALS) {
       const psu = rig.sim!.flatpack2.get('can0')!.psu(serial);
       expect({ v: psu.setVoltageV, a: psu.currentLimitA }).toEqual({ v: 48, a: 0.1 });
@@ -204,5 +220,5 @@ describe('a full disk mid-charge', () => {
     expect(rig.sim!.flatpack2.get('can0')!.totalCurrentA).toBeLessThan(1);
     // …and a person can start it again.
     expect(await charger.startCharge('api')).toMatchObject({ ok: true });
-  }, 60_000);
+  }, 120_000);
 });

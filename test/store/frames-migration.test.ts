@@ -82,32 +82,34 @@ describe('generic frames: an existing database migrates', () => {
     const s = Store.open({ path: dbPath, flushIntervalMs: 600_000 });
     open.push(s);
     const all = s.listFrames({}, 100).items;
-    expect(all.map(plain)).toEqual([
-      { id: 5, ts: 1004, protocol: 'can', link: 'can0', dir: 'rx', address: '18FF50E5', bytes: [0xff], text: null, kind: 'invalid', deviceId: null, meta: { extended: true, remote: true } },
-      { id: 4, ts: 1003, protocol: 'can', link: 'can1', dir: 'rx', address: '00A', bytes: [], text: null, kind: 'unknown', deviceId: null, meta: { extended: false, remote: true } },
-      { id: 3, ts: 1002, protocol: 'can', link: 'can1', dir: 'rx', address: '351', bytes: [0x28, 0x02, 0xe8, 0x03, 0xe8, 0x03, 0xe0, 0x01], text: null, kind: 'charge-limits', deviceId: 'bms0', meta: { extended: false, remote: false } },
-      { id: 2, ts: 1001, protocol: 'can', link: 'can0', dir: 'tx', address: '05FF4004', bytes: [0x78, 0x00, 0x18, 0x15, 0x18, 0x15, 0x3e, 0x17], text: null, kind: 'set', deviceId: null, meta: { extended: true, remote: false } },
-      { id: 1, ts: 1000, protocol: 'can', link: 'can0', dir: 'rx', address: '05014004', bytes: [0x1b, 0x10, 0x00, 0x4e, 0x15, 0x34, 0x12, 0x00], text: null, kind: 'status', deviceId: 'fp2-123', meta: { extended: true, remote: false } },
+    // Migration 0021 gave the frames new ids (the time, src/store/row-codec.ts), newest first still.
+    expect(all.every((f, i) => i === 0 || f.id < all[i - 1]!.id)).toBe(true);
+    expect(all.map(plain).map(({ id: _id, ...f }) => f)).toEqual([
+      { ts: 1004, protocol: 'can', link: 'can0', dir: 'rx', address: '18FF50E5', bytes: [0xff], text: null, kind: 'invalid', deviceId: null, meta: { extended: true, remote: true } },
+      { ts: 1003, protocol: 'can', link: 'can1', dir: 'rx', address: '00A', bytes: [], text: null, kind: 'unknown', deviceId: null, meta: { extended: false, remote: true } },
+      { ts: 1002, protocol: 'can', link: 'can1', dir: 'rx', address: '351', bytes: [0x28, 0x02, 0xe8, 0x03, 0xe8, 0x03, 0xe0, 0x01], text: null, kind: 'charge-limits', deviceId: 'bms0', meta: { extended: false, remote: false } },
+      { ts: 1001, protocol: 'can', link: 'can0', dir: 'tx', address: '05FF4004', bytes: [0x78, 0x00, 0x18, 0x15, 0x18, 0x15, 0x3e, 0x17], text: null, kind: 'set', deviceId: null, meta: { extended: true, remote: false } },
+      { ts: 1000, protocol: 'can', link: 'can0', dir: 'rx', address: '05014004', bytes: [0x1b, 0x10, 0x00, 0x4e, 0x15, 0x34, 0x12, 0x00], text: null, kind: 'status', deviceId: 'fp2-123', meta: { extended: true, remote: false } },
     ]);
 
     // The readers' filters on migrated rows.
-    expect(s.listFrames({ link: 'can1' }, 10).items.map((f) => f.id)).toEqual([4, 3]);
-    expect(s.listFrames({ protocol: 'can', address: '05FF4004', dir: 'tx' }, 10).items.map((f) => f.id)).toEqual([2]);
-    expect(s.listFrames({ kind: 'status', deviceId: 'fp2-123' }, 10).items.map((f) => f.id)).toEqual([1]);
-    // A cursor handed out before the migration (frame ids are kept) still pages.
+    expect(s.listFrames({ link: 'can1' }, 10).items.map((f) => f.ts)).toEqual([1003, 1002]);
+    expect(s.listFrames({ protocol: 'can', address: '05FF4004', dir: 'tx' }, 10).items.map((f) => f.ts)).toEqual([1001]);
+    expect(s.listFrames({ kind: 'status', deviceId: 'fp2-123' }, 10).items.map((f) => f.ts)).toEqual([1000]);
     const p1 = s.listFrames({}, 2);
-    expect(s.listFrames({}, 10, p1.endCursor).items.map((f) => f.id)).toEqual([3, 2, 1]);
+    expect(s.listFrames({}, 10, p1.endCursor).items.map((f) => f.ts)).toEqual([1002, 1001, 1000]);
 
     // New frames of other protocols go in after them, ids continuing.
     s.appendFrame({ ts: 2000, link: 'inv0', protocol: 'pi18', dir: 'tx', address: null, bytes: Uint8Array.of(0x5e, 0x50, 0x30, 0x30, 0x37, 0x50, 0x49, 0x52, 0x49, 0xee, 0x38, 0x0d), text: '^P007PIRI', kind: 'PIRI', deviceId: 'inv0' });
     const pi18 = s.listFrames({ protocol: 'pi18' }, 10).items;
-    expect(pi18.map((f) => [f.id, f.link, f.text, f.meta])).toEqual([[6, 'inv0', '^P007PIRI', null]]);
+    expect(pi18.map((f) => [f.ts, f.link, f.text, f.meta])).toEqual([[2000, 'inv0', '^P007PIRI', null]]);
+    expect(pi18[0]!.id).toBeGreaterThan(all[0]!.id);
 
     // The CAN columns are gone and the indexes are the new ones.
     const cols = s.db.prepare('SELECT name FROM pragma_table_info(?)').all('frames').map((c) => (c as { name: string }).name);
-    expect(cols).toEqual(['id', 'ts', 'protocol', 'link', 'dir', 'address', 'bytes', 'text', 'kind', 'device_id', 'meta']);
+    expect(cols).toEqual(['id', 'lk', 'ch', 'bytes', 'text', 'ts']);
     const idx = s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'frames' ORDER BY name").all().map((r) => (r as { name: string }).name);
-    expect(idx).toEqual(['frames_link_id_idx', 'frames_ts_idx']);
+    expect(idx).toEqual(['frames_link_idx']);
   });
 
   it('an empty frames table of the old schema migrates too, and re-opening applies nothing twice', () => {
@@ -118,6 +120,6 @@ describe('generic frames: an existing database migrates', () => {
     s.close();
     const again = Store.open({ path: dbPath, flushIntervalMs: 600_000 });
     open.push(again);
-    expect(again.listFrames({}, 10).items.map((f) => [f.id, f.protocol, f.address, f.meta])).toEqual([[1, 'rapi', '2A', { seq: 42 }]]);
+    expect(again.listFrames({}, 10).items.map((f) => [f.ts, f.protocol, f.address, f.meta, f.text])).toEqual([[1, 'rapi', '2A', { seq: 42 }, '$OK 02 0 02 0700 :2A^7E']]);
   });
 });

@@ -92,9 +92,10 @@ describe('open and migrations', () => {
         'samples',
         'events',
         'devices',
-        'frames_link_id_idx',
-        'frames_ts_idx',
-        'samples_device_id_ts_idx',
+        'frame_channels',
+        'store_keys',
+        'frames_link_idx',
+        'samples_dev_ts_idx',
         'events_type_device_id_id_idx',
         'events_device_id_id_idx',
         'events_ts_idx',
@@ -144,6 +145,10 @@ describe('frames', () => {
     const s = openStore();
     const input = Array.from({ length: 25 }, (_, i) => frame(i));
     for (const f of input) s.appendFrame(f);
+    // Ids are opaque and rise in the order frames were recorded (they encode the time).
+    const ids = s.listFrames({}, 100).items.map((f) => f.id).reverse();
+    expect(ids).toHaveLength(25);
+    expect(ids.every((id, i) => i === 0 || id > ids[i - 1]!)).toBe(true);
 
     const seen: number[] = [];
     let after: string | null = null;
@@ -159,19 +164,19 @@ describe('frames', () => {
       after = page.endCursor;
     }
     expect(sizes).toEqual([10, 10, 5]);
-    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => 25 - i));
+    expect(seen).toEqual([...ids].reverse());
 
     const newest = s.listFrames({}, 1).items[0];
     const { id, bytes, ...rest } = newest;
     const { bytes: inBytes, ...inRest } = input[24];
-    expect(id).toBe(25);
+    expect(id).toBe(ids[24]);
     expect(rest).toEqual({ meta: null, ...inRest });
     expect(Array.from(bytes)).toEqual(Array.from(inBytes));
     // Every protocol's frame comes back as it went in (a frame without meta reads meta: null).
     const back = new Map(s.listFrames({}, 100).items.map((f) => [f.id, f]));
     input.forEach((f, i) => {
-      const { bytes: b, ...r } = back.get(i + 1)!;
-      expect({ ...r, bytes: Array.from(b) }).toEqual({ id: i + 1, meta: null, ...f, bytes: Array.from(f.bytes) });
+      const { bytes: b, ...r } = back.get(ids[i]!)!;
+      expect({ ...r, bytes: Array.from(b) }).toEqual({ id: ids[i], meta: null, ...f, bytes: Array.from(f.bytes) });
     });
   });
 
@@ -179,9 +184,10 @@ describe('frames', () => {
     const s = openStore();
     const input = Array.from({ length: 60 }, (_, i) => frame(i));
     for (const f of input) s.appendFrame(f);
+    const ids = s.listFrames({}, 100).items.map((f) => f.id).reverse();
     const idsWhere = (pred: (f: FrameRow) => boolean) =>
       input
-        .map((f, i) => ({ f, id: i + 1 }))
+        .map((f, i) => ({ f, id: ids[i]! }))
         .filter((x) => pred(x.f))
         .map((x) => x.id)
         .reverse();
@@ -300,16 +306,21 @@ describe('events', () => {
     expect(one).toEqual({ id: 38, ts: 137, type: 'setpoint.rejected', deviceId: 'fp2-1', busId: null, data: { n: 37 } });
   });
 
-  it('continues ids after reopen (events from max id + 1, frames by autoincrement)', () => {
+  it('continues ids after reopen (events from max id + 1, frames above the last frame id)', () => {
     const s = openStore();
     for (let i = 0; i < 3; i++) s.appendEvent({ ts: i, type: 'x' });
     for (let i = 0; i < 3; i++) s.appendFrame(frame(i));
+    const lastFrameId = s.listFrames({}, 1).items[0]!.id;
     s.close();
 
     const again = openStore();
     expect(again.appendEvent({ ts: 9, type: 'y' }).id).toBe(4);
-    again.appendFrame(frame(9));
-    expect(again.listFrames({}, 1).items[0].id).toBe(4);
+    // Even a frame stamped before the last one (a clock stepped back) gets a higher id, and keeps its ts.
+    again.appendFrame(frame(0, { ts: 5 }));
+    const back = again.listFrames({}, 1).items[0]!;
+    expect(back.id).toBeGreaterThan(lastFrameId);
+    expect(back.ts).toBe(5);
+    expect(again.listFrames({}, 10).items).toHaveLength(4);
     expect(again.eventsAfter(2).map((e) => [e.id, e.type])).toEqual([
       [3, 'x'],
       [4, 'y'],
@@ -393,7 +404,7 @@ describe('durability', () => {
     s.db.exec('DROP TRIGGER refuse');
     s.flush();
     expect(s.stats).toMatchObject({ queued: 0, flushedRows: 51 });
-    expect(peek<{ ts: number }>('SELECT ts FROM frames ORDER BY id').map((r) => r.ts)).toEqual(
+    expect(s.listFrames({}, 100).items.map((r) => r.ts).reverse()).toEqual(
       Array.from({ length: 50 }, (_, i) => 1000 + i),
     );
   });

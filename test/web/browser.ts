@@ -38,11 +38,11 @@ export interface DashboardPage {
 }
 
 /** A phone-sized page (iPhone 12-class viewport) on the dashboard at `baseUrl`. */
-export async function openDashboard(browser: Browser, baseUrl: string, path = '#/overview'): Promise<DashboardPage> {
+export async function openDashboard(browser: Browser, baseUrl: string, path = '#/overview', opts: { timezoneId?: string } = {}): Promise<DashboardPage> {
   // The dashboard registers a service worker (offline shell); once it controls the page,
   // page.route no longer sees every request (Playwright: block service workers to route), so
   // the tests that answer requests themselves were flaky. No test relies on the worker.
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, acceptDownloads: true, serviceWorkers: 'block' });
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, acceptDownloads: true, serviceWorkers: 'block', ...(opts.timezoneId ? { timezoneId: opts.timezoneId } : {}) });
   const page = await context.newPage();
   const requests: string[] = [];
   const errors: string[] = [];

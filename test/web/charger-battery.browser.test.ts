@@ -42,7 +42,7 @@ describe('battery and BMS-guided charging in chromium on the simulated rig', () 
     expect(charger.batteryId).toBe(battery.id);
     d = await openDashboard(browser, s.url);
     page = d.page;
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();

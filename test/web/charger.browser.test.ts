@@ -42,7 +42,7 @@ describe('charger page in chromium on the simulated rig', () => {
     if (ACTIVE.includes(charger.phase)) await s.gql('mutation($id: ID!) { stopCharge(chargerId: $id) { phase } }', { id: charger.id });
     d = await openDashboard(browser, s.url);
     page = d.page;
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();

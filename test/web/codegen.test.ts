@@ -28,7 +28,7 @@ describe('generated client types', () => {
           `codegen ${JSON.stringify(b[i] ?? '<end>')}): run \`npm run codegen\` and commit it`,
       );
     }
-  }, 60_000);
+  }, 120_000);
 
   it('types every document the client sends, each under its own operation name', () => {
     const committed = readFileSync(join(root, GENERATED), 'utf8');

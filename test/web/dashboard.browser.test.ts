@@ -39,7 +39,7 @@ describe('web dashboard in chromium on the simulated rig', () => {
     }, 'both simulated PSUs online');
     d = await openDashboard(browser, s.url);
     page = d.page;
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -308,7 +308,7 @@ describe('web dashboard in chromium on the simulated rig', () => {
     s.rig.sim!.replug('can0');
     await poll(() => card.locator('.badge').textContent(), 40_000).toBe('online');
     expect(await card.getByTestId('stale').isVisible()).toBe(false);
-  }, 60_000);
+  }, 120_000);
 
   it('made no request to any other host, and logged no errors', () => {
     expect(d.requests.length).toBeGreaterThan(3);

@@ -15,7 +15,16 @@ describe('energy totals', () => {
       row('2026-03-02', 'bms', 'bms', 'charged into the battery', 1200, 300),
     ];
     const t = energyTotals(rows, '2026-03-03');
-    expect(t.find((x) => x.what === 'delivered by the rectifiers')).toEqual({ what: 'delivered by the rectifiers', today: 1500, week: 3500, month: 1500 });
+    expect(t.find((x) => x.what === 'delivered by the rectifiers')).toEqual({
+      what: 'delivered by the rectifiers',
+      today: 1500,
+      week: 3500,
+      month: 1500,
+      devices: [
+        { deviceId: 'a', today: 1000, week: 3000, month: 1000 },
+        { deviceId: 'b', today: 500, week: 500, month: 500 },
+      ],
+    });
     expect(t.find((x) => x.what === 'charged into the battery')).toMatchObject({ today: 0, week: 1200, month: 1200 });
     expect(t.find((x) => x.what === 'taken from the battery')).toMatchObject({ week: 300 });
     const bars = energyPerDay(rows, '2026-03-03', 3);

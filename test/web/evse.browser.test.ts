@@ -38,7 +38,7 @@ describe('EV charger card in chromium on the simulated rig', () => {
     }, 'the EVSE online with its range read and its heartbeat armed', 20_000);
     d = await openDashboard(browser, s.url);
     page = d.page;
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();

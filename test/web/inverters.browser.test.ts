@@ -32,7 +32,7 @@ describe('inverters in the dashboard (chromium, simulated LVX6048 pair)', () => 
     expect(saved.errors).toBeUndefined();
     d = await openDashboard(browser, s.url);
     page = d.page;
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();

@@ -20,7 +20,7 @@ describe('schedule page in chromium on the simulated rig', () => {
 
   beforeAll(async () => {
     ensureDashboardBuilt();
-    [s, browser] = await Promise.all([startLiveServer({ speed: 10, bms: false }), launchBrowser()]);
+    [s, browser] = await Promise.all([startLiveServer({ speed: 10, bms: false, inverters: true }), launchBrowser()]);
     for (const [name, q, v] of [['jobs', JOBS, {}], ['jobRuns', JOB_RUNS, { first: 5 }], ['validateJob', VALIDATE_JOB, { input: { name: 'x', cron: '0 1 * * *', actions: [] } }]] as const) {
       const r = await s.gql(q, v);
       expect(r.errors, `the dashboard's ${name} query against this server`).toBeUndefined();
@@ -29,7 +29,7 @@ describe('schedule page in chromium on the simulated rig', () => {
     d = await openDashboard(browser, s.url);
     page = d.page;
     await goTo(page, 'Schedule');
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -85,7 +85,41 @@ describe('schedule page in chromium on the simulated rig', () => {
     await new Promise((r) => setTimeout(r, 1500)); // 15 s of rig time: three slots
     const runsLater = (await s.gql<{ jobRuns: { nodes: unknown[] } }>(`query($id: ID) { jobRuns(jobId: $id, first: 200) { nodes { id } } }`, { id: jobId })).data!.jobRuns.nodes.length;
     expect(runsLater).toBe(runsNow);
-  }, 60_000);
+  }, 120_000);
+
+  it('defect (toggle undone by a refresh in flight): a job switched off stays off on the page while older job lists arrive', async () => {
+    // The job list answers late (1.5 s), as on a slow link; runs of the enabled job keep asking
+    // for it. A list asked before the switch must not tick the box again afterwards.
+    await page.route('**/graphql', async (route) => {
+      if (!/query Jobs\b/.test(route.request().postData() ?? '')) return route.continue();
+      const answer = await route.fetch(); // the server's state now, delivered 1.5 s later
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.fulfill({ response: answer });
+    });
+    try {
+      const row = page.getByTestId('job-row').filter({ hasText: 'standby every 5 s' });
+      const box = row.getByTestId('job-enabled');
+      await box.check();
+      await poll(() => row.getAttribute('data-enabled')).toBe('true');
+      // A run arrives and the page asks for the job list again: switch off while that is in flight.
+      const runs = page.getByTestId('run-row');
+      const before = await runs.count();
+      await poll(() => runs.count(), 20_000).toBeGreaterThan(before);
+      await new Promise((r) => setTimeout(r, 300));
+      await box.uncheck();
+      const seen: boolean[] = [];
+      for (let i = 0; i < 30; i++) {
+        seen.push(await box.isChecked());
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(seen.filter((c) => c)).toEqual([]);
+      await poll(() => row.getAttribute('data-enabled')).toBe('false');
+      const jobId = await row.getAttribute('data-job-id');
+      expect((await s.gql<{ job: { enabled: boolean } }>(`query($id: ID!) { job(id: $id) { enabled } }`, { id: jobId })).data!.job.enabled).toBe(false);
+    } finally {
+      await page.unroute('**/graphql');
+    }
+  }, 120_000);
 
   it('run now: a refusal is shown in the history with the gate\'s code', async () => {
     await page.getByTestId('job-new').click();
@@ -103,5 +137,25 @@ describe('schedule page in chromium on the simulated rig', () => {
     expect(await refused.innerText()).toMatch(/refused \(NOT_CHARGING\)[\s\S]*manual|manual[\s\S]*refused \(NOT_CHARGING\)/);
     expect(d.errors).toEqual([]);
     expect(d.foreignRequests()).toEqual([]);
-  }, 60_000);
+  }, 120_000);
+
+  it('the action list offers the families\' job commands; a PI18 apply-profile naming a profile not saved gets the server\'s message with its key', async () => {
+    await page.getByTestId('job-new').click();
+    const form = page.getByTestId('job-form');
+    await form.getByTestId('job-form-name').fill('summer inverter profile');
+    await form.getByTestId('job-form-cron').fill('0 0 1 4 *');
+    const labels = await form.getByTestId('job-form-add-action').locator('option').allInnerTexts();
+    expect(labels).toEqual(expect.arrayContaining(['MultiPlus: apply a mode (VE.Bus)', 'EV charger: set the current', 'Inverter: apply a saved profile (PI18, admin)']));
+    await form.getByTestId('job-form-add-action').selectOption({ label: 'Inverter: apply a saved profile (PI18, admin)' });
+    expect(JSON.parse(await form.getByTestId('job-form-actions').inputValue())).toEqual([{ type: 'device-command', deviceId: 'inv-master', command: 'apply-profile', args: { profile: 'summer' } }]);
+    await poll(() => form.getByTestId('job-form-issues').innerText()).toMatch(/actions\.0\.args\.profile: no saved profile "summer"/);
+    await screenshot(page, 'schedule-apply-profile');
+    const saved = await s.gql(`mutation { saveProfile(name: "summer", yaml: "max_charging_current: 40") { name } }`);
+    expect(saved.errors).toBeUndefined();
+    // Any edit re-validates: the saved profile is found.
+    await form.getByTestId('job-form-name').fill('summer inverter profile (1 April)');
+    await poll(() => form.getByTestId('job-form-preview').locator('li').count()).toBe(5);
+    expect(await form.getByTestId('job-form-issues').innerText()).toBe('');
+    expect(d.errors).toEqual([]);
+  }, 120_000);
 });

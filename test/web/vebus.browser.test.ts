@@ -32,7 +32,7 @@ describe('MultiPlus card in chromium on the simulated rig', () => {
     }, 'the MultiPlus ready', 30_000);
     d = await openDashboard(browser, s.url);
     page = d.page;
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -84,5 +84,5 @@ describe('MultiPlus card in chromium on the simulated rig', () => {
     expect(s.rig.sim!.vebus.get('vebus0')!.setting(15)).toMatchObject({ ram: 3, eeprom: 1 });
     await screenshot(page, 'vebus-multiplus-card');
     expect(d.errors).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 });

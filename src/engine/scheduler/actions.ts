@@ -5,33 +5,71 @@
  *
  * Families extend it with named device commands (the `device-command` action):
  *
- *   registerDeviceCommand('pi18', 'apply-profile', {
- *     args: z.object({ profileId: z.string() }),        // checked at load and on create/update
- *     toCommand: (args, device) => ({ kind: 'apply-profile', ...args }),
- *     check: pi18Check,                                  // the family's page of the gate
- *     describe: (args) => `apply profile ${args.profileId}`,
+ *   registerDeviceCommand('openevse', 'set-current', {
+ *     args: z.object({ currentA: z.number().int() }),   // checked at load and on create/update
+ *     toCommand: (args) => ({ kind: 'setCurrent', amps: args.currentA }),
+ *     check: evseCheck,                                  // the family's page of the gate
+ *     describe: (args) => `set the charging current to ${args.currentA} A`,
  *   });
  *
- * A job then names it: `{ type: device-command, deviceId: inv0, command: apply-profile, args: { profileId: summer } }`.
+ * A job then names it: `{ type: device-command, deviceId: evse0, command: set-current, args: { currentA: 10 } }`.
  * It runs through `engine.command(...)` (gate, command.* events, driver.execute), and a
  * device whose family has no such command is refused at load with the key.
+ *
+ * A command whose family builds it asynchronously (the PI18 profile apply reads PIRI to plan
+ * first; src/families/pi18/jobs.ts) registers `run` instead of `toCommand`/`check`: it carries the command out through the
+ * family's own path, which must end in `engine.command` (the gate, the command.* events), and
+ * answers an ActionResult. `validate` checks what the args name (a saved profile exists) at
+ * load and on every create/update; `role` is the least role that may put the command in a job
+ * (or run such a job by hand), as the family's own mutation needs.
  */
 import type { z } from 'zod';
 import type { Code } from '../../codes.js';
+import { roleAtLeast, type Role } from '../../auth.js';
 import type { Engine } from '../engine.js';
+import type { SetpointOrigin } from '../controllers/dc-output.js';
 import type { DeviceViewBase } from '../../families/types.js';
 import type { FamilyCheck } from '../../families/contract.js';
 import type { JobAction, JobCondition, JobSpec } from './spec.js';
 
-export type ActionResult = { ok: true; message: string } | { ok: false; code: Code; message: string };
+/**
+ * An action's outcome. `failed`: the command was admitted and went out but did not succeed
+ * (e.g. a profile apply aborted and rolled back), recorded as a failed run rather than a refusal.
+ */
+export type ActionResult = { ok: true; message: string } | { ok: false; code: Code; message: string; failed?: boolean };
 
-/** A family's named command for the `device-command` action. */
-export interface DeviceCommandDef<Args = unknown, Cmd = unknown> {
+interface DeviceCommandBase<Args> {
   args: z.ZodType<Args>;
+  describe(args: Args): string;
+  /** The least role that may put this command in a job or run such a job by hand (default: operator, the jobs mutations' own). */
+  role?: Role;
+  /** What the args name, checked at load and on every create/update: problems with their key under `args`. */
+  validate?(args: Args, ctx: { engine: Engine; device: DeviceViewBase }): Array<{ path?: string; message: string }>;
+}
+
+/** A command built synchronously and run through `engine.command` by the scheduler. */
+export interface SyncDeviceCommandDef<Args = unknown, Cmd = unknown> extends DeviceCommandBase<Args> {
   toCommand(args: Args, device: DeviceViewBase): Cmd;
   check: FamilyCheck<Cmd, { device: DeviceViewBase }>;
-  describe(args: Args): string;
+  run?: never;
 }
+
+/** What an async command's `run` is given: the engine and the origin its commands carry. */
+export interface DeviceCommandRunContext {
+  engine: Engine;
+  origin: 'schedule';
+  jobName: string;
+}
+
+/** A command the family carries out itself, asynchronously, through its own path to `engine.command`. Never throws for a refusal. */
+export interface AsyncDeviceCommandDef<Args = unknown> extends DeviceCommandBase<Args> {
+  run(args: Args, device: DeviceViewBase, ctx: DeviceCommandRunContext): Promise<ActionResult>;
+  toCommand?: never;
+  check?: never;
+}
+
+/** A family's named command for the `device-command` action. */
+export type DeviceCommandDef<Args = unknown, Cmd = unknown> = SyncDeviceCommandDef<Args, Cmd> | AsyncDeviceCommandDef<Args>;
 
 const deviceCommands = new Map<string, Map<string, DeviceCommandDef>>();
 
@@ -50,6 +88,29 @@ export function deviceCommandsOf(kind: string): string[] {
 
 function deviceCommand(kind: string, name: string): DeviceCommandDef | undefined {
   return deviceCommands.get(kind)?.get(name);
+}
+
+/**
+ * The least role a job's actions need from the person who writes it or runs it by hand, with
+ * the action that needs it; null when the jobs mutations' operator role is enough.
+ */
+export function roleNeeded(actions: JobAction[], engine: Engine): { role: Role; action: string } | null {
+  let top: { role: Role; action: string } | null = null;
+  for (const a of actions) {
+    if (a.type !== 'device-command') continue;
+    const d = engine.device(a.deviceId);
+    const need = d ? deviceCommand(d.kind, a.command)?.role : undefined;
+    if (need && need !== 'operator' && (!top || roleAtLeast(need, top.role))) top = { role: need, action: describeAction(a) };
+  }
+  return top;
+}
+
+/** A refusal when `role` may not write or run these actions (null: allowed). */
+export function roleRefusal(actions: JobAction[], engine: Engine, role: Role | null | undefined, actor: string): { code: Code; message: string } | null {
+  if (role === undefined) return null;
+  const need = roleNeeded(actions, engine);
+  if (!need || roleAtLeast(role, need.role)) return null;
+  return { code: 'FORBIDDEN', message: `"${actor}" has the ${role ?? 'no'} role; a job that does "${need.action}" needs ${need.role}, as the same command through the API does` };
 }
 
 export interface RefIssue {
@@ -107,6 +168,7 @@ export function validateJobRefs(spec: Pick<JobSpec, 'actions' | 'conditions'>, e
         }
         const r = def.args.safeParse(a.args ?? {});
         if (!r.success) for (const iss of r.error.issues) issues.push({ path: at('actions', i, 'args', ...iss.path.map(String)), message: iss.message });
+        else for (const v of def.validate?.(r.data, { engine, device: d }) ?? []) issues.push({ path: at('actions', i, 'args', ...(v.path ? [v.path] : [])), message: v.message });
         break;
       }
     }
@@ -183,17 +245,34 @@ export async function runAction(engine: Engine, a: JobAction, jobName: string): 
       engine.record({ type: 'history.pruned', data: { frames: r.frames, samples: r.samples, framesOlderThanDays: a.framesOlderThanDays ?? null, samplesOlderThanDays: a.samplesOlderThanDays ?? null } });
       return { ok: true, message: `pruned ${r.frames} frames and ${r.samples} samples` };
     }
-    case 'device-command': {
-      const d = engine.device(a.deviceId);
-      if (!d) return { ok: false, code: 'NOT_FOUND', message: `no device "${a.deviceId}"; query devices { id } for the ids` };
-      const def = deviceCommand(d.kind, a.command);
-      if (!def) return { ok: false, code: 'CONFLICT', message: `${d.name} (${d.kind}) does not support "${a.command}"` };
-      const args = def.args.safeParse(a.args ?? {});
-      if (!args.success) return { ok: false, code: 'BAD_USER_INPUT', message: `${a.command} on ${d.name}: ${args.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
-      const r = await engine.command('schedule', d.id, def.toCommand(args.data, d), def.check, def.describe(args.data));
-      return r.ok ? { ok: true, message: `${d.name}: ${def.describe(args.data)} done` } : { ok: false, code: r.code, message: r.message };
-    }
+    case 'device-command':
+      return runDeviceCommand(engine, 'schedule', a.deviceId, a.command, a.args, jobName);
   }
+}
+
+/**
+ * A family's named command (registerDeviceCommand) to one device, through `engine.command`
+ * (the family's page of the gate, command.* events, the driver). Used by the scheduler's
+ * `device-command` action and by the MQTT bridge's family controls. Never throws for a refusal.
+ */
+export async function runDeviceCommand(engine: Engine, origin: SetpointOrigin, deviceId: string, command: string, rawArgs: unknown, jobName?: string): Promise<ActionResult> {
+  const d = engine.device(deviceId);
+  if (!d) return { ok: false, code: 'NOT_FOUND', message: `no device "${deviceId}"; query devices { id } for the ids` };
+  const def = deviceCommand(d.kind, command);
+  if (!def) return { ok: false, code: 'CONFLICT', message: `${d.name} (${d.kind}) does not support "${command}"` };
+  const args = def.args.safeParse(rawArgs ?? {});
+  if (!args.success) {
+    // A number outside the command's own bounds is out of range, like the gate says it.
+    const range = args.error.issues.every((i) => i.code === 'too_big' || i.code === 'too_small');
+    return { ok: false, code: range ? 'OUT_OF_RANGE' : 'BAD_USER_INPUT', message: `${command} on ${d.name}: ${args.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+  }
+  if (def.run) {
+    // Async commands (a PI18 profile apply plans first) carry themselves out as a job's.
+    if (origin !== 'schedule' || jobName === undefined) return { ok: false, code: 'CONFLICT', message: `${command} on ${d.name} runs only as a scheduled job` };
+    return def.run(args.data, d, { engine, origin, jobName });
+  }
+  const r = await engine.command(origin, d.id, def.toCommand(args.data, d), def.check, def.describe(args.data));
+  return r.ok ? { ok: true, message: `${d.name}: ${def.describe(args.data)} done` } : { ok: false, code: r.code, message: r.message };
 }
 
 /** A condition at fire time, from the live projections: held, or why not. */

@@ -25,7 +25,8 @@ import { Topic } from '../pubsub.js';
 import { runAsActor } from '../actor.js';
 import { JobStore } from './job-store.js';
 import { nextFire, nextFires, latestFireBetween } from './timing.js';
-import { describeAction, evaluateCondition, runAction, validateJobRefs, type ActionResult, type RefIssue } from './actions.js';
+import { describeAction, evaluateCondition, roleRefusal, runAction, validateJobRefs, type ActionResult, type RefIssue } from './actions.js';
+import type { Role } from '../../auth.js';
 import { hostTimezone, issueLines, jobInputSchema, type Job, type JobAction, type JobRun, type JobSpec, type RunTrigger, type StepResult } from './spec.js';
 
 /** Longest single sleep: a wall-clock jump is noticed within this (clock ms). */
@@ -183,11 +184,17 @@ export class Scheduler {
     return { ok: false, code: 'BAD_USER_INPUT', message: issues.map((i) => `${i.path || '(job)'}: ${i.message}`).join('; '), issues };
   }
 
-  create(input: unknown, actor: string): SchedulerResult<Job> {
+  /**
+   * `role`: the writer's role, when known (the API's); a job whose actions need more than it has
+   * (a profile apply needs admin, as its own mutation does) is refused FORBIDDEN.
+   */
+  create(input: unknown, actor: string, role?: Role | null): SchedulerResult<Job> {
     const w = this.writable();
     if (w) return w;
     const c = this.check(input);
     if (!c.ok) return this.invalid(c.issues);
+    const denied = roleRefusal(c.spec.actions, this.engine, role, actor);
+    if (denied) return { ok: false, ...denied };
     const past = this.pastOneOff(c.spec);
     if (past) return this.invalid([past]);
     const id = c.spec.id ?? this.newId();
@@ -200,11 +207,14 @@ export class Scheduler {
     return { ok: true, value: job };
   }
 
-  update(id: string, input: unknown, actor: string): SchedulerResult<Job> {
+  update(id: string, input: unknown, actor: string, role?: Role | null): SchedulerResult<Job> {
     const e = this.editable(id);
     if (!e.ok) return e;
     const c = this.check(input);
     if (!c.ok) return this.invalid(c.issues);
+    // Both what it does now and what it will do: a lower role neither rewrites nor writes an admin's action.
+    const denied = roleRefusal([...e.value.actions, ...c.spec.actions], this.engine, role, actor);
+    if (denied) return { ok: false, ...denied };
     const past = this.pastOneOff(c.spec);
     if (past) return this.invalid([past]);
     if (c.spec.id !== undefined && c.spec.id !== id) return this.invalid([{ path: 'id', message: `a job's id cannot change (${id})` }]);
@@ -384,9 +394,11 @@ export class Scheduler {
   }
 
   /** Runs a job now (the API's runJobNow); resolves with the finished run. */
-  runNow(id: string, actor: string): Promise<SchedulerResult<JobRun>> | SchedulerResult<JobRun> {
+  runNow(id: string, actor: string, role?: Role | null): Promise<SchedulerResult<JobRun>> | SchedulerResult<JobRun> {
     const j = this.jobs.get(id);
     if (!j) return { ok: false, code: 'NOT_FOUND', message: `no job "${id}"; query jobs { id } for the ids` };
+    const denied = roleRefusal(j.actions, this.engine, role, actor);
+    if (denied) return { ok: false, ...denied };
     return this.execute(j, null, 'manual', actor).then((value) => ({ ok: true as const, value }));
   }
 
@@ -455,10 +467,12 @@ export class Scheduler {
         }
         if (r.ok) steps.push({ action: what, outcome: 'ok', message: r.message });
         else {
-          outcome = 'refused';
+          // Refused before anything was sent, or failed after it went out (with the code either way).
+          const o = r.failed ? ('failed' as const) : ('refused' as const);
+          outcome = o;
           code = r.code;
           reason = `${what}: ${r.message}`;
-          steps.push({ action: what, outcome: 'refused', code: r.code, message: r.message });
+          steps.push({ action: what, outcome: o, code: r.code, message: r.message });
         }
       }
     } finally {

@@ -16,6 +16,7 @@
  */
 import { z } from 'zod';
 import type { FamilyConfigEntry } from '../config-types.js';
+import { finiteOrNull } from '../../store/energy.js';
 import { DEFAULT_POLL_MS, type PollItem } from './driver.js';
 import { EVSE_SIM_PROFILES, type EvseSimProfileName } from './sim.js';
 
@@ -86,4 +87,6 @@ export type OpenEvseConfig = z.infer<typeof openEvseSchema>;
 export const openEvseConfig = {
   schema: openEvseSchema,
   carrier: 'stream',
+  /** Delivered to the EV: the board's own power reading (GG, V × I). */
+  energy: { what: 'delivered to the EV', power: (v) => finiteOrNull(v.powerW) },
 } as const satisfies FamilyConfigEntry<OpenEvseConfig>;

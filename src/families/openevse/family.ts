@@ -116,3 +116,4 @@ export const family = {
   },
 } as const satisfies DeviceFamily<OpenEvseConfig, OpenEvseSim, EvseView>;
 import './jobs.js';
+import './mqtt.js';

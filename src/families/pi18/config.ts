@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { FamilyConfigEntry } from '../config-types.js';
+import { finiteOrNull } from '../../store/energy.js';
 
 export const inverterSerial = z.string().regex(/^\d{6,22}$/, 'inverter serials are the digits ID reports (14 on an LVX6048, e.g. "96142109100037")');
 
@@ -42,4 +43,6 @@ export const pi18DeviceId = (c: Pick<Pi18Config, 'id' | 'serial'>): string => c.
 export const pi18Config = {
   schema: pi18Schema,
   carrier: 'stream',
+  /** PV produced: both MPPT inputs together (GS pv1 + pv2). */
+  energy: { what: 'produced by the solar panels', power: (v) => finiteOrNull(v.pvPowerW) },
 } as const satisfies FamilyConfigEntry<Pi18Config>;

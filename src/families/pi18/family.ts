@@ -215,3 +215,5 @@ export const family = {
     return new Pi18SimNode(sim, device);
   },
 } as const satisfies DeviceFamily<Pi18Config, Pi18SimNode, InverterView>;
+// The family's command for scheduled jobs (apply a saved profile).
+import './jobs.js';

@@ -9,7 +9,8 @@
  *   1 battery_type · 2 MCHGV · 3 PSDV/BUCD (raising: BUCD first; lowering: PSDV first) ·
  *   4 MUCHGC/MCHGC (lowering: utility first; raising: total first) · 5 PCP, POP, PSP · 6 PEI/PDI.
  */
-import { Document, parse as parseYaml, Scalar, YAMLMap } from 'yaml';
+import type { Scalar } from 'yaml';
+import { yaml } from '../../lazy-yaml.js';
 import {
   applySettingToPiri,
   BATTERY_TYPES,
@@ -240,13 +241,14 @@ export function dumpProfile(piri: Piri, ctx: Omit<Pi18CheckContext, 'settings'>)
 }
 
 function voltScalar(v: number): Scalar {
-  const s = new Scalar(v);
+  const s = new (yaml().Scalar)(v);
   s.minFractionDigits = 1;
   return s;
 }
 
 /** The YAML text of a profile: a header, each key with its guidance comment, the metadata block. */
 export function profileToYaml(profile: Profile, meta: ProfileMeta = {}, skipped: Skipped[] = []): string {
+  const { Document, YAMLMap, Scalar } = yaml();
   const doc = new Document();
   const map = new YAMLMap();
   for (const key of PROFILE_KEYS) {
@@ -288,7 +290,7 @@ export function parseProfile(input: string | Record<string, unknown>, device = '
   let raw: unknown;
   if (typeof input === 'string') {
     try {
-      raw = parseYaml(input) ?? {};
+      raw = yaml().parse(input) ?? {};
     } catch (err) {
       return { ok: false, violations: [{ key: '', code: 'BAD_USER_INPUT', message: `${device}: not valid YAML: ${(err as Error).message}` }] };
     }

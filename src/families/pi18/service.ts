@@ -215,7 +215,7 @@ export class Pi18Service {
    * together on the merged state, refused before any I/O), then apply.ts. The outcome — applied,
    * nothing to do, refused or aborted with its rollback — is an audit record, returned.
    */
-  async apply(planId: number, confirm: boolean, operator: string): Promise<AuditRow> {
+  async apply(planId: number, confirm: boolean, operator: string, origin: 'api' | 'schedule' = 'api'): Promise<AuditRow> {
     const rec = this.planRecord(planId);
     if (!rec) throw new Pi18Error('NOT_FOUND', `no plan ${planId}; make one with planProfile (profile plan)`);
     const deviceId = rec.deviceId;
@@ -227,7 +227,7 @@ export class Pi18Service {
       const publish = (progress: ApplyProgress) => this.record({ planId, deviceId, at: this.engine.clock.now(), progress });
       const cmd: Pi18ApplyCommand = { op: 'apply', plan: rec.plan, confirm, onProgress: publish, out: { report: null } };
       const describe = `apply plan ${planId}${rec.profileName ? ` (profile ${rec.profileName})` : ''}: ${rec.plan.steps.map((s) => s.command).join(', ') || 'no steps'}`;
-      const r = await this.engine.command('api', deviceId, cmd, checkPi18FamilyCommand, describe);
+      const r = await this.engine.command(origin, deviceId, cmd, checkPi18FamilyCommand, describe);
       const report = cmd.out.report;
       const base = { ts: this.engine.clock.now(), action: 'apply', operator, deviceId, profileName: rec.profileName, planId, plan: null };
       let row: AuditRow;
@@ -257,6 +257,18 @@ export class Pi18Service {
     } finally {
       this.applying.delete(deviceId);
     }
+  }
+
+  /**
+   * A saved profile, planned from the unit's fresh settings and applied: the same two steps a
+   * person takes (planProfile, then applyProfile with confirm), each recorded in the audit, for a
+   * scheduled job and a command from the fleet. A refusal before the apply (unit offline or busy,
+   * no such profile, a plan the profile's checks refuse) throws a Pi18Error, as plan does.
+   */
+  async applySaved(deviceId: string, profileName: string, o: { confirm: boolean; operator: string; origin: 'api' | 'schedule' }): Promise<{ plan: PlanRecord; audit: AuditRow }> {
+    const plan = await this.plan(deviceId, { name: profileName }, o.operator);
+    const audit = await this.apply(plan.id, o.confirm, o.operator, o.origin);
+    return { plan, audit };
   }
 
   /** The audit row, written now; a store that cannot write keeps it for later (Store.write) and the row is answered as it will be. */

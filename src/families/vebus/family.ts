@@ -82,3 +82,4 @@ export const family = {
   },
 } as const satisfies DeviceFamily<VebusConfig, VebusSim, VebusDeviceView>;
 import './jobs.js';
+import './mqtt.js';

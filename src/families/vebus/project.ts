@@ -9,6 +9,9 @@ import {
   applySetting,
   FLAG_NAMES,
   FLAG_WORDS,
+  flagId,
+  ramVarId,
+  settingId,
   RAM_VAR_NAMES,
   SETTING_NAMES,
   type LedName,
@@ -310,4 +313,26 @@ function ramVarScalingText(info: RamVarInfo): { kind: string; rest: string } | n
   if (abs >= 0x8000) return null;
   const mult = abs >= 0x4000 ? 1 / (0x8000 - abs) : abs;
   return { kind: info.scale < 0 ? 'signed' : 'unsigned', rest: ` scale=${num(mult)} offset=${info.offset}` };
+}
+
+/** Whether the device runs on every value of a mode's steps (from its view; null while a value is unknown). */
+export function modeActive(v: InverterChargerView, steps: ReadonlyArray<Record<string, unknown>>): boolean | null {
+  const idOf = (name: unknown, byName: (n: string) => number | null) => (/^\d+$/.test(String(name)) ? Number(name) : byName(String(name)));
+  const flags = flagsOf(v);
+  let all = true;
+  for (const s of steps) {
+    let now: unknown;
+    if ('setting' in s) now = v.settings[idOf(s.setting, settingId) ?? -1]?.effective;
+    else if ('flag' in s) now = flags.find((f) => f.flag === idOf(s.flag, flagId))?.effective;
+    else now = v.ramVars[idOf(s.ramVar, ramVarId) ?? -1]?.value;
+    if (now === null || now === undefined) return null;
+    if (now !== s.value) all = false;
+  }
+  return all;
+}
+
+/** The name of the first configured mode the device runs on now, or null (none, or not known yet). */
+export function activeMode(v: InverterChargerView, modes: Readonly<Record<string, { steps: ReadonlyArray<unknown> }>>): string | null {
+  for (const [name, m] of Object.entries(modes)) if (modeActive(v, m.steps as ReadonlyArray<Record<string, unknown>>) === true) return name;
+  return null;
 }

@@ -15,7 +15,7 @@ import { FLAG_NAMES, flagId, LED_NAMES, RAM_VAR_NAMES, ramVarId, ramVarScaling, 
 import { expandMode, type CheckResult } from './check.js';
 import type { VebusCommand } from './driver.js';
 import { vebusCheck, type VebusDeviceView } from './family.js';
-import { flagsOf, listText, type AcPhaseView, type FlagView, type RamVarView, type SettingView } from './project.js';
+import { flagsOf, listText, modeActive, type AcPhaseView, type FlagView, type RamVarView, type SettingView } from './project.js';
 
 registerDeviceType('vebus', 'InverterCharger');
 
@@ -111,22 +111,6 @@ const Mode = builder.objectRef<ModeRow>('VebusMode').implement({
     active: t.exposeBoolean('active', { nullable: true, description: 'every step\'s value is what the device runs on now (null: not known yet)' }),
   }),
 });
-
-/** Whether the device runs on every value of a mode's steps (from its view; null while a value is unknown). */
-function modeActive(v: VebusDeviceView, steps: ReadonlyArray<Record<string, unknown>>): boolean | null {
-  const idOf = (name: unknown, byName: (n: string) => number | null) => (/^\d+$/.test(String(name)) ? Number(name) : byName(String(name)));
-  const flags = flagsOf(v);
-  let all = true;
-  for (const s of steps) {
-    let now: unknown;
-    if ('setting' in s) now = v.settings[idOf(s.setting, settingId) ?? -1]?.effective;
-    else if ('flag' in s) now = flags.find((f) => f.flag === idOf(s.flag, flagId))?.effective;
-    else now = v.ramVars[idOf(s.ramVar, ramVarId) ?? -1]?.value;
-    if (now === null || now === undefined) return null;
-    if (now !== s.value) all = false;
-  }
-  return all;
-}
 
 const stepText = (s: Record<string, unknown>): string =>
   'setting' in s ? `setting ${String(s.setting)} = ${String(s.value)} (RAM only)` : 'flag' in s ? `${s.value ? 'set' : 'clear'} flag ${String(s.flag)} (RAM only)` : `RAM variable ${String(s.ramVar)} = ${String(s.value)}`;

@@ -4,8 +4,13 @@
  */
 import { access, readdir, readFile, realpath } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { SerialPort } from 'serialport';
+// Types only: `serialport` (and its native bindings) is loaded when a port is first opened or
+// listed, so a rig without serial links (the simulated one) starts without it.
+import type { SerialPort } from 'serialport';
 import type { Transport, TransportFactory } from './types.js';
+
+let serialportModule: Promise<typeof import('serialport')> | undefined;
+const loadSerialPort = () => (serialportModule ??= import('serialport'));
 
 export interface SerialTransportOptions {
   path: string;
@@ -49,9 +54,22 @@ export class SerialTransport implements Transport {
     return this.port?.isOpen ?? false;
   }
 
-  open(): Promise<void> {
-    if (this.port) return Promise.reject(new Error(`serial port ${this.opts.path} is already open`));
-    const port = new SerialPort({
+  /** Set while open() loads `serialport`; bumped by close(), so a close during that wait wins. */
+  private opening = false;
+  private closes = 0;
+
+  async open(): Promise<void> {
+    if (this.port || this.opening) throw new Error(`serial port ${this.opts.path} is already open`);
+    this.opening = true;
+    const closes = this.closes;
+    let SerialPortClass: typeof SerialPort;
+    try {
+      SerialPortClass = (await loadSerialPort()).SerialPort;
+    } finally {
+      this.opening = false;
+    }
+    if (this.closes !== closes) throw new Error(`serial port ${this.opts.path} was closed while it was being opened`);
+    const port = new SerialPortClass({
       path: this.opts.path,
       baudRate: this.opts.baudRate,
       dataBits: 8,
@@ -106,6 +124,7 @@ export class SerialTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.closes++;
     const port = this.port;
     if (!port) return;
     this.port = null;
@@ -168,7 +187,7 @@ export async function findSerialPortByVidPid(
   const wantVid = normHexId(vid);
   const wantPid = normHexId(pid);
   try {
-    const ports = await (opts.list ?? (() => SerialPort.list()))();
+    const ports = await (opts.list ?? (async () => (await loadSerialPort()).SerialPort.list()))();
     const hit = ports
       .filter((p) => p.vendorId && p.productId)
       .find((p) => normHexId(p.vendorId!) === wantVid && normHexId(p.productId!) === wantPid);

@@ -49,5 +49,5 @@ describe('family job actions', () => {
     const done = t.store.listEvents({ types: ['command.done'], deviceId: 'evse0' }, 10).items;
     expect(done.length).toBe(1);
     expect(t.store.listEvents({ types: ['command.rejected'], deviceId: 'evse0' }, 10).items.map((e) => e.data.code)).toEqual(['OUT_OF_RANGE']);
-  }, 60_000);
+  }, 120_000);
 });

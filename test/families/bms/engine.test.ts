@@ -145,7 +145,7 @@ describe('battery BMS on the simulated rig', () => {
     await runUntil(t, () => charger.phase === 'done' || charger.phase === 'error', 6 * 3600_000, 30_000);
     expect(charger.phase).toBe('done');
     expect(charger.view().stopReason).toMatch(/Charge complete/);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('BMS policy', () => {

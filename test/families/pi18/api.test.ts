@@ -21,7 +21,7 @@ beforeAll(async () => {
     const r = await s.gql<{ inverters: { id: string; online: boolean; settings: unknown }[] }>(`{ inverters { id online settings { batteryType } } }`);
     return r.data?.inverters.length === 2 && r.data.inverters.every((i) => i.online && i.settings);
   }, 'both inverters online with settings');
-}, 30_000);
+}, 120_000);
 afterAll(() => s?.stop());
 
 describe('PI18 inverters through the API', () => {
@@ -192,7 +192,7 @@ describe('PI18 profile work and roles (tokens)', () => {
       const r = await t.gql<{ inverters: { online: boolean; settings: unknown }[] }>(`{ inverters { online settings { batteryType } } }`, undefined, as('operator'));
       return r.data?.inverters.every((i) => i.online && i.settings) && r.data.inverters.length === 2;
     }, 'both inverters online', 30_000);
-  }, 40_000);
+  }, 120_000);
   afterAll(() => t?.stop());
 
   it('an operator saves and plans (recorded under the token name) but only an admin applies; the audit names who', async () => {
@@ -206,5 +206,29 @@ describe('PI18 profile work and roles (tokens)', () => {
     expect(ok.data!.applyProfile).toMatchObject({ result: 'applied', operator: 'me' });
     const audits = await t.gql<{ inverterAudits: { action: string; operator: string }[] }>(`{ inverterAudits(deviceId: "inv-master", limit: 2) { action operator } }`, undefined, as('operator'));
     expect(audits.data!.inverterAudits).toEqual([{ action: 'apply', operator: 'me' }, { action: 'plan', operator: 'phone' }]);
+  });
+
+  it('a job that applies a saved profile: an operator may not write it (applyProfile is admin only), an admin may, and runJobNow applies it through the gate', async () => {
+    const sim = (t.rig.sim!.pi18.get('inv0') as Pi18SimNode).sim;
+    const wanted = sim.piri.maxChargingCurrentA === 70 ? 60 : 70;
+    const saved = await t.gql(`mutation($y: String!) { saveProfile(name: "evening", yaml: $y) { name } }`, { y: `max_charging_current: ${wanted}` }, as('admin'));
+    expect(saved.errors).toBeUndefined();
+    const CREATE = `mutation($i: JobInput!) { createJob(input: $i) { id createdBy } }`;
+    const input = (profile: string) => ({ id: 'evening-profile', name: 'evening profile', cron: '0 18 * * *', timezone: 'UTC', actions: [{ type: 'device-command', deviceId: 'inv-master', command: 'apply-profile', args: { profile } }] });
+    const denied = await t.gql(CREATE, { i: input('evening') }, as('operator'));
+    expect(denied.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(denied.errors?.[0]?.message).toMatch(/needs admin/);
+    const missing = await t.gql(CREATE, { i: input('no-such') }, as('admin'));
+    expect(missing.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect((missing.errors?.[0]?.extensions as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual(['actions.0.args.profile']);
+    const made = await t.gql<{ createJob: { id: string; createdBy: string } }>(CREATE, { i: input('evening') }, as('admin'));
+    expect(made.errors).toBeUndefined();
+    const RUN = `mutation { runJobNow(id: "evening-profile") { outcome code reason steps { outcome message } } }`;
+    expect((await t.gql(RUN, undefined, as('operator'))).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const run = await t.gql<{ runJobNow: { outcome: string; code: string | null; steps: { outcome: string; message: string }[] } }>(RUN, undefined, as('admin'));
+    expect(run.errors).toBeUndefined();
+    expect(run.data!.runJobNow).toMatchObject({ outcome: 'OK', code: null });
+    expect(run.data!.runJobNow.steps[0]!.message).toMatch(/saved profile "evening" applied/);
+    expect(sim.piri.maxChargingCurrentA).toBe(wanted);
   });
 });

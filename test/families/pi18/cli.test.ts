@@ -33,7 +33,7 @@ beforeAll(async () => {
     'both inverters online',
     30_000,
   );
-}, 60_000);
+}, 120_000);
 afterAll(() => killServers());
 
 describe('powerplane profile (CLI over the running server)', () => {
@@ -48,7 +48,7 @@ describe('powerplane profile (CLI over the running server)', () => {
     const diff = await cli(['diff', '--serial', MASTER, '--profile', join(dir, 'changed.yaml')]);
     expect(diff.code).toBe(1);
     expect(diff.stdout).toMatch(/max_charging_current: \d+ → 30/);
-  }, 60_000);
+  }, 120_000);
 
   it('plan lists the frames and sends nothing; apply without --confirm is refused (exit 2); with --confirm applies (exit 0) and re-applying sends nothing', async () => {
     const file = join(dir, 'changed.yaml');
@@ -67,7 +67,7 @@ describe('powerplane profile (CLI over the running server)', () => {
     expect(again.stdout).toMatch(/nothing-to-do/);
     const audits = await gqlData<{ inverterAudits: { action: string; result: string; operator: string }[] }>(srv.url, `{ inverterAudits(deviceId: "${MASTER}") { action result operator } }`);
     expect(audits.inverterAudits.map((a) => a.result)).toEqual(expect.arrayContaining(['applied', 'nothing-to-do', 'planned']));
-  }, 60_000);
+  }, 120_000);
 
   it('an invalid profile: exit 2 with every violation listed, nothing sent', async () => {
     const bad = join(dir, 'bad.yaml');
@@ -75,7 +75,7 @@ describe('powerplane profile (CLI over the running server)', () => {
     const r = await cli(['plan', '--serial', MASTER, '--profile', bad]);
     expect(r.code).toBe(2);
     expect(r.stderr.split('\n').filter((l) => l.startsWith('  - ')).length).toBeGreaterThanOrEqual(3);
-  }, 60_000);
+  }, 120_000);
 
   it('compare the pair (exit 1 after the master changed) and sync-check (exit 0: in sync); a bad serial is exit 2', async () => {
     const c = await cli(['compare', '--serial', MASTER, '--serial', SLAVE]);
@@ -87,7 +87,7 @@ describe('powerplane profile (CLI over the running server)', () => {
     const nope = await cli(['dump', '--serial', '12345678']);
     expect(nope.code).toBe(2);
     expect(nope.stderr).toMatch(/NOT_FOUND: no inverter "12345678"/);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('powerplane profile apply: aborted is exit 3 (runProfileCli against a real in-process server whose simulator NAKs a step)', () => {
@@ -121,5 +121,5 @@ describe('powerplane profile apply: aborted is exit 3 (runProfileCli against a r
     } finally {
       await live.stop();
     }
-  }, 60_000);
+  }, 120_000);
 });

@@ -154,7 +154,7 @@ describe('VebusDriver writes (memory transport)', () => {
     expect(await r.run(r.driver.execute(admit({ kind: 'write-setting', id: 6, value: 12, ramOnly: true })))).toMatchObject({ ok: true });
     for (let i = 0; i < 61; i++) await r.clock.advance(60_000);
     expect((await r.run(r.driver.execute(admit({ kind: 'write-setting', id: 6, value: 13, ramOnly: false })))).ok).toBe(true);
-  }, 60_000);
+  }, 120_000);
   it('a setting write that reads back different is reported failed and not retried', async () => {
     const r = await ready();
     r.sim.script.next('ack-without-write');

@@ -10,6 +10,7 @@ import { Dialog, button, sendFrom } from '../dialogs.js';
 import * as Q from '../queries.js';
 import type { Device } from '../types.js';
 import type { DeviceUi } from './types.js';
+import { evseFlow } from '../flow/parts.js';
 
 /** What the tile shows for the server's status word. */
 const WORDS: Record<string, string> = {
@@ -110,4 +111,5 @@ export const evseUi: DeviceUi = {
   typename: 'EvCharger',
   fields: 'status stateText fault capacityA configuredA allowedRange { minA maxA why } currentA voltageV powerW sessionKWh charging vehicleConnected heartbeat { state armed fallbackA } firmware protocol',
   tile,
+  flow: evseFlow,
 };

@@ -6,6 +6,7 @@
 import { fmt, h, onlineBadge, replaceChildren, setText, stat, type Row } from '../dom.js';
 import type { Device } from '../types.js';
 import type { DeviceUi } from './types.js';
+import { pi18Flow } from '../flow/parts.js';
 
 const MODE: Record<string, string> = { power_on: 'Power on', standby: 'Standby', bypass: 'Line (bypass)', battery: 'Battery', fault: 'FAULT', hybrid: 'Hybrid' };
 
@@ -53,4 +54,5 @@ export const pi18Ui: DeviceUi = {
   // Aliased where another device type has a field of that name with another type (serial).
   fields: 'invSerial: serial role mode parallelIndex pvPowerW batteryVoltageV batteryCurrentA batterySocPct acOutputPowerW loadPct acInputVoltageV faultText invFaults: faults { group text }',
   tile,
+  flow: pi18Flow,
 };

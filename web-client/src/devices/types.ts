@@ -24,6 +24,19 @@ export interface FlowPart {
   etaMs?: number | null;
   /** False: shown with its sentence but not added to the path totals (a controller such as the charger). */
   inTotals?: boolean;
+  /**
+   * The other paths the same device puts power on, each with its live watts (an inverter's PV
+   * in, AC out and battery side): added to those paths' totals; the device keeps one sentence.
+   */
+  paths?: FlowPath[];
+}
+
+/** A further path of one device's flow part. */
+export interface FlowPath {
+  role: FlowRole;
+  watts: number | null;
+  /** False: shown in the device's sentence but not added to the path's total. */
+  inTotals?: boolean;
 }
 
 /** What a flow contribution may read besides its own device: the rest of the live picture. */

@@ -7,6 +7,7 @@ import { gql } from '../api.js';
 import { fmt, h, KeyedList, onlineBadge, replaceChildren, setAttr, setText, stat, type Row } from '../dom.js';
 import type { Device } from '../types.js';
 import type { DeviceUi } from './types.js';
+import { vebusFlow } from '../flow/parts.js';
 
 type Mode = NonNullable<Device['modes']>[number];
 type Setting = NonNullable<Device['settings']>[number];
@@ -115,4 +116,5 @@ export const vebusUi: DeviceUi = {
     leds { name state } modes { name label steps active }
     settings { id name supported value ramOnly ramOnlyValue effective defaultValue min max scale offset }`,
   tile,
+  flow: vebusFlow,
 };

@@ -17,6 +17,8 @@ export interface EnergyLine {
   today: number;
   week: number;
   month: number;
+  /** The same per device, in the order the rows name them. */
+  devices: Array<{ deviceId: string; today: number; week: number; month: number }>;
 }
 
 /** YYYY-MM-DD of a local date. */
@@ -31,21 +33,25 @@ export function periodStarts(today: string): { week: string; month: string } {
   return { week: w.toISOString().slice(0, 10), month: `${today.slice(0, 7)}-01` };
 }
 
-/** Totals per flow (what), summed over devices, for today / the last 7 days / this month. */
+/** Totals per flow (what), summed over devices and per device, for today / the last 7 days / this month. */
 export function energyTotals(rows: readonly EnergyRow[], today: string): EnergyLine[] {
   const { week, month } = periodStarts(today);
   const lines = new Map<string, EnergyLine>();
-  const add = (what: string, day: string, wh: number) => {
+  const add = (what: string, deviceId: string, day: string, wh: number) => {
     if (!(wh > 0)) return;
-    const l = lines.get(what) ?? { what, today: 0, week: 0, month: 0 };
-    if (day === today) l.today += wh;
-    if (day >= week && day <= today) l.week += wh;
-    if (day >= month && day <= today) l.month += wh;
+    const l = lines.get(what) ?? { what, today: 0, week: 0, month: 0, devices: [] };
+    let d = l.devices.find((x) => x.deviceId === deviceId);
+    if (!d) l.devices.push((d = { deviceId, today: 0, week: 0, month: 0 }));
+    for (const x of [l, d]) {
+      if (day === today) x.today += wh;
+      if (day >= week && day <= today) x.week += wh;
+      if (day >= month && day <= today) x.month += wh;
+    }
     lines.set(what, l);
   };
   for (const r of rows) {
-    add(r.what, r.day, r.wh);
-    if (r.kind === 'bms') add('taken from the battery', r.day, r.whReverse);
+    add(r.what, r.deviceId, r.day, r.wh);
+    if (r.kind === 'bms') add('taken from the battery', r.deviceId, r.day, r.whReverse);
   }
   return [...lines.values()];
 }

@@ -146,6 +146,11 @@ export type EventsQueryVariables = Exact<{
 
 export type EventsQuery = { events: { edges: Array<{ node: { id: string, at: string, type: string, deviceId: string | null, busId: string | null, data: Record<string, unknown> } }> } };
 
+export type FleetQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type FleetQuery = { fleet: { siteId: string, connected: boolean, backlog: number, events: number, samples: number, sessions: number, ageMs: number | null, offlineSince: string | null, lastError: string | null } | null };
+
 export type InvertersQueryVariables = Exact<{ [key: string]: never; }>;
 
 

@@ -13,6 +13,7 @@ import { phaseLabel, progressBar } from './charger.js';
 import { offlineReason, sentenceEnd } from '../flow/offline.js';
 import { age, duration, orderDevices, watts } from '../flow/words.js';
 import { energyCard } from './energy-card.js';
+import { fleetChip } from '../fleet.js';
 
 const ORDER_KEY = 'powerplane.deviceOrder';
 
@@ -129,7 +130,7 @@ function flowBox(role: string, title: string): { el: HTMLElement; w: HTMLElement
 
 /** Sums a role's watts over the parts that count in the totals; null when none of them has a value. */
 function total(parts: FlowPart[], role: FlowRole): number | null {
-  const ws = parts.filter((p) => p.role === role && p.inTotals !== false && p.watts != null).map((p) => p.watts!);
+  const ws = parts.flatMap((p) => [p, ...(p.paths ?? [])]).filter((p) => p.role === role && p.inTotals !== false && p.watts != null).map((p) => p.watts!);
   return ws.length ? ws.reduce((a, b) => a + b, 0) : null;
 }
 
@@ -182,8 +183,9 @@ export const overviewPage: Page = {
     const none = h('p', { class: 'muted', hidden: true });
     const waiting = h('p', { class: 'muted' }, 'Waiting for devices…');
     const order = orderEditor(() => paint());
-    const energy = energyCard();
-    root.append(h('h1', { class: 'page-title' }, 'Overview'), error, flow, sentences, buses, waiting, devices, chargers, none, energy.el, order.el);
+    const energy = energyCard(() => orderedDevices().map((d) => d.id));
+    const fleet = fleetChip(); // the fleet forwarding next to the link states (hidden without fleet:)
+    root.append(h('h1', { class: 'page-title' }, 'Overview'), error, flow, sentences, buses, fleet.el, waiting, devices, chargers, none, energy.el, order.el);
     void energy.refresh();
     const energyTimer = setInterval(() => void energy.refresh(), 60_000);
 
@@ -214,8 +216,9 @@ export const overviewPage: Page = {
         setAttr(b.w, 'data-watts', w == null ? null : w.toFixed(1));
       };
       setBox(src, sW);
-      setBox(pv, pvW, parts.some((p) => p.role === 'pv'));
-      setBox(grid, gW, parts.some((p) => p.role === 'grid'));
+      const hasPath = (role: FlowRole) => parts.some((p) => p.role === role || p.paths?.some((x) => x.role === role));
+      setBox(pv, pvW, hasPath('pv'));
+      setBox(grid, gW, hasPath('grid'));
       const batPart = all.find((x) => x.part.role === 'battery' && x.part.inTotals !== false)?.part;
       setBox(bat, bW);
       setText(bat.sub, batPart
@@ -247,6 +250,7 @@ export const overviewPage: Page = {
       stop();
       clearInterval(timer);
       clearInterval(energyTimer);
+      fleet.stop();
     };
   },
 };

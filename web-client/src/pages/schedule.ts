@@ -31,6 +31,10 @@ const EXAMPLES: Array<[string, unknown]> = [
   ['DC output standby', { type: 'dc-output-standby', target: 'all' }],
   ['Prune history', { type: 'prune-history', framesOlderThanDays: 7, samplesOlderThanDays: 90 }],
   ['Device command', { type: 'device-command', deviceId: '', command: '', args: {} }],
+  ['MultiPlus: apply a mode (VE.Bus)', { type: 'device-command', deviceId: 'multi0', command: 'apply-mode', args: { mode: 'prefer-battery' } }],
+  ['EV charger: set the current', { type: 'device-command', deviceId: 'evse0', command: 'set-current', args: { currentA: 10 } }],
+  ['EV charger: enable / disable / sleep', { type: 'device-command', deviceId: 'evse0', command: 'sleep', args: {} }],
+  ['Inverter: apply a saved profile (PI18, admin)', { type: 'device-command', deviceId: 'inv-master', command: 'apply-profile', args: { profile: 'summer' } }],
 ];
 
 function outcomeBadge(outcome: JobRunView['outcome'] | null, code?: string | null): HTMLElement {
@@ -49,6 +53,8 @@ interface Ctx {
 
 function jobRow(j0: JobView, ctx: Ctx): Row<JobView> {
   let current = j0;
+  // While a switch is on its way, the box shows what the person chose, not a list asked before.
+  let switching = false;
   const name = h('td', { class: 'wrap' });
   const sched = h('td', { class: 'wrap', 'data-testid': 'job-schedule' });
   const next = h('td', { 'data-testid': 'job-next-run' });
@@ -58,12 +64,15 @@ function jobRow(j0: JobView, ctx: Ctx): Row<JobView> {
     'data-testid': 'job-enabled',
     onchange: async () => {
       const want = toggle.checked;
+      switching = true;
       try {
         await gql<G.SetJobEnabledMutation>(Q.SET_JOB_ENABLED, { id: current.id, enabled: want } satisfies G.SetJobEnabledMutationVariables);
         toast(`"${current.name}" ${want ? 'enabled' : 'disabled'}`);
       } catch (e) {
         toggle.checked = !want;
         toast(e instanceof Error ? e.message : String(e), 'error');
+      } finally {
+        switching = false;
       }
       await ctx.refresh();
     },
@@ -115,7 +124,7 @@ function jobRow(j0: JobView, ctx: Ctx): Row<JobView> {
       setText(sched, describeSchedule(j));
       setText(next, j.enabled ? fmtLocal(j.nextRunAt) : 'disabled');
       replaceChildren(last, j.lastRun ? h('span', {}, outcomeBadge(j.running ? 'RUNNING' : j.lastRun.outcome, j.lastRun.code), ' ', h('span', { class: 'muted small' }, fmtLocal(j.lastRun.startedAt))) : outcomeBadge(null));
-      toggle.checked = j.enabled;
+      if (!switching) toggle.checked = j.enabled;
       toggle.disabled = j.readOnly;
       editBtn.disabled = j.readOnly;
       delBtn.disabled = j.readOnly;
@@ -332,7 +341,13 @@ export const schedulePage: Page = {
     const newBtn = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'job-new', onclick: () => form.open(null) }, 'New job…');
     let jobs: JobView[] = [];
     const jobName = (id: string) => jobs.find((j) => j.id === id)?.name ?? id;
-    const ctx: Ctx = { refresh: () => load(), edit: (j) => form.open(j) };
+    const ctx: Ctx = {
+      refresh: () => {
+        changedAt = loadSeq;
+        return load();
+      },
+      edit: (j) => form.open(j),
+    };
     const form = jobForm(ctx);
     const rows = new KeyedList<JobView>(body, (j) => j.id, (j) => jobRow(j, ctx));
     const runRows = new KeyedList<JobRunView>(runsBody, (r) => r.id, (r) => runRow(r, jobName));
@@ -353,10 +368,19 @@ export const schedulePage: Page = {
           runsBody)),
     );
     let disposed = false;
+    // An answer paints only if no newer one has, and if it was asked after the person's last
+    // change (ctx.refresh follows each switch, edit or run): one asked before, arriving late,
+    // would show a state the server has left. (Not "only the newest": live runs ask every
+    // half second, and on a slow link each answer would be outrun by the next and none painted.)
+    let loadSeq = 0;
+    let painted = 0;
+    let changedAt = 0;
     const load = async () => {
+      const seq = ++loadSeq;
       try {
         const [j, r] = await Promise.all([gql<G.JobsQuery>(Q.JOBS), gql<G.JobRunsQuery>(Q.JOB_RUNS, { first: 50 } satisfies G.JobRunsQueryVariables)]);
-        if (disposed) return;
+        if (disposed || seq <= painted || seq <= changedAt) return;
+        painted = seq;
         jobs = j.jobs;
         runs = r.jobRuns.nodes;
         rows.render(jobs);
