@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../engine/engine.js';
 import { roleAtLeast, type Principal } from '../auth.js';
 import type { Code } from '../codes.js';
-import { HOUR_MS } from '../store/rollups.js';
+import { DAY_MS, HOUR_MS } from '../store/rollups.js';
 
 const PAGE = 5000;
 
@@ -54,10 +54,10 @@ export async function telemetryCsv(req: IncomingMessage, res: ServerResponse, en
   const from = fromQ ?? to - HOUR_MS;
   if (!(to > from)) return fail(400, 'BAD_USER_INPUT', '"to" must be after "from"');
   const res0 = q.get('resolution') ?? 'auto';
-  if (!['auto', 'raw', '1m', '1h'].includes(res0)) return fail(400, 'BAD_USER_INPUT', `resolution must be raw, 1m, 1h or auto, got "${res0.slice(0, 20)}"`);
+  if (!['auto', 'raw', '1m', '1h', '1d'].includes(res0)) return fail(400, 'BAD_USER_INPUT', `resolution must be raw, 1m, 1h, 1d or auto, got "${res0.slice(0, 20)}"`);
   const maxPoints = Math.max(2, Math.min(1_000_000, Number(q.get('maxPoints') ?? 10_000) || 10_000));
   const store = engine.store;
-  const plan = res0 === 'auto' ? store.telemetryPlan(deviceId, from, to, maxPoints).resolution : (res0 as 'raw' | '1m' | '1h');
+  const plan = res0 === 'auto' ? store.telemetryPlan(deviceId, from, to, maxPoints).resolution : (res0 as 'raw' | '1m' | '1h' | '1d');
   // The readings: every numeric one the hourly rollups saw in the window (cheap: one row an hour).
   const keys = new Set<string>();
   for (const h of store.rollups(deviceId, '1h', from, to)) for (const k of h.stats.keys()) keys.add(k);
@@ -94,7 +94,7 @@ export async function telemetryCsv(req: IncomingMessage, res: ServerResponse, en
   const cols = [...keys].sort();
   const stat = ['min', 'max', 'avg', 'last', 'count'] as const;
   await write(res, `at,ts_ms,device_id,samples,${cols.flatMap((k) => stat.map((s) => cell(`${k}_${s}`))).join(',')}\n`);
-  const width = plan === '1m' ? 60_000 : HOUR_MS;
+  const width = plan === '1m' ? 60_000 : plan === '1d' ? DAY_MS : HOUR_MS;
   const span = PAGE * width;
   for (let t = from; t <= to && !res.destroyed; t += span) {
     const rows = store.rollups(deviceId, plan, t, Math.min(to, t + span - 1)).filter((r) => t === from || r.bucket >= t);

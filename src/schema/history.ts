@@ -50,7 +50,7 @@ const TelemetryPoint = builder.objectRef<SampleRow>('TelemetryPoint').implement(
     outputVoltageV: t.float({ nullable: true, resolve: (s) => num(s.values.outputVoltageV) }),
     outputCurrentA: t.float({ nullable: true, resolve: (s) => num(s.values.outputCurrentA) }),
     outputPowerW: t.float({ nullable: true, resolve: (s) => num(s.values.outputPowerW) }),
-    resolution: t.string({ nullable: true, description: "how the point was read: raw, raw-averaged, 1m or 1h rollups (null on live points)", resolve: (s) => s.resolution ?? null }),
+    resolution: t.string({ nullable: true, description: "how the point was read: raw, raw-averaged, 1m, 1h or 1d rollups (null on live points)", resolve: (s) => s.resolution ?? null }),
     stats: t.field({
       type: 'JSON',
       nullable: true,
@@ -130,7 +130,7 @@ builder.queryFields((t) => ({
   telemetry: t.field({
     type: TelemetryConnection,
     description:
-      'Telemetry of one device, oldest first, at most maxPoints points: raw samples for short windows, else per-minute or per-hour rollups (see TelemetryPoint.resolution and stats).',
+      'Telemetry of one device, oldest first, at most maxPoints points: raw samples for short windows, else per-minute, per-hour or per-day rollups (see TelemetryPoint.resolution and stats).',
     args: {
       deviceId: t.arg.id({ required: true }),
       from: t.arg({ type: 'DateTime' }),

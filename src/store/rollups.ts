@@ -6,9 +6,11 @@ import type { SampleRow, SampleValue } from './types.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
+/** A daily rollup's width: UTC days (buckets start at UTC midnight). */
+export const DAY_MS = 86_400_000;
 
 /** The resolutions a telemetry window can be read at. */
-export type Resolution = 'raw' | 'raw-averaged' | '1m' | '1h';
+export type Resolution = 'raw' | 'raw-averaged' | '1m' | '1h' | '1d';
 
 export interface KeyStats {
   count: number;

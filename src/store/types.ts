@@ -53,8 +53,8 @@ export interface SampleRow {
   values: Record<string, SampleValue>;
   /** Rolled-up points only: per numeric reading, count/min/max/avg/last over the bucket. */
   stats?: Record<string, { count: number; min: number; max: number; avg: number; last: number }>;
-  /** How the point was read: 'raw', 'raw-averaged', '1m' or '1h' (absent on live samples). */
-  resolution?: 'raw' | 'raw-averaged' | '1m' | '1h';
+  /** How the point was read: 'raw', 'raw-averaged', '1m', '1h' or '1d' (absent on live samples). */
+  resolution?: 'raw' | 'raw-averaged' | '1m' | '1h' | '1d';
   /** Rolled-up points: the bucket's width (ms; ts is its start). */
   bucketMs?: number;
   /** Rolled-up points: how many samples the bucket holds. */
