@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Store, type StoreOptions } from '../../src/store/store.js';
-import { HOUR_MS, MINUTE_MS, addSample, bucketOf, coarsen, decodeRollup, emptyRollup, encodeStats, rollupRowsToPoints, rollupToRow, type EncodedRollupRow, type Rollup } from '../../src/store/rollups.js';
+import { DAY_MS, HOUR_MS, MINUTE_MS, addSample, bucketOf, coarsen, decodeRollup, emptyRollup, encodeStats, rollupRowsToPoints, rollupToRow, type EncodedRollupRow, type Rollup } from '../../src/store/rollups.js';
 
 let dir: string;
 let n = 0;
@@ -128,11 +128,12 @@ describe('telemetry rollups', () => {
         for (const dev of ['a', 'b']) {
           expectRollupsMatch(s.rollups(dev, '1m', from, to), direct(stream, dev, MINUTE_MS));
           expectRollupsMatch(s.rollups(dev, '1h', from, to), direct(stream, dev, HOUR_MS));
+          expectRollupsMatch(s.rollups(dev, '1d', from, to), direct(stream, dev, DAY_MS));
         }
         s.close();
         // Rollups missing (a store from before them): rebuilt from the raw samples.
         const db = new Database(path.join(dir, file));
-        db.exec("DELETE FROM rollups_1m; DELETE FROM rollups_1h; DELETE FROM store_meta WHERE key = 'rollup_backfill_below'");
+        db.exec("DELETE FROM rollups_1m; DELETE FROM rollups_1h; DELETE FROM rollups_1d; DELETE FROM store_meta WHERE key IN ('rollup_backfill_below', 'rollups_1d_backfill_below')");
         db.close();
         const again = openStore(file);
         expect(again.rollupsComplete).toBe(false);
@@ -141,10 +142,52 @@ describe('telemetry rollups', () => {
         for (const dev of ['a', 'b']) {
           expectRollupsMatch(again.rollups(dev, '1m', from, to), direct(stream, dev, MINUTE_MS));
           expectRollupsMatch(again.rollups(dev, '1h', from, to), direct(stream, dev, HOUR_MS));
+          expectRollupsMatch(again.rollups(dev, '1d', from, to), direct(stream, dev, DAY_MS));
         }
         again.close();
       }),
       { numRuns: Number(process.env.PP_RUNS ?? 40) },
+    );
+  });
+
+  it('per-day rollups equal a direct computation over the raw samples across UTC day edges (written incrementally), and are rebuilt from the hourly rows when missing', async () => {
+    const D0 = Date.UTC(2027, 0, 1); // a UTC midnight
+    const dayTs = fc
+      .oneof(
+        fc.integer({ min: 0, max: 3 * DAY_MS - 1 }),
+        fc.tuple(fc.integer({ min: 0, max: 3 }), fc.constantFrom(-1, 0, 1)).map(([k, d]) => Math.max(0, k * DAY_MS + d)),
+        fc.tuple(fc.integer({ min: 0, max: 72 }), fc.constantFrom(-1, 0, 1)).map(([k, d]) => Math.max(0, k * HOUR_MS + d)),
+      )
+      .map((t) => D0 + t);
+    const days = fc.array(fc.record({ dev: fc.constantFrom('a', 'b'), ts: dayTs, values: valuesArb, flushAfter: fc.boolean() }), { minLength: 1, maxLength: 120 });
+    await fc.assert(
+      fc.asyncProperty(days, async (stream) => {
+        const file = `d${n++}.db`;
+        const s = openStore(file, { maxBatch: 7 });
+        for (const x of stream) {
+          s.appendSample({ ts: x.ts, deviceId: x.dev, values: x.values });
+          if (x.flushAfter) s.flush();
+        }
+        const from = D0 - DAY_MS;
+        const to = D0 + 5 * DAY_MS;
+        for (const dev of ['a', 'b']) expectRollupsMatch(s.rollups(dev, '1d', from, to), direct(stream, dev, DAY_MS));
+        s.close();
+        // Daily rollups missing (a store from before migration 0022): rebuilt from the hourly rows.
+        const db = new Database(path.join(dir, file));
+        db.exec("DELETE FROM rollups_1d; DELETE FROM store_meta WHERE key = 'rollups_1d_backfill_below'");
+        db.close();
+        const again = openStore(file);
+        expect(again.dayRollupsComplete).toBe(false);
+        // A sample arriving while the rebuild waits joins the day it falls in.
+        const late = { dev: 'a', ts: Math.max(...stream.map((x) => x.ts)), values: { v: 7 } };
+        again.appendSample({ ts: late.ts, deviceId: late.dev, values: late.values });
+        await again.backfillDayRollups();
+        expect(again.dayRollupsComplete).toBe(true);
+        const all = [...stream, late];
+        for (const dev of ['a', 'b']) expectRollupsMatch(again.rollups(dev, '1d', from, to), direct(all, dev, DAY_MS));
+        again.close();
+      }),
+      { numRuns: Number(process.env.PP_RUNS ?? 30) },
     );
   });
 
@@ -231,6 +274,58 @@ describe('telemetry resolution', () => {
     // Recent raw samples are still raw.
     const recent = T0 + 3 * 24 * HOUR_MS;
     expect(s.telemetryPlan('psu', recent, recent + 10 * MINUTE_MS, 100).resolution).toBe('raw');
+  });
+});
+
+describe('telemetry resolution over a year', () => {
+  const D0 = Date.UTC(2026, 0, 1);
+  const STEP = 20 * MINUTE_MS; // a sample every 20 min for 400 days
+  function yearStore(): { s: Store; samples: In[] } {
+    const s = openStore(`year${n++}.db`, { rawWindowCap: 100 });
+    const samples: In[] = [];
+    for (let t = D0; t < D0 + 400 * DAY_MS; t += STEP) {
+      const x = { dev: 'psu', ts: t, values: { v: ((t - D0) / STEP) % 89, mode: 'cc' } };
+      samples.push(x);
+      s.appendSample({ ts: x.ts, deviceId: x.dev, values: x.values });
+    }
+    s.flush();
+    return { s, samples };
+  }
+
+  it('a 1-year window reads daily rollups (366 points for maxPoints 2000, each equal to its raw samples); 50 days and less read hourly ones; while the daily rows are rebuilding it reads merged hourly ones', async () => {
+    const { s, samples } = yearStore();
+    const to = D0 + 400 * DAY_MS - 1;
+    const from = to - 365 * DAY_MS;
+    expect(s.telemetryPlan('psu', from, to, 2000)).toEqual({ resolution: '1d', bucketMs: DAY_MS });
+    const pts = s.telemetry('psu', from, to, 2000);
+    expect(pts).toHaveLength(366);
+    for (const p of pts) {
+      const vs = samples.filter((x) => x.ts >= p.ts && x.ts < p.ts + DAY_MS).map((x) => x.values.v as number);
+      expect(p.resolution).toBe('1d');
+      expect(p.samples).toBe(vs.length);
+      expect(p.stats!.v).toEqual({ count: vs.length, min: Math.min(...vs), max: Math.max(...vs), avg: expect.closeTo(vs.reduce((a, b) => a + b, 0) / vs.length, 9), last: vs[vs.length - 1] });
+    }
+    // Fewer points than days: days merged.
+    expect(s.telemetryPlan('psu', from, to, 100)).toEqual({ resolution: '1d', bucketMs: 4 * DAY_MS });
+    expect(s.telemetry('psu', from, to, 100).length).toBeLessThanOrEqual(100);
+    // Up to 1,200 hours: hourly (merged past maxPoints); beyond: daily, whatever maxPoints.
+    expect(s.telemetryPlan('psu', to - 50 * DAY_MS + 1, to, 2000)).toEqual({ resolution: '1h', bucketMs: HOUR_MS });
+    expect(s.telemetryPlan('psu', to - 50 * DAY_MS + 1, to, 600)).toEqual({ resolution: '1h', bucketMs: 2 * HOUR_MS });
+    expect(s.telemetryPlan('psu', to - 90 * DAY_MS, to, 2000)).toEqual({ resolution: '1d', bucketMs: DAY_MS });
+    expect(s.telemetryPlan('psu', to - 90 * DAY_MS, to, 5000)).toEqual({ resolution: '1d', bucketMs: DAY_MS });
+    s.close();
+    // Daily rows missing: hourly (merged into ≤ maxPoints) until the rebuild is done, then daily again.
+    const file = path.join(dir, `year${n - 1}.db`);
+    const db = new Database(file);
+    db.exec("DELETE FROM rollups_1d; DELETE FROM store_meta WHERE key = 'rollups_1d_backfill_below'");
+    db.close();
+    const again = Store.open({ path: file, flushIntervalMs: 600_000, backfillRollups: false });
+    open.push(again);
+    expect(again.telemetryPlan('psu', from, to, 2000)).toEqual({ resolution: '1h', bucketMs: 5 * HOUR_MS });
+    expect(again.telemetry('psu', from, to, 2000).length).toBeLessThanOrEqual(2000);
+    await again.backfillDayRollups();
+    expect(again.telemetryPlan('psu', from, to, 2000)).toEqual({ resolution: '1d', bucketMs: DAY_MS });
+    expect(again.telemetry('psu', from, to, 2000)).toEqual(pts);
   });
 });
 
