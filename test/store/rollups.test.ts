@@ -1,12 +1,15 @@
 // Telemetry rollups, resolution selection and batched pruning on real SQLite files.
 import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import fc from 'fast-check';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Store, type StoreOptions } from '../../src/store/store.js';
-import { DAY_MS, HOUR_MS, MINUTE_MS, addSample, bucketOf, coarsen, decodeRollup, emptyRollup, encodeStats, rollupRowsToPoints, rollupToRow, type EncodedRollupRow, type Rollup } from '../../src/store/rollups.js';
+import { DAY_MS, HOUR_MS, MINUTE_MS, RollupBatch, addSample, bucketOf, coarsen, decodeRollup, emptyRollup, encodeStats, rollupRowsToPoints, rollupToRow, type EncodedRollupRow, type Rollup } from '../../src/store/rollups.js';
 
 let dir: string;
 let n = 0;
@@ -326,6 +329,64 @@ describe('telemetry resolution over a year', () => {
     await again.backfillDayRollups();
     expect(again.telemetryPlan('psu', from, to, 2000)).toEqual({ resolution: '1d', bucketMs: DAY_MS });
     expect(again.telemetry('psu', from, to, 2000)).toEqual(pts);
+  });
+});
+
+describe('migration 0022 (daily rollups) on a store made by the previous schema', () => {
+  it('keeps every minute and hourly rollup row and rebuilds the daily rows from the hourly ones at open, by itself', async () => {
+    // Migrations up to 0021, as the previous release left a store.
+    const old = path.join(dir, 'migrations-0021');
+    fs.cpSync(fileURLToPath(new URL('../../migrations', import.meta.url)), old, { recursive: true });
+    const journalPath = path.join(old, 'meta', '_journal.json');
+    const journal = JSON.parse(fs.readFileSync(journalPath, 'utf8')) as { entries: Array<{ tag: string }> };
+    const upTo = journal.entries.findIndex((e) => e.tag === '0021_compact_rows');
+    expect(upTo).toBeGreaterThanOrEqual(0);
+    journal.entries = journal.entries.slice(0, upTo + 1);
+    fs.writeFileSync(journalPath, JSON.stringify(journal));
+    const file = path.join(dir, 'v21.db');
+    const db = new Database(file);
+    migrate(drizzle({ client: db }), { migrationsFolder: old });
+    expect(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'rollups_1d'").get()).toEqual({ n: 0 });
+    // Rollup rows as that release wrote them: three days and a bit of two devices, a sample every 7 s.
+    const D0 = Date.UTC(2026, 5, 1);
+    const samples: In[] = [];
+    for (let t = D0 - 5 * HOUR_MS; t < D0 + 3 * DAY_MS; t += 7000) {
+      for (const dev of ['psu-1', 'bms']) samples.push({ dev, ts: t, values: dev === 'bms' ? { soc: (t / 7000) % 100, cellMaxV: 3.3 + ((t / 7000) % 7) / 100 } : { v: 53 + ((t / 7000) % 11) / 10, a: (t / 7000) % 40 } });
+    }
+    for (const [table, width] of [['rollups_1m', MINUTE_MS], ['rollups_1h', HOUR_MS]] as const) {
+      const b = new RollupBatch(width);
+      for (const x of samples) b.add(x.dev, x.ts, x.values);
+      const put = db.prepare(`INSERT INTO ${table} (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)`);
+      db.transaction(() => {
+        for (const r of b.rollups()) {
+          const e = encodeStats(r);
+          put.run(r.deviceId, r.bucket, r.n, e.keys, e.stats);
+        }
+      })();
+    }
+    const rowsOf = (d: Database.Database, table: string) => d.prepare(`SELECT device_id, bucket, n, keys, hex(stats) AS stats FROM ${table} ORDER BY device_id, bucket`).all();
+    const before1m = rowsOf(db, 'rollups_1m');
+    const before1h = rowsOf(db, 'rollups_1h');
+    expect(before1h).toHaveLength(2 * (3 * 24 + 5));
+    // Its raw samples pruned (as the default retention does after 90 days).
+    db.prepare('INSERT INTO store_meta (key, value) VALUES (?, ?)').run('samples_pruned_before', D0 + 3 * DAY_MS);
+    db.close();
+
+    const s = Store.open({ path: file, flushIntervalMs: 600_000 });
+    open.push(s);
+    expect(s.dayRollupsComplete).toBe(false);
+    await s.backfillDayRollups();
+    expect(s.dayRollupsComplete).toBe(true);
+    expect(rowsOf(s.db, 'rollups_1m')).toEqual(before1m);
+    expect(rowsOf(s.db, 'rollups_1h')).toEqual(before1h);
+    for (const dev of ['psu-1', 'bms']) expectRollupsMatch(s.rollups(dev, '1d', D0 - 2 * DAY_MS, D0 + 4 * DAY_MS), direct(samples, dev, DAY_MS));
+    // Read back through the year window's plan: daily.
+    expect(s.telemetryPlan('bms', D0 + 3 * DAY_MS - 365 * DAY_MS, D0 + 3 * DAY_MS - 1, 2000)).toEqual({ resolution: '1d', bucketMs: DAY_MS });
+    expect(s.telemetry('bms', D0 + 3 * DAY_MS - 365 * DAY_MS, D0 + 3 * DAY_MS - 1, 2000).map((p) => p.samples)).toEqual([...direct(samples, 'bms', DAY_MS).values()].map((e) => e.n));
+    s.close();
+    // Opened again: nothing left to rebuild.
+    const again = openStore('v21.db');
+    expect(again.dayRollupsComplete).toBe(true);
   });
 });
 
