@@ -1,8 +1,8 @@
 /**
  * A large store, built in a temp folder and deleted after: PP_BENCH_DEVICES devices (10) with
  * raw 1 Hz samples for the last PP_BENCH_RAW_HOURS hours (6, written through the Store, rollups
- * and all) and minute + hourly rollups for PP_BENCH_ROLLUP_DAYS days before that (30; 365 for a
- * year; inserted directly as encoded rollup rows). Reports telemetry(…, maxPoints 2000) p95 per
+ * and all) and minute + hourly + daily rollups for PP_BENCH_ROLLUP_DAYS days before that (30; 365
+ * for a year; inserted directly as encoded rollup rows). Reports telemetry(…, maxPoints 2000) p95 per
  * window against reading 2,000 ready raw rows in the same run, start (open + first answer), and
  * a batched prune's longest batch.
  */
@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Store } from '../src/store/store.js';
-import { HOUR_MS, MINUTE_MS, addSample, emptyRollup, encodeStats, mergeInto, type Rollup } from '../src/store/rollups.js';
+import { DAY_MS, HOUR_MS, MINUTE_MS, addSample, bucketOf, emptyRollup, encodeStats, mergeInto, type Rollup } from '../src/store/rollups.js';
 
 const DEVICES = Number(process.env.PP_BENCH_DEVICES ?? 10);
 const RAW_HOURS = Number(process.env.PP_BENCH_RAW_HOURS ?? 6);
@@ -46,6 +46,17 @@ export async function benchLargeStore(): Promise<Record<string, unknown>> {
     // Old rollups: one minute row per device per minute, an hour row per hour.
     const put1m = store.db.prepare('INSERT INTO rollups_1m (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)');
     const put1h = store.db.prepare('INSERT INTO rollups_1h (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)');
+    // Daily rows: merged from the hours as they are made, written when the day is over (the raw
+    // samples' day, if the rollups end inside one, is merged into by the Store as they arrive).
+    const put1d = store.db.prepare('INSERT OR REPLACE INTO rollups_1d (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)');
+    const days = new Map<number, Rollup>();
+    const flushDay = (d: number) => {
+      const r = days.get(d);
+      if (r === undefined) return;
+      const e = encodeStats(r);
+      put1d.run(devices[d], r.bucket, r.n, e.keys, e.stats);
+      days.delete(d);
+    };
     const rollFrom = rawFrom - ROLLUP_DAYS * DAY;
     for (let h = rollFrom; h < rawFrom; h += HOUR_MS) {
       store.db.transaction(() => {
@@ -61,9 +72,16 @@ export async function benchLargeStore(): Promise<Record<string, unknown>> {
           }
           const e = encodeStats(hour);
           put1h.run(devices[d], h, hour.n, e.keys, e.stats);
+          const dayStart = bucketOf(h, DAY_MS);
+          if (days.get(d) !== undefined && days.get(d)!.bucket !== dayStart) flushDay(d);
+          if (days.get(d) === undefined) days.set(d, emptyRollup(devices[d], dayStart));
+          mergeInto(days.get(d)!, hour);
         }
       })();
     }
+    store.db.transaction(() => {
+      for (let d = 0; d < DEVICES; d++) flushDay(d);
+    })();
     // Recent raw samples through the Store (rollups written as they arrive).
     for (let t = rawFrom; t < now; t += 1000) for (let d = 0; d < DEVICES; d++) store.appendSample({ ts: t, deviceId: devices[d], values: valuesAt(t, d) });
     store.flush();
@@ -142,7 +160,7 @@ export async function benchLargeStore(): Promise<Record<string, unknown>> {
     await new Promise((r) => setTimeout(r, Math.min(10_000, pruneS * 1000)));
     idle.disable();
     return {
-      what: `${DEVICES} devices: raw 1 Hz samples for ${RAW_HOURS} h, minute and hourly rollups for ${ROLLUP_DAYS} days before (env PP_BENCH_DEVICES, PP_BENCH_RAW_HOURS, PP_BENCH_ROLLUP_DAYS)`,
+      what: `${DEVICES} devices: raw 1 Hz samples for ${RAW_HOURS} h, minute, hourly and daily rollups for ${ROLLUP_DAYS} days before (env PP_BENCH_DEVICES, PP_BENCH_RAW_HOURS, PP_BENCH_ROLLUP_DAYS)`,
       buildSeconds: buildS,
       fileMiB: sizeMiB,
       startToFirstAnswerMs: startMs,
