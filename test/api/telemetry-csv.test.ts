@@ -43,6 +43,16 @@ describe('telemetry CSV export', () => {
     expect(lines[120]).toBe(`${new Date(T0 + 119 * 60_000).toISOString()},${T0 + 119 * 60_000},csv-dev,6,714,719,716.5,719,6`);
   });
 
+  it('exports daily rollups (UTC days) of a long window', async () => {
+    const DAY = 86_400_000;
+    const r = await get(`deviceId=csv-dev&from=${T0 - 3 * DAY}&to=${T0 + 3 * DAY}&resolution=1d`);
+    expect(r.status).toBe(200);
+    const lines = (await r.text()).trim().split('\n');
+    expect(lines[0]).toBe('at,ts_ms,device_id,samples,v_min,v_max,v_avg,v_last,v_count');
+    const day = Math.floor(T0 / DAY) * DAY;
+    expect(lines.slice(1)).toEqual([`${new Date(day).toISOString()},${day},csv-dev,720,0,719,359.5,719,720`]);
+  });
+
   it('refuses a bad time with BAD_USER_INPUT', async () => {
     const r = await get('deviceId=csv-dev&from=yesterday');
     expect(r.status).toBe(400);
