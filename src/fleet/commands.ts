@@ -20,6 +20,7 @@ import { roleAtLeast, type Role } from '../auth.js';
 import type { Code } from '../codes.js';
 import type { Engine } from '../engine/engine.js';
 import { runAsActor } from '../engine/actor.js';
+import { runDeviceCommand } from '../engine/scheduler/actions.js';
 import type { Logger } from '../log.js';
 import type { FleetConfig } from './config.js';
 import { connectNats } from './nats.js';
@@ -87,11 +88,11 @@ export class FleetCommands {
     if (missing.length) return { ok: false, code: 'BAD_USER_INPUT', message: `${c.command} needs ${FIELDS[c.command].join(' and ')} (missing: ${missing.join(', ')})` };
     return runAsActor('fleet', async () => {
       if (c.command === 'applyProfile') {
-        // Loaded on use: a site without inverters never loads the PI18 family (its USB-HID part).
-        const [{ pi18Service }, { applySavedProfile }] = await Promise.all([import('../families/pi18/service.js'), import('../families/pi18/jobs.js')]);
+        // The family's named device command (registered by its folder): the fleet names no family.
         const engine = this.o.engine;
-        const deviceId = pi18Service(engine).resolve(c.deviceId);
-        const r = await applySavedProfile(engine, deviceId, c.profile, { confirm: c.confirm === true, operator: 'fleet', origin: 'api' });
+        const device = engine.device(c.deviceId) ?? engine.listDevices().find((v) => (v as { serial?: unknown }).serial === c.deviceId);
+        if (!device) return { ok: false, code: 'NOT_FOUND', message: `site ${this.o.fleet.siteId} has no device ${c.deviceId}` };
+        const r = await runDeviceCommand(engine, 'api', device.id, 'apply-profile', { profile: c.profile }, { confirm: c.confirm === true });
         return r.ok ? { ok: true, message: r.message } : { ok: false, code: r.code, message: `site ${this.o.fleet.siteId}: ${r.message}` };
       }
       if (c.command === 'enableJob' || c.command === 'disableJob') {

@@ -57,8 +57,9 @@ export interface SyncDeviceCommandDef<Args = unknown, Cmd = unknown> extends Dev
 /** What an async command's `run` is given: the engine and the origin its commands carry. */
 export interface DeviceCommandRunContext {
   engine: Engine;
-  origin: 'schedule';
-  jobName: string;
+  origin: 'api' | 'schedule';
+  /** The person's (or the fleet's) confirmation; a scheduled run is confirmed by the saved job. */
+  confirm: boolean;
 }
 
 /** A command the family carries out itself, asynchronously, through its own path to `engine.command`. Never throws for a refusal. */
@@ -246,7 +247,7 @@ export async function runAction(engine: Engine, a: JobAction, jobName: string): 
       return { ok: true, message: `pruned ${r.frames} frames and ${r.samples} samples` };
     }
     case 'device-command':
-      return runDeviceCommand(engine, 'schedule', a.deviceId, a.command, a.args, jobName);
+      return runDeviceCommand(engine, 'schedule', a.deviceId, a.command, a.args);
   }
 }
 
@@ -255,7 +256,7 @@ export async function runAction(engine: Engine, a: JobAction, jobName: string): 
  * (the family's page of the gate, command.* events, the driver). Used by the scheduler's
  * `device-command` action and by the MQTT bridge's family controls. Never throws for a refusal.
  */
-export async function runDeviceCommand(engine: Engine, origin: SetpointOrigin, deviceId: string, command: string, rawArgs: unknown, jobName?: string): Promise<ActionResult> {
+export async function runDeviceCommand(engine: Engine, origin: SetpointOrigin, deviceId: string, command: string, rawArgs: unknown, opts: { confirm?: boolean } = {}): Promise<ActionResult> {
   const d = engine.device(deviceId);
   if (!d) return { ok: false, code: 'NOT_FOUND', message: `no device "${deviceId}"; query devices { id } for the ids` };
   const def = deviceCommand(d.kind, command);
@@ -267,9 +268,10 @@ export async function runDeviceCommand(engine: Engine, origin: SetpointOrigin, d
     return { ok: false, code: range ? 'OUT_OF_RANGE' : 'BAD_USER_INPUT', message: `${command} on ${d.name}: ${args.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
   }
   if (def.run) {
-    // Async commands (a PI18 profile apply plans first) carry themselves out as a job's.
-    if (origin !== 'schedule' || jobName === undefined) return { ok: false, code: 'CONFLICT', message: `${command} on ${d.name} runs only as a scheduled job` };
-    return def.run(args.data, d, { engine, origin, jobName });
+    // Async commands (a PI18 profile apply plans first) carry themselves out through the family's
+    // own path to engine.command; a scheduled one was confirmed when the job was saved.
+    if (origin !== 'schedule' && origin !== 'api') return { ok: false, code: 'CONFLICT', message: `${command} on ${d.name} runs from a job, the API or the fleet` };
+    return def.run(args.data, d, { engine, origin, confirm: origin === 'schedule' || opts.confirm === true });
   }
   const r = await engine.command(origin, d.id, def.toCommand(args.data, d), def.check, def.describe(args.data));
   return r.ok ? { ok: true, message: `${d.name}: ${def.describe(args.data)} done` } : { ok: false, code: r.code, message: r.message };

@@ -59,5 +59,5 @@ registerDeviceCommand('pi18', 'apply-profile', {
     return [{ path: 'profile', message: `no saved profile "${a.profile}" (saved: ${saved.length ? saved.join(', ') : 'none'}); save it first (saveProfile) or name another` }];
   },
   describe: (a) => `apply saved profile "${a.profile}"`,
-  run: (a, device, { engine, origin }) => applySavedProfile(engine, device.id, a.profile, { confirm: true, operator: currentActor() ?? 'schedule', origin }),
+  run: (a, device, { engine, origin, confirm }) => applySavedProfile(engine, device.id, a.profile, { confirm, operator: currentActor() ?? origin, origin }),
 });
