@@ -105,6 +105,21 @@ type Outcome =
 
 const TICK_MS = 250;
 
+
+/** Polled replies that each give one fact and a reading; `telemetry`: the reading is sampled. */
+const FACT_REPLIES: Record<'GG' | 'GU' | 'GE' | 'GC' | 'GP' | 'GF', { fact(f: RapiFrame): EvseFact | null; telemetry: boolean }> = {
+  GG: { fact: (f) => map(decodeGG(f), (m) => ({ kind: 'meter', currentMa: m.currentMa, voltageMv: m.voltageMv })), telemetry: true },
+  GU: { fact: (f) => map(decodeGU(f), (e) => ({ kind: 'energy', sessionWs: e.sessionWs, lifetimeWh: e.lifetimeWh })), telemetry: true },
+  GE: { fact: (f) => map(decodeGE(f), (e) => ({ kind: 'settings', capacityA: e.capacityA, ecf: e.ecf, level: e.level })), telemetry: false },
+  GC: { fact: (f) => map(decodeGC(f), (c) => ({ kind: 'range', ...c })), telemetry: false },
+  GP: { fact: (f) => map(decodeGP(f), (t) => ({ kind: 'temperatures', ...t })), telemetry: true },
+  GF: { fact: (f) => map(decodeGF(f), (c) => ({ kind: 'faultCounters', ...c })), telemetry: false },
+};
+
+function map<T>(v: T | null | undefined, fn: (v: T) => EvseFact): EvseFact | null {
+  return v ? fn(v) : null;
+}
+
 export class OpenEvseDriver implements DeviceDriver<EvseCommand, EvseFact> {
   private readonly opts: OpenEvseDriverOptions;
   private readonly clock: Clock;
@@ -751,46 +766,17 @@ export class OpenEvseDriver implements DeviceDriver<EvseCommand, EvseFact> {
         this.status('GS', s.state, s.pilot, s.vflags, null, s.elapsedS);
         return;
       }
-      case 'GG': {
-        const m = decodeGG(f);
-        if (!m) return void this.counters.invalidReplies++;
-        this.fact({ kind: 'meter', currentMa: m.currentMa, voltageMv: m.voltageMv });
-        this.reading(this.valuesOf(cmd, f), true);
-        return;
-      }
-      case 'GU': {
-        const e = decodeGU(f);
-        if (!e) return void this.counters.invalidReplies++;
-        this.fact({ kind: 'energy', sessionWs: e.sessionWs, lifetimeWh: e.lifetimeWh });
-        this.reading(this.valuesOf(cmd, f), true);
-        return;
-      }
-      case 'GE': {
-        const e = decodeGE(f);
-        if (!e) return void this.counters.invalidReplies++;
-        this.fact({ kind: 'settings', capacityA: e.capacityA, ecf: e.ecf, level: e.level });
-        this.reading(this.valuesOf(cmd, f), false);
-        return;
-      }
-      case 'GC': {
-        const c = decodeGC(f);
-        if (!c) return void this.counters.invalidReplies++;
-        this.fact({ kind: 'range', ...c });
-        this.reading(this.valuesOf(cmd, f), false);
-        return;
-      }
-      case 'GP': {
-        const t = decodeGP(f);
-        if (!t) return void this.counters.invalidReplies++;
-        this.fact({ kind: 'temperatures', ...t });
-        this.reading(this.valuesOf(cmd, f), true);
-        return;
-      }
+      case 'GG':
+      case 'GU':
+      case 'GE':
+      case 'GC':
+      case 'GP':
       case 'GF': {
-        const c = decodeGF(f);
-        if (!c) return void this.counters.invalidReplies++;
-        this.fact({ kind: 'faultCounters', ...c });
-        this.reading(this.valuesOf(cmd, f), false);
+        const r = FACT_REPLIES[cmd];
+        const fact = r.fact(f);
+        if (!fact) return void this.counters.invalidReplies++;
+        this.fact(fact);
+        this.reading(this.valuesOf(cmd, f), r.telemetry);
         return;
       }
       case 'GY': {
