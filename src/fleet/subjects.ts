@@ -1,4 +1,6 @@
 /** The JetStream subjects and message ids of the fleet (edge and central agree on these). */
+import type { StoredEvent } from '../store/types.js';
+
 export type FleetKind = 'events' | 'samples' | 'sessions';
 export const FLEET_KINDS: readonly FleetKind[] = ['events', 'samples', 'sessions'];
 
@@ -18,14 +20,8 @@ const ID_PREFIX: Record<FleetKind, string> = { events: 'e', samples: 's', sessio
  */
 export const msgIdOf = (site: string, kind: FleetKind, id: number): string => `${site}:${ID_PREFIX[kind]}:${id}`;
 
-export interface FleetEventMsg {
-  id: number;
-  ts: number;
-  type: string;
-  deviceId: string | null;
-  busId: string | null;
-  data: Record<string, unknown>;
-}
+/** An event as the edge stored it, sent as it is. */
+export type FleetEventMsg = StoredEvent;
 
 export interface FleetSampleMsg {
   id: number;
