@@ -12,7 +12,8 @@ const check = (cmd: EvseCommand, ctx: { device: import('../types.js').DeviceView
   evseCheck({ circuitLimitA: (ctx.device as EvseView).circuitLimitA ?? null, role: 'operator' })(cmd, ctx);
 
 registerDeviceCommand(EVSE_KIND, 'set-current', {
-  args: z.object({ currentA: z.number().int().min(1).max(80) }).strict(),
+  // Whole amps; the range (the board's, capped by the circuit) is the gate's to decide (check.ts).
+  args: z.object({ currentA: z.number().int() }).strict(),
   toCommand: (a): EvseCommand => ({ kind: 'setCurrent', amps: a.currentA }),
   check,
   describe: (a) => `set the charging current to ${a.currentA} A`,
