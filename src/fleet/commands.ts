@@ -63,7 +63,7 @@ export class FleetCommands {
         try {
           reply = await this.run(m.json<FleetCommand>());
         } catch (err) {
-          reply = { ok: false, code: 'BAD_USER_INPUT', message: `not a fleet command (${String(err)}): send {"command":"standby","deviceId":…} or {"command":"stopCharge","chargerId":…}` };
+          reply = { ok: false, code: 'BAD_USER_INPUT', message: `not a fleet command (${String(err)}): send JSON such as {"command":"standby","deviceId":…}; commands: ${Object.keys(NEEDS).join(', ')}` };
         }
         m.respond(JSON.stringify(reply));
       }
