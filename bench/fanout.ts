@@ -14,16 +14,11 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import { encodeStatus, encodeLoginRequest } from '../src/families/flatpack2/codec.js';
-import type { CanFrame, CanLink } from '../src/families/can/types.js';
 import { Store } from '../src/store/store.js';
 import { FakeClock } from '../src/clock.js';
-import { family as flatpack2 } from '../src/families/flatpack2/family.js';
-import type { DeviceFamily, FamilyLink } from '../src/families/types.js';
-import type { LoadedFamilies } from '../src/families/registry.js';
-import { Engine } from '../src/engine/engine.js';
 import { silentLogger } from '../src/log.js';
-import { parseConfig } from '../src/config/load.js';
 import { startServer } from '../src/server.js';
+import { flatpack2Engine } from './ingest.js';
 
 const SUBS = Number(process.env.PP_FANOUT_SUBS ?? 100);
 const RATE = Number(process.env.PP_FANOUT_RATE ?? 1000);
@@ -91,26 +86,8 @@ async function drive(count: number, inject: (i: number) => void): Promise<void> 
 async function engineRun(dir: string): Promise<Record<string, unknown>> {
   const store = Store.open({ path: path.join(dir, 'fanout.db') });
   const clock = new FakeClock(1_800_000_000_000);
-  const listeners: Array<(f: CanFrame, ts: number) => void> = [];
-  const link: CanLink = {
-    id: 'can0',
-    busId: 'can0',
-    state: 'up',
-    send: async () => ({ ok: true }),
-    reconnect: () => {},
-    onFrame: (cb) => (listeners.push(cb), () => {}),
-    onTx: () => () => {},
-    onState: () => () => {},
-  };
-  const cfg = parseConfig({ buses: [{ id: 'can0', adapter: { path: '/dev/null' }, flatpack2: {} }] }).links[0].flatpack2!;
-  const families = new Map([['flatpack2', flatpack2 as unknown as DeviceFamily]]) as LoadedFamilies;
-  const engine = new Engine({ store, clock, log: silentLogger(), simulated: true, families });
-  const fl = flatpack2.attach({ linkId: 'can0', link, clock, log: silentLogger(), cfg, known: [] });
-  engine.addLink('can0', flatpack2 as unknown as DeviceFamily, fl as unknown as FamilyLink);
-  fl.driver.start();
-  const feed = (f: CanFrame) => {
-    for (const l of listeners) l(f, clock.now());
-  };
+  const { engine, driver, feed } = flatpack2Engine(store, clock);
+  driver.start();
   for (let u = 0; u < 4; u++) feed(encodeLoginRequest(SERIALS[u], u + 1));
   const server = await startServer({
     engine,
@@ -157,7 +134,7 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
     clientProcess: rep.client,
   };
   await server.close();
-  fl.driver.stop();
+  driver.stop();
   store.close();
   return result;
 }

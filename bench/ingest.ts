@@ -76,20 +76,16 @@ export function pipelineOnce(dir: string, capture: Uint8Array, run: number): { m
   return { ms, rows };
 }
 
-/** Bus time per frame: 4 PSUs at 5 Hz each (the sampler keeps what a real bus would leave it). */
-const STATUS_SPACING_MS = 50;
-
-export function engineOnce(dir: string, capture: Uint8Array, run: number): { ms: number; samples: number; statusFrames: number; storedSamples: number; sampleRows: SampleRow[] } {
-  const store = Store.open({ path: path.join(dir, `engine-${run}.db`), maxBatch: 5000 });
-  const clock = new FakeClock();
-  const frameListeners: Array<(f: CanFrame, ts: number) => void> = [];
+/** The real Flatpack2 driver and Engine on an in-memory CAN link: `feed` delivers a received frame now. */
+export function flatpack2Engine(store: Store, clock: FakeClock): { engine: Engine; driver: FamilyLink['driver']; feed(f: CanFrame): void } {
+  const listeners: Array<(f: CanFrame, ts: number) => void> = [];
   const link: CanLink = {
     id: 'can0',
     busId: 'can0',
     state: 'up',
     send: async () => ({ ok: true }),
     reconnect: () => {},
-    onFrame: (cb) => (frameListeners.push(cb), () => {}),
+    onFrame: (cb) => (listeners.push(cb), () => {}),
     onTx: () => () => {},
     onState: () => () => {},
   };
@@ -98,7 +94,17 @@ export function engineOnce(dir: string, capture: Uint8Array, run: number): { ms:
   const engine = new Engine({ store, clock, log: silentLogger(), simulated: true, families });
   const fl = flatpack2.attach({ linkId: 'can0', link, clock, log: silentLogger(), cfg, known: [] });
   engine.addLink('can0', flatpack2 as unknown as DeviceFamily, fl as unknown as FamilyLink);
-  const driver = fl.driver;
+  return { engine, driver: fl.driver as FamilyLink['driver'], feed: (f) => { for (const l of listeners) l(f, clock.now()); } };
+}
+
+
+/** Bus time per frame: 4 PSUs at 5 Hz each (the sampler keeps what a real bus would leave it). */
+const STATUS_SPACING_MS = 50;
+
+export function engineOnce(dir: string, capture: Uint8Array, run: number): { ms: number; samples: number; statusFrames: number; storedSamples: number; sampleRows: SampleRow[] } {
+  const store = Store.open({ path: path.join(dir, `engine-${run}.db`), maxBatch: 5000 });
+  const clock = new FakeClock();
+  const { engine, driver, feed } = flatpack2Engine(store, clock);
   driver.start();
   let samples = 0;
   engine.samples.subscribe(() => {
@@ -116,7 +122,7 @@ export function engineOnce(dir: string, capture: Uint8Array, run: number): { ms:
       // one). The ~5 % login frames make it run a little fast: the sampler keeps a few more rows.
       clock.stall(STATUS_SPACING_MS);
       if (run === 0 && decodeFp2(f).kind === 'status') statusFrames++;
-      for (const l of frameListeners) l(f, clock.now());
+      feed(f);
     }
   }
   store.flush();
