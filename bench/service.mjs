@@ -12,6 +12,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listeningPort } from './proc.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, dflt) => {
@@ -94,23 +95,6 @@ function cpuMs(pid) {
   }
 }
 
-/** The TCP port a process listens on (from /proc/net/tcp and its socket inodes). */
-function listeningPort(pid) {
-  try {
-    const inodes = new Set();
-    for (const fd of spawnSync('ls', ['-l', `/proc/${pid}/fd`], { encoding: 'utf8' }).stdout.split('\n')) {
-      const m = /socket:\[(\d+)\]/.exec(fd);
-      if (m) inodes.add(m[1]);
-    }
-    for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f[3] === '0A' && inodes.has(f[9])) return parseInt(f[1].split(':')[1], 16);
-    }
-  } catch {
-    /* gone */
-  }
-  return null;
-}
 
 function du(path) {
   const r = spawnSync('du', ['-sk', path], { encoding: 'utf8' });
