@@ -12,6 +12,7 @@ const EnergyDayRef = builder.objectRef<EnergyDay>('EnergyDay').implement({
     what: t.string({ description: 'what the Wh are, in words ("delivered by the rectifiers")', resolve: (e) => energySources[e.kind]?.what ?? 'energy' }),
     wh: t.exposeFloat('wh', { description: 'Wh in the main direction: delivered, charged, produced' }),
     whReverse: t.exposeFloat('whReverse', { description: 'Wh the other way (taken from the battery); 0 for one-way devices' }),
+    reverseWhat: t.string({ nullable: true, description: 'what whReverse is, in words ("taken from the battery"); null for one-way devices', resolve: (e) => energySources[e.kind]?.reverse ?? null }),
   }),
 });
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { energyPerDay, energyText, energyTotals, periodStarts } from '../../web-client/src/flow/energy.js';
 
-const row = (day: string, deviceId: string, kind: string, what: string, wh: number, whReverse = 0) => ({ day, deviceId, kind, what, wh, whReverse });
+const row = (day: string, deviceId: string, kind: string, what: string, wh: number, whReverse = 0) => ({ day, deviceId, kind, what, wh, whReverse, reverseWhat: kind === 'bms' ? 'taken from the battery' : null });
 
 describe('energy totals', () => {
   it('today, the 7 days ending today and this calendar month, summed over devices per flow', () => {

@@ -95,7 +95,7 @@ export const COMPARE_INVERTERS = `mutation CompareInverters($a: ID!, $b: ID!) { 
 export const SYNC_CHECK = `mutation SyncCheck($a: ID!, $b: ID!) { syncCheck(a: $a, b: $b) { ok inconclusive findings { rule severity message } } }`;
 export const SUB_APPLY_PROGRESS = `subscription ApplyProgressLive($planId: ID!) { applyProgress(planId: $planId) { phase index total command outcome message result } }`;
 
-export const ENERGY = `query Energy($days: Int, $tz: Int) { energy(days: $days, tzOffsetMinutes: $tz) { day deviceId kind what wh whReverse } }`;
+export const ENERGY = `query Energy($days: Int, $tz: Int) { energy(days: $days, tzOffsetMinutes: $tz) { day deviceId kind what wh whReverse reverseWhat } }`;
 
 // The site's forwarding to its fleet (fleet.ts): null when fleet: is not configured.
 export const FLEET = `query Fleet { fleet { siteId connected backlog events samples sessions ageMs offlineSince lastError } }`;

@@ -9,6 +9,8 @@ export interface EnergyRow {
   what: string;
   wh: number;
   whReverse: number;
+  /** The reverse flow in words, from the family's config entry (null: a one-way device). */
+  reverseWhat?: string | null;
 }
 
 export interface EnergyLine {
@@ -51,7 +53,7 @@ export function energyTotals(rows: readonly EnergyRow[], today: string): EnergyL
   };
   for (const r of rows) {
     add(r.what, r.deviceId, r.day, r.wh);
-    if (r.kind === 'bms') add('taken from the battery', r.deviceId, r.day, r.whReverse);
+    if (r.reverseWhat) add(r.reverseWhat, r.deviceId, r.day, r.whReverse);
   }
   return [...lines.values()];
 }

@@ -136,7 +136,7 @@ export type EnergyQueryVariables = Exact<{
 }>;
 
 
-export type EnergyQuery = { energy: Array<{ day: string, deviceId: string, kind: string, what: string, wh: number, whReverse: number }> };
+export type EnergyQuery = { energy: Array<{ day: string, deviceId: string, kind: string, what: string, wh: number, whReverse: number, reverseWhat: string | null }> };
 
 export type EventsQueryVariables = Exact<{
   filter?: EventFilter | null | undefined;
