@@ -5,6 +5,13 @@
  * for a year; inserted directly as encoded rollup rows). Reports telemetry(…, maxPoints 2000) p95 per
  * window against reading 2,000 ready raw rows in the same run, start (open + first answer), and
  * a batched prune's longest batch.
+ *
+ * The issue's full-size store (default raw retention, 90 days of 1 Hz samples for 10 devices:
+ * 77.8 M rows, and a year of rollups) is PP_BENCH_RAW_DAYS=90 PP_BENCH_ROLLUP_DAYS=275: one day
+ * is written through the Store (raw samples and the rollups it makes of them), then copied back
+ * day by day, oldest first, in SQL (77.8 M rows through the Store would take most of an hour).
+ * The copies' rows are real rows of the real schema and indexes, in time order per day; only a
+ * rollup's `lastTs` keeps the template day's time, which changes no query's cost.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,7 +21,9 @@ import { Store } from '../src/store/store.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, addSample, bucketOf, emptyRollup, encodeStats, mergeInto, type Rollup } from '../src/store/rollups.js';
 
 const DEVICES = Number(process.env.PP_BENCH_DEVICES ?? 10);
-const RAW_HOURS = Number(process.env.PP_BENCH_RAW_HOURS ?? 6);
+const RAW_HOURS_ENV = Number(process.env.PP_BENCH_RAW_HOURS ?? 6);
+const RAW_DAYS = process.env.PP_BENCH_RAW_DAYS === undefined ? null : Number(process.env.PP_BENCH_RAW_DAYS);
+const RAW_HOURS = RAW_DAYS === null ? RAW_HOURS_ENV : RAW_DAYS * 24;
 const ROLLUP_DAYS = Number(process.env.PP_BENCH_ROLLUP_DAYS ?? 30);
 const RUNS = 20;
 const DAY = 24 * HOUR_MS;
@@ -34,6 +43,92 @@ const valuesAt = (t: number, d: number) => ({
   state: 'on',
 });
 
+/** The small store: rollups computed from a synthetic signal, then raw samples through the Store. */
+function buildSynthetic(file: string, devices: string[], rawFrom: number, now: number): Store {
+  const store = Store.open({ path: file, maxBatch: 5000 });
+  // Old rollups: one minute row per device per minute, an hour row per hour.
+  const put1m = store.db.prepare('INSERT INTO rollups_1m (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)');
+  const put1h = store.db.prepare('INSERT INTO rollups_1h (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)');
+  // Daily rows: merged from the hours as they are made, written when the day is over (the raw
+  // samples' day, if the rollups end inside one, is merged into by the Store as they arrive).
+  const put1d = store.db.prepare('INSERT OR REPLACE INTO rollups_1d (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)');
+  const days = new Map<number, Rollup>();
+  const flushDay = (d: number) => {
+    const r = days.get(d);
+    if (r === undefined) return;
+    const e = encodeStats(r);
+    put1d.run(devices[d], r.bucket, r.n, e.keys, e.stats);
+    days.delete(d);
+  };
+  const rollFrom = rawFrom - ROLLUP_DAYS * DAY;
+  for (let h = rollFrom; h < rawFrom; h += HOUR_MS) {
+    store.db.transaction(() => {
+      for (let d = 0; d < DEVICES; d++) {
+        const hour = emptyRollup(devices[d], h);
+        for (let m = h; m < h + HOUR_MS; m += MINUTE_MS) {
+          const r: Rollup = emptyRollup(devices[d], m);
+          for (let s = 0; s < 60; s += 15) addSample(r, m + s * 1000, valuesAt(m + s * 1000, d));
+          r.n = 60;
+          const e = encodeStats(r);
+          put1m.run(devices[d], m, r.n, e.keys, e.stats);
+          mergeInto(hour, r);
+        }
+        const e = encodeStats(hour);
+        put1h.run(devices[d], h, hour.n, e.keys, e.stats);
+        const dayStart = bucketOf(h, DAY_MS);
+        if (days.get(d) !== undefined && days.get(d)!.bucket !== dayStart) flushDay(d);
+        if (days.get(d) === undefined) days.set(d, emptyRollup(devices[d], dayStart));
+        mergeInto(days.get(d)!, hour);
+      }
+    })();
+  }
+  store.db.transaction(() => {
+    for (let d = 0; d < DEVICES; d++) flushDay(d);
+  })();
+  // Recent raw samples through the Store (rollups written as they arrive).
+  for (let t = rawFrom; t < now; t += 1000) for (let d = 0; d < DEVICES; d++) store.appendSample({ ts: t, deviceId: devices[d], values: valuesAt(t, d) });
+  store.flush();
+  return store;
+}
+
+/**
+ * The full-size store: one day (the last) through the Store in a template file, then that
+ * file's schema and keys with every day copied in from it, oldest first: rollups for every day,
+ * raw samples for the last RAW_DAYS.
+ */
+async function buildReplicated(dir: string, file: string, devices: string[], now: number): Promise<Store> {
+  const template = path.join(dir, 'template.db');
+  const t = Store.open({ path: template, maxBatch: 5000 });
+  for (let ts = now - DAY; ts < now; ts += 1000) for (let d = 0; d < DEVICES; d++) t.appendSample({ ts, deviceId: devices[d], values: valuesAt(ts, d) });
+  t.flush();
+  t.close();
+  fs.copyFileSync(template, file);
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  db.exec(`ATTACH DATABASE '${template.replace(/'/g, "''")}' AS t`);
+  db.exec('DELETE FROM samples; DELETE FROM rollups_1m; DELETE FROM rollups_1h; DELETE FROM rollups_1d;');
+  const days = RAW_DAYS! + ROLLUP_DAYS;
+  const copy = [
+    db.prepare('INSERT INTO rollups_1m (device_id, bucket, n, keys, stats) SELECT device_id, bucket - ?, n, keys, stats FROM t.rollups_1m ORDER BY bucket, device_id'),
+    db.prepare('INSERT INTO rollups_1h (device_id, bucket, n, keys, stats) SELECT device_id, bucket - ?, n, keys, stats FROM t.rollups_1h ORDER BY bucket, device_id'),
+    db.prepare('INSERT INTO rollups_1d (device_id, bucket, n, keys, stats) SELECT device_id, bucket - ?, n, keys, stats FROM t.rollups_1d'),
+  ];
+  const copySamples = db.prepare('INSERT INTO samples (dev, ts, v) SELECT dev, ts - ?, v FROM t.samples ORDER BY id');
+  for (let back = days - 1; back >= 0; back--) {
+    db.transaction(() => {
+      for (const c of copy) c.run(back * DAY);
+      if (back < RAW_DAYS!) copySamples.run(back * DAY);
+    })();
+  }
+  db.exec('DETACH DATABASE t');
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+  fs.rmSync(template, { force: true });
+  return Store.open({ path: file, maxBatch: 5000 });
+}
+
 export async function benchLargeStore(): Promise<Record<string, unknown>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'powerplane-large-'));
   const file = path.join(dir, 'large.db');
@@ -42,52 +137,14 @@ export async function benchLargeStore(): Promise<Record<string, unknown>> {
     const rawFrom = now - RAW_HOURS * HOUR_MS;
     const devices = Array.from({ length: DEVICES }, (_, i) => `fp2-${1000 + i}`);
     const tBuild = performance.now();
-    let store = Store.open({ path: file, maxBatch: 5000 });
-    // Old rollups: one minute row per device per minute, an hour row per hour.
-    const put1m = store.db.prepare('INSERT INTO rollups_1m (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)');
-    const put1h = store.db.prepare('INSERT INTO rollups_1h (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)');
-    // Daily rows: merged from the hours as they are made, written when the day is over (the raw
-    // samples' day, if the rollups end inside one, is merged into by the Store as they arrive).
-    const put1d = store.db.prepare('INSERT OR REPLACE INTO rollups_1d (device_id, bucket, n, keys, stats) VALUES (?, ?, ?, ?, ?)');
-    const days = new Map<number, Rollup>();
-    const flushDay = (d: number) => {
-      const r = days.get(d);
-      if (r === undefined) return;
-      const e = encodeStats(r);
-      put1d.run(devices[d], r.bucket, r.n, e.keys, e.stats);
-      days.delete(d);
-    };
     const rollFrom = rawFrom - ROLLUP_DAYS * DAY;
-    for (let h = rollFrom; h < rawFrom; h += HOUR_MS) {
-      store.db.transaction(() => {
-        for (let d = 0; d < DEVICES; d++) {
-          const hour = emptyRollup(devices[d], h);
-          for (let m = h; m < h + HOUR_MS; m += MINUTE_MS) {
-            const r: Rollup = emptyRollup(devices[d], m);
-            for (let s = 0; s < 60; s += 15) addSample(r, m + s * 1000, valuesAt(m + s * 1000, d));
-            r.n = 60;
-            const e = encodeStats(r);
-            put1m.run(devices[d], m, r.n, e.keys, e.stats);
-            mergeInto(hour, r);
-          }
-          const e = encodeStats(hour);
-          put1h.run(devices[d], h, hour.n, e.keys, e.stats);
-          const dayStart = bucketOf(h, DAY_MS);
-          if (days.get(d) !== undefined && days.get(d)!.bucket !== dayStart) flushDay(d);
-          if (days.get(d) === undefined) days.set(d, emptyRollup(devices[d], dayStart));
-          mergeInto(days.get(d)!, hour);
-        }
-      })();
-    }
-    store.db.transaction(() => {
-      for (let d = 0; d < DEVICES; d++) flushDay(d);
-    })();
-    // Recent raw samples through the Store (rollups written as they arrive).
-    for (let t = rawFrom; t < now; t += 1000) for (let d = 0; d < DEVICES; d++) store.appendSample({ ts: t, deviceId: devices[d], values: valuesAt(t, d) });
-    store.flush();
+    let store: Store;
+    if (RAW_DAYS === null) store = buildSynthetic(file, devices, rawFrom, now);
+    else store = await buildReplicated(dir, file, devices, now);
     const buildS = +((performance.now() - tBuild) / 1000).toFixed(1);
-    const sizeMiB = Math.round(fs.statSync(file).size / 2 ** 20);
+    const rawCount = (store.db.prepare('SELECT count(*) AS n FROM samples').get() as { n: number }).n;
     store.close();
+    const sizeMiB = Math.round(fs.statSync(file).size / 2 ** 20);
 
     // Start: open (migrations, watermark) and the first answer.
     const t0 = performance.now();
@@ -153,7 +210,13 @@ export async function benchLargeStore(): Promise<Record<string, unknown>> {
     const h = monitorEventLoopDelay({ resolution: 1 });
     h.enable();
     const tp = performance.now();
-    const pr = await store.pruneInBatches({ samplesOlderThan: rawFrom + (RAW_HOURS / 2) * HOUR_MS, minuteRollupsOlderThan: rollFrom + (ROLLUP_DAYS / 2) * DAY });
+    // The full-size store prunes what retention frees in a day (its oldest day of raw samples and
+    // of minute rollups); the small one half of each.
+    const prune =
+      RAW_DAYS === null
+        ? { samplesOlderThan: rawFrom + (RAW_HOURS / 2) * HOUR_MS, minuteRollupsOlderThan: rollFrom + (ROLLUP_DAYS / 2) * DAY }
+        : { samplesOlderThan: rawFrom + DAY, minuteRollupsOlderThan: rollFrom + DAY };
+    const pr = await store.pruneInBatches(prune);
     h.disable();
     const pruneS = (performance.now() - tp) / 1000;
     store.close();
@@ -163,7 +226,8 @@ export async function benchLargeStore(): Promise<Record<string, unknown>> {
     await new Promise((r) => setTimeout(r, Math.min(10_000, pruneS * 1000)));
     idle.disable();
     return {
-      what: `${DEVICES} devices: raw 1 Hz samples for ${RAW_HOURS} h, minute, hourly and daily rollups for ${ROLLUP_DAYS} days before (env PP_BENCH_DEVICES, PP_BENCH_RAW_HOURS, PP_BENCH_ROLLUP_DAYS)`,
+      what: `${DEVICES} devices: raw 1 Hz samples for ${RAW_HOURS} h, minute, hourly and daily rollups for ${ROLLUP_DAYS} days before${RAW_DAYS === null ? '' : ' (one day through the Store, copied back day by day)'} (env PP_BENCH_DEVICES, PP_BENCH_RAW_HOURS or PP_BENCH_RAW_DAYS, PP_BENCH_ROLLUP_DAYS)`,
+      rawSamples: rawCount,
       buildSeconds: buildS,
       fileMiB: sizeMiB,
       startToFirstAnswerMs: startMs,
