@@ -21,6 +21,7 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { fileURLToPath } from 'node:url';
 import * as schema from '../../drizzle/schema.js';
+import { WalCheckpointer } from './checkpointer.js';
 import { CursorError, decodeCursor, encodeCursor } from './cursor.js';
 import { BucketAverager } from './downsample.js';
 import {
@@ -206,6 +207,8 @@ interface RawEvent {
 export class Store {
   /** The raw connection, for later modules' own prepared statements. Flush before reading. */
   readonly db: Database.Database;
+  /** WAL checkpoints in a worker thread (file stores only); see checkpointer.ts. */
+  readonly checkpointer: WalCheckpointer | null;
   /** Drizzle over the same connection, for later modules' queries. */
   readonly orm: BetterSQLite3Database<typeof schema>;
 
@@ -372,6 +375,7 @@ export class Store {
   private constructor(db: Database.Database, orm: BetterSQLite3Database<typeof schema>, opts: StoreOptions) {
     this.db = db;
     this.orm = orm;
+    this.checkpointer = opts.path === ':memory:' || opts.path === '' ? null : new WalCheckpointer(db, opts.path);
     this.maxBatch = Math.max(1, opts.maxBatch ?? 5000);
     this.maxQueued = Math.max(this.maxBatch, opts.maxQueued ?? 200_000);
     this.onFlushError = opts.onFlushError;
@@ -796,8 +800,10 @@ export class Store {
     if (this.closed) return;
     if (this.fault) {
       if (Date.now() - this.lastRetryAt >= this.faultRetryMs) this.retry();
-    } else if (this.hasQueued()) {
-      this.backgroundFlush();
+    } else {
+      if (this.hasQueued()) this.backgroundFlush();
+      // Writes outside flushes (the rollup rebuild, the legacy rewrite, direct writes) too.
+      this.checkpointer?.afterCommit();
     }
   }
 
@@ -1069,6 +1075,7 @@ export class Store {
     this.queued = 0;
     if (this.writeWatchers.size > 0) this.notifyWrite({ ok: true, durationMs: this.lastFlushMs, rows, durable: this.durableFlush });
     if (this.fault) this.recovered();
+    this.checkpointer?.afterCommit();
   }
 
   private recovered(): void {
@@ -1228,13 +1235,15 @@ export class Store {
         return null;
       }
       let ms = performance.now() - t0;
-      // The pages each batch frees go through the WAL; left to SQLite's auto-checkpoint they are
-      // copied back 1,000 pages at a time inside some later batch (tens of ms). A passive
-      // checkpoint after each batch keeps each copy small.
-      try {
-        this.db.pragma('wal_checkpoint(PASSIVE)');
-      } catch {
-        // Another connection in the middle of a write: the next batch checkpoints.
+      // The pages each batch frees go through the WAL: a checkpoint after each batch keeps each
+      // copy small, in the checkpoint worker (its fsyncs off the event loop) where there is one.
+      if (this.checkpointer !== null) this.checkpointer.request();
+      else {
+        try {
+          this.db.pragma('wal_checkpoint(PASSIVE)');
+        } catch {
+          // Another connection in the middle of a write: the next batch checkpoints.
+        }
       }
       ms = performance.now() - t0;
       if (ms < batchMs / 2) size = Math.min(50_000, size * 2);
@@ -1320,6 +1329,7 @@ export class Store {
       this.db.prepare('UPDATE store_meta SET value = ? WHERE key = ?').run(this.nextEventId - 1, EVENT_ID_KEY);
     } finally {
       this.closed = true;
+      this.checkpointer?.close();
       this.db.close();
     }
   }
