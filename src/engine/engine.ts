@@ -276,6 +276,8 @@ export class Engine {
   }
 
   private chargersOn(busId: string): ChargerRuntime[] {
+    // Asked for every reading of a DC output unit: no copy of the map when there is no charger.
+    if (this.chargers.size === 0) return [];
     return [...this.chargers.values()].filter((c) => c.busId === busId);
   }
 
@@ -321,7 +323,7 @@ export class Engine {
   /** A telemetry reading: out to live subscribers, and into the store (batched) when the sampler keeps it. */
   private recordSample(deviceId: string, ts: number, values: Record<string, number | string | null>): void {
     if (this.sampler.admit(deviceId, ts, values)) this.store.appendSample({ ts, deviceId, values });
-    this.samples.publish({ deviceId, ts, values });
+    if (this.samples.size > 0) this.samples.publish({ deviceId, ts, values });
   }
 
   listDevices(): DeviceViewBase[] {

@@ -49,7 +49,6 @@ import {
   encodeFrameText,
   encodeValues,
   frameTs,
-  nextFrameId,
   type KeyInterner,
   type KeyLookup,
 } from './row-codec.js';
@@ -83,14 +82,21 @@ interface QueuedSample {
   v: Buffer;
 }
 
-/** A frame as written: its id (the time, row-codec.ts), channel, bytes, text column and ts column. */
-interface QueuedFrame {
-  id: number;
-  lk: number;
-  ch: number;
-  bytes: Uint8Array;
-  text: string | number | null;
-  ts: number | null;
+/**
+ * The frames waiting for the next flush, one array per column (no object per frame: a batch of
+ * 5,000 queued rows lived long enough to be copied by the young-generation GC): each frame's id
+ * (the time, row-codec.ts), link key, channel, bytes, text column and ts column.
+ */
+class FrameColumns {
+  id: number[] = [];
+  lk: number[] = [];
+  ch: number[] = [];
+  bytes: Uint8Array[] = [];
+  text: Array<string | number | null> = [];
+  ts: Array<number | null> = [];
+  get length(): number {
+    return this.id.length;
+  }
 }
 
 /** A frame channel: what frames share (frame_channels). */
@@ -107,6 +113,9 @@ interface Channel {
   meta: string | null;
 }
 
+/** The channel cache by address keeps this many channels per address and this many addresses (the full key map holds all). */
+const CHANNELS_PER_ADDRESS = 8;
+const MAX_CHANNEL_ADDRESSES = 4096;
 /** Readings of this many characters or more are stored inline, not interned. */
 const MAX_INTERNED_TEXT = 64;
 /** At most this many distinct text readings are interned; later ones are stored inline. */
@@ -231,7 +240,7 @@ export class Store {
   private readonly eventIdBlock: number;
   private readonly reserveStmt: Database.Statement<[string, number]>;
 
-  private frameQ: QueuedFrame[] = [];
+  private frameQ = new FrameColumns();
   /** The highest frame id handed out (ids rise: row-codec.ts nextFrameId). */
   private lastFrameId: number;
   /** Frame ids up to this were given before migration 0021: a cursor holding one is refused. */
@@ -245,6 +254,11 @@ export class Store {
   private nextKeyId: number;
   /** Frame channels by their key, and by id. */
   private readonly channelIds = new Map<string, number>();
+  /**
+   * The channels seen per address (at most CHANNELS_PER_ADDRESS each): a frame finds its channel
+   * by comparing its fields, without building the full key string per frame.
+   */
+  private readonly channelsByAddress = new Map<string | null, Channel[]>();
   private readonly channels = new Map<number, Channel>();
   private nextChannelId: number;
   /** Keys and channels handed out but not yet committed: written first in the next write. */
@@ -595,15 +609,31 @@ export class Store {
     return this.keyIds.get('device\u0000' + deviceId);
   }
 
-  private internChannel(link: string, protocol: string, dir: 'rx' | 'tx', kind: string, deviceId: string | null, address: string | null, meta: string | null): number {
+  private internChannel(link: string, protocol: string, dir: 'rx' | 'tx', kind: string, deviceId: string | null, address: string | null, meta: string | null): Channel {
+    const near = this.channelsByAddress.get(address);
+    if (near !== undefined) {
+      for (let i = 0; i < near.length; i++) {
+        const c = near[i]!;
+        if (c.kind === kind && c.deviceId === deviceId && c.dir === dir && c.link === link && c.protocol === protocol && c.meta === meta) return c;
+      }
+    }
     const key = channelKey(link, protocol, dir, kind, deviceId, address, meta);
     const found = this.channelIds.get(key);
-    if (found !== undefined) return found;
-    const c: Channel = { id: this.nextChannelId++, lk: this.intern('link', link), link, protocol, dir, kind, deviceId, address, meta };
-    this.channels.set(c.id, c);
-    this.channelIds.set(key, c.id);
-    this.newChannels.push(c);
-    return c.id;
+    let c: Channel;
+    if (found !== undefined) {
+      c = this.channels.get(found)!;
+    } else {
+      c = { id: this.nextChannelId++, lk: this.intern('link', link), link, protocol, dir, kind, deviceId, address, meta };
+      this.channels.set(c.id, c);
+      this.channelIds.set(key, c.id);
+      this.newChannels.push(c);
+    }
+    if (near !== undefined) {
+      if (near.length < CHANNELS_PER_ADDRESS) near.push(c);
+    } else if (this.channelsByAddress.size < MAX_CHANNEL_ADDRESSES) {
+      this.channelsByAddress.set(address, [c]);
+    }
+    return c;
   }
 
   /** Writes the keys and channels handed out since the last commit (inside the caller's transaction). */
@@ -951,10 +981,19 @@ export class Store {
       }
       metaJson = this.lastMetaJson;
     }
-    const ch = this.internChannel(f.link, f.protocol, f.dir, f.kind, f.deviceId ?? null, f.address ?? null, metaJson);
-    const { id, tsColumn } = nextFrameId(this.lastFrameId, f.ts);
+    const c = this.internChannel(f.link, f.protocol, f.dir, f.kind, f.deviceId ?? null, f.address ?? null, metaJson);
+    // nextFrameId (row-codec.ts), inline: no result object per frame.
+    const ts = f.ts;
+    const base = Math.floor(ts) * FRAME_ID_PER_MS;
+    const id = base > this.lastFrameId ? base : this.lastFrameId + 1;
     this.lastFrameId = id;
-    this.frameQ.push({ id, lk: this.channels.get(ch)!.lk, ch, bytes: f.bytes, text: encodeFrameText(f.text, f.bytes), ts: tsColumn });
+    const q = this.frameQ;
+    q.id.push(id);
+    q.lk.push(c.lk);
+    q.ch.push(c.id);
+    q.bytes.push(f.bytes);
+    q.text.push(encodeFrameText(f.text, f.bytes));
+    q.ts.push(Math.floor(id / FRAME_ID_PER_MS) === ts ? null : ts);
     if (++this.queued >= this.maxBatch && !this.fault) this.backgroundFlush();
   }
 
@@ -1056,7 +1095,7 @@ export class Store {
     const rows = this.queued + this.pendingWrites.length + this.busSetpointQ.size;
     this.flushedRows += rows;
     this.flushes++;
-    this.frameQ = [];
+    this.frameQ = new FrameColumns();
     this.sampleQ = [];
     this.newKeys = [];
     this.newChannels = [];
@@ -1093,12 +1132,9 @@ export class Store {
 
   private writeAll(): void {
     this.writeNewKeys();
-    const frames = this.frameQ;
+    const q = this.frameQ;
     const insFrame = this.insFrame;
-    for (let i = 0; i < frames.length; i++) {
-      const f = frames[i]!;
-      insFrame.run(f.id, f.lk, f.ch, f.bytes, f.text, f.ts);
-    }
+    for (let i = 0, n = q.length; i < n; i++) insFrame.run(q.id[i], q.lk[i], q.ch[i], q.bytes[i], q.text[i], q.ts[i]);
     const insSample = this.insSample;
     for (const s of this.sampleQ) insSample.run(s.dev, s.ts, s.v);
     this.writeRollups(this.minute);

@@ -20,7 +20,7 @@ type Obs = Observation<Fp2Fact>;
 const ALARM_STATE = 0x0c;
 
 /** The envelope the engine reads, from the driver's own observations. */
-function toObservations(o: Fp2Observation, lastBits: Map<string, number>): Obs[] {
+function toObservations(o: Fp2Observation, lastBits: Map<string, number>, lastState: Map<string, number>): Obs[] {
   switch (o.kind) {
     case 'frame': {
       const f = o.frame;
@@ -37,12 +37,14 @@ function toObservations(o: Fp2Observation, lastBits: Map<string, number>): Obs[]
     case 'status': {
       const id = psuDeviceId(o.serial);
       // The alarm edge (state 0x0C: output off) is the family's event; the DC output controller reacts to the view's `alarm`.
-      const alarmKey = `${o.serial}/state`;
-      const edge = o.status.stateCode === ALARM_STATE && lastBits.get(alarmKey) !== ALARM_STATE;
-      lastBits.set(alarmKey, o.status.stateCode);
+      // Keyed by the serial itself (the session's string, hashed once), not a string built per frame.
+      const code = o.status.stateCode;
+      const prev = lastState.get(o.serial);
+      if (prev !== code) lastState.set(o.serial, code);
       const fact: Obs = { type: 'fact', at: o.ts, deviceId: id, fact: { kind: 'status', addr: o.addr, status: o.status } };
-      if (edge) fact.event = { type: 'psu.alarm', data: { stateCode: ALARM_STATE }, durable: true };
-      return [fact, { type: 'reading', at: o.ts, deviceId: id, values: { ...psuSampleValues(o.status) } }];
+      if (code === ALARM_STATE && prev !== ALARM_STATE) fact.event = { type: 'psu.alarm', data: { stateCode: ALARM_STATE }, durable: true };
+      // psuSampleValues returns a fresh object: the reading owns it (no copy).
+      return [fact, { type: 'reading', at: o.ts, deviceId: id, values: psuSampleValues(o.status) }];
     }
     case 'alerts': {
       const key = `${o.serial}/${o.type}`;
@@ -96,10 +98,15 @@ export type Fp2Command =
 
 function asDeviceDriver(d: Flatpack2Driver, stats: () => Record<string, number | string | null>): DeviceDriver<Fp2Command, Fp2Fact> {
   const lastBits = new Map<string, number>();
+  const lastState = new Map<string, number>();
   return {
     start: () => d.start(),
     stop: () => d.stop(),
-    onObservation: (l) => d.onObservation((o) => toObservations(o, lastBits).forEach(l)),
+    onObservation: (l) =>
+      d.onObservation((o) => {
+        const obs = toObservations(o, lastBits, lastState);
+        for (let i = 0; i < obs.length; i++) l(obs[i]!);
+      }),
     async execute(cmd): Promise<ExecuteResult> {
       const c = cmd as Fp2Command;
       const sent = c.kind === 'set' ? await d.sendSet(c) : await d.sendDefaultVoltage(c.serial, c.voltageV);
