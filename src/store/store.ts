@@ -113,6 +113,12 @@ interface Channel {
   meta: string | null;
 }
 
+/**
+ * Frames and samples are written this many rows to an INSERT (multi-row VALUES): one call into
+ * SQLite per 32 rows instead of one per row. Measured on 200k frame rows (2 cores, loaded): 1 row
+ * a statement 0.27-0.40 M rows/s, 16-100 rows 0.54-1.1 M rows/s.
+ */
+export const ROWS_PER_INSERT = 32;
 /** The channel cache by address keeps this many channels per address and this many addresses (the full key map holds all). */
 const CHANNELS_PER_ADDRESS = 8;
 const MAX_CHANNEL_ADDRESSES = 4096;
@@ -292,6 +298,12 @@ export class Store {
   // would cost more than SQLite itself. Drizzle owns the schema, migrations and reads.
   private readonly insFrame: Database.Statement;
   private readonly insSample: Database.Statement;
+  /** ROWS_PER_INSERT rows in one statement (the rest of a batch goes through insFrame / insSample). */
+  private readonly insFrames: Database.Statement;
+  private readonly insSamples: Database.Statement;
+  /** The bound values of one multi-row insert, reused. */
+  private readonly frameArgs: unknown[] = new Array(6 * ROWS_PER_INSERT);
+  private readonly sampleArgs: unknown[] = new Array(3 * ROWS_PER_INSERT);
   private readonly insEvent: Database.Statement;
   private readonly putBusSetpointStmt: Database.Statement;
   private readonly writeQueued: (reserveUpTo: number | null) => void;
@@ -392,6 +404,8 @@ export class Store {
 
     this.insFrame = db.prepare('INSERT INTO frames (id, lk, ch, bytes, text, ts) VALUES (?, ?, ?, ?, ?, ?)');
     this.insSample = db.prepare('INSERT INTO samples (dev, ts, v) VALUES (?, ?, ?)');
+    this.insFrames = db.prepare(`INSERT INTO frames (id, lk, ch, bytes, text, ts) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`);
+    this.insSamples = db.prepare(`INSERT INTO samples (dev, ts, v) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?)').join(', ')}`);
     this.insKey = db.prepare('INSERT INTO store_keys (id, kind, value) VALUES (?, ?, ?)');
     this.insChannel = db.prepare(
       'INSERT INTO frame_channels (id, link, protocol, dir, kind, device_id, address, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -1133,10 +1147,35 @@ export class Store {
   private writeAll(): void {
     this.writeNewKeys();
     const q = this.frameQ;
-    const insFrame = this.insFrame;
-    for (let i = 0, n = q.length; i < n; i++) insFrame.run(q.id[i], q.lk[i], q.ch[i], q.bytes[i], q.text[i], q.ts[i]);
-    const insSample = this.insSample;
-    for (const s of this.sampleQ) insSample.run(s.dev, s.ts, s.v);
+    const n = q.length;
+    let i = 0;
+    // Rows in queue order (sample ids rise in that order), ROWS_PER_INSERT to a statement.
+    const fa = this.frameArgs;
+    for (; i + ROWS_PER_INSERT <= n; i += ROWS_PER_INSERT) {
+      for (let j = i, o = 0; j < i + ROWS_PER_INSERT; j++) {
+        fa[o++] = q.id[j];
+        fa[o++] = q.lk[j];
+        fa[o++] = q.ch[j];
+        fa[o++] = q.bytes[j];
+        fa[o++] = q.text[j];
+        fa[o++] = q.ts[j];
+      }
+      this.insFrames.run(fa);
+    }
+    for (; i < n; i++) this.insFrame.run(q.id[i], q.lk[i], q.ch[i], q.bytes[i], q.text[i], q.ts[i]);
+    const sq = this.sampleQ;
+    const sa = this.sampleArgs;
+    i = 0;
+    for (; i + ROWS_PER_INSERT <= sq.length; i += ROWS_PER_INSERT) {
+      for (let j = i, o = 0; j < i + ROWS_PER_INSERT; j++) {
+        const r = sq[j]!;
+        sa[o++] = r.dev;
+        sa[o++] = r.ts;
+        sa[o++] = r.v;
+      }
+      this.insSamples.run(sa);
+    }
+    for (; i < sq.length; i++) this.insSample.run(sq[i]!.dev, sq[i]!.ts, sq[i]!.v);
     this.writeRollups(this.minute);
     this.writeRollups(this.hour);
     this.writeRollups(this.day);
