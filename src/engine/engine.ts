@@ -455,6 +455,13 @@ export class Engine {
 
   // The hot path (every frame, every reading): no closure, no spread per call.
   private observe(l: LinkEntry, o: Observation<unknown>): void {
+    if (o.type === 'frame') {
+      // Most observations are frames: the record goes to the store as it is (no row object).
+      const f = o.frame;
+      this.store.appendFrameRecord(o.at, l.id, f);
+      if (o.invalid) this.record({ type: 'frame.invalid', busId: l.id, deviceId: f.deviceId, data: { address: f.address, reason: o.invalid } });
+      return;
+    }
     const fl = l.fl;
     const changes: ViewChange[] = [];
     switch (o.type) {
@@ -467,14 +474,6 @@ export class Engine {
         if (o.state === 'down') this.log.warn({ bus: l.id }, `${msg}; retrying with backoff`);
         else this.log.info({ bus: l.id }, msg);
         break;
-      }
-      case 'frame': {
-        const f = o.frame;
-        const row: FrameRow = { ts: o.at, link: l.id, protocol: f.protocol, dir: f.dir, address: f.address, bytes: f.bytes, text: f.text, kind: f.kind, deviceId: f.deviceId };
-        if (f.meta !== undefined) row.meta = f.meta;
-        this.store.appendFrame(row);
-        if (o.invalid) this.record({ type: 'frame.invalid', busId: l.id, deviceId: f.deviceId, data: { address: f.address, reason: o.invalid } });
-        return;
       }
       case 'identity': {
         this.project(fl, o, o.deviceId, changes);

@@ -985,6 +985,11 @@ export class Store {
    * the same meta object passed again is taken as unchanged (its JSON is reused).
    */
   appendFrame(f: FrameRow): void {
+    this.appendFrameRecord(f.ts, f.link, f);
+  }
+
+  /** appendFrame of a frame record (a driver's, kept by reference) on `link` at `ts`: no row object built per frame. */
+  appendFrameRecord(ts: number, link: string, f: Omit<FrameRow, 'ts' | 'link'>): void {
     if ((this.queued >= this.maxBatch || this.closed) && this.refuse()) return;
     const m = f.meta;
     let metaJson: string | null = null;
@@ -995,9 +1000,8 @@ export class Store {
       }
       metaJson = this.lastMetaJson;
     }
-    const c = this.internChannel(f.link, f.protocol, f.dir, f.kind, f.deviceId ?? null, f.address ?? null, metaJson);
+    const c = this.internChannel(link, f.protocol, f.dir, f.kind, f.deviceId ?? null, f.address ?? null, metaJson);
     // nextFrameId (row-codec.ts), inline: no result object per frame.
-    const ts = f.ts;
     const base = Math.floor(ts) * FRAME_ID_PER_MS;
     const id = base > this.lastFrameId ? base : this.lastFrameId + 1;
     this.lastFrameId = id;
