@@ -89,7 +89,16 @@ export function runBare(dir: string, rows: FrameRow[], run: number, samples: Sam
       return id;
     };
     const writer = new ByteWriter();
-    const interner = { shape: (names: readonly string[]) => key('shape', JSON.stringify(names)), text: (v: string) => key('text', v) };
+    // A shape's JSON is built once per distinct list of names, as the Store does (internShape),
+    // not per sample: the floor does no work the store does not.
+    const shapes = new Map<string, number>();
+    const shape = (names: readonly string[]) => {
+      const j = names.join('\u0000');
+      let id = shapes.get(j);
+      if (id === undefined) shapes.set(j, (id = key('shape', JSON.stringify(names))));
+      return id;
+    };
+    const interner = { shape, text: (v: string) => key('text', v) };
     let lastId = 0;
     const insSample = db.prepare('INSERT INTO samples (dev, ts, v) VALUES (?, ?, ?)');
     const K = Math.max(1, rowsPerInsert);

@@ -277,6 +277,10 @@ export class Store {
   private readonly writer = new ByteWriter();
   /** Shape ids by their reading names joined (a lookup without building the JSON each time). */
   private readonly shapeCache = new Map<string, number>();
+  /** The last list of reading names interned and its id. */
+  private lastShape: { names: string[]; id: number } | null = null;
+  /** Device ids' store_keys ids, by the id itself (no 'device\0…' key string per sample). */
+  private readonly deviceKeyIds = new Map<string, number>();
   /** The last meta object serialised and its JSON: callers pass a few shared constants (CAN flags). */
   private lastMeta: Record<string, unknown> | undefined = undefined;
   private lastMetaJson: string | null = null;
@@ -602,6 +606,24 @@ export class Store {
   }
 
   private internShape(names: readonly string[]): number {
+    // A device's readings come with the same names each time: the last list is compared first.
+    const last = this.lastShape;
+    if (last !== null && last.names.length === names.length) {
+      let same = true;
+      for (let i = 0; i < names.length; i++) {
+        if (last.names[i] !== names[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return last.id;
+    }
+    const id = this.internShapeByKey(names);
+    this.lastShape = { names: names.slice(), id };
+    return id;
+  }
+
+  private internShapeByKey(names: readonly string[]): number {
     const joined = names.join('\u0000');
     let id = this.shapeCache.get(joined);
     if (id === undefined) {
@@ -1019,7 +1041,12 @@ export class Store {
     if ((this.queued >= this.maxBatch || this.closed) && this.refuse()) return;
     // Encoded now (row-codec.ts): the caller may reuse its values object, and a value that
     // cannot be encoded fails here, at its source, not later in a flush.
-    this.sampleQ.push({ ts: s.ts, dev: this.intern('device', s.deviceId), v: encodeValues(s.values, this.interner, this.writer) });
+    let dev = this.deviceKeyIds.get(s.deviceId);
+    if (dev === undefined) {
+      dev = this.intern('device', s.deviceId);
+      this.deviceKeyIds.set(s.deviceId, dev);
+    }
+    this.sampleQ.push({ ts: s.ts, dev, v: encodeValues(s.values, this.interner, this.writer) });
     this.minute.batch.add(s.deviceId, s.ts, s.values);
     this.hour.batch.add(s.deviceId, s.ts, s.values);
     this.day.batch.add(s.deviceId, s.ts, s.values);
