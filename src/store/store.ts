@@ -85,19 +85,55 @@ interface QueuedSample {
 /**
  * The frames waiting for the next flush, one array per column (no object per frame: a batch of
  * 5,000 queued rows lived long enough to be copied by the young-generation GC): each frame's id
- * (the time, row-codec.ts), link key, channel, bytes, text column and ts column.
+ * (the time, row-codec.ts), link key, channel, text column and ts column; its bytes are copied
+ * into one arena (off-heap), so the caller's byte array is not kept until the flush either.
  */
 class FrameColumns {
   id: number[] = [];
   lk: number[] = [];
   ch: number[] = [];
-  bytes: Uint8Array[] = [];
   text: Array<string | number | null> = [];
   ts: Array<number | null> = [];
+  /** Where each frame's bytes are in the arena. */
+  off: number[] = [];
+  len: number[] = [];
+  private arena: Buffer;
+  private used = 0;
+
+  constructor(arena?: Buffer) {
+    this.arena = arena ?? Buffer.allocUnsafeSlow(FRAME_ARENA_BYTES);
+  }
+
   get length(): number {
     return this.id.length;
   }
+
+  addBytes(b: Uint8Array): void {
+    const need = this.used + b.length;
+    if (need > this.arena.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, this.arena.length * 2));
+      this.arena.copy(grown, 0, 0, this.used);
+      this.arena = grown;
+    }
+    this.arena.set(b, this.used);
+    this.off.push(this.used);
+    this.len.push(b.length);
+    this.used = need;
+  }
+
+  /** Frame i's bytes (a view into the arena: bound, and so copied, by the insert right away). */
+  bytes(i: number): Buffer {
+    const o = this.off[i]!;
+    return this.arena.subarray(o, o + this.len[i]!);
+  }
+
+  /** The columns emptied for the next batch, keeping an arena of the usual size. */
+  next(): FrameColumns {
+    return new FrameColumns(this.arena.length <= FRAME_ARENA_BYTES ? this.arena : undefined);
+  }
 }
+/** The frame bytes arena's usual size (5,000 CAN frames take 40 KiB; longer serial lines grow it for one batch). */
+const FRAME_ARENA_BYTES = 256 * 1024;
 
 /** A frame channel: what frames share (frame_channels). */
 interface Channel {
@@ -1002,8 +1038,8 @@ export class Store {
   // ---- writes -------------------------------------------------------------------------
 
   /**
-   * Queues a frame of any protocol; `f` (and its bytes) is kept by reference until the next
-   * flush. Its meta is serialised now, so a value JSON cannot hold fails here, not in a flush;
+   * Queues a frame of any protocol; its bytes are copied now (the caller may reuse its array).
+   * Its meta is serialised now, so a value JSON cannot hold fails here, not in a flush;
    * the same meta object passed again is taken as unchanged (its JSON is reused).
    */
   appendFrame(f: FrameRow): void {
@@ -1031,7 +1067,7 @@ export class Store {
     q.id.push(id);
     q.lk.push(c.lk);
     q.ch.push(c.id);
-    q.bytes.push(f.bytes);
+    q.addBytes(f.bytes);
     q.text.push(encodeFrameText(f.text, f.bytes));
     q.ts.push(Math.floor(id / FRAME_ID_PER_MS) === ts ? null : ts);
     if (++this.queued >= this.maxBatch && !this.fault) this.backgroundFlush();
@@ -1140,7 +1176,7 @@ export class Store {
     const rows = this.queued + this.pendingWrites.length + this.busSetpointQ.size;
     this.flushedRows += rows;
     this.flushes++;
-    this.frameQ = new FrameColumns();
+    this.frameQ = this.frameQ.next();
     this.sampleQ = [];
     this.newKeys = [];
     this.newChannels = [];
@@ -1187,13 +1223,13 @@ export class Store {
         fa[o++] = q.id[j];
         fa[o++] = q.lk[j];
         fa[o++] = q.ch[j];
-        fa[o++] = q.bytes[j];
+        fa[o++] = q.bytes(j);
         fa[o++] = q.text[j];
         fa[o++] = q.ts[j];
       }
       this.insFrames.run(fa);
     }
-    for (; i < n; i++) this.insFrame.run(q.id[i], q.lk[i], q.ch[i], q.bytes[i], q.text[i], q.ts[i]);
+    for (; i < n; i++) this.insFrame.run(q.id[i], q.lk[i], q.ch[i], q.bytes(i), q.text[i], q.ts[i]);
     const sq = this.sampleQ;
     const sa = this.sampleArgs;
     i = 0;

@@ -105,4 +105,22 @@ describe('store write path', () => {
     expect(distinct.size).toBeGreaterThan(8);
     s.close();
   });
+
+  it('a frame\'s bytes are taken at append: the caller may reuse its array; long frames beyond the usual arena size read back whole', () => {
+    const s = Store.open({ path: dbPath, flushIntervalMs: 600_000, maxBatch: 5000 });
+    const reused = new Uint8Array(8);
+    const want: number[][] = [];
+    for (let i = 0; i < 300; i++) {
+      // Every 3rd frame is 4 KiB (300 frames: about 400 KiB in one batch), the others reuse one array.
+      const long = i % 3 === 0;
+      const bytes = long ? Uint8Array.from({ length: 4096 }, (_, k) => (i + k) & 0xff) : reused.fill(i & 0xff);
+      want.push([...bytes]);
+      s.appendFrame({ ts: T0 + i, link: 'tty0', protocol: 'pi18', dir: 'rx', address: null, bytes, text: null, kind: 'line', deviceId: null });
+    }
+    reused.fill(0xee);
+    s.flush();
+    const back = s.listFrames({}, 1000).items.sort((a, b) => a.id - b.id);
+    expect(back.map((f) => [...f.bytes])).toEqual(want);
+    s.close();
+  });
 });
