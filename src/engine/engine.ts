@@ -48,6 +48,8 @@ export interface BusView {
 }
 
 type ViewChange = { prev: DeviceViewBase | undefined; next: DeviceViewBase };
+/** No view changed (shared, never written: project() starts a new array for the first change). */
+const NO_CHANGES: ViewChange[] = Object.freeze([]) as unknown as ViewChange[];
 
 interface LinkEntry {
   id: string;
@@ -276,6 +278,8 @@ export class Engine {
   }
 
   private chargersOn(busId: string): ChargerRuntime[] {
+    // Asked for every reading of a DC output unit: no copy of the map when there is no charger.
+    if (this.chargers.size === 0) return [];
     return [...this.chargers.values()].filter((c) => c.busId === busId);
   }
 
@@ -321,7 +325,7 @@ export class Engine {
   /** A telemetry reading: out to live subscribers, and into the store (batched) when the sampler keeps it. */
   private recordSample(deviceId: string, ts: number, values: Record<string, number | string | null>): void {
     if (this.sampler.admit(deviceId, ts, values)) this.store.appendSample({ ts, deviceId, values });
-    this.samples.publish({ deviceId, ts, values });
+    if (this.samples.size > 0) this.samples.publish({ deviceId, ts, values });
   }
 
   listDevices(): DeviceViewBase[] {
@@ -440,21 +444,34 @@ export class Engine {
 
   // ---- observations ----
 
-  /** Runs the family's projection of `o` for device `id`; a changed view is stored and added to `changes`. */
-  private project(fl: FamilyLink, o: Observation<unknown>, id: string, changes: ViewChange[]): void {
+  /**
+   * Runs the family's projection of `o` for device `id`; a changed view is stored and added to
+   * `changes` (a new array in place of NO_CHANGES). Returns the changes.
+   */
+  private project(fl: FamilyLink, o: Observation<unknown>, id: string, changes: ViewChange[]): ViewChange[] {
     const prev = this.devices.get(id);
     const base = prev ?? fl.newView(id, o);
-    if (!base) return;
+    if (!base) return changes;
     const next = fl.project(base, o);
-    if (next === prev) return;
+    if (next === prev) return changes;
     this.devices.set(id, next);
+    if (changes === NO_CHANGES) return [{ prev, next }];
     changes.push({ prev, next });
+    return changes;
   }
 
   // The hot path (every frame, every reading): no closure, no spread per call.
   private observe(l: LinkEntry, o: Observation<unknown>): void {
+    if (o.type === 'frame') {
+      // Most observations are frames: the record goes to the store as it is (no row object).
+      const f = o.frame;
+      this.store.appendFrameRecord(o.at, l.id, f);
+      if (o.invalid) this.record({ type: 'frame.invalid', busId: l.id, deviceId: f.deviceId, data: { address: f.address, reason: o.invalid } });
+      return;
+    }
     const fl = l.fl;
-    const changes: ViewChange[] = [];
+    // Most observations change no view (a reading): no array for them.
+    let changes = NO_CHANGES;
     switch (o.type) {
       case 'link': {
         if (l.state === o.state && l.detail === o.detail) return;
@@ -466,16 +483,8 @@ export class Engine {
         else this.log.info({ bus: l.id }, msg);
         break;
       }
-      case 'frame': {
-        const f = o.frame;
-        const row: FrameRow = { ts: o.at, link: l.id, protocol: f.protocol, dir: f.dir, address: f.address, bytes: f.bytes, text: f.text, kind: f.kind, deviceId: f.deviceId };
-        if (f.meta !== undefined) row.meta = f.meta;
-        this.store.appendFrame(row);
-        if (o.invalid) this.record({ type: 'frame.invalid', busId: l.id, deviceId: f.deviceId, data: { address: f.address, reason: o.invalid } });
-        return;
-      }
       case 'identity': {
-        this.project(fl, o, o.deviceId, changes);
+        changes = this.project(fl, o, o.deviceId, changes);
         const d = this.devices.get(o.deviceId);
         const { serial, ...meta } = o.identity;
         this.store.upsertDevice({ id: o.deviceId, kind: l.kind, busId: l.id, name: d?.name ?? null, serial: typeof serial === 'string' ? serial : null, seenAt: o.at, meta });
@@ -483,7 +492,7 @@ export class Engine {
         break;
       }
       case 'presence': {
-        this.project(fl, o, o.deviceId, changes);
+        changes = this.project(fl, o, o.deviceId, changes);
         const d = this.devices.get(o.deviceId);
         if (!d) return;
         if (o.online) this.store.upsertDevice({ id: d.id, kind: l.kind, busId: l.id, name: d.name, serial: (d as { serial?: string }).serial ?? null, seenAt: o.at });
@@ -492,24 +501,24 @@ export class Engine {
         break;
       }
       case 'reading':
-        this.project(fl, o, o.deviceId, changes);
+        changes = this.project(fl, o, o.deviceId, changes);
         if (o.sample !== false && this.devices.has(o.deviceId)) this.recordSample(o.deviceId, o.at, o.values);
         break;
       case 'flags':
-        this.project(fl, o, o.deviceId, changes);
+        changes = this.project(fl, o, o.deviceId, changes);
         for (const ch of o.changes) {
           this.record({ type: `${l.family.eventPrefix}.flag.${ch.active ? 'raised' : 'cleared'}`, deviceId: o.deviceId, busId: l.id, data: { group: ch.group, name: ch.name, ...(ch.text ? { text: ch.text } : {}) } }, true);
         }
         break;
       case 'reply':
-        this.project(fl, o, o.deviceId, changes);
+        changes = this.project(fl, o, o.deviceId, changes);
         break;
       case 'fact':
         if (o.deviceId === null) {
-          for (const id of o.mentions ?? []) if (!this.devices.has(id)) this.project(fl, o, id, changes);
-          for (const d of [...this.devices.values()]) if (d.busId === l.id && !changes.some((c) => c.next.id === d.id)) this.project(fl, o, d.id, changes);
+          for (const id of o.mentions ?? []) if (!this.devices.has(id)) changes = this.project(fl, o, id, changes);
+          for (const d of [...this.devices.values()]) if (d.busId === l.id && !changes.some((c) => c.next.id === d.id)) changes = this.project(fl, o, d.id, changes);
         } else {
-          this.project(fl, o, o.deviceId, changes);
+          changes = this.project(fl, o, o.deviceId, changes);
         }
         if (o.event) this.record({ type: o.event.type, deviceId: o.deviceId, busId: l.id, data: o.event.data }, o.event.durable);
         break;

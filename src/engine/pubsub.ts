@@ -6,6 +6,11 @@
 export class Topic<T> {
   private readonly subs = new Set<(v: T) => void>();
 
+  /** How many subscribers there are (a publisher may skip building a value nobody reads). */
+  get size(): number {
+    return this.subs.size;
+  }
+
   publish(value: T): void {
     for (const s of this.subs) s(value);
   }

@@ -28,6 +28,8 @@ type Values = Record<string, number | string | null>;
 interface Resolved {
   intervalMs: number;
   deadband: (reading: string) => number | undefined;
+  /** No level sets a deadband: a numeric reading alone never makes a change (the cheap reject path). */
+  noDeadband: boolean;
 }
 
 function resolve(levels: SamplingLevels): Resolved {
@@ -35,6 +37,7 @@ function resolve(levels: SamplingLevels): Resolved {
   const cache = new Map<string, number | undefined>();
   return {
     intervalMs: rate > 0 ? 1000 / rate : Number.POSITIVE_INFINITY,
+    noDeadband: levels.every((l) => l?.deadband === undefined),
     deadband: (reading) => {
       if (cache.has(reading)) return cache.get(reading);
       let d: number | undefined;
@@ -58,7 +61,7 @@ function resolve(levels: SamplingLevels): Resolved {
 
 export class Sampler {
   /** Per device: the last sample kept, and when the next periodic one is due. */
-  private readonly last = new Map<string, { ts: number; values: Values; due: number }>();
+  private readonly last = new Map<string, { ts: number; values: Values; keys: number; due: number }>();
   private readonly rules = new Map<string, Resolved>();
 
   /** `levelsFor(deviceId)`: the rules for a device, most specific first (asked once per device). */
@@ -76,11 +79,14 @@ export class Sampler {
     // average whatever the readings' own period; a change beyond a deadband is kept in between.
     const fresh = prev === undefined || ts < prev.ts;
     const periodic = !fresh && ts >= prev.due;
-    if (!fresh && !periodic && !changed(prev.values, values, rule)) return false;
+    if (!fresh && !periodic && !changed(prev.values, prev.keys, values, rule)) return false;
     let due = fresh ? ts + rule.intervalMs : prev.due;
     if (periodic) due = ts - prev.due >= rule.intervalMs ? ts + rule.intervalMs : prev.due + rule.intervalMs;
     // The values are copied: a caller may reuse its object.
-    this.last.set(deviceId, { ts, values: { ...values }, due });
+    const copy = { ...values };
+    let keys = 0;
+    for (const _ in copy) keys++;
+    this.last.set(deviceId, { ts, values: copy, keys, due });
     return true;
   }
 
@@ -90,19 +96,27 @@ export class Sampler {
   }
 }
 
-function changed(prev: Values, next: Values, rule: Resolved): boolean {
+/**
+ * Whether `next` changed beyond the rule since `prev` (which has `prevKeys` keys): a numeric
+ * reading beyond its deadband, any other value that differs, a reading that appeared or went.
+ */
+function changed(prev: Values, prevKeys: number, next: Values, rule: Resolved): boolean {
+  // Readings of `next` that have a value; each one that gets past the loop is a key of `prev`
+  // too (equal to a value of prev, or a number where prev has a number).
+  let present = 0;
   for (const k in next) {
     const a = next[k];
-    const b = prev[k];
     if (a === undefined) continue;
+    present++;
+    const b = prev[k];
     if (typeof a === 'number' && typeof b === 'number') {
-      if (a === b || (Number.isNaN(a) && Number.isNaN(b))) continue;
+      if (rule.noDeadband || a === b || (Number.isNaN(a) && Number.isNaN(b))) continue;
       const d = rule.deadband(k);
       if (d !== undefined && Math.abs(a - b) > d) return true;
       continue;
     }
     if (a !== b) return true;
   }
-  for (const k in prev) if (!(k in next) || next[k] === undefined) return true;
-  return false;
+  // So a reading of `prev` that `next` lacks (or has undefined) shows as fewer readings present.
+  return present !== prevKeys;
 }

@@ -180,25 +180,22 @@ export function rollupToRow(r: Rollup, resolution: Resolution, widthMs: number):
  */
 export class RollupBatch {
   private map = new Map<string, Rollup>();
-  private lastDevice = '';
-  private lastBucket = NaN;
-  private lastRollup: Rollup | null = null;
+  /** Each device's rollup last added to: devices' samples interleave, so one "last" for all missed every time. */
+  private current = new Map<string, Rollup>();
 
   constructor(readonly widthMs: number) {}
 
   add(deviceId: string, ts: number, values: Record<string, unknown>): void {
     const bucket = bucketOf(ts, this.widthMs);
-    let r = this.lastRollup;
-    if (r === null || bucket !== this.lastBucket || deviceId !== this.lastDevice) {
+    let r = this.current.get(deviceId);
+    if (r === undefined || r.bucket !== bucket) {
       const k = `${bucket}|${deviceId}`;
-      r = this.map.get(k) ?? null;
-      if (r === null) {
+      r = this.map.get(k);
+      if (r === undefined) {
         r = emptyRollup(deviceId, bucket);
         this.map.set(k, r);
       }
-      this.lastRollup = r;
-      this.lastBucket = bucket;
-      this.lastDevice = deviceId;
+      this.current.set(deviceId, r);
     }
     addSample(r, ts, values);
   }
@@ -213,8 +210,7 @@ export class RollupBatch {
 
   clear(): void {
     this.map = new Map();
-    this.lastRollup = null;
-    this.lastBucket = NaN;
+    this.current = new Map();
   }
 }
 

@@ -50,7 +50,6 @@ import {
   encodeFrameText,
   encodeValues,
   frameTs,
-  nextFrameId,
   type KeyInterner,
   type KeyLookup,
 } from './row-codec.js';
@@ -84,15 +83,58 @@ interface QueuedSample {
   v: Buffer;
 }
 
-/** A frame as written: its id (the time, row-codec.ts), channel, bytes, text column and ts column. */
-interface QueuedFrame {
-  id: number;
-  lk: number;
-  ch: number;
-  bytes: Uint8Array;
-  text: string | number | null;
-  ts: number | null;
+/**
+ * The frames waiting for the next flush, one array per column (no object per frame: a batch of
+ * 5,000 queued rows lived long enough to be copied by the young-generation GC): each frame's id
+ * (the time, row-codec.ts), link key, channel, text column and ts column; its bytes are copied
+ * into one arena (off-heap), so the caller's byte array is not kept until the flush either.
+ */
+class FrameColumns {
+  id: number[] = [];
+  lk: number[] = [];
+  ch: number[] = [];
+  text: Array<string | number | null> = [];
+  ts: Array<number | null> = [];
+  /** Where each frame's bytes are in the arena. */
+  off: number[] = [];
+  len: number[] = [];
+  private arena: Buffer;
+  private used = 0;
+
+  constructor(arena?: Buffer) {
+    this.arena = arena ?? Buffer.allocUnsafeSlow(FRAME_ARENA_BYTES);
+  }
+
+  get length(): number {
+    return this.id.length;
+  }
+
+  addBytes(b: Uint8Array): void {
+    const need = this.used + b.length;
+    if (need > this.arena.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, this.arena.length * 2));
+      this.arena.copy(grown, 0, 0, this.used);
+      this.arena = grown;
+    }
+    this.arena.set(b, this.used);
+    this.off.push(this.used);
+    this.len.push(b.length);
+    this.used = need;
+  }
+
+  /** Frame i's bytes (a view into the arena: bound, and so copied, by the insert right away). */
+  bytes(i: number): Buffer {
+    const o = this.off[i]!;
+    return this.arena.subarray(o, o + this.len[i]!);
+  }
+
+  /** The columns emptied for the next batch, keeping an arena of the usual size. */
+  next(): FrameColumns {
+    return new FrameColumns(this.arena.length <= FRAME_ARENA_BYTES ? this.arena : undefined);
+  }
 }
+/** The frame bytes arena's usual size (5,000 CAN frames take 40 KiB; longer serial lines grow it for one batch). */
+const FRAME_ARENA_BYTES = 256 * 1024;
 
 /** A frame channel: what frames share (frame_channels). */
 interface Channel {
@@ -108,6 +150,15 @@ interface Channel {
   meta: string | null;
 }
 
+/**
+ * Frames and samples are written this many rows to an INSERT (multi-row VALUES): one call into
+ * SQLite per 32 rows instead of one per row. Measured on 200k frame rows (2 cores, loaded): 1 row
+ * a statement 0.27-0.40 M rows/s, 16-100 rows 0.54-1.1 M rows/s.
+ */
+export const ROWS_PER_INSERT = 32;
+/** The channel cache by address keeps this many channels per address and this many addresses (the full key map holds all). */
+const CHANNELS_PER_ADDRESS = 8;
+const MAX_CHANNEL_ADDRESSES = 4096;
 /** Readings of this many characters or more are stored inline, not interned. */
 const MAX_INTERNED_TEXT = 64;
 /** At most this many distinct text readings are interned; later ones are stored inline. */
@@ -234,7 +285,7 @@ export class Store {
   private readonly eventIdBlock: number;
   private readonly reserveStmt: Database.Statement<[string, number]>;
 
-  private frameQ: QueuedFrame[] = [];
+  private frameQ = new FrameColumns();
   /** The highest frame id handed out (ids rise: row-codec.ts nextFrameId). */
   private lastFrameId: number;
   /** Frame ids up to this were given before migration 0021: a cursor holding one is refused. */
@@ -248,6 +299,11 @@ export class Store {
   private nextKeyId: number;
   /** Frame channels by their key, and by id. */
   private readonly channelIds = new Map<string, number>();
+  /**
+   * The channels seen per address (at most CHANNELS_PER_ADDRESS each): a frame finds its channel
+   * by comparing its fields, without building the full key string per frame.
+   */
+  private readonly channelsByAddress = new Map<string | null, Channel[]>();
   private readonly channels = new Map<number, Channel>();
   private nextChannelId: number;
   /** Keys and channels handed out but not yet committed: written first in the next write. */
@@ -260,6 +316,10 @@ export class Store {
   private readonly writer = new ByteWriter();
   /** Shape ids by their reading names joined (a lookup without building the JSON each time). */
   private readonly shapeCache = new Map<string, number>();
+  /** The last list of reading names interned and its id. */
+  private lastShape: { names: string[]; id: number } | null = null;
+  /** Device ids' store_keys ids, by the id itself (no 'device\0…' key string per sample). */
+  private readonly deviceKeyIds = new Map<string, number>();
   /** The last meta object serialised and its JSON: callers pass a few shared constants (CAN flags). */
   private lastMeta: Record<string, unknown> | undefined = undefined;
   private lastMetaJson: string | null = null;
@@ -281,6 +341,12 @@ export class Store {
   // would cost more than SQLite itself. Drizzle owns the schema, migrations and reads.
   private readonly insFrame: Database.Statement;
   private readonly insSample: Database.Statement;
+  /** ROWS_PER_INSERT rows in one statement (the rest of a batch goes through insFrame / insSample). */
+  private readonly insFrames: Database.Statement;
+  private readonly insSamples: Database.Statement;
+  /** The bound values of one multi-row insert, reused. */
+  private readonly frameArgs: unknown[] = new Array(6 * ROWS_PER_INSERT);
+  private readonly sampleArgs: unknown[] = new Array(3 * ROWS_PER_INSERT);
   private readonly insEvent: Database.Statement;
   private readonly putBusSetpointStmt: Database.Statement;
   private readonly writeQueued: (reserveUpTo: number | null) => void;
@@ -382,6 +448,8 @@ export class Store {
 
     this.insFrame = db.prepare('INSERT INTO frames (id, lk, ch, bytes, text, ts) VALUES (?, ?, ?, ?, ?, ?)');
     this.insSample = db.prepare('INSERT INTO samples (dev, ts, v) VALUES (?, ?, ?)');
+    this.insFrames = db.prepare(`INSERT INTO frames (id, lk, ch, bytes, text, ts) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`);
+    this.insSamples = db.prepare(`INSERT INTO samples (dev, ts, v) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?)').join(', ')}`);
     this.insKey = db.prepare('INSERT INTO store_keys (id, kind, value) VALUES (?, ?, ?)');
     this.insChannel = db.prepare(
       'INSERT INTO frame_channels (id, link, protocol, dir, kind, device_id, address, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -578,6 +646,24 @@ export class Store {
   }
 
   private internShape(names: readonly string[]): number {
+    // A device's readings come with the same names each time: the last list is compared first.
+    const last = this.lastShape;
+    if (last !== null && last.names.length === names.length) {
+      let same = true;
+      for (let i = 0; i < names.length; i++) {
+        if (last.names[i] !== names[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return last.id;
+    }
+    const id = this.internShapeByKey(names);
+    this.lastShape = { names: names.slice(), id };
+    return id;
+  }
+
+  private internShapeByKey(names: readonly string[]): number {
     const joined = names.join('\u0000');
     let id = this.shapeCache.get(joined);
     if (id === undefined) {
@@ -599,15 +685,31 @@ export class Store {
     return this.keyIds.get('device\u0000' + deviceId);
   }
 
-  private internChannel(link: string, protocol: string, dir: 'rx' | 'tx', kind: string, deviceId: string | null, address: string | null, meta: string | null): number {
+  private internChannel(link: string, protocol: string, dir: 'rx' | 'tx', kind: string, deviceId: string | null, address: string | null, meta: string | null): Channel {
+    const near = this.channelsByAddress.get(address);
+    if (near !== undefined) {
+      for (let i = 0; i < near.length; i++) {
+        const c = near[i]!;
+        if (c.kind === kind && c.deviceId === deviceId && c.dir === dir && c.link === link && c.protocol === protocol && c.meta === meta) return c;
+      }
+    }
     const key = channelKey(link, protocol, dir, kind, deviceId, address, meta);
     const found = this.channelIds.get(key);
-    if (found !== undefined) return found;
-    const c: Channel = { id: this.nextChannelId++, lk: this.intern('link', link), link, protocol, dir, kind, deviceId, address, meta };
-    this.channels.set(c.id, c);
-    this.channelIds.set(key, c.id);
-    this.newChannels.push(c);
-    return c.id;
+    let c: Channel;
+    if (found !== undefined) {
+      c = this.channels.get(found)!;
+    } else {
+      c = { id: this.nextChannelId++, lk: this.intern('link', link), link, protocol, dir, kind, deviceId, address, meta };
+      this.channels.set(c.id, c);
+      this.channelIds.set(key, c.id);
+      this.newChannels.push(c);
+    }
+    if (near !== undefined) {
+      if (near.length < CHANNELS_PER_ADDRESS) near.push(c);
+    } else if (this.channelsByAddress.size < MAX_CHANNEL_ADDRESSES) {
+      this.channelsByAddress.set(address, [c]);
+    }
+    return c;
   }
 
   /** Writes the keys and channels handed out since the last commit (inside the caller's transaction). */
@@ -942,11 +1044,16 @@ export class Store {
   // ---- writes -------------------------------------------------------------------------
 
   /**
-   * Queues a frame of any protocol; `f` (and its bytes) is kept by reference until the next
-   * flush. Its meta is serialised now, so a value JSON cannot hold fails here, not in a flush;
+   * Queues a frame of any protocol; its bytes are copied now (the caller may reuse its array).
+   * Its meta is serialised now, so a value JSON cannot hold fails here, not in a flush;
    * the same meta object passed again is taken as unchanged (its JSON is reused).
    */
   appendFrame(f: FrameRow): void {
+    this.appendFrameRecord(f.ts, f.link, f);
+  }
+
+  /** appendFrame of a frame record (a driver's, kept by reference) on `link` at `ts`: no row object built per frame. */
+  appendFrameRecord(ts: number, link: string, f: Omit<FrameRow, 'ts' | 'link'>): void {
     if ((this.queued >= this.maxBatch || this.closed) && this.refuse()) return;
     const m = f.meta;
     let metaJson: string | null = null;
@@ -957,10 +1064,18 @@ export class Store {
       }
       metaJson = this.lastMetaJson;
     }
-    const ch = this.internChannel(f.link, f.protocol, f.dir, f.kind, f.deviceId ?? null, f.address ?? null, metaJson);
-    const { id, tsColumn } = nextFrameId(this.lastFrameId, f.ts);
+    const c = this.internChannel(link, f.protocol, f.dir, f.kind, f.deviceId ?? null, f.address ?? null, metaJson);
+    // nextFrameId (row-codec.ts), inline: no result object per frame.
+    const base = Math.floor(ts) * FRAME_ID_PER_MS;
+    const id = base > this.lastFrameId ? base : this.lastFrameId + 1;
     this.lastFrameId = id;
-    this.frameQ.push({ id, lk: this.channels.get(ch)!.lk, ch, bytes: f.bytes, text: encodeFrameText(f.text, f.bytes), ts: tsColumn });
+    const q = this.frameQ;
+    q.id.push(id);
+    q.lk.push(c.lk);
+    q.ch.push(c.id);
+    q.addBytes(f.bytes);
+    q.text.push(encodeFrameText(f.text, f.bytes));
+    q.ts.push(Math.floor(id / FRAME_ID_PER_MS) === ts ? null : ts);
     if (++this.queued >= this.maxBatch && !this.fault) this.backgroundFlush();
   }
 
@@ -968,7 +1083,12 @@ export class Store {
     if ((this.queued >= this.maxBatch || this.closed) && this.refuse()) return;
     // Encoded now (row-codec.ts): the caller may reuse its values object, and a value that
     // cannot be encoded fails here, at its source, not later in a flush.
-    this.sampleQ.push({ ts: s.ts, dev: this.intern('device', s.deviceId), v: encodeValues(s.values, this.interner, this.writer) });
+    let dev = this.deviceKeyIds.get(s.deviceId);
+    if (dev === undefined) {
+      dev = this.intern('device', s.deviceId);
+      this.deviceKeyIds.set(s.deviceId, dev);
+    }
+    this.sampleQ.push({ ts: s.ts, dev, v: encodeValues(s.values, this.interner, this.writer) });
     this.minute.batch.add(s.deviceId, s.ts, s.values);
     this.hour.batch.add(s.deviceId, s.ts, s.values);
     this.day.batch.add(s.deviceId, s.ts, s.values);
@@ -1062,7 +1182,7 @@ export class Store {
     const rows = this.queued + this.pendingWrites.length + this.busSetpointQ.size;
     this.flushedRows += rows;
     this.flushes++;
-    this.frameQ = [];
+    this.frameQ = this.frameQ.next();
     this.sampleQ = [];
     this.newKeys = [];
     this.newChannels = [];
@@ -1100,14 +1220,36 @@ export class Store {
 
   private writeAll(): void {
     this.writeNewKeys();
-    const frames = this.frameQ;
-    const insFrame = this.insFrame;
-    for (let i = 0; i < frames.length; i++) {
-      const f = frames[i]!;
-      insFrame.run(f.id, f.lk, f.ch, f.bytes, f.text, f.ts);
+    const q = this.frameQ;
+    const n = q.length;
+    let i = 0;
+    // Rows in queue order (sample ids rise in that order), ROWS_PER_INSERT to a statement.
+    const fa = this.frameArgs;
+    for (; i + ROWS_PER_INSERT <= n; i += ROWS_PER_INSERT) {
+      for (let j = i, o = 0; j < i + ROWS_PER_INSERT; j++) {
+        fa[o++] = q.id[j];
+        fa[o++] = q.lk[j];
+        fa[o++] = q.ch[j];
+        fa[o++] = q.bytes(j);
+        fa[o++] = q.text[j];
+        fa[o++] = q.ts[j];
+      }
+      this.insFrames.run(fa);
     }
-    const insSample = this.insSample;
-    for (const s of this.sampleQ) insSample.run(s.dev, s.ts, s.v);
+    for (; i < n; i++) this.insFrame.run(q.id[i], q.lk[i], q.ch[i], q.bytes(i), q.text[i], q.ts[i]);
+    const sq = this.sampleQ;
+    const sa = this.sampleArgs;
+    i = 0;
+    for (; i + ROWS_PER_INSERT <= sq.length; i += ROWS_PER_INSERT) {
+      for (let j = i, o = 0; j < i + ROWS_PER_INSERT; j++) {
+        const r = sq[j]!;
+        sa[o++] = r.dev;
+        sa[o++] = r.ts;
+        sa[o++] = r.v;
+      }
+      this.insSamples.run(sa);
+    }
+    for (; i < sq.length; i++) this.insSample.run(sq[i]!.dev, sq[i]!.ts, sq[i]!.v);
     this.writeRollups(this.minute);
     this.writeRollups(this.hour);
     this.writeRollups(this.day);

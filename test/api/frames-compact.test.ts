@@ -35,13 +35,14 @@ describe('frame inspector on the compact frames table', () => {
   it('every family’s frames read back through GraphQL field for field as the drivers recorded them', async () => {
     // Every frame the drivers hand to the store, as handed (the store keeps them by reference).
     const recorded: FrameRow[] = [];
-    const orig = Store.prototype.appendFrame;
-    Store.prototype.appendFrame = function (this: Store, f: FrameRow) {
-      recorded.push({ ...f, bytes: Uint8Array.from(f.bytes) });
-      return orig.call(this, f);
+    // appendFrameRecord: where every frame goes in (the engine's path; appendFrame goes through it too).
+    const orig = Store.prototype.appendFrameRecord;
+    Store.prototype.appendFrameRecord = function (this: Store, ts: number, link: string, f: Omit<FrameRow, 'ts' | 'link'>) {
+      recorded.push({ ...f, ts, link, bytes: Uint8Array.from(f.bytes) });
+      return orig.call(this, ts, link, f);
     };
     restore = () => {
-      Store.prototype.appendFrame = orig;
+      Store.prototype.appendFrameRecord = orig;
     };
     s = await startLiveServer({ speed: 10, bms: true, evse: true, inverters: true, vebus: true });
     const protocols = ['can', 'pi18', 'mk2', 'rapi'];

@@ -57,6 +57,8 @@ export interface Flatpack2DriverOptions {
 
 interface PsuSession {
   serial: string;
+  /** Its key in the silence watchdog ('status:SERIAL'), built once. */
+  statusKey: string;
   addr: number;
   /** Until when this PSU may obey a broadcast SET (its login budget, refreshed by our traffic). */
   obeyUntil: number;
@@ -233,7 +235,7 @@ export class Flatpack2Driver {
 
   private handleStatus(psu: PsuSession, msg: StatusMessage, ts: number): void {
     psu.lastStatusAt = ts;
-    this.silence.heard(`status:${psu.serial}`);
+    this.silence.heard(psu.statusKey);
     if (!psu.online) {
       psu.online = true;
       this.emit({ kind: 'online', serial: psu.serial, ts });
@@ -270,6 +272,7 @@ export class Flatpack2Driver {
   private register(serial: string, addr: number): PsuSession {
     const psu: PsuSession = {
       serial,
+      statusKey: `status:${serial}`,
       addr,
       obeyUntil: -Infinity,
       lastLoginAt: null,
@@ -326,7 +329,7 @@ export class Flatpack2Driver {
     const key = this.obeying().join(',');
     if (key !== this.obeyingKey) this.emitObeying(); // a login budget lapsed
     for (const psu of this.bySerial.values()) {
-      const silent = this.silence.silentMs(`status:${psu.serial}`);
+      const silent = this.silence.silentMs(psu.statusKey);
       if (psu.online && silent !== null && silent > this.opts.statusTimeoutMs) {
         psu.online = false;
         psu.lastState = null;

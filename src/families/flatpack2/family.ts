@@ -19,30 +19,43 @@ type Obs = Observation<Fp2Fact>;
 /** Status state code of a PSU whose output is off (flatpack2.md). */
 const ALARM_STATE = 0x0c;
 
+/** A frame the driver saw or sent, as the engine records it. */
+function frameObservation(o: Extract<Fp2Observation, { kind: 'frame' }>): Obs {
+  const deviceId = o.serial ? psuDeviceId(o.serial) : null;
+  const obs: Obs = { type: 'frame', at: o.ts, frame: canFrameRecord(o.frame, o.dir, o.msg.kind, deviceId, fp2Text(o.msg)) };
+  if (o.msg.kind === 'invalid') obs.invalid = o.msg.reason;
+  return obs;
+}
+
+/** A status frame's fact (with the alarm edge's event) and its reading, handed to `out` in that order. */
+function statusObservations(o: Extract<Fp2Observation, { kind: 'status' }>, lastState: Map<string, number>, out: (obs: Obs) => void): void {
+  const id = psuDeviceId(o.serial);
+  // The alarm edge (state 0x0C: output off) is the family's event; the DC output controller reacts to the view's `alarm`.
+  // Keyed by the serial itself (the session's string, hashed once), not a string built per frame.
+  const code = o.status.stateCode;
+  const prev = lastState.get(o.serial);
+  if (prev !== code) lastState.set(o.serial, code);
+  const fact: Obs = { type: 'fact', at: o.ts, deviceId: id, fact: { kind: 'status', addr: o.addr, status: o.status } };
+  if (code === ALARM_STATE && prev !== ALARM_STATE) fact.event = { type: 'psu.alarm', data: { stateCode: ALARM_STATE }, durable: true };
+  out(fact);
+  // psuSampleValues returns a fresh object: the reading owns it (no copy).
+  out({ type: 'reading', at: o.ts, deviceId: id, values: psuSampleValues(o.status) });
+}
+
 /** The envelope the engine reads, from the driver's own observations. */
-function toObservations(o: Fp2Observation, lastBits: Map<string, number>): Obs[] {
+function toObservations(o: Fp2Observation, lastBits: Map<string, number>, lastState: Map<string, number>): Obs[] {
   switch (o.kind) {
-    case 'frame': {
-      const f = o.frame;
-      const deviceId = o.serial ? psuDeviceId(o.serial) : null;
-      const obs: Obs = { type: 'frame', at: o.ts, frame: canFrameRecord(f, o.dir, o.msg.kind, deviceId, fp2Text(o.msg)) };
-      if (o.msg.kind === 'invalid') obs.invalid = o.msg.reason;
-      return [obs];
-    }
+    case 'frame':
+      return [frameObservation(o)];
     case 'discovered':
       return [
         { type: 'identity', at: o.ts, deviceId: psuDeviceId(o.serial), identity: { serial: o.serial, addr: o.addr }, event: { type: 'device.discovered', data: { serial: o.serial, addr: o.addr }, durable: true } },
         { type: 'fact', at: o.ts, deviceId: psuDeviceId(o.serial), fact: { kind: 'discovered', addr: o.addr } },
       ];
     case 'status': {
-      const id = psuDeviceId(o.serial);
-      // The alarm edge (state 0x0C: output off) is the family's event; the DC output controller reacts to the view's `alarm`.
-      const alarmKey = `${o.serial}/state`;
-      const edge = o.status.stateCode === ALARM_STATE && lastBits.get(alarmKey) !== ALARM_STATE;
-      lastBits.set(alarmKey, o.status.stateCode);
-      const fact: Obs = { type: 'fact', at: o.ts, deviceId: id, fact: { kind: 'status', addr: o.addr, status: o.status } };
-      if (edge) fact.event = { type: 'psu.alarm', data: { stateCode: ALARM_STATE }, durable: true };
-      return [fact, { type: 'reading', at: o.ts, deviceId: id, values: { ...psuSampleValues(o.status) } }];
+      const out: Obs[] = [];
+      statusObservations(o, lastState, (x) => out.push(x));
+      return out;
     }
     case 'alerts': {
       const key = `${o.serial}/${o.type}`;
@@ -96,10 +109,18 @@ export type Fp2Command =
 
 function asDeviceDriver(d: Flatpack2Driver, stats: () => Record<string, number | string | null>): DeviceDriver<Fp2Command, Fp2Fact> {
   const lastBits = new Map<string, number>();
+  const lastState = new Map<string, number>();
   return {
     start: () => d.start(),
     stop: () => d.stop(),
-    onObservation: (l) => d.onObservation((o) => toObservations(o, lastBits).forEach(l)),
+    onObservation: (l) =>
+      d.onObservation((o) => {
+        // Frames and status frames, nearly all of the traffic, without an array per frame.
+        if (o.kind === 'frame') return l(frameObservation(o));
+        if (o.kind === 'status') return statusObservations(o, lastState, l);
+        const obs = toObservations(o, lastBits, lastState);
+        for (let i = 0; i < obs.length; i++) l(obs[i]!);
+      }),
     async execute(cmd): Promise<ExecuteResult> {
       const c = cmd as Fp2Command;
       const sent = c.kind === 'set' ? await d.sendSet(c) : await d.sendDefaultVoltage(c.serial, c.voltageV);

@@ -60,7 +60,22 @@ export interface Flatpack2PsuView extends PsuReadings {
   identity?: Fp2Identity | null;
 }
 
-export const psuDeviceId = (serial: string) => `fp2-${serial}`;
+/**
+ * A PSU's device id. One string per serial (not one per status frame): every map the id is a key
+ * of (views, sampler, store keys) hashes it once, not once per frame. Bounded like the CAN
+ * address cache, for a bus full of made-up serials.
+ */
+export const psuDeviceId = (serial: string): string => {
+  let id = deviceIds.get(serial);
+  if (id === undefined) {
+    if (deviceIds.size >= DEVICE_ID_CACHE_MAX) deviceIds.clear();
+    id = `fp2-${serial}`;
+    deviceIds.set(serial, id);
+  }
+  return id;
+};
+const DEVICE_ID_CACHE_MAX = 4096;
+const deviceIds = new Map<string, string>();
 export const serialOfPsuId = (id: string) => id.replace(/^fp2-/, '');
 
 const ALARM_STATE = 0x0c;
@@ -96,8 +111,11 @@ export function emptyPsu(busId: string, serial: string, name?: string | null): F
   };
 }
 
+/** A status frame's readings as a telemetry sample (a type alias, so it is a plain `Record` of values too). */
+export type PsuSampleValues = { [K in keyof PsuReadings]: PsuReadings[K] } & { outputVoltageV: number; outputCurrentA: number; outputPowerW: number };
+
 /** The PSU's readings as a telemetry sample. */
-export function psuSampleValues(s: Fp2Status): PsuReadings & { outputVoltageV: number; outputCurrentA: number; outputPowerW: number } {
+export function psuSampleValues(s: Fp2Status): PsuSampleValues {
   return {
     outputVoltageV: s.voltageV,
     outputCurrentA: s.currentA,
@@ -139,11 +157,8 @@ export function projectPsu(d: Flatpack2PsuView, o: Observation<Fp2Fact>): Flatpa
       switch (f.kind) {
         case 'discovered':
           return { ...d, addr: f.addr };
-        case 'status': {
-          const s = f.status;
-          const v = psuSampleValues(s);
-          return { ...d, ...v, addr: f.addr, lastSeen: o.at, stateCode: s.stateCode, alarm: s.stateCode === ALARM_STATE, lastReading: { at: o.at, ...v } };
-        }
+        case 'status':
+          return withStatus(d, f.addr, o.at, f.status);
         case 'alerts': {
           const next = f.type === 'warnings' ? { ...d, warningBits: f.bits, warnings: f.names } : { ...d, alarmBits: f.bits, alarms: f.names };
           return { ...next, overTemp: [...next.warnings, ...next.alarms].some((n) => /high temp/i.test(n)) };
@@ -162,4 +177,54 @@ export function projectPsu(d: Flatpack2PsuView, o: Observation<Fp2Fact>): Flatpa
     default:
       return d;
   }
+}
+
+/**
+ * The view after a status frame: a new snapshot (lastSeen and the reading's time change with
+ * every frame), built field by field. It is the one projection that runs for every status frame
+ * (5 Hz a PSU): an object spread of the whole view, then of the readings, cost about a tenth of
+ * the engine's ingest time (issue 15); `identity` is kept only when the view has one, as the
+ * spread did.
+ */
+function withStatus(d: Flatpack2PsuView, addr: number, at: number, s: Fp2Status): Flatpack2PsuView {
+  const powerW = Math.round(s.voltageV * s.currentA * 10) / 10;
+  const next: Flatpack2PsuView = {
+    kind: d.kind,
+    id: d.id,
+    busId: d.busId,
+    serial: d.serial,
+    addr,
+    name: d.name,
+    online: d.online,
+    lastSeen: at,
+    outputVoltageV: s.voltageV,
+    outputCurrentA: s.currentA,
+    outputPowerW: powerW,
+    inputVoltageV: s.inputVoltageV,
+    intakeTempC: s.intakeTempC,
+    outputTempC: s.outputTempC,
+    state: s.state,
+    stateCode: s.stateCode,
+    alarm: s.stateCode === ALARM_STATE,
+    overTemp: d.overTemp,
+    warnings: d.warnings,
+    alarms: d.alarms,
+    warningBits: d.warningBits,
+    alarmBits: d.alarmBits,
+    ownedBy: d.ownedBy,
+    obeying: d.obeying,
+    fallbackAckV: d.fallbackAckV,
+    lastReading: {
+      at,
+      outputVoltageV: s.voltageV,
+      outputCurrentA: s.currentA,
+      outputPowerW: powerW,
+      inputVoltageV: s.inputVoltageV,
+      intakeTempC: s.intakeTempC,
+      outputTempC: s.outputTempC,
+      state: s.state,
+    },
+  };
+  if (d.identity !== undefined) next.identity = d.identity;
+  return next;
 }
