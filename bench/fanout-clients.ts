@@ -13,7 +13,7 @@
  * runs differ only on the server.
  */
 import net from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const [mode, url, countS] = process.argv.slice(2);
@@ -24,6 +24,8 @@ let gaps = 0;
 let missed = 0;
 let other = 0;
 const now = () => performance.timeOrigin + performance.now();
+/** Each subscriber's operation id, a UUID as graphql-ws's own client makes (PP_FANOUT_SAME_ID=1: all "1"). */
+const opId = () => (process.env.PP_FANOUT_SAME_ID ? '1' : randomUUID());
 const sockets: net.Socket[] = [];
 
 const AT = Buffer.from('"at":"');
@@ -92,7 +94,7 @@ function connect(target: URL, protocol: string | null): Promise<net.Socket> {
         if (protocol) {
           sock.write(clientFrame('{"type":"connection_init"}'));
           void ready.then(() => {
-            sock.write(clientFrame(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { telemetry { deviceId at values } }' } })));
+            sock.write(clientFrame(JSON.stringify({ id: opId(), type: 'subscribe', payload: { query: 'subscription { telemetry { deviceId at values } }' } })));
             resolve(sock);
           });
         } else resolve(sock);

@@ -4,12 +4,19 @@
  * server, against a bare `ws` broadcast of the same JSON to N clients in the same run.
  * Reports frame → subscriber latency p50/p99, % delivered, gap markers, and the event-loop
  * delay p99 during each run. Env: PP_FANOUT_SUBS (100), PP_FANOUT_RATE (1000 frames/s),
- * PP_FANOUT_SECONDS (5).
+ * PP_FANOUT_SECONDS (5), PP_FANOUT_WARMUP_SECONDS (1: the same rate first, not counted, so the
+ * figures are a running server's, not its JIT warming up; the warm-up's own p99 is reported).
+ *
+ * A frame's latency runs from the moment it is handed to the driver to the moment its update
+ * is read off the subscriber's socket. The generator is a 1-ms timer: when a tick comes late it
+ * hands over every frame that came due meanwhile at once, as a serial read would. Frames stamped
+ * at their due time instead (`latencyFromDueMs`) also count how late the timer was, i.e. the
+ * generator's own jitter and any stall of the server's event loop.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
@@ -23,6 +30,7 @@ import { flatpack2Engine } from './ingest.js';
 const SUBS = Number(process.env.PP_FANOUT_SUBS ?? 100);
 const RATE = Number(process.env.PP_FANOUT_RATE ?? 1000);
 const SECONDS = Number(process.env.PP_FANOUT_SECONDS ?? 5);
+const WARMUP_SECONDS = Number(process.env.PP_FANOUT_WARMUP_SECONDS ?? 1);
 const SERIALS = ['192750001639', '163850019608', '132071181554', '111122223333'];
 
 function pct(xs: number[], p: number): number {
@@ -63,24 +71,70 @@ async function spawnClients(mode: 'graphql-ws' | 'ws', url: string): Promise<{ r
   };
 }
 
-function latencies(r: Report, sentAt: Map<number, number>): number[] {
+interface Sent {
+  /** When each measured frame was handed over, and when it came due, by its `at`. */
+  at: Map<number, number>;
+  due: Map<number, number>;
+}
+
+function latencies(r: Report, sent: Map<number, number>): number[] {
   const out: number[] = [];
   for (let i = 0; i < r.at.length; i++) {
-    const t = sentAt.get(r.at[i]);
+    const t = sent.get(r.at[i]);
     if (t !== undefined) out.push(r.recv[i] - t);
   }
   return out;
 }
 
-/** Sends `count` frames at RATE/s (in 1-ms ticks), calling inject(i) for each. */
-async function drive(count: number, inject: (i: number) => void): Promise<void> {
-  const t0 = performance.now();
+/** The server's GC pauses while enabled (a scavenge stops everything, the fan-out included). */
+function gcWatch(): { stop(): { scavenges: number; markSweeps: number; pauseMsTotal: number; pauseMsMax: number } } {
+  let scavenges = 0;
+  let markSweeps = 0;
+  let total = 0;
+  let max = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === 1) scavenges++;
+      else markSweeps++;
+      total += e.duration;
+      max = Math.max(max, e.duration);
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return {
+    stop: () => {
+      obs.disconnect();
+      return { scavenges, markSweeps, pauseMsTotal: +total.toFixed(1), pauseMsMax: +max.toFixed(2) };
+    },
+  };
+}
+
+/**
+ * Sends RATE frames a second (in 1-ms ticks), calling inject(i, measured) for each: first
+ * WARMUP_SECONDS' worth (not measured), then `count` measured ones. Returns how the frames fell
+ * into ticks (a late tick hands over all that came due meanwhile).
+ */
+async function drive(count: number, inject: (i: number, measured: boolean, dueAt: number) => void): Promise<{ ticks: number; maxFramesPerTick: number; ticksWithSeveralPct: number }> {
+  const warm = Math.round(RATE * WARMUP_SECONDS);
+  const total = warm + count;
+  const t0 = performance.timeOrigin + performance.now();
   let i = 0;
-  while (i < count) {
-    const due = Math.min(count, Math.floor(((performance.now() - t0) / 1000) * RATE) + 1);
-    while (i < due) inject(i++);
+  let ticks = 0;
+  let several = 0;
+  let maxK = 0;
+  while (i < total) {
+    const due = Math.min(total, Math.floor(((performance.timeOrigin + performance.now() - t0) / 1000) * RATE) + 1);
+    const k = due - i;
+    if (i >= warm && k > 0) {
+      ticks++;
+      if (k > 1) several++;
+      maxK = Math.max(maxK, k);
+    }
+    for (; i < due; i++) inject(i, i >= warm, t0 + (i * 1000) / RATE);
     await new Promise((r) => setTimeout(r, 1));
   }
+  return { ticks, maxFramesPerTick: maxK, ticksWithSeveralPct: +((100 * several) / Math.max(1, ticks)).toFixed(1) };
 }
 
 async function engineRun(dir: string): Promise<Record<string, unknown>> {
@@ -96,33 +150,52 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
     port: 0,
     limits: { maxWsConnections: SUBS + 10, ratePerSecond: 100_000, rateBurst: 100_000 },
   });
-  const sentAt = new Map<number, number>();
+  const sent: Sent = { at: new Map(), due: new Map() };
+  const warmAt: Map<number, number> = new Map();
   const clients = await spawnClients('graphql-ws', `${server.url.replace('http', 'ws')}/graphql`);
   // Wait until every subscriber is in (the shared execution has them all).
   const deadline = Date.now() + 20_000;
   while (server.fanout.members < SUBS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const subscribed = server.fanout.members;
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  h.enable();
-  const cpu0 = process.cpuUsage();
-  const w0 = performance.now();
   const n = RATE * SECONDS;
-  await drive(n, (i) => {
+  let h = monitorEventLoopDelay({ resolution: 1 });
+  let gc = gcWatch();
+  let cpu0 = process.cpuUsage();
+  let w0 = performance.now();
+  let warming = true;
+  const pacing = await drive(n, (i, measured, dueAt) => {
+    if (measured && warming) {
+      // The measured part starts here: event loop, GC and CPU from now on.
+      warming = false;
+      gc.stop();
+      gc = gcWatch();
+      h = monitorEventLoopDelay({ resolution: 1 });
+      h.enable();
+      cpu0 = process.cpuUsage();
+      w0 = performance.now();
+    }
     clock.advanceSync(1); // every frame its own ms: its sample's `at` names it
-    sentAt.set(clock.now(), performance.timeOrigin + performance.now());
+    (measured ? sent.at : warmAt).set(clock.now(), performance.timeOrigin + performance.now());
+    if (measured) sent.due.set(clock.now(), dueAt);
     const unit = i % 4;
     feed(encodeStatus({ addr: unit + 1, stateCode: 0x04, intakeTempC: 25, currentA: (i % 400) / 10, voltageV: 50 + (i % 700) / 100, inputVoltageV: 230, outputTempC: 35 }));
   });
   await new Promise((r) => setTimeout(r, 5000)); // late updates still count as delivered (their latency says how late)
   h.disable();
+  const gcs = gc.stop();
   const rep = await clients.report();
-  const lat = latencies(rep, sentAt);
+  const lat = latencies(rep, sent.at);
+  const fromDue = latencies(rep, sent.due);
+  const warmLat = latencies(rep, warmAt);
   const result = {
     what: `Flatpack2 status frame → driver → Engine → telemetry subscription (graphql-ws, one shared execution) → ${SUBS} subscribers (clients in a child process)`,
     subscribers: subscribed,
     frames: n,
     latencyMs: { p50: pct(lat, 50), p99: pct(lat, 99), max: pct(lat, 100) },
+    latencyFromDueMs: { p50: pct(fromDue, 50), p99: pct(fromDue, 99), max: pct(fromDue, 100) },
+    warmupLatencyMs: { p50: pct(warmLat, 50), p99: pct(warmLat, 99), max: pct(warmLat, 100) },
     deliveredPct: +((100 * lat.length) / (n * SUBS)).toFixed(2),
+    pacing,
     gapMarkers: rep.gaps,
     missedAnnounced: rep.missed,
     accountedPct: +((100 * (lat.length + rep.missed)) / (n * SUBS)).toFixed(2),
@@ -131,6 +204,7 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
     // One long stall is one sample of the histogram: p99 can hide it, max does not.
     eventLoopDelayMaxMs: +(h.max / 1e6).toFixed(3),
     serverCpuPctOfOneCore: cpuPct(cpu0, w0),
+    serverGc: gcs,
     clientProcess: rep.client,
   };
   await server.close();
@@ -144,35 +218,54 @@ async function bareRun(): Promise<Record<string, unknown>> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await new Promise((r) => wss.once('listening', r));
   const port = (wss.address() as { port: number }).port;
-  const sentAt = new Map<number, number>();
+  const sent: Sent = { at: new Map(), due: new Map() };
+  const warmAt: Map<number, number> = new Map();
   const clients = await spawnClients('ws', `ws://127.0.0.1:${port}`);
   while (wss.clients.size < SUBS) await new Promise((r) => setTimeout(r, 5));
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  h.enable();
-  const cpu0 = process.cpuUsage();
-  const w0 = performance.now();
   const n = RATE * SECONDS;
+  let h = monitorEventLoopDelay({ resolution: 1 });
+  let gc = gcWatch();
+  let cpu0 = process.cpuUsage();
+  let w0 = performance.now();
+  let warming = true;
   let ts = 1_800_000_000_000;
-  await drive(n, (i) => {
+  const pacing = await drive(n, (i, measured, dueAt) => {
+    if (measured && warming) {
+      warming = false;
+      gc.stop();
+      gc = gcWatch();
+      h = monitorEventLoopDelay({ resolution: 1 });
+      h.enable();
+      cpu0 = process.cpuUsage();
+      w0 = performance.now();
+    }
     ts++;
-    sentAt.set(ts, performance.timeOrigin + performance.now());
+    (measured ? sent.at : warmAt).set(ts, performance.timeOrigin + performance.now());
+    if (measured) sent.due.set(ts, dueAt);
     const msg = JSON.stringify({ id: '1', type: 'next', payload: { data: { telemetry: { deviceId: `fp2-${SERIALS[i % 4]}`, at: new Date(ts).toISOString(), values: { outputVoltageV: 53.5, outputCurrentA: 10.2, inputVoltageV: 230, intakeTempC: 25, outputTempC: 35, state: 'on' } } } } });
     for (const c of wss.clients) c.send(msg);
   });
   await new Promise((r) => setTimeout(r, 5000)); // late updates still count as delivered (their latency says how late)
   h.disable();
+  const gcs = gc.stop();
   const rep = await clients.report();
-  const lat = latencies(rep, sentAt);
+  const lat = latencies(rep, sent.at);
+  const fromDue = latencies(rep, sent.due);
+  const warmLat = latencies(rep, warmAt);
   await new Promise((r) => wss.close(() => r(null)));
   return {
     what: `bare ws broadcast of the same messages to ${SUBS} ws clients (one JSON.stringify per message; clients in a child process)`,
     frames: n,
     latencyMs: { p50: pct(lat, 50), p99: pct(lat, 99), max: pct(lat, 100) },
+    latencyFromDueMs: { p50: pct(fromDue, 50), p99: pct(fromDue, 99), max: pct(fromDue, 100) },
+    warmupLatencyMs: { p50: pct(warmLat, 50), p99: pct(warmLat, 99), max: pct(warmLat, 100) },
     deliveredPct: +((100 * lat.length) / (n * SUBS)).toFixed(2),
+    pacing,
     eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
     // One long stall is one sample of the histogram: p99 can hide it, max does not.
     eventLoopDelayMaxMs: +(h.max / 1e6).toFixed(3),
     serverCpuPctOfOneCore: cpuPct(cpu0, w0),
+    serverGc: gcs,
     clientProcess: rep.client,
   };
 }

@@ -3,6 +3,13 @@
  * operation, variables and role) share one execution, and each of its results is serialised
  * once; every subscriber's socket gets that JSON in a `next` message written straight to it.
  *
+ * The events of one turn of the event loop go out at its end (setImmediate) in ONE write per
+ * socket: finished WebSocket frames, built once per graphql-ws id and shared by the subscribers
+ * whose ids are the same. Per subscriber and event there is no cork, no second write and no
+ * header buffer: each write through a net.Socket allocates (write request, stream bookkeeping),
+ * and at 1,000 events/s × 100 sockets that garbage, not the JSON, was what the server's
+ * scavenges collected (bench/fanout.ts reports the GC count and pauses).
+ *
  * A subscriber whose socket cannot keep up (more than `maxBufferedBytes` waiting to be sent)
  * skips updates, counted; before its next delivered update it gets an explicit gap marker:
  * a `next` message whose payload is `{ "extensions": { "gap": { "missed": N } } }` (no data).
@@ -18,10 +25,7 @@ export interface ShareTarget {
 }
 
 interface RawSocket {
-  cork(): void;
-  uncork(): void;
   write(b: Buffer): boolean;
-  writableCorked?: number;
 }
 
 interface Member {
@@ -29,6 +33,8 @@ interface Member {
   prefix: string;
   prefixBuf: Buffer;
   missed: number;
+  /** Index into the group's pending events from which this member gets them (it joined mid-turn). */
+  from: number;
   /** Resolves the never-yielding iterator graphql-ws waits on. */
   finish: ((r: IteratorResult<never>) => void) | null;
   fail: ((e: unknown) => void) | null;
@@ -38,6 +44,9 @@ interface Member {
 interface Group {
   members: Set<Member>;
   source: AsyncIterator<ExecutionResult>;
+  /** This turn's events, serialised once each (the result's JSON and the envelope's closing brace). */
+  pending: Buffer[];
+  flushing: boolean;
 }
 
 export interface FanoutStats {
@@ -84,7 +93,7 @@ export class SharedSubscriptions {
         void r[Symbol.asyncIterator]().return?.();
         group = raced;
       } else {
-        group = { members: new Set(), source: r[Symbol.asyncIterator]() };
+        group = { members: new Set(), source: r[Symbol.asyncIterator](), pending: [], flushing: false };
         this.groups.set(key, group);
         this.stats.groups = this.groups.size;
         void this.pump(key, group);
@@ -95,7 +104,7 @@ export class SharedSubscriptions {
 
   private join(key: string, group: Group, target: ShareTarget): AsyncIterableIterator<never> {
     const prefix = `{"id":${JSON.stringify(target.id)},"type":"next","payload":`;
-    const m: Member = { socket: target.socket, prefix, prefixBuf: Buffer.from(prefix), missed: 0, finish: null, fail: null, done: false };
+    const m: Member = { socket: target.socket, prefix, prefixBuf: Buffer.from(prefix), missed: 0, from: group.pending.length, finish: null, fail: null, done: false };
     group.members.add(m);
     this.stats.members++;
     const leave = () => {
@@ -130,29 +139,6 @@ export class SharedSubscriptions {
     return it;
   }
 
-  private corked: Array<{ uncork(): void }> = [];
-
-  /**
-   * Holds a socket's writes until the event loop turns: the updates that piled up while it was
-   * busy go out in one write per socket, not one per update.
-   */
-  private cork(s: WebSocket): RawSocket | null {
-    const w = s as unknown as { _socket?: RawSocket; _extensions?: Record<string, unknown> };
-    const raw = w._socket;
-    // With per-message compression ws must frame (and order) every message itself.
-    if (!raw || typeof raw.cork !== 'function' || Object.keys(w._extensions ?? {}).length > 0) return null;
-    if ((raw.writableCorked ?? 0) > 0) return raw;
-    raw.cork();
-    if (this.corked.push(raw) === 1) {
-      setImmediate(() => {
-        const list = this.corked;
-        this.corked = [];
-        for (const r of list) r.uncork();
-      });
-    }
-    return raw;
-  }
-
   /** The shared execution for `key` skipped updates at its source: every subscriber is told. */
   gap(key: string, missed: number): void {
     const g = this.groups.get(key);
@@ -164,8 +150,9 @@ export class SharedSubscriptions {
   }
 
   private async pump(key: string, group: Group): Promise<void> {
-    const limit = this.opts.maxBufferedBytes ?? 1024 * 1024;
     const end = (err?: unknown) => {
+      // What this turn serialised goes out before graphql-ws says `complete` (or `error`).
+      this.flush(group);
       if (this.groups.get(key) === group) {
         this.groups.delete(key);
         this.stats.groups = this.groups.size;
@@ -188,57 +175,114 @@ export class SharedSubscriptions {
           continue;
         }
         const result = this.opts.fix ? this.opts.fix(r.value) : r.value;
-        const json = JSON.stringify(result);
-        const jsonBuf = Buffer.from(json + '}');
+        group.pending.push(Buffer.from(JSON.stringify(result) + '}'));
         this.stats.serialised++;
-        for (const m of group.members) {
-          const s = m.socket;
-          if (s.readyState !== 1) continue;
-          if (s.bufferedAmount > limit) {
-            m.missed++;
-            this.stats.missed++;
-            continue;
-          }
-          if (m.missed > 0) {
-            s.send(`${m.prefix}{"extensions":{"gap":{"missed":${m.missed}}}}}`);
-            this.stats.gapMarkers++;
-            m.missed = 0;
-          }
-          const raw = this.cork(s);
-          if (raw) writeTextFrame(raw, m.prefixBuf, jsonBuf);
-          else s.send(m.prefix + json + '}');
-          this.stats.sent++;
+        if (!group.flushing) {
+          group.flushing = true;
+          setImmediate(() => this.flush(group));
         }
       }
     } catch (err) {
       end(err);
     }
   }
+
+  /**
+   * Sends this turn's events (usually one; several when a read brought several frames) to every
+   * member: one write per socket per turn, built once per envelope id and shared by the members
+   * whose graphql-ws ids are the same. Nothing is allocated per member per event beyond that.
+   */
+  private flush(group: Group): void {
+    group.flushing = false;
+    const events = group.pending;
+    if (events.length === 0) return;
+    group.pending = [];
+    const limit = this.opts.maxBufferedBytes ?? 1024 * 1024;
+    // Frames of all the turn's events for an envelope prefix (members that were there all turn).
+    const built = new Map<string, Buffer>();
+    for (const m of group.members) {
+      const from = m.from;
+      m.from = 0;
+      const n = events.length - from;
+      const s = m.socket;
+      if (n <= 0 || s.readyState !== 1) continue;
+      if (s.bufferedAmount > limit) {
+        m.missed += n;
+        this.stats.missed += n;
+        continue;
+      }
+      const raw = rawSocket(s);
+      if (m.missed > 0) {
+        const marker = `{"extensions":{"gap":{"missed":${m.missed}}}}}`;
+        if (raw) raw.write(textFrames(m.prefixBuf, [Buffer.from(marker)], 0));
+        else s.send(m.prefix + marker);
+        this.stats.gapMarkers++;
+        m.missed = 0;
+      }
+      if (raw) {
+        let frames = from === 0 ? built.get(m.prefix) : undefined;
+        if (frames === undefined) {
+          frames = textFrames(m.prefixBuf, events, from);
+          if (from === 0) built.set(m.prefix, frames);
+        }
+        raw.write(frames);
+      } else {
+        for (let i = from; i < events.length; i++) s.send(m.prefix + events[i].toString());
+      }
+      this.stats.sent += n;
+    }
+  }
 }
 
 /**
- * One unmasked, final text frame (RFC 6455 §5.2), as ws's Sender writes it without compression:
- * the member's prefix, then the event's JSON shared by every member (written, not copied).
+ * The socket under a ws WebSocket to write finished frames to, or null when ws must frame the
+ * message itself: per-message compression is on, or ws still holds messages of its own.
  */
-function writeTextFrame(raw: RawSocket, prefix: Buffer, body: Buffer): void {
-  const len = prefix.length + body.length;
-  let head: Buffer;
-  if (len < 126) {
-    head = Buffer.allocUnsafe(2);
-    head[1] = len;
-  } else if (len < 65536) {
-    head = Buffer.allocUnsafe(4);
-    head[1] = 126;
-    head.writeUInt16BE(len, 2);
-  } else {
-    head = Buffer.allocUnsafe(10);
-    head[1] = 127;
-    head.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
-    head.writeUInt32BE(len >>> 0, 6);
+function rawSocket(s: WebSocket): RawSocket | null {
+  const w = s as unknown as { _socket?: RawSocket; _extensions?: Record<string, unknown>; _sender?: { _queue?: unknown[]; _bufferedBytes?: number } };
+  const raw = w._socket;
+  if (!raw || typeof raw.write !== 'function') return null;
+  for (const _ in w._extensions ?? {}) return null;
+  if ((w._sender?._queue?.length ?? 0) > 0 || (w._sender?._bufferedBytes ?? 0) > 0) return null;
+  return raw;
+}
+
+/**
+ * Unmasked, final text frames (RFC 6455 §5.2), as ws's Sender writes them without compression,
+ * one per event from `from` on: the envelope's prefix, then the event's shared JSON.
+ */
+function textFrames(prefix: Buffer, bodies: Buffer[], from: number): Buffer {
+  let total = 0;
+  for (let i = from; i < bodies.length; i++) {
+    const len = prefix.length + bodies[i].length;
+    total += headerLength(len) + len;
   }
-  head[0] = 0x81;
-  raw.write(Buffer.concat([head, prefix]));
-  raw.write(body);
+  const out = Buffer.allocUnsafe(total);
+  let o = 0;
+  for (let i = from; i < bodies.length; i++) {
+    const len = prefix.length + bodies[i].length;
+    out[o] = 0x81;
+    if (len < 126) {
+      out[o + 1] = len;
+      o += 2;
+    } else if (len < 65536) {
+      out[o + 1] = 126;
+      out.writeUInt16BE(len, o + 2);
+      o += 4;
+    } else {
+      out[o + 1] = 127;
+      out.writeUInt32BE(Math.floor(len / 2 ** 32), o + 2);
+      out.writeUInt32BE(len >>> 0, o + 6);
+      o += 10;
+    }
+    o += prefix.copy(out, o);
+    o += bodies[i].copy(out, o);
+  }
+  return out;
+}
+
+function headerLength(len: number): number {
+  return len < 126 ? 2 : len < 65536 ? 4 : 10;
 }
 
 function isAsyncIterable(x: unknown): x is AsyncIterable<ExecutionResult> {
