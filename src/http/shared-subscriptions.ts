@@ -28,10 +28,19 @@ interface RawSocket {
   write(b: Buffer): boolean;
 }
 
-interface Member {
-  socket: WebSocket;
+/** The `next` envelope of one graphql-ws operation id, shared by the members that use that id. */
+interface Envelope {
   prefix: string;
   prefixBuf: Buffer;
+  members: number;
+  /** This flush's frames for members that were there all turn (when several share the id). */
+  frames: Buffer | null;
+  flush: number;
+}
+
+interface Member {
+  socket: WebSocket;
+  env: Envelope;
   missed: number;
   /** Index into the group's pending events from which this member gets them (it joined mid-turn). */
   from: number;
@@ -47,6 +56,8 @@ interface Group {
   /** This turn's events, serialised once each (the result's JSON and the envelope's closing brace). */
   pending: Buffer[];
   flushing: boolean;
+  envelopes: Map<string, Envelope>;
+  flushes: number;
 }
 
 export interface FanoutStats {
@@ -93,7 +104,7 @@ export class SharedSubscriptions {
         void r[Symbol.asyncIterator]().return?.();
         group = raced;
       } else {
-        group = { members: new Set(), source: r[Symbol.asyncIterator](), pending: [], flushing: false };
+        group = { members: new Set(), source: r[Symbol.asyncIterator](), pending: [], flushing: false, envelopes: new Map(), flushes: 0 };
         this.groups.set(key, group);
         this.stats.groups = this.groups.size;
         void this.pump(key, group);
@@ -103,14 +114,21 @@ export class SharedSubscriptions {
   }
 
   private join(key: string, group: Group, target: ShareTarget): AsyncIterableIterator<never> {
-    const prefix = `{"id":${JSON.stringify(target.id)},"type":"next","payload":`;
-    const m: Member = { socket: target.socket, prefix, prefixBuf: Buffer.from(prefix), missed: 0, from: group.pending.length, finish: null, fail: null, done: false };
+    let env = group.envelopes.get(target.id);
+    if (env === undefined) {
+      const prefix = `{"id":${JSON.stringify(target.id)},"type":"next","payload":`;
+      env = { prefix, prefixBuf: Buffer.from(prefix), members: 0, frames: null, flush: -1 };
+      group.envelopes.set(target.id, env);
+    }
+    env.members++;
+    const m: Member = { socket: target.socket, env, missed: 0, from: group.pending.length, finish: null, fail: null, done: false };
     group.members.add(m);
     this.stats.members++;
     const leave = () => {
       if (m.done) return;
       m.done = true;
       group.members.delete(m);
+      if (--m.env.members === 0) group.envelopes.delete(target.id);
       this.stats.members--;
       if (group.members.size === 0 && this.groups.get(key) === group) {
         this.groups.delete(key);
@@ -197,9 +215,8 @@ export class SharedSubscriptions {
     const events = group.pending;
     if (events.length === 0) return;
     group.pending = [];
+    const flush = ++group.flushes;
     const limit = this.opts.maxBufferedBytes ?? 1024 * 1024;
-    // Frames of all the turn's events for an envelope prefix (members that were there all turn).
-    const built = new Map<string, Buffer>();
     for (const m of group.members) {
       const from = m.from;
       m.from = 0;
@@ -214,20 +231,25 @@ export class SharedSubscriptions {
       const raw = rawSocket(s);
       if (m.missed > 0) {
         const marker = `{"extensions":{"gap":{"missed":${m.missed}}}}}`;
-        if (raw) raw.write(textFrames(m.prefixBuf, [Buffer.from(marker)], 0));
-        else s.send(m.prefix + marker);
+        if (raw) raw.write(textFrames(m.env.prefixBuf, [Buffer.from(marker)], 0));
+        else s.send(m.env.prefix + marker);
         this.stats.gapMarkers++;
         m.missed = 0;
       }
       if (raw) {
-        let frames = from === 0 ? built.get(m.prefix) : undefined;
-        if (frames === undefined) {
-          frames = textFrames(m.prefixBuf, events, from);
-          if (from === 0) built.set(m.prefix, frames);
+        const env = m.env;
+        let frames: Buffer;
+        if (from === 0 && env.flush === flush) frames = env.frames!;
+        else {
+          frames = textFrames(env.prefixBuf, events, from);
+          if (from === 0 && env.members > 1) {
+            env.frames = frames;
+            env.flush = flush;
+          }
         }
         raw.write(frames);
       } else {
-        for (let i = from; i < events.length; i++) s.send(m.prefix + events[i].toString());
+        for (let i = from; i < events.length; i++) s.send(m.env.prefix + events[i].toString());
       }
       this.stats.sent += n;
     }
