@@ -4,7 +4,8 @@
  * server, against a bare `ws` broadcast of the same JSON to N clients in the same run.
  * Reports frame → subscriber latency p50/p99, % delivered, gap markers, and the event-loop
  * delay p99 during each run. Env: PP_FANOUT_SUBS (100), PP_FANOUT_RATE (1000 frames/s),
- * PP_FANOUT_SECONDS (5), PP_FANOUT_WARMUP_SECONDS (1: the same rate first, not counted, so the
+ * PP_FANOUT_SECONDS (5), PP_FANOUT_RUNS (1: pairs of runs, alternating which goes first),
+ * PP_FANOUT_WARMUP_SECONDS (1: the same rate first, not counted, so the
  * figures are a running server's, not its JIT warming up; the warm-up's own p99 is reported).
  *
  * A frame's latency runs from the moment it is handed to the driver to the moment its update
@@ -270,21 +271,33 @@ async function bareRun(): Promise<Record<string, unknown>> {
   };
 }
 
+const RUNS = Number(process.env.PP_FANOUT_RUNS ?? 1);
+
 export async function benchFanout(): Promise<Record<string, unknown>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'powerplane-fanout-'));
+  const load = () => os.loadavg().map((x) => +x.toFixed(2));
   try {
-    const bare = await bareRun();
-    const graphqlWs = await engineRun(dir);
     const p99 = (r: Record<string, unknown>) => (r.latencyMs as { p99: number }).p99;
-    return {
-      ratePerS: RATE,
-      seconds: SECONDS,
-      subscribers: SUBS,
-      graphqlWs,
-      bareWs: bare,
-      p99Ratio: +(p99(graphqlWs) / p99(bare)).toFixed(2),
-      targets: { p99Ms: 5, deliveredPct: 100 },
-    };
+    const runs: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < RUNS; i++) {
+      // Alternate which goes first, so neither always meets the machine in the same state.
+      const loadBefore = load();
+      let bare: Record<string, unknown>;
+      let graphqlWs: Record<string, unknown>;
+      if (i % 2 === 0) {
+        bare = await bareRun();
+        graphqlWs = await engineRun(dir);
+      } else {
+        graphqlWs = await engineRun(dir);
+        bare = await bareRun();
+      }
+      runs.push({ graphqlWs, bareWs: bare, p99Ratio: +(p99(graphqlWs) / p99(bare)).toFixed(2), loadAverage: { before: loadBefore, after: load() } });
+    }
+    const base = { ratePerS: RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, subscribers: SUBS, targets: { p99Ms: 5, deliveredPct: 100 } };
+    if (RUNS === 1) return { ...base, ...runs[0] };
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const lat = (side: string) => runs.map((r) => (r[side] as { latencyMs: { p99: number } }).latencyMs.p99);
+    return { ...base, runs, p99MedianMs: { graphqlWs: med(lat('graphqlWs')), bareWs: med(lat('bareWs')) } };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
