@@ -154,6 +154,14 @@ describe('shared subscriptions on a real server', () => {
     await s.stop();
   });
 
+  it('issue 15: the server does not take per-message compression, so updates go out as frames built once', async () => {
+    // ws's client offers permessage-deflate unless told not to.
+    const c = new WebSocket(`${s.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    await new Promise((r, j) => (c.once('open', r), c.once('error', j)));
+    expect(c.extensions).toBe('');
+    c.close();
+  });
+
   it('two clients with the same subscription get the same updates from one execution; other variables get their own', async () => {
     const q = 'subscription($id: ID) { telemetry(deviceId: $id) { deviceId at values } }';
     const got: Array<Array<unknown>> = [[], [], []];
