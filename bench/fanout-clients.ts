@@ -146,6 +146,7 @@ async function main(): Promise<void> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   const cpu0 = process.cpuUsage();
+  const ru0 = process.resourceUsage();
   const t0 = performance.now();
   process.send!({ ready: true });
   process.on('message', (m: { report?: boolean }) => {
@@ -158,6 +159,7 @@ async function main(): Promise<void> {
       cpuPctOfOneCore: +((100 * (cpu.user + cpu.system)) / 1000 / wallMs).toFixed(1),
       eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
       otherMessages: other,
+      involuntaryContextSwitches: process.resourceUsage().involuntaryContextSwitches - ru0.involuntaryContextSwitches,
     };
     process.send!({ at, recv, gaps, missed, client }, () => process.exit(0));
   });

@@ -52,7 +52,7 @@ interface Report {
   gaps: number;
   missed: number;
   /** The subscriber process's own CPU (% of one core) and event-loop delay during the run. */
-  client: { cpuPctOfOneCore: number; eventLoopDelayP99Ms: number; otherMessages: number };
+  client: { cpuPctOfOneCore: number; eventLoopDelayP99Ms: number; otherMessages: number; involuntaryContextSwitches: number };
 }
 
 /** Starts the subscribers in a child process; resolves once they are all connected. */
@@ -163,6 +163,7 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
   let gc = gcWatch();
   let cpu0 = process.cpuUsage();
   let w0 = performance.now();
+  let ru0 = process.resourceUsage();
   let warming = true;
   const pacing = await drive(n, (i, measured, dueAt) => {
     if (measured && warming) {
@@ -174,6 +175,7 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
       h.enable();
       cpu0 = process.cpuUsage();
       w0 = performance.now();
+      ru0 = process.resourceUsage();
     }
     clock.advanceSync(1); // every frame its own ms: its sample's `at` names it
     (measured ? sent.at : warmAt).set(clock.now(), performance.timeOrigin + performance.now());
@@ -206,6 +208,8 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
     eventLoopDelayMaxMs: +(h.max / 1e6).toFixed(3),
     serverCpuPctOfOneCore: cpuPct(cpu0, w0),
     serverGc: gcs,
+    // Times the server was taken off a core it still wanted (another process ran): a loaded machine, not the server.
+    serverInvoluntaryContextSwitches: process.resourceUsage().involuntaryContextSwitches - ru0.involuntaryContextSwitches,
     clientProcess: rep.client,
   };
   await server.close();
@@ -228,6 +232,7 @@ async function bareRun(): Promise<Record<string, unknown>> {
   let gc = gcWatch();
   let cpu0 = process.cpuUsage();
   let w0 = performance.now();
+  let ru0 = process.resourceUsage();
   let warming = true;
   let ts = 1_800_000_000_000;
   const pacing = await drive(n, (i, measured, dueAt) => {
@@ -239,6 +244,7 @@ async function bareRun(): Promise<Record<string, unknown>> {
       h.enable();
       cpu0 = process.cpuUsage();
       w0 = performance.now();
+      ru0 = process.resourceUsage();
     }
     ts++;
     (measured ? sent.at : warmAt).set(ts, performance.timeOrigin + performance.now());
@@ -267,6 +273,8 @@ async function bareRun(): Promise<Record<string, unknown>> {
     eventLoopDelayMaxMs: +(h.max / 1e6).toFixed(3),
     serverCpuPctOfOneCore: cpuPct(cpu0, w0),
     serverGc: gcs,
+    // Times the server was taken off a core it still wanted (another process ran): a loaded machine, not the server.
+    serverInvoluntaryContextSwitches: process.resourceUsage().involuntaryContextSwitches - ru0.involuntaryContextSwitches,
     clientProcess: rep.client,
   };
 }
