@@ -53,8 +53,13 @@ interface Member {
 interface Group {
   members: Set<Member>;
   source: AsyncIterator<ExecutionResult>;
-  /** This turn's events, serialised once each (the result's JSON and the envelope's closing brace). */
+  /**
+   * This turn's payloads, serialised once each (the JSON and the envelope's closing brace): the
+   * results, and a gap marker where the source skipped updates after some of them.
+   */
   pending: Buffer[];
+  /** Per pending payload: 0 for a result, the updates a gap marker announces for a marker. */
+  pendingMissed: number[];
   flushing: boolean;
   envelopes: Map<string, Envelope>;
   flushes: number;
@@ -104,7 +109,7 @@ export class SharedSubscriptions {
         void r[Symbol.asyncIterator]().return?.();
         group = raced;
       } else {
-        group = { members: new Set(), source: r[Symbol.asyncIterator](), pending: [], flushing: false, envelopes: new Map(), flushes: 0 };
+        group = { members: new Set(), source: r[Symbol.asyncIterator](), pending: [], pendingMissed: [], flushing: false, envelopes: new Map(), flushes: 0 };
         this.groups.set(key, group);
         this.stats.groups = this.groups.size;
         void this.pump(key, group);
@@ -161,10 +166,14 @@ export class SharedSubscriptions {
   gap(key: string, missed: number): void {
     const g = this.groups.get(key);
     if (!g) return;
-    for (const m of g.members) {
-      m.missed += missed;
-      this.stats.missed += missed;
+    this.stats.missed += missed * g.members.size;
+    if (g.pending.length > 0) {
+      // After this turn's results (the skipped ones came after them): the marker goes in line.
+      g.pending.push(gapPayload(missed));
+      g.pendingMissed.push(missed);
+      return;
     }
+    for (const m of g.members) m.missed += missed;
   }
 
   private async pump(key: string, group: Group): Promise<void> {
@@ -194,6 +203,7 @@ export class SharedSubscriptions {
         }
         const result = this.opts.fix ? this.opts.fix(r.value) : r.value;
         group.pending.push(Buffer.from(JSON.stringify(result) + '}'));
+        group.pendingMissed.push(0);
         this.stats.serialised++;
         if (!group.flushing) {
           group.flushing = true;
@@ -214,7 +224,9 @@ export class SharedSubscriptions {
     group.flushing = false;
     const events = group.pending;
     if (events.length === 0) return;
+    const missedAt = group.pendingMissed;
     group.pending = [];
+    group.pendingMissed = [];
     const flush = ++group.flushes;
     const limit = this.opts.maxBufferedBytes ?? 1024 * 1024;
     for (const m of group.members) {
@@ -223,19 +235,32 @@ export class SharedSubscriptions {
       const n = events.length - from;
       const s = m.socket;
       if (n <= 0 || s.readyState !== 1) continue;
+      // Results and in-line gap markers from `from` on.
+      let results = n;
+      let markers = 0;
+      let announced = 0;
+      for (let i = from; i < events.length; i++) {
+        if (missedAt[i] > 0) {
+          results--;
+          markers++;
+          announced += missedAt[i];
+        }
+      }
       if (s.bufferedAmount > limit) {
-        m.missed += n;
-        this.stats.missed += n;
+        // Already counted in stats.missed when the source skipped them.
+        m.missed += results + announced;
+        this.stats.missed += results;
         continue;
       }
       const raw = rawSocket(s);
       if (m.missed > 0) {
-        const marker = `{"extensions":{"gap":{"missed":${m.missed}}}}}`;
-        if (raw) raw.write(textFrames(m.env.prefixBuf, [Buffer.from(marker)], 0));
-        else s.send(m.env.prefix + marker);
+        const marker = gapPayload(m.missed);
+        if (raw) raw.write(textFrames(m.env.prefixBuf, [marker], 0));
+        else s.send(m.env.prefix + marker.toString());
         this.stats.gapMarkers++;
         m.missed = 0;
       }
+      this.stats.gapMarkers += markers;
       if (raw) {
         const env = m.env;
         let frames: Buffer;
@@ -251,7 +276,7 @@ export class SharedSubscriptions {
       } else {
         for (let i = from; i < events.length; i++) s.send(m.env.prefix + events[i].toString());
       }
-      this.stats.sent += n;
+      this.stats.sent += results;
     }
   }
 }
@@ -301,6 +326,11 @@ function textFrames(prefix: Buffer, bodies: Buffer[], from: number): Buffer {
     o += bodies[i].copy(out, o);
   }
   return out;
+}
+
+/** A `next` payload that says how many updates this subscriber missed (closing the envelope too). */
+function gapPayload(missed: number): Buffer {
+  return Buffer.from(`{"extensions":{"gap":{"missed":${missed}}}}}`);
 }
 
 function headerLength(len: number): number {

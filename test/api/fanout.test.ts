@@ -231,6 +231,33 @@ describe('issue 15: the fan-out on real sockets (finished frames, one write per 
     }
   });
 
+  it('updates the source skips after some of this turn\'s results are announced after those results, in line', async () => {
+    const topic = new Topic<number>();
+    const fan = new SharedSubscriptions();
+    const start = async () => source(topic.iterate());
+    const io = await realSockets(1);
+    const fake = fakeSocket();
+    try {
+      await fan.subscribe('k', { socket: io.server[0], id: 'real' }, start);
+      await fan.subscribe('k', { socket: fake.socket, id: 'fake' }, start);
+      topic.publish(1);
+      await new Promise((r) => setImmediate(r)); // 1 is serialised, not yet written
+      fan.gap('k', 2); // the source dropped 2 and 3
+      topic.publish(4);
+      await tick();
+      const shape = (m: unknown) => {
+        const p = (m as { payload: { data?: { n: number }; extensions?: { gap: { missed: number } } } }).payload;
+        return p.data?.n ?? `gap ${p.extensions!.gap.missed}`;
+      };
+      await waitFor(() => io.got[0].length === 3, 'three messages');
+      expect(io.got[0].map(shape)).toEqual([1, 'gap 2', 4]);
+      expect(fake.sent.map(shape)).toEqual([1, 'gap 2', 4]);
+      expect(fan.stats).toMatchObject({ missed: 4, gapMarkers: 2, sent: 4 });
+    } finally {
+      await io.close();
+    }
+  });
+
   it('a stream that ends in the middle of a turn writes its last updates before graphql-ws says complete', async () => {
     const fan = new SharedSubscriptions();
     const io = await realSockets(1);
