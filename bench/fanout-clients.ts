@@ -158,6 +158,7 @@ async function main(): Promise<void> {
     const client = {
       cpuPctOfOneCore: +((100 * (cpu.user + cpu.system)) / 1000 / wallMs).toFixed(1),
       eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
+      eventLoopDelayMaxMs: +(h.max / 1e6).toFixed(3),
       otherMessages: other,
       involuntaryContextSwitches: process.resourceUsage().involuntaryContextSwitches - ru0.involuntaryContextSwitches,
     };

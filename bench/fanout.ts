@@ -52,7 +52,7 @@ interface Report {
   gaps: number;
   missed: number;
   /** The subscriber process's own CPU (% of one core) and event-loop delay during the run. */
-  client: { cpuPctOfOneCore: number; eventLoopDelayP99Ms: number; otherMessages: number; involuntaryContextSwitches: number };
+  client: { cpuPctOfOneCore: number; eventLoopDelayP99Ms: number; eventLoopDelayMaxMs: number; otherMessages: number; involuntaryContextSwitches: number };
 }
 
 /** Starts the subscribers in a child process; resolves once they are all connected. */
@@ -85,6 +85,30 @@ function latencies(r: Report, sent: Map<number, number>): number[] {
     if (t !== undefined) out.push(r.recv[i] - t);
   }
   return out;
+}
+
+/**
+ * Per frame, when its FIRST subscriber had it (the path through the server, before the fan-out
+ * spreads it), and how long after that its LAST one did (the writes to every socket and the
+ * subscriber process reading them all).
+ */
+function split(r: Report, sent: Map<number, number>): { firstSubscriberMs: number[]; spreadMs: number[] } {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  for (let i = 0; i < r.at.length; i++) {
+    const a = r.at[i];
+    if (!sent.has(a)) continue;
+    const t = r.recv[i];
+    if (!(first.get(a)! <= t)) first.set(a, t);
+    if (!(last.get(a)! >= t)) last.set(a, t);
+  }
+  const firstSubscriberMs: number[] = [];
+  const spreadMs: number[] = [];
+  for (const [a, t] of first) {
+    firstSubscriberMs.push(t - sent.get(a)!);
+    spreadMs.push(last.get(a)! - t);
+  }
+  return { firstSubscriberMs, spreadMs };
 }
 
 /** The server's GC pauses while enabled (a scavenge stops everything, the fan-out included). */
@@ -196,6 +220,13 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
     frames: n,
     latencyMs: { p50: pct(lat, 50), p99: pct(lat, 99), max: pct(lat, 100) },
     latencyFromDueMs: { p50: pct(fromDue, 50), p99: pct(fromDue, 99), max: pct(fromDue, 100) },
+    ...(() => {
+      const sp = split(rep, sent.at);
+      return {
+        firstSubscriberMs: { p50: pct(sp.firstSubscriberMs, 50), p99: pct(sp.firstSubscriberMs, 99), max: pct(sp.firstSubscriberMs, 100) },
+        firstToLastSubscriberMs: { p50: pct(sp.spreadMs, 50), p99: pct(sp.spreadMs, 99), max: pct(sp.spreadMs, 100) },
+      };
+    })(),
     warmupLatencyMs: { p50: pct(warmLat, 50), p99: pct(warmLat, 99), max: pct(warmLat, 100) },
     deliveredPct: +((100 * lat.length) / (n * SUBS)).toFixed(2),
     pacing,
@@ -265,6 +296,13 @@ async function bareRun(): Promise<Record<string, unknown>> {
     frames: n,
     latencyMs: { p50: pct(lat, 50), p99: pct(lat, 99), max: pct(lat, 100) },
     latencyFromDueMs: { p50: pct(fromDue, 50), p99: pct(fromDue, 99), max: pct(fromDue, 100) },
+    ...(() => {
+      const sp = split(rep, sent.at);
+      return {
+        firstSubscriberMs: { p50: pct(sp.firstSubscriberMs, 50), p99: pct(sp.firstSubscriberMs, 99), max: pct(sp.firstSubscriberMs, 100) },
+        firstToLastSubscriberMs: { p50: pct(sp.spreadMs, 50), p99: pct(sp.spreadMs, 99), max: pct(sp.spreadMs, 100) },
+      };
+    })(),
     warmupLatencyMs: { p50: pct(warmLat, 50), p99: pct(warmLat, 99), max: pct(warmLat, 100) },
     deliveredPct: +((100 * lat.length) / (n * SUBS)).toFixed(2),
     pacing,
