@@ -162,8 +162,50 @@ async function drive(count: number, inject: (i: number, measured: boolean, dueAt
   return { ticks, maxFramesPerTick: maxK, ticksWithSeveralPct: +((100 * several) / Math.max(1, ticks)).toFixed(1) };
 }
 
+let stores = 0;
+
+/**
+ * The same frames through the same driver and Engine with no server and no subscriber: the
+ * event-loop delay the control loop sees anyway, against which the fan-out run's is compared.
+ */
+async function engineOnlyRun(dir: string): Promise<Record<string, unknown>> {
+  const store = Store.open({ path: path.join(dir, `fanout-${stores++}.db`) });
+  const clock = new FakeClock(1_800_000_000_000);
+  const { driver, feed } = flatpack2Engine(store, clock);
+  driver.start();
+  for (let u = 0; u < 4; u++) feed(encodeLoginRequest(SERIALS[u], u + 1));
+  let h = monitorEventLoopDelay({ resolution: 1 });
+  let cpu0 = process.cpuUsage();
+  let w0 = performance.now();
+  let warming = true;
+  await drive(RATE * SECONDS, (i, measured) => {
+    if (measured && warming) {
+      warming = false;
+      h = monitorEventLoopDelay({ resolution: 1 });
+      h.enable();
+      cpu0 = process.cpuUsage();
+      w0 = performance.now();
+    }
+    clock.advanceSync(1);
+    const unit = i % 4;
+    feed(encodeStatus({ addr: unit + 1, stateCode: 0x04, intakeTempC: 25, currentA: (i % 400) / 10, voltageV: 50 + (i % 700) / 100, inputVoltageV: 230, outputTempC: 35 }));
+  });
+  h.disable();
+  const c = process.cpuUsage(cpu0);
+  const result = {
+    what: 'the same frames through the driver and Engine, no server, no subscriber (the control loop without the fan-out)',
+    eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
+    eventLoopDelayMaxMs: +(h.max / 1e6).toFixed(3),
+    // While the frames are sent (the other runs' serverCpuPctOfOneCore also count their 5 s drain).
+    serverCpuPctOfOneCoreWhileSending: +((100 * (c.user + c.system)) / 1000 / (performance.now() - w0)).toFixed(1),
+  };
+  driver.stop();
+  store.close();
+  return result;
+}
+
 async function engineRun(dir: string): Promise<Record<string, unknown>> {
-  const store = Store.open({ path: path.join(dir, 'fanout.db') });
+  const store = Store.open({ path: path.join(dir, `fanout-${stores++}.db`) });
   const clock = new FakeClock(1_800_000_000_000);
   const { engine, driver, feed } = flatpack2Engine(store, clock);
   driver.start();
@@ -337,7 +379,8 @@ export async function benchFanout(): Promise<Record<string, unknown>> {
         graphqlWs = await engineRun(dir);
         bare = await bareRun();
       }
-      runs.push({ graphqlWs, bareWs: bare, p99Ratio: +(p99(graphqlWs) / p99(bare)).toFixed(2), loadAverage: { before: loadBefore, after: load() } });
+      const engineOnly = await engineOnlyRun(dir);
+      runs.push({ graphqlWs, bareWs: bare, engineOnly, p99Ratio: +(p99(graphqlWs) / p99(bare)).toFixed(2), loadAverage: { before: loadBefore, after: load() } });
     }
     const base = { ratePerS: RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, subscribers: SUBS, targets: { p99Ms: 5, deliveredPct: 100 } };
     if (RUNS === 1) return { ...base, ...runs[0] };
