@@ -209,6 +209,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     server: http,
     path: yoga.graphqlEndpoint,
     maxPayload: limits.maxBodyBytes,
+    // Off (ws's default, said here because the fan-out depends on it): subscription updates go
+    // out as finished frames built once, not deflated once per subscriber per update.
+    perMessageDeflate: false,
     // The upgrade is where a browser page of another origin would get in: check it here.
     verifyClient: (info, cb) => {
       if (!originAllowed(info.origin || undefined, info.req.headers.host, allowedOrigins)) {
