@@ -110,7 +110,14 @@ async function main() {
       if (!url) await sleep(50);
     }
     if (!url) throw new Error(`the server did not answer in 30 s:\n${out}`);
-    const start = await gql(url, 'mutation { startCharge(chargerId: "charger1", currentA: 20) { phase } }');
+    // The simulated adapters come up a moment after the API (longer at speed 1): retry while
+    // the charge is refused, for up to 30 s, so that every run measures a charging rig.
+    let start;
+    for (let i = 0; i < 60; i++) {
+      start = await gql(url, 'mutation { startCharge(chargerId: "charger1", currentA: 20) { phase } }');
+      if (start.data?.startCharge) break;
+      await sleep(500);
+    }
     const t0 = performance.now();
     const series = [];
     for (;;) {
