@@ -7,6 +7,8 @@
  *   sim.script.next('nak', { when: (cmd) => cmd.startsWith('MCHGV') });
  *   sim.script.next('drop-reply', { times: 2 });
  */
+import { record } from './record.js';
+
 export interface ScriptEntry<S> {
   behaviour: string;
   /** Applies only to subjects this accepts (a command, a frame); default: every subject. */
@@ -17,7 +19,7 @@ export interface ScriptEntry<S> {
 
 export class SimScript<B extends string = string, S = unknown> {
   private readonly entries: ScriptEntry<S>[] = [];
-  /** Behaviours applied so far, oldest first: what a test can assert on. */
+  /** Behaviours applied so far, oldest first: what a test can assert on (the most recent SIM_RECORD_LIMIT). */
   readonly applied: { behaviour: B; subject: S }[] = [];
 
   /** The device does `behaviour` the next `times` (default 1) times it applies. */
@@ -38,7 +40,7 @@ export class SimScript<B extends string = string, S = unknown> {
       if (e.behaviour !== behaviour) continue;
       if (e.when && !e.when(subject)) continue;
       if (--e.remaining <= 0) this.entries.splice(i, 1);
-      this.applied.push({ behaviour, subject });
+      record(this.applied, { behaviour, subject });
       return true;
     }
     return false;

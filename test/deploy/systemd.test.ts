@@ -43,6 +43,10 @@ describe('systemd unit', () => {
     expect(unit).not.toMatch(/^PrivateDevices=yes/m);
     for (const dev of ['char-ttyUSB', 'char-ttyACM', 'char-hidraw']) expect(unit).toMatch(new RegExp(`^DeviceAllow=${dev} rw$`, 'm'));
   });
+
+  it('caps glibc malloc at two arenas (set before node starts: the process cannot set it for itself)', () => {
+    expect(unit).toMatch(/^Environment=MALLOC_ARENA_MAX=2$/m);
+  });
 });
 
 describe('udev rules', () => {

@@ -34,6 +34,7 @@
  */
 import type { Clock, TimerHandle } from '../../clock.js';
 import type { Transport } from '../../link/transports/types.js';
+import { record } from '../../sim/record.js';
 import { SimScript } from '../../sim/script.js';
 import {
   HEARTBEAT_ACK_COOKIE,
@@ -132,7 +133,7 @@ export class OpenEvseSim {
   readonly script = new SimScript<RapiWireBehaviour, string>();
   /** EV and fault behaviours on the clock: `at(ms, action)` queues one; subject = the time. */
   readonly ev = new SimScript<EvAction, number>();
-  /** Every command line processed, oldest first (what the board saw). */
+  /** The command lines processed, oldest first (what the board saw): the most recent SIM_RECORD_LIMIT (src/sim/record.ts). */
   readonly received: string[] = [];
 
   private readonly transport: Transport;
@@ -445,7 +446,7 @@ export class OpenEvseSim {
   private process(line: string): string {
     if (line.length > RAPI_MAX_COMMAND_CHARS) return '';
     if (this.script.take('ignore', line)) return '';
-    this.received.push(line);
+    record(this.received, line);
     let body = line;
     const m = /([\^*])([0-9A-Fa-f]{2})$/.exec(line);
     if (m) {

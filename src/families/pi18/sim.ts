@@ -28,6 +28,7 @@ import type { Clock } from '../../clock.js';
 import type { HidDevice } from '../../link/transports/hid.js';
 import { toHidReports } from '../../link/transports/hid.js';
 import type { Transport } from '../../link/transports/types.js';
+import { record } from '../../sim/record.js';
 import { SimScript } from '../../sim/script.js';
 import {
   buildFrame,
@@ -200,9 +201,9 @@ export class Pi18Sim {
   faultCode = 0;
   warnings: Partial<Record<WarningName, boolean>> = {};
   totalEnergyKWh = 12345;
-  /** Every request received, as command text ("PIRI", "MCHGC0,060"), oldest first. */
+  /** The requests received, as command text ("PIRI", "MCHGC0,060"), oldest first: the most recent SIM_RECORD_LIMIT (src/sim/record.ts). */
   readonly received: { type: 'query' | 'set'; command: string }[] = [];
-  /** Setters applied, in order. */
+  /** Setters applied, in order (the most recent SIM_RECORD_LIMIT). */
   readonly applied: string[] = [];
   /** The other unit of a parallel pair (PGSn answers for it). */
   peer: Pi18Sim | null = null;
@@ -237,7 +238,7 @@ export class Pi18Sim {
     const out: Uint8Array[] = [];
     for (const frame of this.framer.push(chunk)) {
       if (frame.type !== 'query' && frame.type !== 'set') continue;
-      this.received.push({ type: frame.type, command: frame.command });
+      record(this.received, { type: frame.type, command: frame.command });
       const reply = this.answer(frame);
       if (!reply) continue;
       if (reply.delayMs !== undefined) {
@@ -381,7 +382,7 @@ export class Pi18Sim {
     }
     if (this.script.take('ignore', cmd)) return ack;
     this.piri = next;
-    this.applied.push(cmd);
+    record(this.applied, cmd);
     return ack;
   }
 
@@ -473,7 +474,7 @@ export class Pi18Sim {
 
 /** A fake node-hid `HID` object in front of a simulated unit (see `Pi18Sim.hidDevice`). */
 export class FakePi18HidDevice extends EventEmitter implements HidDevice {
-  /** Output reports as written (report id included). */
+  /** Output reports as written (report id included): the most recent SIM_RECORD_LIMIT. */
   readonly written: number[][] = [];
   closed = false;
   private readonly offReply: () => void;
@@ -488,7 +489,7 @@ export class FakePi18HidDevice extends EventEmitter implements HidDevice {
 
   write(report: number[]): number {
     if (this.closed) throw new Error('device closed');
-    this.written.push([...report]);
+    record(this.written, [...report]);
     const payload = this.reportId === null ? report : report.slice(1);
     this.sim.receive(Uint8Array.from(payload));
     return report.length;

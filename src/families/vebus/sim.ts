@@ -32,6 +32,7 @@
  */
 import type { Clock, TimerHandle } from '../../clock.js';
 import type { Transport } from '../../link/transports/types.js';
+import { record } from '../../sim/record.js';
 import { SimScript } from '../../sim/script.js';
 import {
   encodeFrame,
@@ -212,7 +213,7 @@ export class VebusSim {
 
   /** Counters a test can assert on. */
   readonly counters = { requests: 0, replies: 0, droppedBusy: 0, unsolicitedV: 0, eepromWrites: 0, ramOnlyWrites: 0 };
-  /** Every request frame received, in order (for "never interleaved" assertions). */
+  /** The request frames received, in order (for "never interleaved" assertions): the most recent SIM_RECORD_LIMIT (src/sim/record.ts). */
   readonly received: Mk2Frame[] = [];
 
   constructor(opts: VebusSimOptions) {
@@ -289,7 +290,7 @@ export class VebusSim {
     if (!req) return;
     this.busy = true;
     this.counters.requests++;
-    this.received.push(req);
+    record(this.received, req);
     const replies = this.handle(req);
     let latency = this.opts.latencyMs ?? defaultLatency(req);
     const drop = replies.length > 0 && this.script.take('drop-reply', req);
