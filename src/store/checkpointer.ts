@@ -17,16 +17,23 @@ import type Database from 'better-sqlite3';
 
 /** SQLite's default wal_autocheckpoint, restored when the worker is gone. */
 const AUTO_CHECKPOINT_PAGES = 1000;
+/** Longest close() waits for the worker to close its connection (a checkpoint may be running). */
+const CLOSE_WAIT_MS = 5000;
 
 // CommonJS, evaluated in the worker: one connection, a PASSIVE checkpoint per request, the
 // result posted back. busy = 1 when a reader or the writer kept it from copying everything.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
+const closed = new Int32Array(workerData.closed);
 const db = new Database(workerData.path, { fileMustExist: true });
 db.pragma('synchronous = NORMAL');
 parentPort.on('message', (m) => {
-  if (m === 'close') { db.close(); parentPort.close(); return; }
+  if (m === 'close') {
+    try { db.close(); } finally { Atomics.store(closed, 0, 1); Atomics.notify(closed, 0); }
+    parentPort.close();
+    return;
+  }
   try {
     const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
     parentPort.postMessage({ ok: true, busy: r.busy, log: r.log, checkpointed: r.checkpointed });
@@ -60,6 +67,8 @@ export class WalCheckpointer {
   private closed = false;
   private failed = false;
   private changesAt = -1;
+  /** Set to 1 by the worker once its connection is closed (see close()). */
+  private readonly closedFlag = new Int32Array(new SharedArrayBuffer(4));
   private readonly changes: Database.Statement;
   private readonly waiters: Array<(r: CheckpointResult) => void> = [];
   readonly stats: CheckpointerStats = { done: 0, coalesced: 0, fallback: false };
@@ -114,7 +123,11 @@ export class WalCheckpointer {
     return p;
   }
 
-  /** Stops the worker (the main connection's close makes the last checkpoint itself). */
+  /**
+   * Stops the worker and waits (blocking, at most CLOSE_WAIT_MS) until its connection is
+   * closed: after the store's close() no thread holds the file, so it can be removed or
+   * reopened at once. The main connection's close makes the last checkpoint itself.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -122,7 +135,11 @@ export class WalCheckpointer {
     this.worker = null;
     if (w !== null) {
       w.removeAllListeners('exit');
+      w.removeAllListeners('error');
+      w.on('error', () => {});
       w.postMessage('close');
+      // Finishes a checkpoint in progress first; a worker still starting opens and closes.
+      if (Atomics.wait(this.closedFlag, 0, 0, CLOSE_WAIT_MS) === 'timed-out') void w.terminate();
     }
     for (const resolve of this.waiters.splice(0)) resolve({ ok: false, error: 'closed' });
   }
@@ -132,7 +149,7 @@ export class WalCheckpointer {
     let w: Worker;
     try {
       const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-      w = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path: this.path } });
+      w = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path: this.path, closed: this.closedFlag.buffer } });
     } catch (err) {
       this.fail(`the checkpoint worker did not start: ${(err as Error).message}`);
       return null;

@@ -1,4 +1,5 @@
 // WAL checkpoints in a worker thread, on a real SQLite file (src/store/checkpointer.ts).
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -118,6 +119,25 @@ describe('WAL checkpoints', () => {
     const s = Store.open({ path: ':memory:', flushIntervalMs: 600_000 });
     open.push(s);
     expect(s.checkpointer).toBeNull();
+  });
+
+  it('defect 15.10: the checkpoint worker outlived the store\'s close (a test removing the folder found files reappearing)', async () => {
+    const s = openStore();
+    write(s, 'fp2-1', 0, 3_000, 3);
+    expect((await s.checkpointer!.next()).ok).toBe(true);
+    write(s, 'fp2-1', 10_000_000, 3_000, 3);
+    s.checkpointer!.request();
+    s.close();
+    open.splice(open.indexOf(s), 1);
+    // No connection is left: leaving WAL mode needs the file to itself.
+    const db = new Database(dbPath);
+    try {
+      db.pragma('busy_timeout = 0');
+      expect(db.pragma('journal_mode = DELETE', { simple: true })).toBe('delete');
+      expect(db.prepare('SELECT count(*) AS n FROM samples').get()).toEqual({ n: 6_000 });
+    } finally {
+      db.close();
+    }
   });
 
   it('a checkpoint left running at close does not keep the store from reopening with every row', async () => {
