@@ -27,6 +27,7 @@ import { FakeClock } from '../src/clock.js';
 import { silentLogger } from '../src/log.js';
 import { startServer } from '../src/server.js';
 import { flatpack2Engine } from './ingest.js';
+import { printJsonThenExit } from './proc.mjs';
 
 const SUBS = Number(process.env.PP_FANOUT_SUBS ?? 100);
 const RATE = Number(process.env.PP_FANOUT_RATE ?? 1000);
@@ -38,6 +39,42 @@ function pct(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return +s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))].toFixed(3);
+}
+
+/**
+ * The server process's own figures over the measured part of a run: restart() where it begins
+ * (after the warm-up), end() after the drain.
+ */
+function serverWindow() {
+  let h = monitorEventLoopDelay({ resolution: 1 });
+  let gc = gcWatch();
+  let cpu0 = process.cpuUsage();
+  let w0 = performance.now();
+  let ru0 = process.resourceUsage();
+  return {
+    restart(): void {
+      gc.stop();
+      gc = gcWatch();
+      h.disable();
+      h = monitorEventLoopDelay({ resolution: 1 });
+      h.enable();
+      cpu0 = process.cpuUsage();
+      w0 = performance.now();
+      ru0 = process.resourceUsage();
+    },
+    end() {
+      h.disable();
+      return {
+        eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
+        // One long stall is one sample of the histogram: p99 can hide it, max does not.
+        eventLoopDelayMaxMs: +(h.max / 1e6).toFixed(3),
+        serverCpuPctOfOneCore: cpuPct(cpu0, w0),
+        serverGc: gc.stop(),
+        // Times the server was taken off a core it still wanted (another process ran): a loaded machine, not the server.
+        serverInvoluntaryContextSwitches: process.resourceUsage().involuntaryContextSwitches - ru0.involuntaryContextSwitches,
+      };
+    },
+  };
 }
 
 /** This process's CPU since `cpu0` (wall `w0`), as % of one core (includes the 5 s drain). */
@@ -225,23 +262,13 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
   while (server.fanout.members < SUBS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const subscribed = server.fanout.members;
   const n = RATE * SECONDS;
-  let h = monitorEventLoopDelay({ resolution: 1 });
-  let gc = gcWatch();
-  let cpu0 = process.cpuUsage();
-  let w0 = performance.now();
-  let ru0 = process.resourceUsage();
+  const win = serverWindow();
   let warming = true;
   const pacing = await drive(n, (i, measured, dueAt) => {
     if (measured && warming) {
       // The measured part starts here: event loop, GC and CPU from now on.
       warming = false;
-      gc.stop();
-      gc = gcWatch();
-      h = monitorEventLoopDelay({ resolution: 1 });
-      h.enable();
-      cpu0 = process.cpuUsage();
-      w0 = performance.now();
-      ru0 = process.resourceUsage();
+      win.restart();
     }
     clock.advanceSync(1); // every frame its own ms: its sample's `at` names it
     (measured ? sent.at : warmAt).set(clock.now(), performance.timeOrigin + performance.now());
@@ -250,8 +277,7 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
     feed(encodeStatus({ addr: unit + 1, stateCode: 0x04, intakeTempC: 25, currentA: (i % 400) / 10, voltageV: 50 + (i % 700) / 100, inputVoltageV: 230, outputTempC: 35 }));
   });
   await new Promise((r) => setTimeout(r, 5000)); // late updates still count as delivered (their latency says how late)
-  h.disable();
-  const gcs = gc.stop();
+  const own = win.end();
   const rep = await clients.report();
   const lat = latencies(rep, sent.at);
   const fromDue = latencies(rep, sent.due);
@@ -276,13 +302,7 @@ async function engineRun(dir: string): Promise<Record<string, unknown>> {
     missedAnnounced: rep.missed,
     accountedPct: +((100 * (lat.length + rep.missed)) / (n * SUBS)).toFixed(2),
     serverFanout: { ...server.fanout },
-    eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
-    // One long stall is one sample of the histogram: p99 can hide it, max does not.
-    eventLoopDelayMaxMs: +(h.max / 1e6).toFixed(3),
-    serverCpuPctOfOneCore: cpuPct(cpu0, w0),
-    serverGc: gcs,
-    // Times the server was taken off a core it still wanted (another process ran): a loaded machine, not the server.
-    serverInvoluntaryContextSwitches: process.resourceUsage().involuntaryContextSwitches - ru0.involuntaryContextSwitches,
+    ...own,
     clientProcess: rep.client,
   };
   await server.close();
@@ -301,23 +321,14 @@ async function bareRun(): Promise<Record<string, unknown>> {
   const clients = await spawnClients('ws', `ws://127.0.0.1:${port}`);
   while (wss.clients.size < SUBS) await new Promise((r) => setTimeout(r, 5));
   const n = RATE * SECONDS;
-  let h = monitorEventLoopDelay({ resolution: 1 });
-  let gc = gcWatch();
-  let cpu0 = process.cpuUsage();
-  let w0 = performance.now();
-  let ru0 = process.resourceUsage();
+  const win = serverWindow();
   let warming = true;
   let ts = 1_800_000_000_000;
   const pacing = await drive(n, (i, measured, dueAt) => {
     if (measured && warming) {
+      // The measured part starts here: event loop, GC and CPU from now on.
       warming = false;
-      gc.stop();
-      gc = gcWatch();
-      h = monitorEventLoopDelay({ resolution: 1 });
-      h.enable();
-      cpu0 = process.cpuUsage();
-      w0 = performance.now();
-      ru0 = process.resourceUsage();
+      win.restart();
     }
     ts++;
     (measured ? sent.at : warmAt).set(ts, performance.timeOrigin + performance.now());
@@ -326,8 +337,7 @@ async function bareRun(): Promise<Record<string, unknown>> {
     for (const c of wss.clients) c.send(msg);
   });
   await new Promise((r) => setTimeout(r, 5000)); // late updates still count as delivered (their latency says how late)
-  h.disable();
-  const gcs = gc.stop();
+  const own = win.end();
   const rep = await clients.report();
   const lat = latencies(rep, sent.at);
   const fromDue = latencies(rep, sent.due);
@@ -348,13 +358,7 @@ async function bareRun(): Promise<Record<string, unknown>> {
     warmupLatencyMs: { p50: pct(warmLat, 50), p99: pct(warmLat, 99), max: pct(warmLat, 100) },
     deliveredPct: +((100 * lat.length) / (n * SUBS)).toFixed(2),
     pacing,
-    eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(3),
-    // One long stall is one sample of the histogram: p99 can hide it, max does not.
-    eventLoopDelayMaxMs: +(h.max / 1e6).toFixed(3),
-    serverCpuPctOfOneCore: cpuPct(cpu0, w0),
-    serverGc: gcs,
-    // Times the server was taken off a core it still wanted (another process ran): a loaded machine, not the server.
-    serverInvoluntaryContextSwitches: process.resourceUsage().involuntaryContextSwitches - ru0.involuntaryContextSwitches,
+    ...own,
     clientProcess: rep.client,
   };
 }
@@ -393,14 +397,5 @@ export async function benchFanout(): Promise<Record<string, unknown>> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === `file://${path.resolve(process.argv[1])}`) {
-  benchFanout().then(
-    (r) => {
-      console.log(JSON.stringify(r, null, 2));
-      process.exit(0);
-    },
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  printJsonThenExit(benchFanout());
 }

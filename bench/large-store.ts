@@ -19,6 +19,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Store } from '../src/store/store.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, addSample, bucketOf, emptyRollup, encodeStats, mergeInto, type Rollup } from '../src/store/rollups.js';
+import { printJsonThenExit } from './proc.mjs';
 
 const DEVICES = Number(process.env.PP_BENCH_DEVICES ?? 10);
 const RAW_HOURS_ENV = Number(process.env.PP_BENCH_RAW_HOURS ?? 6);
@@ -254,11 +255,5 @@ export async function benchLargeStore(): Promise<Record<string, unknown>> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === `file://${path.resolve(process.argv[1])}`) {
-  benchLargeStore().then(
-    (r) => console.log(JSON.stringify(r, null, 2)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  printJsonThenExit(benchLargeStore());
 }

@@ -19,7 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { listeningPort } from './proc.mjs';
+import { listeningPort, printJsonThenExit } from './proc.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SECONDS = Number(process.env.PP_MEM_SECONDS ?? 180);
@@ -154,13 +154,4 @@ async function main() {
   }
 }
 
-main().then(
-  (r) => {
-    console.log(JSON.stringify(r, null, 2));
-    process.exit(0);
-  },
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+printJsonThenExit(main());

@@ -19,3 +19,17 @@ export function listeningPort(pid) {
   }
   return null;
 }
+
+/** A bench's main: its figures as JSON on stdout and exit 0, or the error on stderr and exit 1. */
+export function printJsonThenExit(figures) {
+  figures.then(
+    (r) => {
+      console.log(JSON.stringify(r, null, 2));
+      process.exit(0);
+    },
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
